@@ -1,0 +1,1 @@
+//! JWT verification, group extraction and IoT grants (in progress).
