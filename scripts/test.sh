@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# The one command that runs every groupcast test (README: "Run the tests").
+# Sets up what is missing (scripts/setup.sh), then runs the Rust tests (unit, wire, SigV4 checked
+# by botocore, moto and stub peers, Lambda binaries under an emulated runtime API), the Node
+# isolation harness, and a `cargo lambda build` of every function.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+
+bash scripts/setup.sh
+export PATH="$root/.venv/bin:$PATH"
+export GROUPCAST_PYTHON="$root/.venv/bin/python"
+
+echo "== cargo test (workspace)"
+cargo test --workspace --locked
+
+echo "== isolation harness (node)"
+npm test --prefix tests
+
+echo "== cargo lambda build (release, x86_64)"
+cargo lambda build --release --locked -p publisher -p authorizer -p iot-grant
+ls -l target/lambda/*/bootstrap
