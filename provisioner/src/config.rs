@@ -1,0 +1,747 @@
+//! The config file: its schema (serde, unknown keys rejected), its validation rules, and errors
+//! that name the file, the line and column, the field and the rule it broke.
+//!
+//! Parsing is two-step: serde builds the typed [`Config`] (syntax, types, unknown and missing
+//! keys), then [`Config::validate`] checks every rule serde cannot express. Both kinds of error
+//! carry a field path (`iot.groups[2]`); its line comes from toml's spanned document
+//! ([`toml::de::DeTable`]), so validation code never handles spans itself.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use groupcast::limits::{AUTHORIZER_TTL_MAX_SECONDS, IOT_TOPIC_MAX_SLASHES, SUBSCRIPTION_MAX_GROUPS};
+use serde::{Deserialize, Serialize};
+use toml::de::{DeTable, DeValue};
+
+/// The tag groupcast puts on everything it creates; its value is `project.name`.
+pub(crate) const PROJECT_TAG: &str = "groupcast:project";
+
+/// A config file that could not be read, parsed or validated.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}:{line}:{column}: {field}: {rule}", file.display())]
+pub(crate) struct ConfigError {
+    /// The config file.
+    pub(crate) file: PathBuf,
+    /// 1-based line of the offending key or value (or of its nearest enclosing table).
+    pub(crate) line: usize,
+    /// 1-based column.
+    pub(crate) column: usize,
+    /// Dotted path of the field, e.g. `iot.groups[2]`; `(file)` for whole-file problems.
+    pub(crate) field: String,
+    /// The rule, in words.
+    pub(crate) rule: String,
+}
+
+/// An AppSync authorization mode, spelled as the AppSync API spells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[allow(clippy::upper_case_acronyms)]
+pub(crate) enum AuthMode {
+    #[serde(rename = "API_KEY")]
+    ApiKey,
+    #[serde(rename = "AWS_IAM")]
+    Iam,
+    #[serde(rename = "AMAZON_COGNITO_USER_POOLS")]
+    Cognito,
+    #[serde(rename = "OPENID_CONNECT")]
+    Oidc,
+    #[serde(rename = "AWS_LAMBDA")]
+    Lambda,
+}
+
+impl AuthMode {
+    /// The name AppSync uses (`AWS_IAM`, …).
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            AuthMode::ApiKey => "API_KEY",
+            AuthMode::Iam => "AWS_IAM",
+            AuthMode::Cognito => "AMAZON_COGNITO_USER_POOLS",
+            AuthMode::Oidc => "OPENID_CONNECT",
+            AuthMode::Lambda => "AWS_LAMBDA",
+        }
+    }
+
+    /// The config table that configures this mode's provider (`api_key`, `iam`, …).
+    fn provider_key(self) -> &'static str {
+        match self {
+            AuthMode::ApiKey => "api_key",
+            AuthMode::Iam => "iam",
+            AuthMode::Cognito => "cognito",
+            AuthMode::Oidc => "oidc",
+            AuthMode::Lambda => "lambda",
+        }
+    }
+
+    /// The GraphQL schema directive that admits this mode.
+    pub(crate) fn graphql_directive(self) -> &'static str {
+        match self {
+            AuthMode::ApiKey => "@aws_api_key",
+            AuthMode::Iam => "@aws_iam",
+            AuthMode::Cognito => "@aws_cognito_user_pools",
+            AuthMode::Oidc => "@aws_oidc",
+            AuthMode::Lambda => "@aws_lambda",
+        }
+    }
+}
+
+impl fmt::Display for AuthMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The whole config file.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Config {
+    pub(crate) project: Project,
+    #[serde(default)]
+    pub(crate) tags: BTreeMap<String, String>,
+    pub(crate) events: Option<Events>,
+    pub(crate) graphql: Option<Graphql>,
+    pub(crate) iot: Option<Iot>,
+}
+
+/// `[project]`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Project {
+    pub(crate) name: String,
+    pub(crate) region: String,
+    pub(crate) account_id: String,
+}
+
+/// `[events]`: the AppSync Event API.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Events {
+    pub(crate) name: String,
+    pub(crate) connection_auth_modes: Vec<AuthMode>,
+    pub(crate) default_publish_auth_modes: Vec<AuthMode>,
+    pub(crate) default_subscribe_auth_modes: Vec<AuthMode>,
+    #[serde(default)]
+    pub(crate) auth: AuthProviders,
+    #[serde(default)]
+    pub(crate) namespaces: Vec<Namespace>,
+}
+
+/// `[[events.namespaces]]`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Namespace {
+    pub(crate) name: String,
+    /// `onSubscribe` requires the second channel segment to be one of the caller's groups.
+    #[serde(default = "yes")]
+    pub(crate) group_check: bool,
+    /// Only `AWS_IAM` (the trusted publisher) may publish.
+    #[serde(default = "yes")]
+    pub(crate) publish_iam_only: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// `[events.auth]` / `[graphql.auth]`: one optional table per provider.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct AuthProviders {
+    pub(crate) cognito: Option<CognitoAuth>,
+    pub(crate) iam: Option<IamAuth>,
+    pub(crate) api_key: Option<ApiKeyAuth>,
+    pub(crate) lambda: Option<LambdaAuth>,
+    pub(crate) oidc: Option<OidcAuth>,
+}
+
+impl AuthProviders {
+    fn has(&self, mode: AuthMode) -> bool {
+        match mode {
+            AuthMode::ApiKey => self.api_key.is_some(),
+            AuthMode::Iam => self.iam.is_some(),
+            AuthMode::Cognito => self.cognito.is_some(),
+            AuthMode::Oidc => self.oidc.is_some(),
+            AuthMode::Lambda => self.lambda.is_some(),
+        }
+    }
+
+    /// The configured providers' modes, in a fixed order.
+    pub(crate) fn modes(&self) -> Vec<AuthMode> {
+        [AuthMode::Cognito, AuthMode::Iam, AuthMode::ApiKey, AuthMode::Lambda, AuthMode::Oidc]
+            .into_iter()
+            .filter(|m| self.has(*m))
+            .collect()
+    }
+}
+
+/// A Cognito user pool provider.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct CognitoAuth {
+    pub(crate) user_pool_id: String,
+    /// Defaults to `project.region`.
+    pub(crate) region: Option<String>,
+    pub(crate) app_id_client_regex: Option<String>,
+}
+
+/// IAM: nothing to configure, the table's presence enables it.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct IamAuth {}
+
+/// API key provider; apply creates one key.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ApiKeyAuth {
+    #[serde(default = "default_key_days")]
+    pub(crate) expires_in_days: u32,
+}
+
+fn default_key_days() -> u32 {
+    7
+}
+
+/// Lambda authorizer provider.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct LambdaAuth {
+    pub(crate) authorizer_arn: String,
+    #[serde(default = "default_ttl")]
+    pub(crate) result_ttl_seconds: u64,
+    pub(crate) identity_validation_expression: Option<String>,
+}
+
+fn default_ttl() -> u64 {
+    300
+}
+
+/// OpenID Connect provider.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct OidcAuth {
+    pub(crate) issuer: String,
+    pub(crate) client_id: Option<String>,
+    /// Milliseconds a token is valid after it was issued (0 = not checked).
+    pub(crate) iat_ttl_ms: Option<i64>,
+    /// Milliseconds a token is valid after authentication (0 = not checked).
+    pub(crate) auth_ttl_ms: Option<i64>,
+    /// The claim that holds the caller's groups.
+    #[serde(default = "default_oidc_claim")]
+    pub(crate) groups_claim: String,
+}
+
+fn default_oidc_claim() -> String {
+    "groups".to_owned()
+}
+
+/// `[graphql]`: the AppSync GraphQL pubsub API. Publishing is always `AWS_IAM`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Graphql {
+    pub(crate) name: String,
+    pub(crate) subscriber_auth_modes: Vec<AuthMode>,
+    #[serde(default = "default_groups_claim")]
+    pub(crate) groups_claim: String,
+    #[serde(default = "default_max_groups")]
+    pub(crate) max_groups_per_subscription: usize,
+    #[serde(default)]
+    pub(crate) auth: AuthProviders,
+}
+
+fn default_groups_claim() -> String {
+    "cognito:groups".to_owned()
+}
+
+fn default_max_groups() -> usize {
+    SUBSCRIPTION_MAX_GROUPS
+}
+
+/// `[iot]`: IoT Core topics and one policy per group.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Iot {
+    pub(crate) topic_prefix: String,
+    pub(crate) policy_name_pattern: Option<String>,
+    pub(crate) groups: Vec<String>,
+}
+
+impl Iot {
+    /// The pattern, defaulting to `{project}-{group}`.
+    pub(crate) fn pattern(&self, project: &str) -> String {
+        self.policy_name_pattern.clone().unwrap_or_else(|| format!("{project}-{{group}}"))
+    }
+}
+
+/// One configured IoT group, mapped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct IotGroup {
+    pub(crate) group: String,
+    pub(crate) level: String,
+    pub(crate) policy_name: String,
+}
+
+impl Config {
+    /// Reads, parses and validates `path`.
+    pub(crate) fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            file: path.to_owned(),
+            line: 1,
+            column: 1,
+            field: "(file)".to_owned(),
+            rule: format!("cannot read the config file: {e}"),
+        })?;
+        Config::parse(path, &text)
+    }
+
+    /// Parses and validates `text`, naming `path` in errors.
+    pub(crate) fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
+        let locate = |span: Option<Range<usize>>, field: Option<String>, rule: String| {
+            let doc = DeTable::parse(text).ok();
+            let start = span.as_ref().map_or(0, |s| s.start);
+            let field = field
+                .or_else(|| doc.as_ref().and_then(|d| path_at(d.get_ref(), start)))
+                .unwrap_or_else(|| "(file)".to_owned());
+            let (line, column) = line_col(text, start);
+            ConfigError { file: path.to_owned(), line, column, field, rule }
+        };
+        let config: Config = toml::from_str(text).map_err(|e| {
+            let rule = e.message().trim_end().to_owned();
+            locate(e.span(), None, rule)
+        })?;
+        config.validate().map_err(|(field, rule)| {
+            let span = DeTable::parse(text).ok().map(|d| span_of(d.get_ref(), &field));
+            locate(span, Some(field), rule)
+        })?;
+        Ok(config)
+    }
+
+    /// The IoT groups with their topic levels and policy names (valid after [`Config::validate`]).
+    pub(crate) fn iot_groups(&self) -> Vec<IotGroup> {
+        let Some(iot) = &self.iot else { return Vec::new() };
+        let pattern = iot.pattern(&self.project.name);
+        iot.groups
+            .iter()
+            .filter_map(|g| {
+                let level = groupcast::group_segment(g).ok()?;
+                let policy_name = pattern.replace("{group}", &level);
+                Some(IotGroup { group: g.clone(), level, policy_name })
+            })
+            .collect()
+    }
+
+    /// Every tag groupcast puts on a resource: the configured ones plus [`PROJECT_TAG`].
+    pub(crate) fn resource_tags(&self) -> BTreeMap<String, String> {
+        let mut tags = self.tags.clone();
+        tags.insert(PROJECT_TAG.to_owned(), self.project.name.clone());
+        tags
+    }
+
+    /// Checks every rule serde cannot express. `Err((field path, rule))` for the first broken one.
+    pub(crate) fn validate(&self) -> Result<(), (String, String)> {
+        let p = &self.project;
+        check(
+            "project.name",
+            is_name(&p.name, 1, 32, |c| c.is_ascii_alphanumeric() || c == '-'),
+            "must be 1-32 characters of A-Z, a-z, 0-9 and -",
+        )?;
+        check(
+            "project.region",
+            is_region(&p.region),
+            "must be an AWS region name such as us-east-1",
+        )?;
+        check(
+            "project.account_id",
+            p.account_id.len() == 12 && p.account_id.bytes().all(|b| b.is_ascii_digit()),
+            "must be 12 digits",
+        )?;
+        for (k, v) in &self.tags {
+            let field = format!("tags.{k}");
+            check(&field, !k.is_empty() && k.chars().count() <= 128, "a tag key is 1-128 characters")?;
+            check(&field, v.chars().count() <= 256, "a tag value is at most 256 characters")?;
+            check(
+                &field,
+                !k.starts_with("aws:") && !k.starts_with("groupcast:"),
+                "tag keys starting with aws: or groupcast: are reserved (groupcast adds groupcast:project itself)",
+            )?;
+        }
+        if let Some(ev) = &self.events {
+            self.validate_events(ev)?;
+        }
+        if let Some(gq) = &self.graphql {
+            self.validate_graphql(gq)?;
+        }
+        if let Some(iot) = &self.iot {
+            self.validate_iot(iot)?;
+        }
+        check(
+            "(file)",
+            self.events.is_some() || self.graphql.is_some() || self.iot.is_some(),
+            "configure at least one of [events], [graphql], [iot]",
+        )
+    }
+
+    fn validate_events(&self, ev: &Events) -> Result<(), (String, String)> {
+        check(
+            "events.name",
+            is_name(&ev.name, 1, 50, |c| c.is_ascii_alphanumeric() || "_- ".contains(c)),
+            "must be 1-50 characters of A-Z, a-z, 0-9, _, - and space",
+        )?;
+        validate_providers("events.auth", &ev.auth, &self.project.region)?;
+        for (key, modes) in [
+            ("connection_auth_modes", &ev.connection_auth_modes),
+            ("default_publish_auth_modes", &ev.default_publish_auth_modes),
+            ("default_subscribe_auth_modes", &ev.default_subscribe_auth_modes),
+        ] {
+            validate_modes(&format!("events.{key}"), modes, &ev.auth, "events.auth")?;
+        }
+        let mut seen = BTreeSet::new();
+        for (i, ns) in ev.namespaces.iter().enumerate() {
+            let field = format!("events.namespaces[{i}].name");
+            check(
+                &field,
+                groupcast::is_valid_segment(&ns.name),
+                "a namespace name is 1-50 characters of A-Z, a-z, 0-9 and -, starting and ending with a letter or digit",
+            )?;
+            check(&field, seen.insert(ns.name.as_str()), "namespace names must be unique")?;
+            if ns.publish_iam_only {
+                check(
+                    &format!("events.namespaces[{i}].publish_iam_only"),
+                    ev.auth.iam.is_some(),
+                    "publish_iam_only needs the AWS_IAM provider: add [events.auth.iam]",
+                )?;
+            }
+        }
+        check("events.namespaces", !ev.namespaces.is_empty(), "configure at least one [[events.namespaces]]")
+    }
+
+    fn validate_graphql(&self, gq: &Graphql) -> Result<(), (String, String)> {
+        check(
+            "graphql.name",
+            is_name(&gq.name, 1, 65, |c| c.is_ascii_alphanumeric() || "_- ".contains(c)),
+            "must be 1-65 characters of A-Z, a-z, 0-9, _, - and space",
+        )?;
+        validate_providers("graphql.auth", &gq.auth, &self.project.region)?;
+        validate_modes("graphql.subscriber_auth_modes", &gq.subscriber_auth_modes, &gq.auth, "graphql.auth")?;
+        check(
+            "graphql.groups_claim",
+            is_claim(&gq.groups_claim),
+            "must match ^[A-Za-z0-9:._-]{1,128}$",
+        )?;
+        check(
+            "graphql.max_groups_per_subscription",
+            (1..=SUBSCRIPTION_MAX_GROUPS).contains(&gq.max_groups_per_subscription),
+            &format!(
+                "must be 1-{SUBSCRIPTION_MAX_GROUPS} (AppSync allows 10 filters of 20 containsAny values)"
+            ),
+        )
+    }
+
+    fn validate_iot(&self, iot: &Iot) -> Result<(), (String, String)> {
+        let prefix = &iot.topic_prefix;
+        check(
+            "iot.topic_prefix",
+            !prefix.is_empty()
+                && prefix.split('/').all(|l| {
+                    !l.is_empty() && l.chars().all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c))
+                }),
+            "must be one or more /-separated levels of A-Z, a-z, 0-9, _, - and . (no wildcards, no $, no empty level)",
+        )?;
+        // A topic is {prefix}/{group}/{topic...}: leave room for the group and at least one level.
+        let max_prefix_slashes = IOT_TOPIC_MAX_SLASHES - 2;
+        check(
+            "iot.topic_prefix",
+            prefix.matches('/').count() <= max_prefix_slashes,
+            &format!("may hold at most {max_prefix_slashes} slashes (an IoT topic has at most {IOT_TOPIC_MAX_SLASHES})"),
+        )?;
+        let pattern = iot.pattern(&self.project.name);
+        check(
+            "iot.policy_name_pattern",
+            pattern.matches("{group}").count() == 1,
+            "must contain {group} exactly once",
+        )?;
+        let fixed = pattern.replace("{group}", "");
+        check(
+            "iot.policy_name_pattern",
+            fixed.chars().all(is_policy_char),
+            "outside {group}, a policy name holds only letters, digits, _ and +=,.@-",
+        )?;
+        check("iot.groups", !iot.groups.is_empty(), "list at least one group")?;
+        let mut seen = BTreeSet::new();
+        for (i, g) in iot.groups.iter().enumerate() {
+            let field = format!("iot.groups[{i}]");
+            let level = groupcast::group_segment(g).map_err(|e| (field.clone(), e.to_string()))?;
+            check(&field, seen.insert(g.as_str()), "groups must be unique")?;
+            let name = pattern.replace("{group}", &level);
+            check(
+                &field,
+                (1..=128).contains(&name.chars().count()),
+                &format!("its policy name {name:?} is longer than 128 characters"),
+            )?;
+        }
+        Ok(())
+    }
+}
+
+fn validate_providers(at: &str, auth: &AuthProviders, _region: &str) -> Result<(), (String, String)> {
+    if let Some(c) = &auth.cognito {
+        let (region, id) = c.user_pool_id.split_once('_').unwrap_or(("", ""));
+        check(
+            &format!("{at}.cognito.user_pool_id"),
+            is_region(region) && !id.is_empty() && id.chars().all(|c| c.is_ascii_alphanumeric()),
+            "must be a user pool id such as us-east-1_AbCdEf123",
+        )?;
+        if let Some(r) = &c.region {
+            check(&format!("{at}.cognito.region"), is_region(r), "must be an AWS region name such as us-east-1")?;
+        }
+    }
+    if let Some(k) = &auth.api_key {
+        check(
+            &format!("{at}.api_key.expires_in_days"),
+            (1..=365).contains(&k.expires_in_days),
+            "must be 1-365 (an API key lasts at least 1 day and at most 365)",
+        )?;
+    }
+    if let Some(l) = &auth.lambda {
+        check(
+            &format!("{at}.lambda.authorizer_arn"),
+            l.authorizer_arn.starts_with("arn:aws") && l.authorizer_arn.contains(":lambda:"),
+            "must be a Lambda function ARN (arn:aws:lambda:REGION:ACCOUNT:function:NAME)",
+        )?;
+        check(
+            &format!("{at}.lambda.result_ttl_seconds"),
+            l.result_ttl_seconds <= AUTHORIZER_TTL_MAX_SECONDS,
+            &format!("must be 0-{AUTHORIZER_TTL_MAX_SECONDS} seconds"),
+        )?;
+    }
+    if let Some(o) = &auth.oidc {
+        check(
+            &format!("{at}.oidc.issuer"),
+            o.issuer.starts_with("https://") && o.issuer.len() > "https://".len(),
+            "must be an https:// URL",
+        )?;
+        check(&format!("{at}.oidc.groups_claim"), is_claim(&o.groups_claim), "must match ^[A-Za-z0-9:._-]{1,128}$")?;
+        for (key, v) in [("iat_ttl_ms", o.iat_ttl_ms), ("auth_ttl_ms", o.auth_ttl_ms)] {
+            if let Some(v) = v {
+                check(&format!("{at}.oidc.{key}"), v >= 0, "must be 0 or more milliseconds")?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn validate_modes(
+    field: &str,
+    modes: &[AuthMode],
+    auth: &AuthProviders,
+    auth_at: &str,
+) -> Result<(), (String, String)> {
+    check(field, !modes.is_empty(), "list at least one auth mode")?;
+    let mut seen = BTreeSet::new();
+    for (i, m) in modes.iter().enumerate() {
+        let f = format!("{field}[{i}]");
+        check(&f, seen.insert(*m), "auth modes must be unique")?;
+        check(
+            &f,
+            auth.has(*m),
+            &format!("{m} needs its provider: add [{auth_at}.{}]", m.provider_key()),
+        )?;
+    }
+    Ok(())
+}
+
+fn check(field: &str, ok: bool, rule: &str) -> Result<(), (String, String)> {
+    if ok { Ok(()) } else { Err((field.to_owned(), rule.to_owned())) }
+}
+
+fn is_name(s: &str, min: usize, max: usize, allowed: impl Fn(char) -> bool) -> bool {
+    (min..=max).contains(&s.chars().count()) && s.chars().all(allowed)
+}
+
+/// `^[A-Za-z0-9:._-]{1,128}$`: safe inside a single-quoted VTL string and a JSON key.
+pub(crate) fn is_claim(s: &str) -> bool {
+    is_name(s, 1, 128, |c| c.is_ascii_alphanumeric() || ":._-".contains(c))
+}
+
+/// `[\w+=,.@-]`, the IoT policy name alphabet.
+fn is_policy_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || "_+=,.@-".contains(c)
+}
+
+/// Region names: lowercase words joined by `-`, ending in a number (`us-east-1`, `us-gov-west-1`).
+fn is_region(s: &str) -> bool {
+    let parts: Vec<&str> = s.split('-').collect();
+    parts.len() >= 3
+        && parts[..parts.len() - 1].iter().all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase()))
+        && parts[parts.len() - 1].parse::<u8>().is_ok()
+}
+
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, column)
+}
+
+/// One step of a field path: a table key or an array index.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Step {
+    Key(String),
+    Index(usize),
+}
+
+fn parse_path(field: &str) -> Vec<Step> {
+    let mut steps = Vec::new();
+    for part in field.split('.') {
+        let (key, rest) = part.split_once('[').map_or((part, ""), |(k, r)| (k, r));
+        steps.push(Step::Key(key.to_owned()));
+        for idx in rest.split('[') {
+            if let Ok(i) = idx.trim_end_matches(']').parse() {
+                steps.push(Step::Index(i));
+            }
+        }
+    }
+    steps
+}
+
+/// The span of `field` in the document, or of its nearest existing ancestor.
+fn span_of(doc: &DeTable<'_>, field: &str) -> Range<usize> {
+    let steps = parse_path(field);
+    // Tags are a free-form map: `tags.a.b` means key "a.b", not a nested path.
+    let steps = match field.strip_prefix("tags.") {
+        Some(k) => vec![Step::Key("tags".into()), Step::Key(k.into())],
+        None => steps,
+    };
+    let mut best = 0..0;
+    let mut table = doc;
+    let mut value: Option<&DeValue<'_>> = None;
+    for step in steps {
+        let next = match (step, value) {
+            (Step::Key(k), None) => table.iter().find(|(key, _)| key.get_ref() == &k).map(|(key, v)| {
+                // Point at the key: that is what the user reads as "the field".
+                best = key.span();
+                v
+            }),
+            (Step::Key(k), Some(DeValue::Table(t))) => {
+                t.iter().find(|(key, _)| key.get_ref() == &k).map(|(key, v)| {
+                    best = key.span();
+                    v
+                })
+            }
+            (Step::Index(i), Some(DeValue::Array(a))) => a.get(i).inspect(|v| best = v.span()),
+            _ => None,
+        };
+        match next {
+            Some(v) => {
+                value = Some(v.get_ref());
+                if let DeValue::Table(t) = v.get_ref() {
+                    table = t;
+                }
+            }
+            None => break,
+        }
+    }
+    best
+}
+
+/// The dotted path of the deepest key or value whose span holds `offset`. Searches the whole
+/// document: a table declared by a `[header]` does not span its keys, so containment of parents
+/// cannot guide the search.
+fn path_at(doc: &DeTable<'_>, offset: usize) -> Option<String> {
+    fn in_table(t: &DeTable<'_>, offset: usize) -> Option<String> {
+        for (k, v) in t.iter() {
+            if k.span().contains(&offset) {
+                return Some(k.get_ref().to_string());
+            }
+            if let Some(rest) = in_value(v.get_ref(), offset) {
+                let sep = if rest.starts_with('[') { "" } else { "." };
+                return Some(format!("{}{sep}{rest}", k.get_ref()));
+            }
+            if v.span().contains(&offset) {
+                return Some(k.get_ref().to_string());
+            }
+        }
+        None
+    }
+    fn in_value(v: &DeValue<'_>, offset: usize) -> Option<String> {
+        match v {
+            DeValue::Table(t) => in_table(t, offset),
+            DeValue::Array(a) => a.iter().enumerate().find_map(|(i, e)| match in_value(e.get_ref(), offset) {
+                Some(rest) if rest.starts_with('[') => Some(format!("[{i}]{rest}")),
+                Some(rest) => Some(format!("[{i}].{rest}")),
+                None => e.span().contains(&offset).then(|| format!("[{i}]")),
+            }),
+            _ => None,
+        }
+    }
+    in_table(doc, offset)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const EXAMPLE: &str = include_str!("../../examples/groupcast.toml");
+
+    fn err(text: &str) -> ConfigError {
+        Config::parse(Path::new("g.toml"), text).unwrap_err()
+    }
+
+    #[test]
+    fn the_bundled_example_is_valid() {
+        let c = Config::parse(Path::new("examples/groupcast.toml"), EXAMPLE).unwrap();
+        assert_eq!(c.project.name, "acme-live");
+        let ns = &c.events.as_ref().unwrap().namespaces;
+        assert!(ns.iter().all(|n| n.group_check && n.publish_iam_only));
+        assert_eq!(c.iot_groups()[2].policy_name, "acme-live-x--Team-5fB");
+    }
+
+    #[test]
+    fn an_unmappable_iot_group_names_its_index_line_and_the_rule() {
+        let text = EXAMPLE.replace(r#""editors"]"#, &format!(r#""editors", "{}"]"#, "é".repeat(20)));
+        let e = err(&text);
+        assert_eq!(e.field, "iot.groups[4]");
+        assert_eq!(e.line, text.lines().position(|l| l.starts_with("groups =")).unwrap() + 1);
+        assert!(e.rule.contains("encoded form is 123 characters"), "{e}");
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected_with_their_path() {
+        let text = EXAMPLE.replace("group_check = true", "group_chek = true").replace("# group_chek", "group_chek");
+        let e = err(&text);
+        assert_eq!(e.field, "events.namespaces[0].group_chek");
+        assert!(e.rule.contains("unknown field `group_chek`"), "{e}");
+    }
+
+    #[test]
+    fn a_mode_without_its_provider_is_rejected() {
+        let text = EXAMPLE.replace("[events.auth.lambda]", "[events.auth.lambdax]");
+        assert!(err(&text).rule.contains("unknown field `lambdax`"));
+        let text = EXAMPLE.replace(
+            "[events.auth.lambda]\nauthorizer_arn = \"arn:aws:lambda:us-east-1:123456789012:function:groupcast-authorizer\"\nresult_ttl_seconds = 300\n",
+            "",
+        );
+        let e = err(&text);
+        assert_eq!(e.field, "events.connection_auth_modes[1]");
+        assert_eq!(e.rule, "AWS_LAMBDA needs its provider: add [events.auth.lambda]");
+        assert_eq!(e.line, 16);
+    }
+
+    #[test]
+    fn limits_come_from_the_library() {
+        let text = EXAMPLE.replace("max_groups_per_subscription = 50", "max_groups_per_subscription = 201");
+        let e = err(&text);
+        assert_eq!(e.field, "graphql.max_groups_per_subscription");
+        assert!(e.rule.starts_with("must be 1-200"));
+        let text = EXAMPLE.replace("result_ttl_seconds = 300", "result_ttl_seconds = 3601");
+        assert_eq!(err(&text).field, "events.auth.lambda.result_ttl_seconds");
+    }
+
+    #[test]
+    fn paths_parse_into_keys_and_indexes() {
+        assert_eq!(parse_path("iot.groups[2]"), vec![
+            Step::Key("iot".into()),
+            Step::Key("groups".into()),
+            Step::Index(2)
+        ]);
+    }
+}

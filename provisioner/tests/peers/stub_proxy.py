@@ -1,0 +1,379 @@
+"""A local stub in front of moto for the provisioner's tests.
+
+It forwards every request to a moto server, except the calls moto 5.2.5 lacks, which it serves
+itself with the same REST-JSON shapes as AWS:
+
+  AppSync (SigV4 service "appsync")
+    POST   /v2/apis/{id}                                  UpdateApi (kept as an overlay on moto's api)
+    GET    /v2/apis[/{id}]                                forwarded, then the overlay applied
+    GET    /v2/apis/{id}/channelNamespaces/{name}         GetChannelNamespace (from moto's list)
+    POST   /v2/apis/{id}/channelNamespaces/{name}         UpdateChannelNamespace (overlay)
+    GET    /v2/apis/{id}/channelNamespaces                forwarded, then the overlay applied
+    *      /v1/apis/{id}/datasources[/{name}]             data sources (in memory)
+    *      /v1/apis/{id}/types/{type}/resolvers[/{field}] unit resolvers (in memory)
+  IoT (SigV4 service "iot")
+    POST   /policies/{name}                               forwarded; its `tags` are kept here
+    GET    /tags?resourceArn=                             ListTagsForResource
+    POST   /tags, POST /untag                             TagResource, UntagResource
+    DELETE /policies/{name}                               forwarded; its tags are dropped
+
+Test controls (never counted as calls):
+    GET  /_stub/calls            every counted request so far: [{"method", "path", "service"}]
+    POST /_stub/calls/reset      forget them
+    POST /_stub/fail?nth=N       make the Nth counted request from now fail with 400 (once)
+    POST /moto-api/reset         wipes this stub's state and moto's
+
+Usage: python stub_proxy.py MOTO_URL   -> prints "PORT <n>" on stdout once listening.
+"""
+
+import json
+import re
+import sys
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+MOTO = sys.argv[1].rstrip("/")
+LOCK = threading.Lock()
+STATE = {}
+
+
+def reset_state():
+    STATE.clear()
+    STATE.update(
+        calls=[],
+        fail_at=None,
+        api_overlay={},  # api id -> {name, eventConfig, ownerContact}
+        ns_overlay={},  # (api id, name) -> {publishAuthModes, subscribeAuthModes, codeHandlers, handlerConfigs}
+        datasources={},  # (api id, name) -> dict
+        resolvers={},  # (api id, type, field) -> dict
+        iot_tags={},  # arn -> {key: value}
+    )
+
+
+reset_state()
+
+
+def service_of(headers):
+    m = re.search(r"Credential=[^/]+/[^/]+/[^/]+/([^/]+)/aws4_request", headers.get("Authorization", ""))
+    return m.group(1) if m else None
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args):
+        pass
+
+    # ---- plumbing -------------------------------------------------------------------------
+    def body(self):
+        if not hasattr(self, "_body"):
+            n = int(self.headers.get("Content-Length") or 0)
+            self._body = self.rfile.read(n) if n else b""
+        return self._body
+
+    def json_body(self):
+        b = self.body()
+        return json.loads(b) if b else {}
+
+    def reply(self, status, obj=None, error_type=None):
+        data = b"" if obj is None else json.dumps(obj).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        if error_type:
+            self.send_header("x-amzn-errortype", error_type)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def not_found(self, what):
+        self.reply(404, {"message": f"{what} not found"}, "NotFoundException")
+
+    def moto(self, method=None, path=None, body=None):
+        """Forwards (a possibly different) request to moto; returns (status, headers, bytes)."""
+        method = method or self.command
+        path = path or self.path
+        data = self.body() if body is None else body
+        headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "content-length")}
+        req = urllib.request.Request(MOTO + path, data=data if method not in ("GET", "HEAD") else None,
+                                     method=method, headers=headers)
+        try:
+            with urllib.request.urlopen(req, timeout=30) as r:
+                return r.status, dict(r.headers), r.read()
+        except urllib.error.HTTPError as e:
+            return e.code, dict(e.headers), e.read()
+
+    def forward(self):
+        status, headers, data = self.moto()
+        self.send_response(status)
+        for k, v in headers.items():
+            if k.lower() not in ("content-length", "transfer-encoding", "connection", "date", "server"):
+                self.send_header(k, v)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    # ---- dispatch -------------------------------------------------------------------------
+    def handle_any(self):
+        parsed = urllib.parse.urlparse(self.path)
+        path = parsed.path
+        if path.startswith("/_stub/"):
+            return self.control(path, urllib.parse.parse_qs(parsed.query))
+        if path == "/moto-api/reset":
+            with LOCK:
+                reset_state()
+            return self.forward()
+        if path.startswith("/moto-api/"):
+            return self.forward()
+        service = service_of(self.headers)
+        with LOCK:
+            STATE["calls"].append({"method": self.command, "path": self.path, "service": service})
+            n = len(STATE["calls"])
+            fail = STATE["fail_at"] is not None and n == STATE["fail_at"]
+            if fail:
+                STATE["fail_at"] = None
+        if fail:
+            return self.reply(400, {"message": f"injected failure on call {n}"}, "BadRequestException")
+        if service == "appsync":
+            return self.appsync(path)
+        if service == "iot":
+            return self.iot(path, urllib.parse.parse_qs(parsed.query))
+        return self.forward()
+
+    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = handle_any
+
+    def control(self, path, query):
+        if path == "/_stub/calls" and self.command == "GET":
+            with LOCK:
+                return self.reply(200, STATE["calls"])
+        if path == "/_stub/calls/reset":
+            with LOCK:
+                STATE["calls"] = []
+            return self.reply(200, {})
+        if path == "/_stub/fail":
+            with LOCK:
+                STATE["fail_at"] = len(STATE["calls"]) + int(query["nth"][0])
+            return self.reply(200, {})
+        self.not_found(path)
+
+    # ---- AppSync --------------------------------------------------------------------------
+    def appsync(self, path):
+        m = self.command
+        parts = [urllib.parse.unquote(p) for p in path.strip("/").split("/")]
+        # /v2/apis, /v2/apis/{id}
+        if parts[:2] == ["v2", "apis"] and len(parts) <= 3:
+            if m == "POST" and len(parts) == 3:
+                return self.update_api(parts[2])
+            if m == "GET":
+                return self.overlay_apis(parts[2] if len(parts) == 3 else None)
+            if m == "DELETE" and len(parts) == 3:
+                with LOCK:
+                    STATE["api_overlay"].pop(parts[2], None)
+        # /v2/apis/{id}/channelNamespaces[/{name}]
+        if parts[:2] == ["v2", "apis"] and len(parts) >= 4 and parts[3] == "channelNamespaces":
+            api = parts[2]
+            if len(parts) == 4 and m == "GET":
+                return self.overlay_namespaces(api)
+            if len(parts) == 5 and m == "GET":
+                return self.get_namespace(api, parts[4])
+            if len(parts) == 5 and m == "POST":
+                return self.update_namespace(api, parts[4])
+            if len(parts) == 5 and m == "DELETE":
+                with LOCK:
+                    STATE["ns_overlay"].pop((api, parts[4]), None)
+        if parts[:2] == ["v1", "apis"] and len(parts) >= 4 and parts[3] == "datasources":
+            return self.datasources(parts[2], parts[4] if len(parts) > 4 else None)
+        if parts[:2] == ["v1", "apis"] and len(parts) >= 6 and parts[3] == "types" and parts[5] == "resolvers":
+            return self.resolvers(parts[2], parts[4], parts[6] if len(parts) > 6 else None)
+        return self.forward()
+
+    def apply_api_overlay(self, api):
+        ov = STATE["api_overlay"].get(api.get("apiId"))
+        if ov:
+            api.update({k: v for k, v in ov.items() if v is not None})
+        return api
+
+    def overlay_apis(self, api_id):
+        status, headers, data = self.moto()
+        if status != 200:
+            return self.forward_raw(status, headers, data)
+        doc = json.loads(data)
+        with LOCK:
+            if api_id:
+                self.apply_api_overlay(doc["api"])
+            else:
+                for a in doc.get("apis", []):
+                    self.apply_api_overlay(a)
+        self.reply(200, doc)
+
+    def forward_raw(self, status, headers, data):
+        self.send_response(status)
+        for k, v in headers.items():
+            if k.lower() not in ("content-length", "transfer-encoding", "connection", "date", "server"):
+                self.send_header(k, v)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def update_api(self, api_id):
+        body = self.json_body()
+        status, headers, data = self.moto("GET", f"/v2/apis/{api_id}", b"")
+        if status != 200:
+            return self.forward_raw(status, headers, data)
+        if not body.get("name"):
+            return self.reply(400, {"message": "name is required"}, "BadRequestException")
+        with LOCK:
+            STATE["api_overlay"][api_id] = {
+                "name": body.get("name"),
+                "eventConfig": body.get("eventConfig"),
+                "ownerContact": body.get("ownerContact"),
+            }
+            api = self.apply_api_overlay(json.loads(data)["api"])
+        self.reply(200, {"api": api})
+
+    def moto_namespaces(self, api):
+        status, headers, data = self.moto("GET", f"/v2/apis/{api}/channelNamespaces", b"")
+        return status, headers, data
+
+    def overlay_namespaces(self, api):
+        status, headers, data = self.moto_namespaces(api)
+        if status != 200:
+            return self.forward_raw(status, headers, data)
+        doc = json.loads(data)
+        with LOCK:
+            for ns in doc.get("channelNamespaces", []):
+                ns.update(STATE["ns_overlay"].get((api, ns["name"]), {}))
+        self.reply(200, doc)
+
+    def get_namespace(self, api, name):
+        status, headers, data = self.moto_namespaces(api)
+        if status != 200:
+            return self.forward_raw(status, headers, data)
+        for ns in json.loads(data).get("channelNamespaces", []):
+            if ns["name"] == name:
+                with LOCK:
+                    ns.update(STATE["ns_overlay"].get((api, name), {}))
+                return self.reply(200, {"channelNamespace": ns})
+        self.not_found(f"channel namespace {name}")
+
+    def update_namespace(self, api, name):
+        body = self.json_body()
+        status, headers, data = self.moto_namespaces(api)
+        if status != 200:
+            return self.forward_raw(status, headers, data)
+        for ns in json.loads(data).get("channelNamespaces", []):
+            if ns["name"] == name:
+                fields = {k: body.get(k) for k in
+                          ("publishAuthModes", "subscribeAuthModes", "codeHandlers", "handlerConfigs")}
+                fields["lastModified"] = time.time()
+                with LOCK:
+                    STATE["ns_overlay"][(api, name)] = fields
+                ns.update(fields)
+                return self.reply(200, {"channelNamespace": ns})
+        self.not_found(f"channel namespace {name}")
+
+    def datasources(self, api, name):
+        m, key = self.command, (api, name)
+        with LOCK:
+            store = STATE["datasources"]
+            if m == "POST" and name is None:
+                body = self.json_body()
+                if (api, body["name"]) in store:
+                    return self.reply(409, {"message": "data source exists"}, "BadRequestException")
+                ds = dict(body, dataSourceArn=f"arn:aws:appsync:us-east-1:123456789012:apis/{api}/datasources/{body['name']}")
+                store[(api, body["name"])] = ds
+                return self.reply(200, {"dataSource": ds})
+            if m == "GET" and name is None:
+                return self.reply(200, {"dataSources": [v for (a, _), v in store.items() if a == api]})
+            if key not in store:
+                return self.not_found(f"data source {name}")
+            if m == "GET":
+                return self.reply(200, {"dataSource": store[key]})
+            if m == "POST":
+                store[key].update(self.json_body())
+                return self.reply(200, {"dataSource": store[key]})
+            if m == "DELETE":
+                del store[key]
+                return self.reply(200, {})
+        self.not_found(self.path)
+
+    def resolvers(self, api, type_name, field):
+        m = self.command
+        with LOCK:
+            store = STATE["resolvers"]
+            if m == "POST" and field is None:
+                body = self.json_body()
+                key = (api, type_name, body["fieldName"])
+                if key in store:
+                    return self.reply(409, {"message": "resolver exists"}, "BadRequestException")
+                if (api, body.get("dataSourceName")) not in STATE["datasources"]:
+                    return self.reply(404, {"message": "No data source found"}, "NotFoundException")
+                r = dict(body, typeName=type_name,
+                         resolverArn=f"arn:aws:appsync:us-east-1:123456789012:apis/{api}/types/{type_name}/resolvers/{body['fieldName']}")
+                store[key] = r
+                return self.reply(200, {"resolver": r})
+            if m == "GET" and field is None:
+                return self.reply(200, {"resolvers": [v for (a, t, _), v in store.items() if a == api and t == type_name]})
+            key = (api, type_name, field)
+            if key not in store:
+                return self.not_found(f"resolver {type_name}.{field}")
+            if m == "GET":
+                return self.reply(200, {"resolver": store[key]})
+            if m == "POST":
+                store[key].update(self.json_body())
+                return self.reply(200, {"resolver": store[key]})
+            if m == "DELETE":
+                del store[key]
+                return self.reply(200, {})
+        self.not_found(self.path)
+
+    # ---- IoT ------------------------------------------------------------------------------
+    def iot(self, path, query):
+        m = self.command
+        if path == "/tags" and m == "GET":
+            arn = query.get("resourceArn", [""])[0]
+            with LOCK:
+                tags = STATE["iot_tags"].get(arn, {})
+            return self.reply(200, {"tags": [{"Key": k, "Value": v} for k, v in tags.items()]})
+        if path == "/tags" and m == "POST":
+            body = self.json_body()
+            with LOCK:
+                STATE["iot_tags"].setdefault(body["resourceArn"], {}).update(
+                    {t["Key"]: t["Value"] for t in body.get("tags", [])})
+            return self.reply(200, {})
+        if path == "/untag" and m == "POST":
+            body = self.json_body()
+            with LOCK:
+                for k in body.get("tagKeys", []):
+                    STATE["iot_tags"].get(body["resourceArn"], {}).pop(k, None)
+            return self.reply(200, {})
+        policy = re.fullmatch(r"/policies/([^/]+)", path)
+        if policy and m == "POST":
+            status, headers, data = self.moto()
+            if status == 200:
+                arn = json.loads(data)["policyArn"]
+                tags = self.json_body().get("tags", [])
+                with LOCK:
+                    STATE["iot_tags"][arn] = {t["Key"]: t["Value"] for t in tags}
+            return self.forward_raw(status, headers, data)
+        if policy and m == "DELETE":
+            status, headers, data = self.moto()
+            if status < 300:
+                with LOCK:
+                    for arn in [a for a in STATE["iot_tags"] if a.endswith(":policy/" + urllib.parse.unquote(policy.group(1)))]:
+                        del STATE["iot_tags"][arn]
+            return self.forward_raw(status, headers, data)
+        return self.forward()
+
+
+def main():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    print(f"PORT {server.server_address[1]}", flush=True)
+    server.serve_forever()
+
+
+if __name__ == "__main__":
+    main()
