@@ -1,0 +1,425 @@
+//! The [`Publisher`]: validates a whole call first, then sends every request over one pooled HTTP
+//! client with bounded concurrency and retries, and reports every (message, group, transport).
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use aws_credential_types::Credentials;
+use futures::StreamExt;
+use http::{HeaderMap, HeaderValue};
+use tokio::time::Instant;
+
+use crate::auth::Authorizer;
+use crate::config::{PublisherBuilder, Settings};
+use crate::error::Error;
+use crate::message::Message;
+use crate::report::{Delivery, Outcome, PublishReport};
+use crate::retry::{self, AttemptError};
+use crate::sign::{APPSYNC_SERVICE, IOT_DATA_SERVICE, sign_headers};
+use crate::transport::Transport;
+use crate::{events, graphql, group_segment, iot};
+
+/// Per-call choices; the default uses the publisher's configuration.
+#[derive(Debug, Clone, Default)]
+pub struct PublishOptions {
+    /// The transports to use (default: the publisher's).
+    pub transports: Option<Vec<Transport>>,
+    /// The authorizer of Events and GraphQL requests (default: the publisher's). IoT requests
+    /// use it when it is [`Authorizer::Iam`], and the publisher's IAM credentials otherwise.
+    pub authorizer: Option<Authorizer>,
+}
+
+/// Publishing as an interface, so that functions can be tested with a fake.
+pub trait Publish {
+    /// Publishes `msgs`; see [`Publisher::publish_all`].
+    fn publish_all(&self, msgs: &[Message], opts: &PublishOptions) -> impl Future<Output = Result<PublishReport, Error>> + Send;
+}
+
+/// Publishes messages to groups. Cheap to clone (one `Arc`); share one per process so that its
+/// HTTP connections are reused.
+#[derive(Debug, Clone)]
+pub struct Publisher {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    http: reqwest::Client,
+    settings: Settings,
+}
+
+/// Credentials or a token, fetched once per call and reused by every attempt of it.
+#[derive(Clone)]
+enum Resolved {
+    Iam(Credentials),
+    ApiKey(String),
+    Token(String),
+}
+
+/// One HTTP request's worth of work, and the report slots it decides.
+struct Unit {
+    transport: Transport,
+    url: String,
+    body: Vec<u8>,
+    auth: Resolved,
+    slots: Vec<usize>,
+}
+
+impl PublisherBuilder {
+    /// Checks the configuration and builds the publisher.
+    ///
+    /// # Errors
+    /// [`Error::Config`] or [`Error::Invalid`] naming what is missing or wrong.
+    pub fn build(self) -> Result<Publisher, Error> {
+        let (settings, http) = self.settings()?;
+        for t in &settings.transports {
+            check_authorizable(&settings, *t, None)?;
+        }
+        let http = match http {
+            Some(c) => c,
+            None => reqwest::Client::builder()
+                .user_agent(concat!("groupcast/", env!("CARGO_PKG_VERSION")))
+                .connect_timeout(settings.retry.attempt_timeout)
+                .tcp_nodelay(true)
+                .pool_max_idle_per_host(settings.concurrency.max(8))
+                .build()
+                .map_err(|e| Error::Config(format!("HTTP client: {e}")))?,
+        };
+        Ok(Publisher { inner: Arc::new(Inner { http, settings }) })
+    }
+}
+
+/// Fails unless requests of `t` can be authorized under `override_auth`.
+fn check_authorizable(s: &Settings, t: Transport, override_auth: Option<&Authorizer>) -> Result<(), Error> {
+    let needs_region = match t {
+        Transport::Events | Transport::Graphql => {
+            let a = override_auth.or(match t {
+                Transport::Events => s.events_authorizer.as_ref(),
+                _ => s.graphql_authorizer.as_ref(),
+            });
+            match a {
+                None => {
+                    return Err(Error::Config(format!(
+                        "{t}: no authorizer: set one (builder .authorizer or .credentials, or GROUPCAST_AUTH)"
+                    )));
+                }
+                Some(a) => matches!(a, Authorizer::Iam(_)),
+            }
+        }
+        Transport::Iot => {
+            if !matches!(override_auth, Some(Authorizer::Iam(_))) && s.iam.is_none() {
+                return Err(Error::Config(
+                    "iot: the IoT data plane needs IAM credentials (builder .credentials, or the default AWS chain via Publisher::from_env)".into(),
+                ));
+            }
+            true
+        }
+    };
+    if needs_region && s.region.is_none() {
+        return Err(Error::Config(format!(
+            "{t}: IAM signing needs a region: set GROUPCAST_REGION or AWS_REGION, or call .region()"
+        )));
+    }
+    Ok(())
+}
+
+impl Publisher {
+    /// Starts a configuration in code.
+    pub fn builder() -> PublisherBuilder {
+        PublisherBuilder::default()
+    }
+
+    /// Configures from `GROUPCAST_*` variables (and `GROUPCAST_OUTPUTS`), with IAM credentials
+    /// from `aws-config`'s default chain when IAM is used.
+    ///
+    /// # Errors
+    /// [`Error::Config`] naming the variable that is missing or malformed.
+    pub async fn from_env() -> Result<Publisher, Error> {
+        let mut b = PublisherBuilder::default().env()?;
+        if b.needs_default_credentials() {
+            b.iam = Some(crate::auth::IamAuth::from_default_chain().await?);
+        }
+        b.build()
+    }
+
+    /// The transports a call uses by default.
+    pub fn transports(&self) -> &[Transport] {
+        &self.inner.settings.transports
+    }
+
+    /// Publishes one message with the default options.
+    ///
+    /// # Errors
+    /// As [`Self::publish_all`].
+    pub async fn publish(&self, msg: &Message) -> Result<PublishReport, Error> {
+        self.publish_all(std::slice::from_ref(msg), &PublishOptions::default()).await
+    }
+
+    /// Publishes `msgs` to all their groups over the chosen transports.
+    ///
+    /// Every (message, transport) is validated before anything is sent. Then each request is sent
+    /// and retried (429, 5xx, network errors, timeouts) within the call's deadline.
+    ///
+    /// # Errors
+    /// Only before anything is sent: [`Error::Invalid`] for input over a limit (the field names
+    /// the message, e.g. `messages[2].data`), [`Error::Config`] for a transport or authorizer that
+    /// is not configured, [`Error::Credentials`] when credentials or a token cannot be had.
+    /// Everything after that is in the report, one entry per (message, group, transport).
+    pub async fn publish_all(&self, msgs: &[Message], opts: &PublishOptions) -> Result<PublishReport, Error> {
+        let start = Instant::now();
+        let deadline = start + self.inner.settings.deadline;
+        let s = &self.inner.settings;
+        let transports = match &opts.transports {
+            Some(ts) if ts.is_empty() => {
+                return Err(Error::invalid("transports", "the list is empty; name at least one transport"));
+            }
+            Some(ts) => crate::config::dedup(ts.clone()),
+            None => s.transports.clone(),
+        };
+        for t in &transports {
+            let configured = match t {
+                Transport::Events => s.events.is_some(),
+                Transport::Graphql => s.graphql.is_some(),
+                Transport::Iot => s.iot.is_some(),
+            };
+            if !configured {
+                return Err(Error::Config(format!("{t}: this publisher has no endpoint for it")));
+            }
+            check_authorizable(s, *t, opts.authorizer.as_ref())?;
+        }
+
+        // Validate every (message, transport) before anything is sent.
+        let envelopes: Vec<String> = msgs.iter().map(Message::envelope_json).collect();
+        let mut segments: Vec<Vec<String>> = Vec::with_capacity(msgs.len());
+        for (i, msg) in msgs.iter().enumerate() {
+            let field = format!("messages[{i}].data");
+            let segs = msg
+                .groups()
+                .iter()
+                .enumerate()
+                .map(|(g, name)| {
+                    group_segment(name).map_err(|e| Error::invalid(format!("messages[{i}].groups[{g}]"), e.to_string()))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            for t in &transports {
+                match t {
+                    Transport::Events => events::check_event(&field, &envelopes[i])?,
+                    Transport::Graphql => graphql::check(&field, msg)?,
+                    Transport::Iot => {
+                        let ep = s.iot.as_ref().expect("checked above");
+                        for seg in &segs {
+                            iot::check(&field, &iot::topic(&ep.topic_prefix, seg, msg.topic()), envelopes[i].len())?;
+                        }
+                    }
+                }
+            }
+            segments.push(segs);
+        }
+
+        // Resolve each transport's authorization once for the call.
+        let mut auth: HashMap<Transport, Resolved> = HashMap::new();
+        for t in &transports {
+            let a = match t {
+                Transport::Events => opts.authorizer.as_ref().or(s.events_authorizer.as_ref()),
+                Transport::Graphql => opts.authorizer.as_ref().or(s.graphql_authorizer.as_ref()),
+                Transport::Iot => None,
+            };
+            let resolved = match (t, a) {
+                (Transport::Iot, _) => {
+                    let iam = match &opts.authorizer {
+                        Some(Authorizer::Iam(i)) => i,
+                        _ => s.iam.as_ref().expect("checked above"),
+                    };
+                    Resolved::Iam(iam.credentials().await?)
+                }
+                (_, Some(Authorizer::Iam(i))) => Resolved::Iam(i.credentials().await?),
+                (_, Some(Authorizer::ApiKey(k))) => Resolved::ApiKey(k.clone()),
+                (_, Some(Authorizer::Token(p))) => Resolved::Token(p.token().await?),
+                (_, None) => unreachable!("checked above"),
+            };
+            auth.insert(*t, resolved);
+        }
+
+        // The report's slots, in order: message, transport, group.
+        let mut deliveries: Vec<Delivery> = Vec::new();
+        let mut slot_of: HashMap<(usize, Transport, usize), usize> = HashMap::new();
+        for (i, msg) in msgs.iter().enumerate() {
+            for t in &transports {
+                for (g, group) in msg.groups().iter().enumerate() {
+                    slot_of.insert((i, *t, g), deliveries.len());
+                    deliveries.push(Delivery {
+                        message_id: msg.id(),
+                        group: group.clone(),
+                        transport: *t,
+                        outcome: Outcome::Failed { error: "no result was recorded".into(), retryable: true },
+                    });
+                }
+            }
+        }
+
+        // Build every request.
+        let mut units: Vec<Unit> = Vec::new();
+        for t in &transports {
+            let a = auth[t].clone();
+            match t {
+                Transport::Events => {
+                    let ep = s.events.as_ref().expect("checked above");
+                    let mut order: Vec<String> = Vec::new();
+                    let mut by_channel: HashMap<String, Vec<(usize, &str)>> = HashMap::new();
+                    for (i, msg) in msgs.iter().enumerate() {
+                        for (g, seg) in segments[i].iter().enumerate() {
+                            let ch = events::channel(&ep.namespace, seg, msg.topic());
+                            let list = by_channel.entry(ch.clone()).or_insert_with(|| {
+                                order.push(ch);
+                                Vec::new()
+                            });
+                            list.push((slot_of[&(i, *t, g)], envelopes[i].as_str()));
+                        }
+                    }
+                    for ch in order {
+                        for b in events::batches(&ch, &by_channel[&ch])? {
+                            units.push(Unit { transport: *t, url: ep.url.clone(), body: b.body, auth: a.clone(), slots: b.keys });
+                        }
+                    }
+                }
+                Transport::Graphql => {
+                    let url = s.graphql.as_ref().expect("checked above");
+                    for (i, msg) in msgs.iter().enumerate() {
+                        let slots = (0..msg.groups().len()).map(|g| slot_of[&(i, *t, g)]).collect();
+                        units.push(Unit { transport: *t, url: url.clone(), body: graphql::body(msg), auth: a.clone(), slots });
+                    }
+                }
+                Transport::Iot => {
+                    let ep = s.iot.as_ref().expect("checked above");
+                    for (i, msg) in msgs.iter().enumerate() {
+                        for (g, seg) in segments[i].iter().enumerate() {
+                            let topic = iot::topic(&ep.topic_prefix, seg, msg.topic());
+                            units.push(Unit {
+                                transport: *t,
+                                url: iot::publish_url(&ep.base, &topic),
+                                body: envelopes[i].clone().into_bytes(),
+                                auth: a.clone(),
+                                slots: vec![slot_of[&(i, *t, g)]],
+                            });
+                        }
+                    }
+                }
+            }
+        }
+
+        let results: Vec<Vec<(usize, Outcome)>> = futures::stream::iter(units)
+            .map(|u| self.run_unit(u, deadline))
+            .buffer_unordered(s.concurrency)
+            .collect()
+            .await;
+        for (slot, outcome) in results.into_iter().flatten() {
+            deliveries[slot].outcome = outcome;
+        }
+        Ok(PublishReport { deliveries })
+    }
+
+    /// Sends one request with retries and says what became of each of its slots.
+    async fn run_unit(&self, u: Unit, deadline: Instant) -> Vec<(usize, Outcome)> {
+        let policy = &self.inner.settings.retry;
+        let (result, attempts) = retry::run(policy, deadline, |_| self.attempt(&u)).await;
+        match result {
+            Ok(per_event) => {
+                if u.transport != Transport::Events {
+                    tracing::debug!(transport = %u.transport, attempts, "delivered");
+                }
+                u.slots.iter().copied().zip(per_event).collect()
+            }
+            Err(f) => {
+                tracing::warn!(transport = %u.transport, attempts, error = %f.error, "publish failed");
+                let outcome = Outcome::Failed { error: f.error.to_string(), retryable: f.retryable };
+                u.slots.iter().map(|s| (*s, outcome.clone())).collect()
+            }
+        }
+    }
+
+    /// One attempt: sign (when IAM), send, classify, parse. On success, one outcome per slot.
+    async fn attempt(&self, u: &Unit) -> Result<Vec<Outcome>, AttemptError> {
+        let s = &self.inner.settings;
+        let mut headers = HeaderMap::new();
+        match (&u.auth, u.transport) {
+            (Resolved::Iam(_), Transport::Events) => {
+                // The header set AWS documents for IAM publishing to Events (aws-protocols.md §1).
+                headers.insert("accept", HeaderValue::from_static("application/json, text/javascript"));
+                headers.insert("content-encoding", HeaderValue::from_static("amz-1.0"));
+                headers.insert("content-type", HeaderValue::from_static("application/json; charset=UTF-8"));
+            }
+            (Resolved::Iam(_), Transport::Graphql) => {
+                headers.insert("accept", HeaderValue::from_static("application/json"));
+                headers.insert("content-type", HeaderValue::from_static("application/json; charset=UTF-8"));
+            }
+            _ => {
+                headers.insert("content-type", HeaderValue::from_static("application/json"));
+            }
+        }
+        match &u.auth {
+            Resolved::Iam(creds) => {
+                let service = if u.transport == Transport::Iot { IOT_DATA_SERVICE } else { APPSYNC_SERVICE };
+                let region = s.region.as_deref().unwrap_or_default();
+                sign_headers("POST", &u.url, &mut headers, &u.body, creds, region, service, SystemTime::now())
+                    .map_err(AttemptError::Fatal)?;
+            }
+            Resolved::ApiKey(k) => {
+                headers.insert("x-api-key", header_value("API key", k)?);
+            }
+            Resolved::Token(t) => {
+                headers.insert("authorization", header_value("token", t)?);
+            }
+        }
+        let response = self
+            .inner
+            .http
+            .post(&u.url)
+            .headers(headers)
+            .body(u.body.clone())
+            .send()
+            .await
+            .map_err(|e| retry::classify_reqwest(&e))?;
+        let status = response.status().as_u16();
+        let body = response.bytes().await.map_err(|e| retry::classify_reqwest(&e))?;
+        if !(200..300).contains(&status) {
+            if u.transport == Transport::Graphql && !matches!(status, 401 | 403 | 429 | 500..=599) {
+                if let Some(errors) = graphql::errors_in(&body) {
+                    return Err(AttemptError::Fatal(Error::Graphql(errors)));
+                }
+            }
+            return Err(retry::classify_status(status, &String::from_utf8_lossy(&body)));
+        }
+        match u.transport {
+            Transport::Events => {
+                let per_event = events::parse_response(&body, u.slots.len()).map_err(AttemptError::Fatal)?;
+                Ok(per_event
+                    .into_iter()
+                    .map(|r| match r {
+                        Ok(identifier) => Outcome::Delivered { identifier },
+                        Err(e) => Outcome::Failed { error: e.to_string(), retryable: false },
+                    })
+                    .collect())
+            }
+            Transport::Graphql => {
+                let identifier = graphql::parse_response(&body).map_err(AttemptError::Fatal)?;
+                Ok(vec![Outcome::Delivered { identifier }; u.slots.len()])
+            }
+            Transport::Iot => Ok(vec![Outcome::Delivered { identifier: None }; u.slots.len()]),
+        }
+    }
+}
+
+fn header_value(what: &str, v: &str) -> Result<HeaderValue, AttemptError> {
+    let mut h = HeaderValue::from_str(v)
+        .map_err(|_| AttemptError::Fatal(Error::Config(format!("the {what} is not a valid HTTP header value"))))?;
+    h.set_sensitive(true);
+    Ok(h)
+}
+
+impl Publish for Publisher {
+    fn publish_all(&self, msgs: &[Message], opts: &PublishOptions) -> impl Future<Output = Result<PublishReport, Error>> + Send {
+        Publisher::publish_all(self, msgs, opts)
+    }
+}

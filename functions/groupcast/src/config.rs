@@ -1,0 +1,519 @@
+//! Configuration: from code ([`PublisherBuilder`]), from `GROUPCAST_*` environment variables and
+//! from the provisioner's [`Outputs`]. Endpoints accept bare hosts (as the outputs file holds them,
+//! `https://` is assumed) or full base URLs such as `http://127.0.0.1:8080`.
+//!
+//! | Variable | Meaning |
+//! |---|---|
+//! | `GROUPCAST_OUTPUTS` | path of the provisioner's outputs JSON; read first, the variables below override it |
+//! | `GROUPCAST_EVENTS_URL` | AppSync Events HTTP host or base URL (`/event` is appended) |
+//! | `GROUPCAST_EVENTS_NAMESPACE` | channel namespace (default: the outputs' first namespace) |
+//! | `GROUPCAST_GRAPHQL_URL` | GraphQL endpoint (a bare host gets `/graphql`) |
+//! | `GROUPCAST_IOT_ENDPOINT` | IoT `iot:Data-ATS` host or base URL |
+//! | `GROUPCAST_IOT_TOPIC_PREFIX` | first levels of every IoT topic (default `groupcast`) |
+//! | `GROUPCAST_REGION` | signing region; falls back to `AWS_REGION`, then the outputs' region |
+//! | `GROUPCAST_AUTH` | `iam` (default) or `api-key`, for Events and GraphQL; IoT always signs with IAM |
+//! | `GROUPCAST_API_KEY` | the API key for `api-key` (default: the outputs' `apiKey` of each API) |
+//! | `GROUPCAST_TRANSPORTS` | comma list of `events`, `graphql`, `iot` (default: every configured one) |
+//! | `GROUPCAST_DEADLINE_MS` | time budget of one publish call, retries included (default 10000) |
+//! | `GROUPCAST_MAX_ATTEMPTS` | attempts per request, the first included (default 4) |
+//! | `GROUPCAST_CONCURRENCY` | requests in flight per publish call (default 32) |
+//!
+//! IAM credentials come from `aws-config`'s default chain ([`crate::Publisher::from_env`]) or from
+//! [`PublisherBuilder::credentials`].
+
+use std::time::Duration;
+
+use aws_credential_types::provider::SharedCredentialsProvider;
+
+use crate::auth::{Authorizer, IamAuth};
+use crate::error::Error;
+use crate::group::is_valid_segment;
+use crate::outputs::Outputs;
+use crate::retry::RetryPolicy;
+use crate::transport::Transport;
+
+/// Default time budget of one publish call.
+pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(10);
+/// Default requests in flight per publish call.
+pub const DEFAULT_CONCURRENCY: usize = 32;
+/// Default IoT topic prefix.
+pub const DEFAULT_IOT_TOPIC_PREFIX: &str = "groupcast";
+
+#[derive(Debug, Clone)]
+pub(crate) struct EventsEndpoint {
+    /// `…/event`.
+    pub(crate) url: String,
+    pub(crate) namespace: String,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct IotEndpoint {
+    /// Base URL, no trailing `/`.
+    pub(crate) base: String,
+    pub(crate) topic_prefix: String,
+}
+
+/// Builds a [`crate::Publisher`]. Start from [`crate::Publisher::builder`].
+///
+/// ```
+/// use groupcast::{Authorizer, Publisher, Transport};
+/// let publisher = Publisher::builder()
+///     .events("abc.appsync-api.us-east-1.amazonaws.com", "live")
+///     .graphql("https://def.appsync-api.us-east-1.amazonaws.com/graphql")
+///     .authorizer(Authorizer::api_key("da2-example"))
+///     .build()
+///     .unwrap();
+/// # let _ = publisher;
+/// ```
+#[derive(Debug, Default, Clone)]
+#[must_use]
+pub struct PublisherBuilder {
+    pub(crate) events: Option<(String, Option<String>)>,
+    pub(crate) graphql: Option<String>,
+    pub(crate) iot: Option<(String, Option<String>)>,
+    pub(crate) region: Option<String>,
+    pub(crate) authorizer: Option<Authorizer>,
+    pub(crate) events_authorizer: Option<Authorizer>,
+    pub(crate) graphql_authorizer: Option<Authorizer>,
+    pub(crate) iam: Option<IamAuth>,
+    pub(crate) transports: Option<Vec<Transport>>,
+    pub(crate) deadline: Option<Duration>,
+    pub(crate) retry: RetryPolicy,
+    pub(crate) concurrency: Option<usize>,
+    pub(crate) http: Option<reqwest::Client>,
+    outputs_events_api_key: Option<String>,
+    outputs_graphql_api_key: Option<String>,
+}
+
+/// What `build` checked, ready for the publisher.
+#[derive(Debug)]
+pub(crate) struct Settings {
+    pub(crate) events: Option<EventsEndpoint>,
+    pub(crate) graphql: Option<String>,
+    pub(crate) iot: Option<IotEndpoint>,
+    pub(crate) region: Option<String>,
+    pub(crate) events_authorizer: Option<Authorizer>,
+    pub(crate) graphql_authorizer: Option<Authorizer>,
+    pub(crate) iam: Option<IamAuth>,
+    pub(crate) transports: Vec<Transport>,
+    pub(crate) deadline: Duration,
+    pub(crate) retry: RetryPolicy,
+    pub(crate) concurrency: usize,
+}
+
+impl PublisherBuilder {
+    /// AppSync Events: the HTTP host (`abc.appsync-api.us-east-1.amazonaws.com`) or base URL, and
+    /// the channel namespace.
+    pub fn events(mut self, url: impl Into<String>, namespace: impl Into<String>) -> Self {
+        self.events = Some((url.into(), Some(namespace.into())));
+        self
+    }
+    /// AppSync GraphQL: the endpoint URL (`https://…/graphql`) or host.
+    pub fn graphql(mut self, url: impl Into<String>) -> Self {
+        self.graphql = Some(url.into());
+        self
+    }
+    /// IoT Core: the `iot:Data-ATS` host or base URL, and the topic prefix.
+    pub fn iot(mut self, endpoint: impl Into<String>, topic_prefix: impl Into<String>) -> Self {
+        self.iot = Some((endpoint.into(), Some(topic_prefix.into())));
+        self
+    }
+    /// The SigV4 signing region.
+    pub fn region(mut self, region: impl Into<String>) -> Self {
+        self.region = Some(region.into());
+        self
+    }
+    /// The default authorizer of Events and GraphQL (IoT: see [`Self::credentials`]).
+    pub fn authorizer(mut self, authorizer: Authorizer) -> Self {
+        self.authorizer = Some(authorizer);
+        self
+    }
+    /// The default authorizer of Events, over [`Self::authorizer`].
+    pub fn events_authorizer(mut self, authorizer: Authorizer) -> Self {
+        self.events_authorizer = Some(authorizer);
+        self
+    }
+    /// The default authorizer of GraphQL, over [`Self::authorizer`].
+    pub fn graphql_authorizer(mut self, authorizer: Authorizer) -> Self {
+        self.graphql_authorizer = Some(authorizer);
+        self
+    }
+    /// IAM credentials: they sign IoT requests, and Events and GraphQL requests when no other
+    /// authorizer is set.
+    pub fn credentials(mut self, provider: SharedCredentialsProvider) -> Self {
+        self.iam = Some(IamAuth::new(provider));
+        self
+    }
+    /// The transports a publish call uses unless told otherwise (default: every configured one).
+    pub fn transports(mut self, transports: impl IntoIterator<Item = Transport>) -> Self {
+        self.transports = Some(transports.into_iter().collect());
+        self
+    }
+    /// The time budget of one publish call, retries included.
+    pub fn deadline(mut self, deadline: Duration) -> Self {
+        self.deadline = Some(deadline);
+        self
+    }
+    /// Attempts per request, the first included.
+    pub fn max_attempts(mut self, attempts: u32) -> Self {
+        self.retry.max_attempts = attempts;
+        self
+    }
+    /// The whole retry policy.
+    pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
+        self.retry = policy;
+        self
+    }
+    /// Requests in flight per publish call.
+    pub fn concurrency(mut self, n: usize) -> Self {
+        self.concurrency = Some(n);
+        self
+    }
+    /// Use this HTTP client instead of building one.
+    pub fn http_client(mut self, client: reqwest::Client) -> Self {
+        self.http = Some(client);
+        self
+    }
+
+    /// Takes endpoints, region and API keys from the provisioner's outputs. Values set on the
+    /// builder before stay unless the outputs have them.
+    pub fn outputs(mut self, outputs: &Outputs) -> Self {
+        if !outputs.region.is_empty() {
+            self.region = Some(outputs.region.clone());
+        }
+        if let Some(e) = &outputs.events {
+            self.events = Some((e.http_host.clone(), e.namespaces.first().map(|n| n.name.clone())));
+            self.outputs_events_api_key = e.api_key.clone();
+        }
+        if let Some(g) = &outputs.graphql {
+            self.graphql = Some(g.url.clone());
+            self.outputs_graphql_api_key = g.api_key.clone();
+        }
+        if let Some(i) = &outputs.iot {
+            self.iot = Some((i.data_endpoint.clone(), Some(i.topic_prefix.clone())));
+        }
+        self
+    }
+
+    /// Applies the `GROUPCAST_*` variables (see the [module docs](self)) read through `var`.
+    ///
+    /// # Errors
+    /// [`Error::Config`] naming the variable that is malformed.
+    pub fn env_with(mut self, var: impl Fn(&str) -> Option<String>) -> Result<Self, Error> {
+        let get = |name: &str| var(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+        if let Some(path) = get("GROUPCAST_OUTPUTS") {
+            self = self.outputs(&Outputs::from_path(&path)?);
+        }
+        if let Some(url) = get("GROUPCAST_EVENTS_URL") {
+            let ns = self.events.take().and_then(|(_, ns)| ns);
+            self.events = Some((url, ns));
+        }
+        if let Some(ns) = get("GROUPCAST_EVENTS_NAMESPACE") {
+            let Some((url, _)) = self.events.take() else {
+                return Err(Error::Config(
+                    "GROUPCAST_EVENTS_NAMESPACE is set but no Events endpoint is: set GROUPCAST_EVENTS_URL or GROUPCAST_OUTPUTS".into(),
+                ));
+            };
+            self.events = Some((url, Some(ns)));
+        }
+        if let Some(url) = get("GROUPCAST_GRAPHQL_URL") {
+            self.graphql = Some(url);
+        }
+        if let Some(url) = get("GROUPCAST_IOT_ENDPOINT") {
+            let prefix = self.iot.take().and_then(|(_, p)| p);
+            self.iot = Some((url, prefix));
+        }
+        if let Some(prefix) = get("GROUPCAST_IOT_TOPIC_PREFIX") {
+            let Some((url, _)) = self.iot.take() else {
+                return Err(Error::Config(
+                    "GROUPCAST_IOT_TOPIC_PREFIX is set but no IoT endpoint is: set GROUPCAST_IOT_ENDPOINT or GROUPCAST_OUTPUTS".into(),
+                ));
+            };
+            self.iot = Some((url, Some(prefix)));
+        }
+        if let Some(region) = get("GROUPCAST_REGION").or_else(|| get("AWS_REGION")) {
+            self.region = Some(region);
+        }
+        match get("GROUPCAST_AUTH").as_deref().map(str::to_ascii_lowercase).as_deref() {
+            None | Some("iam") => {}
+            Some("api-key") => {
+                let key = get("GROUPCAST_API_KEY");
+                if self.events.is_some() {
+                    let k = key.clone().or_else(|| self.outputs_events_api_key.clone()).ok_or_else(|| {
+                        Error::Config("GROUPCAST_AUTH=api-key but the Events API has no key: set GROUPCAST_API_KEY".into())
+                    })?;
+                    self.events_authorizer = Some(Authorizer::ApiKey(k));
+                }
+                if self.graphql.is_some() {
+                    let k = key.or_else(|| self.outputs_graphql_api_key.clone()).ok_or_else(|| {
+                        Error::Config("GROUPCAST_AUTH=api-key but the GraphQL API has no key: set GROUPCAST_API_KEY".into())
+                    })?;
+                    self.graphql_authorizer = Some(Authorizer::ApiKey(k));
+                }
+            }
+            Some(other) => {
+                return Err(Error::Config(format!("GROUPCAST_AUTH={other:?}: expected iam or api-key")));
+            }
+        }
+        if let Some(list) = get("GROUPCAST_TRANSPORTS") {
+            let ts = list
+                .split(',')
+                .filter(|s| !s.trim().is_empty())
+                .map(str::parse)
+                .collect::<Result<Vec<Transport>, Error>>()
+                .map_err(|e| Error::Config(format!("GROUPCAST_TRANSPORTS: {e}")))?;
+            self.transports = Some(ts);
+        }
+        if let Some(ms) = get("GROUPCAST_DEADLINE_MS") {
+            let ms: u64 = parse_positive("GROUPCAST_DEADLINE_MS", &ms)?;
+            self.deadline = Some(Duration::from_millis(ms));
+        }
+        if let Some(n) = get("GROUPCAST_MAX_ATTEMPTS") {
+            self.retry.max_attempts = parse_positive("GROUPCAST_MAX_ATTEMPTS", &n)?;
+        }
+        if let Some(n) = get("GROUPCAST_CONCURRENCY") {
+            self.concurrency = Some(parse_positive("GROUPCAST_CONCURRENCY", &n)?);
+        }
+        Ok(self)
+    }
+
+    /// Applies the process environment. See [`Self::env_with`].
+    ///
+    /// # Errors
+    /// As [`Self::env_with`].
+    pub fn env(self) -> Result<Self, Error> {
+        self.env_with(|k| std::env::var(k).ok())
+    }
+
+    /// Whether the configuration needs IAM credentials that were not given.
+    pub(crate) fn needs_default_credentials(&self) -> bool {
+        if self.iam.is_some() {
+            return false;
+        }
+        let transports = self.transports.clone().unwrap_or_else(|| self.configured());
+        transports.iter().any(|t| match t {
+            Transport::Iot => true,
+            Transport::Events => self.events_authorizer.is_none() && self.authorizer.is_none(),
+            Transport::Graphql => self.graphql_authorizer.is_none() && self.authorizer.is_none(),
+        })
+    }
+
+    fn configured(&self) -> Vec<Transport> {
+        let mut v = Vec::new();
+        if self.events.is_some() {
+            v.push(Transport::Events);
+        }
+        if self.graphql.is_some() {
+            v.push(Transport::Graphql);
+        }
+        if self.iot.is_some() {
+            v.push(Transport::Iot);
+        }
+        v
+    }
+
+    /// Checks everything and builds the settings.
+    pub(crate) fn settings(self) -> Result<(Settings, Option<reqwest::Client>), Error> {
+        let configured = self.configured();
+        if configured.is_empty() {
+            return Err(Error::Config(
+                "no transport is configured: give an Events, GraphQL or IoT endpoint (GROUPCAST_EVENTS_URL, GROUPCAST_GRAPHQL_URL, GROUPCAST_IOT_ENDPOINT or GROUPCAST_OUTPUTS)".into(),
+            ));
+        }
+        let events = match self.events {
+            None => None,
+            Some((url, ns)) => {
+                let ns = ns.ok_or_else(|| {
+                    Error::Config("events.namespace: no channel namespace: set GROUPCAST_EVENTS_NAMESPACE".into())
+                })?;
+                if !is_valid_segment(&ns) {
+                    return Err(Error::invalid(
+                        "events.namespace",
+                        format!("{ns:?} is not a namespace name: 1-50 characters of [A-Za-z0-9-], alphanumeric at both ends"),
+                    ));
+                }
+                let mut url = base_url("events.url", &url)?;
+                if !url.ends_with("/event") {
+                    url.push_str("/event");
+                }
+                Some(EventsEndpoint { url, namespace: ns })
+            }
+        };
+        let graphql = match self.graphql {
+            None => None,
+            Some(url) => {
+                let mut url = base_url("graphql.url", &url)?;
+                let path = reqwest::Url::parse(&url).map(|u| u.path().to_owned()).unwrap_or_default();
+                if path.is_empty() || path == "/" {
+                    url.push_str("/graphql");
+                }
+                Some(url)
+            }
+        };
+        let iot = match self.iot {
+            None => None,
+            Some((url, prefix)) => {
+                let prefix = prefix.unwrap_or_else(|| DEFAULT_IOT_TOPIC_PREFIX.to_owned());
+                crate::iot::check_prefix(&prefix)?;
+                Some(IotEndpoint { base: base_url("iot.endpoint", &url)?, topic_prefix: prefix })
+            }
+        };
+        let transports = match self.transports {
+            None => configured,
+            Some(ts) => {
+                if ts.is_empty() {
+                    return Err(Error::Config("transports: the list is empty; name at least one of events, graphql, iot".into()));
+                }
+                for t in &ts {
+                    if !configured.contains(t) {
+                        return Err(Error::Config(format!("transports: {t} is listed but has no endpoint configured")));
+                    }
+                }
+                dedup(ts)
+            }
+        };
+        let authorizer = self.authorizer.or_else(|| self.iam.clone().map(Authorizer::Iam));
+        let concurrency = self.concurrency.unwrap_or(DEFAULT_CONCURRENCY);
+        if concurrency == 0 {
+            return Err(Error::invalid("concurrency", "must be at least 1"));
+        }
+        if self.retry.max_attempts == 0 {
+            return Err(Error::invalid("max_attempts", "must be at least 1"));
+        }
+        let settings = Settings {
+            events_authorizer: self.events_authorizer.or_else(|| authorizer.clone()),
+            graphql_authorizer: self.graphql_authorizer.or_else(|| authorizer.clone()),
+            events,
+            graphql,
+            iot,
+            region: self.region,
+            iam: self.iam,
+            transports,
+            deadline: self.deadline.unwrap_or(DEFAULT_DEADLINE),
+            retry: self.retry,
+            concurrency,
+        };
+        Ok((settings, self.http))
+    }
+}
+
+pub(crate) fn dedup(ts: Vec<Transport>) -> Vec<Transport> {
+    let mut out: Vec<Transport> = Vec::with_capacity(ts.len());
+    for t in ts {
+        if !out.contains(&t) {
+            out.push(t);
+        }
+    }
+    out
+}
+
+/// A base URL without a trailing `/`: `https://` is assumed for a bare host.
+fn base_url(field: &str, s: &str) -> Result<String, Error> {
+    let s = s.trim().trim_end_matches('/');
+    let url = if s.contains("://") { s.to_owned() } else { format!("https://{s}") };
+    match reqwest::Url::parse(&url) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => Ok(url),
+        Ok(_) => Err(Error::invalid(field, format!("{s:?} is not an http(s) URL or host name"))),
+        Err(e) => Err(Error::invalid(field, format!("{s:?} is not a URL or host name: {e}"))),
+    }
+}
+
+fn parse_positive<T: std::str::FromStr + PartialEq + Default>(name: &str, v: &str) -> Result<T, Error> {
+    match v.parse::<T>() {
+        Ok(n) if n != T::default() => Ok(n),
+        _ => Err(Error::Config(format!("{name}={v:?}: expected a positive whole number"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let m: HashMap<String, String> = pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        move |k| m.get(k).cloned()
+    }
+
+    #[test]
+    fn reads_every_variable() {
+        let b = PublisherBuilder::default()
+            .env_with(env(&[
+                ("GROUPCAST_EVENTS_URL", "http://127.0.0.1:1234"),
+                ("GROUPCAST_EVENTS_NAMESPACE", "live"),
+                ("GROUPCAST_GRAPHQL_URL", "gql.example.com"),
+                ("GROUPCAST_IOT_ENDPOINT", "a-ats.iot.eu-west-1.amazonaws.com"),
+                ("GROUPCAST_IOT_TOPIC_PREFIX", "org/app"),
+                ("AWS_REGION", "eu-west-1"),
+                ("GROUPCAST_AUTH", "api-key"),
+                ("GROUPCAST_API_KEY", "da2-k"),
+                ("GROUPCAST_TRANSPORTS", "events, iot"),
+                ("GROUPCAST_DEADLINE_MS", "2500"),
+                ("GROUPCAST_MAX_ATTEMPTS", "7"),
+                ("GROUPCAST_CONCURRENCY", "3"),
+            ]))
+            .unwrap();
+        let (s, _) = b.settings().unwrap();
+        let e = s.events.unwrap();
+        assert_eq!((e.url.as_str(), e.namespace.as_str()), ("http://127.0.0.1:1234/event", "live"));
+        assert_eq!(s.graphql.as_deref(), Some("https://gql.example.com/graphql"));
+        let iot = s.iot.unwrap();
+        assert_eq!((iot.base.as_str(), iot.topic_prefix.as_str()), ("https://a-ats.iot.eu-west-1.amazonaws.com", "org/app"));
+        assert_eq!(s.region.as_deref(), Some("eu-west-1"));
+        assert!(matches!(s.events_authorizer, Some(Authorizer::ApiKey(ref k)) if k == "da2-k"));
+        assert_eq!(s.transports, [Transport::Events, Transport::Iot]);
+        assert_eq!(s.deadline, Duration::from_millis(2500));
+        assert_eq!((s.retry.max_attempts, s.concurrency), (7, 3));
+    }
+
+    #[test]
+    fn groupcast_region_wins_over_aws_region() {
+        let b = PublisherBuilder::default()
+            .env_with(env(&[("GROUPCAST_REGION", "ap-south-1"), ("AWS_REGION", "us-east-1")]))
+            .unwrap();
+        assert_eq!(b.region.as_deref(), Some("ap-south-1"));
+    }
+
+    #[test]
+    fn malformed_variables_are_named() {
+        for (k, v) in [
+            ("GROUPCAST_DEADLINE_MS", "soon"),
+            ("GROUPCAST_MAX_ATTEMPTS", "0"),
+            ("GROUPCAST_TRANSPORTS", "events,smoke"),
+            ("GROUPCAST_AUTH", "magic"),
+        ] {
+            let e = PublisherBuilder::default().env_with(env(&[(k, v)])).unwrap_err().to_string();
+            assert!(e.contains(k), "{k}: {e}");
+        }
+    }
+
+    #[test]
+    fn reads_the_outputs_file() {
+        let dir = std::env::temp_dir().join(format!("groupcast-cfg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("outputs.json");
+        std::fs::write(&path, r#"{"version":1,"region":"us-west-2",
+            "events":{"apiId":"a","apiArn":"arn","httpHost":"h.appsync-api.us-west-2.amazonaws.com","realtimeHost":"r",
+                      "namespaces":[{"name":"live","arn":"n"}],"apiKey":"da2-out"},
+            "iot":{"dataEndpoint":"x-ats.iot.us-west-2.amazonaws.com","topicPrefix":"gc","policyNamePattern":"p-{group}"}}"#).unwrap();
+        let b = PublisherBuilder::default()
+            .env_with(env(&[("GROUPCAST_OUTPUTS", path.to_str().unwrap()), ("GROUPCAST_AUTH", "api-key")]))
+            .unwrap();
+        let (s, _) = b.settings().unwrap();
+        assert_eq!(s.events.unwrap().url, "https://h.appsync-api.us-west-2.amazonaws.com/event");
+        assert_eq!(s.iot.unwrap().topic_prefix, "gc");
+        assert_eq!(s.region.as_deref(), Some("us-west-2"));
+        assert!(matches!(s.events_authorizer, Some(Authorizer::ApiKey(ref k)) if k == "da2-out"));
+        assert_eq!(s.transports, [Transport::Events, Transport::Iot]);
+        std::fs::remove_dir_all(dir).ok();
+    }
+
+    #[test]
+    fn rejects_unconfigured_transports_and_bad_namespaces() {
+        let e = PublisherBuilder::default().events("h", "live").transports([Transport::Iot]).settings().unwrap_err();
+        assert!(e.to_string().contains("iot"), "{e}");
+        let e = PublisherBuilder::default().events("h", "bad_ns").settings().unwrap_err();
+        assert!(e.to_string().contains("events.namespace"), "{e}");
+        assert!(PublisherBuilder::default().settings().is_err());
+    }
+}
