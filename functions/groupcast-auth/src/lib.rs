@@ -1,1 +1,25 @@
-//! JWT verification, group extraction and IoT grants (in progress).
+//! # groupcast-auth
+//!
+//! The checks groupcast's Lambda functions put between a user's token and their groups:
+//!
+//! - [`jwt`]: verify a JWT against the issuer's JWKS (cached, refreshed on an unknown `kid` at a
+//!   limited rate) and read the user's groups. Configured from `GROUPCAST_JWT_*` variables.
+//! - [`events`]: the AppSync Events Lambda authorizer's request/response types and its decision:
+//!   subscribe only to your groups' channels, never publish.
+//! - [`grant`]: attach exactly the user's groups' IoT policies to their Cognito identity; the
+//!   iot-grant function and the provisioner's `iot grant` share it (`iot` feature for the AWS SDK).
+//!
+//! ```no_run
+//! # async fn f() -> Result<(), groupcast_auth::jwt::JwtError> {
+//! use groupcast_auth::jwt::{JwtConfig, Verifier};
+//! let verifier = Verifier::new(JwtConfig::from_env()?)?;
+//! let token = verifier.verify("eyJ…").await?;
+//! println!("{} is in {:?}", token.sub, token.groups);
+//! # Ok(()) }
+//! ```
+
+#![warn(missing_docs)]
+
+pub mod events;
+pub mod grant;
+pub mod jwt;

@@ -1,0 +1,457 @@
+//! The AppSync Events Lambda authorizer: its request and response types and its decision.
+//!
+//! [`authorize`] verifies the token, then [`decide`] applies groupcast's rule:
+//!
+//! - `EVENT_CONNECT`: allowed with a valid token.
+//! - `EVENT_SUBSCRIBE`: allowed only when the channel is `/{namespace}/{segment}[/…]`, the
+//!   namespace is the request's, and `segment` (no `*`) is `groupcast::group_segment` of one of
+//!   the token's groups.
+//! - `EVENT_PUBLISH`: always denied. End users never publish; groupcast's trusted publishers use
+//!   IAM or an API key, which do not reach this authorizer.
+//! - anything else: denied.
+//!
+//! An allow carries `handlerContext = {"sub": …, "groups": "<JSON array text>"}` (the contract in
+//! `templates/README.md`, read by the generated Events handler) and a `ttlOverride` that never
+//! outlives the token. A deny carries `ttlOverride: 0`, so a refusal is never cached.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::jwt::{JwtError, VerifiedToken, Verifier};
+
+/// The longest cache lifetime AppSync accepts for an authorizer result, seconds.
+pub const MAX_TTL_SECS: u64 = groupcast::limits::AUTHORIZER_TTL_MAX_SECONDS;
+/// `GROUPCAST_AUTHORIZER_TTL_SECS`: the cache lifetime to ask for (default 300, at most 3600).
+pub const TTL_ENV: &str = "GROUPCAST_AUTHORIZER_TTL_SECS";
+/// The default cache lifetime, seconds.
+pub const DEFAULT_TTL_SECS: u64 = 300;
+
+/// What AppSync sends the authorizer.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AuthorizerRequest {
+    /// The `Authorization` value the client sent.
+    #[serde(default)]
+    pub authorization_token: String,
+    /// Where and what.
+    pub request_context: RequestContext,
+}
+
+/// `requestContext` of an [`AuthorizerRequest`].
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RequestContext {
+    /// The Event API id.
+    #[serde(default)]
+    pub api_id: Option<String>,
+    /// The AWS account.
+    #[serde(default)]
+    pub account_id: Option<String>,
+    /// AppSync's request id.
+    #[serde(default)]
+    pub request_id: Option<String>,
+    /// What the client asks to do.
+    pub operation: Operation,
+    /// The channel namespace (`null` on connect).
+    #[serde(default)]
+    pub channel_namespace_name: Option<String>,
+    /// The channel path (`null` on connect).
+    #[serde(default)]
+    pub channel: Option<String>,
+}
+
+/// `requestContext.operation`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Operation {
+    /// Open a WebSocket connection.
+    EventConnect,
+    /// Subscribe to a channel.
+    EventSubscribe,
+    /// Publish to a channel.
+    EventPublish,
+    /// An operation this authorizer does not know: always denied.
+    #[serde(other)]
+    Unknown,
+}
+
+/// What the authorizer answers.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AuthorizerResponse {
+    /// Allow or deny.
+    pub is_authorized: bool,
+    /// `ctx.identity.handlerContext` for the Events handler; only on allow.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub handler_context: Option<BTreeMap<String, String>>,
+    /// How long AppSync may cache this answer, seconds.
+    pub ttl_override: u64,
+}
+
+/// Why a request was denied (for logs; AppSync only sees `isAuthorized: false`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum DenyReason {
+    /// The token did not verify.
+    #[error("token: {0}")]
+    Token(#[from] JwtError),
+    /// End users may not publish.
+    #[error("EVENT_PUBLISH is not allowed to end users")]
+    Publish,
+    /// The operation is not one this authorizer knows.
+    #[error("unknown operation")]
+    UnknownOperation,
+    /// The channel is not a group channel of the request's namespace.
+    #[error("channel {channel:?}: {rule}")]
+    Channel {
+        /// The channel as requested.
+        channel: String,
+        /// The rule it broke.
+        rule: String,
+    },
+    /// The channel's group segment maps from none of the token's groups.
+    #[error("channel group segment {segment:?} is not one of the caller's groups")]
+    NotMember {
+        /// The channel's group segment.
+        segment: String,
+    },
+}
+
+impl AuthorizerResponse {
+    /// A deny, never cached.
+    pub fn deny() -> Self {
+        AuthorizerResponse {
+            is_authorized: false,
+            handler_context: None,
+            ttl_override: 0,
+        }
+    }
+}
+
+/// Reads `GROUPCAST_AUTHORIZER_TTL_SECS` through `get`.
+///
+/// # Errors
+/// A message naming the variable and the rule.
+pub fn ttl_from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<u64, String> {
+    match get(TTL_ENV)
+        .map(|v| v.trim().to_owned())
+        .filter(|v| !v.is_empty())
+    {
+        None => Ok(DEFAULT_TTL_SECS),
+        Some(v) => v
+            .parse::<u64>()
+            .ok()
+            .filter(|n| *n <= MAX_TTL_SECS)
+            .ok_or_else(|| {
+                format!("{TTL_ENV}: {v:?} is not a whole number of seconds 0-{MAX_TTL_SECS}")
+            }),
+    }
+}
+
+/// The Lambda handler body: parses the raw event and [`authorize`]s it. A payload that is not an
+/// authorizer request is denied, not failed, so AppSync never sees an error it might misread.
+pub async fn handle(
+    verifier: &Verifier,
+    event: serde_json::Value,
+    max_ttl: u64,
+    now_secs: u64,
+) -> AuthorizerResponse {
+    match serde_json::from_value::<AuthorizerRequest>(event) {
+        Ok(request) => authorize(verifier, &request, max_ttl, now_secs).await,
+        Err(e) => {
+            tracing::warn!(error = %e, "deny: the event is not an AppSync Events authorizer request");
+            AuthorizerResponse::deny()
+        }
+    }
+}
+
+/// Verifies the request's token and decides. Never fails: every problem is a deny, logged with
+/// its reason (never the token).
+pub async fn authorize(
+    verifier: &Verifier,
+    request: &AuthorizerRequest,
+    max_ttl: u64,
+    now_secs: u64,
+) -> AuthorizerResponse {
+    let ctx = &request.request_context;
+    let token = strip_bearer(&request.authorization_token);
+    let decision = match verifier.verify(token).await {
+        Ok(verified) => decide(ctx, &verified, max_ttl, now_secs).map(|r| (r, verified.sub)),
+        Err(e) => Err(DenyReason::Token(e)),
+    };
+    match decision {
+        Ok((response, sub)) => {
+            tracing::info!(operation = ?ctx.operation, channel = ctx.channel.as_deref(), sub, ttl = response.ttl_override, "allow");
+            response
+        }
+        Err(reason) => {
+            tracing::warn!(operation = ?ctx.operation, channel = ctx.channel.as_deref(), %reason, "deny");
+            AuthorizerResponse::deny()
+        }
+    }
+}
+
+/// The decision for a verified token. See the [module docs](self).
+///
+/// # Errors
+/// The [`DenyReason`].
+pub fn decide(
+    ctx: &RequestContext,
+    token: &VerifiedToken,
+    max_ttl: u64,
+    now_secs: u64,
+) -> Result<AuthorizerResponse, DenyReason> {
+    match ctx.operation {
+        Operation::EventConnect => {}
+        Operation::EventSubscribe => check_subscribe(ctx, &token.groups)?,
+        Operation::EventPublish => return Err(DenyReason::Publish),
+        Operation::Unknown => return Err(DenyReason::UnknownOperation),
+    }
+    let remaining = token.exp.saturating_sub(now_secs);
+    let ttl = max_ttl.min(MAX_TTL_SECS).min(remaining);
+    let groups = serde_json::to_string(&token.groups).expect("strings always serialize");
+    let context = BTreeMap::from([
+        ("sub".to_owned(), token.sub.clone()),
+        ("groups".to_owned(), groups),
+    ]);
+    Ok(AuthorizerResponse {
+        is_authorized: true,
+        handler_context: Some(context),
+        ttl_override: ttl,
+    })
+}
+
+fn check_subscribe(ctx: &RequestContext, groups: &[String]) -> Result<(), DenyReason> {
+    let channel = ctx.channel.as_deref().unwrap_or_default();
+    let bad = |rule: &str| DenyReason::Channel {
+        channel: channel.to_owned(),
+        rule: rule.to_owned(),
+    };
+    let segments: Vec<&str> = channel
+        .strip_prefix('/')
+        .unwrap_or(channel)
+        .split('/')
+        .collect();
+    if segments.len() < 2 || segments.len() > groupcast::limits::CHANNEL_MAX_SEGMENTS {
+        return Err(bad(
+            "a group channel is /{namespace}/{group}[/topic…] with at most 5 segments",
+        ));
+    }
+    let namespace = segments[0];
+    if ctx
+        .channel_namespace_name
+        .as_deref()
+        .is_some_and(|ns| ns != namespace)
+    {
+        return Err(bad(
+            "the first segment is not the request's channel namespace",
+        ));
+    }
+    let segment = segments[1];
+    if segment.contains('*') {
+        return Err(bad(
+            "the group segment must not be a wildcard: it would span other groups",
+        ));
+    }
+    if !groupcast::is_valid_segment(segment) {
+        return Err(bad("the group segment is not a valid channel segment"));
+    }
+    let member = groups
+        .iter()
+        .any(|g| groupcast::group_segment(g).is_ok_and(|s| s == segment));
+    if member {
+        Ok(())
+    } else {
+        Err(DenyReason::NotMember {
+            segment: segment.to_owned(),
+        })
+    }
+}
+
+/// The token without a leading `Bearer ` (any case).
+pub fn strip_bearer(token: &str) -> &str {
+    let t = token.trim();
+    match t.get(..7) {
+        Some(p) if p.eq_ignore_ascii_case("bearer ") => t[7..].trim_start(),
+        _ => t,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn token(groups: &[&str], exp: u64) -> VerifiedToken {
+        VerifiedToken {
+            sub: "user-1".into(),
+            groups: groups.iter().map(|g| g.to_string()).collect(),
+            exp,
+            claims: Default::default(),
+        }
+    }
+
+    fn ctx(op: Operation, channel: Option<&str>) -> RequestContext {
+        RequestContext {
+            api_id: Some("api".into()),
+            account_id: None,
+            request_id: None,
+            operation: op,
+            channel_namespace_name: channel.map(|_| "live".into()),
+            channel: channel.map(Into::into),
+        }
+    }
+
+    #[test]
+    fn request_parses_the_documented_shape_including_null_channel_on_connect() {
+        let r: AuthorizerRequest = serde_json::from_value(json!({
+            "authorizationToken": "t",
+            "requestContext": {"apiId": "a", "accountId": "1", "requestId": "r", "operation": "EVENT_CONNECT",
+                               "channelNamespaceName": null, "channel": null},
+            "requestHeaders": {"x": "y"}
+        }))
+        .unwrap();
+        assert_eq!(r.request_context.operation, Operation::EventConnect);
+        assert_eq!(r.request_context.channel, None);
+        let r: RequestContext =
+            serde_json::from_value(json!({"operation": "EVENT_SOMETHING_NEW"})).unwrap();
+        assert_eq!(r.operation, Operation::Unknown);
+    }
+
+    #[test]
+    fn subscribe_to_own_group_is_allowed_with_the_handler_context_contract() {
+        let r = decide(
+            &ctx(Operation::EventSubscribe, Some("/live/x--Team-5fA/news/*")),
+            &token(&["Team_A", "b"], 10_000),
+            300,
+            1000,
+        )
+        .unwrap();
+        let v = serde_json::to_value(&r).unwrap();
+        assert_eq!(
+            v,
+            json!({"isAuthorized": true, "handlerContext": {"groups": "[\"Team_A\",\"b\"]", "sub": "user-1"}, "ttlOverride": 300})
+        );
+        assert!(
+            decide(
+                &ctx(Operation::EventSubscribe, Some("live/b")),
+                &token(&["b"], 10_000),
+                300,
+                1000
+            )
+            .is_ok()
+        );
+    }
+
+    #[test]
+    fn subscribe_outside_own_groups_or_with_wildcards_is_denied() {
+        let t = token(&["team-a", "Team_A"], 10_000);
+        for channel in [
+            "/live/team-b/x",
+            "/live/*",
+            "/live/team-a*",
+            "/live/TEAM-A/x",
+            "/live",
+            "/live//x",
+            "",
+            "/live/Team_A/x",
+            "/other/team-a/x",
+            "/live/team-a/a/b/c/d",
+        ] {
+            let e = decide(
+                &ctx(Operation::EventSubscribe, Some(channel)),
+                &t,
+                300,
+                1000,
+            )
+            .unwrap_err();
+            assert!(
+                matches!(e, DenyReason::Channel { .. } | DenyReason::NotMember { .. }),
+                "{channel:?}: {e}"
+            );
+        }
+        let no_channel = RequestContext {
+            channel: None,
+            ..ctx(Operation::EventSubscribe, Some("/live/team-a"))
+        };
+        assert!(decide(&no_channel, &t, 300, 1000).is_err());
+        assert!(
+            decide(
+                &ctx(Operation::EventSubscribe, Some("/live/team-a")),
+                &token(&[], 10_000),
+                300,
+                1000
+            )
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn publish_and_unknown_operations_are_denied_and_connect_allowed() {
+        let t = token(&["team-a"], 10_000);
+        assert_eq!(
+            decide(
+                &ctx(Operation::EventPublish, Some("/live/team-a/x")),
+                &t,
+                300,
+                1000
+            )
+            .unwrap_err(),
+            DenyReason::Publish
+        );
+        assert_eq!(
+            decide(&ctx(Operation::Unknown, None), &t, 300, 1000).unwrap_err(),
+            DenyReason::UnknownOperation
+        );
+        assert!(
+            decide(&ctx(Operation::EventConnect, None), &t, 300, 1000)
+                .unwrap()
+                .is_authorized
+        );
+    }
+
+    #[test]
+    fn ttl_never_outlives_the_token_nor_3600() {
+        let c = ctx(Operation::EventConnect, None);
+        assert_eq!(
+            decide(&c, &token(&[], 1042), 300, 1000)
+                .unwrap()
+                .ttl_override,
+            42
+        );
+        assert_eq!(
+            decide(&c, &token(&[], 999_999), 9999, 1000)
+                .unwrap()
+                .ttl_override,
+            3600
+        );
+        assert_eq!(
+            decide(&c, &token(&[], 1000), 300, 1000)
+                .unwrap()
+                .ttl_override,
+            0
+        );
+        let deny = serde_json::to_value(AuthorizerResponse::deny()).unwrap();
+        assert_eq!(deny, json!({"isAuthorized": false, "ttlOverride": 0}));
+    }
+
+    #[test]
+    fn ttl_setting_is_bounded() {
+        assert_eq!(ttl_from_lookup(|_| None), Ok(300));
+        assert_eq!(ttl_from_lookup(|_| Some("60".into())), Ok(60));
+        assert!(
+            ttl_from_lookup(|_| Some("3601".into()))
+                .unwrap_err()
+                .contains(TTL_ENV)
+        );
+    }
+
+    #[test]
+    fn bearer_prefix_is_stripped() {
+        assert_eq!(strip_bearer("Bearer abc"), "abc");
+        assert_eq!(strip_bearer("bearer  abc"), "abc");
+        assert_eq!(strip_bearer("abc"), "abc");
+        assert_eq!(strip_bearer("Bearerabc"), "Bearerabc");
+    }
+}
