@@ -1,0 +1,259 @@
+//! The benchmark's workload, shared by every command: 5 messages to one group with a payload of
+//! `--data-bytes`, fixed static IAM credentials, and the one Events request they make; plus the
+//! `sign` micro benchmark and the wrk script built from that request.
+//!
+//! The request is built the way `groupcast::Publisher` builds it: envelopes with
+//! [`Message::envelope_json`], the channel with [`groupcast::events::channel`] and
+//! [`groupcast::group_segment`], the body `{"channel":…,"events":[…]}` with each envelope as a
+//! JSON string, the IAM header set of an Events publish, then [`groupcast::sign::sign_headers`].
+//! The body step is repeated here because groupcast keeps its batcher (`events::batches`)
+//! crate-private; a test checks that the bytes equal what the publisher sends.
+
+use std::time::{Duration, Instant, SystemTime};
+
+use aws_credential_types::Credentials;
+use clap::Args;
+use groupcast::Message;
+use groupcast::sign::{APPSYNC_SERVICE, sign_headers};
+use http::{HeaderMap, HeaderValue};
+
+use crate::stats::percentile;
+
+/// Events per request: AppSync's maximum, the batch the benchmark is about.
+pub(crate) const EVENTS_PER_REQUEST: usize = groupcast::limits::EVENTS_PER_PUBLISH;
+
+/// Static example credentials (AWS's documentation pair). Nothing leaves 127.0.0.1.
+pub(crate) fn credentials() -> Credentials {
+    Credentials::new("AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", None, None, "groupcast-bench")
+}
+
+/// What is published; the same defaults as `bench/node/publish.mjs`.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct Workload {
+    /// Bytes of text in each message's `data` (`{"text":"xxx…"}`).
+    #[arg(long, default_value_t = 100)]
+    pub(crate) data_bytes: usize,
+    /// Channel namespace.
+    #[arg(long, default_value = "bench")]
+    pub(crate) namespace: String,
+    /// The group every message goes to.
+    #[arg(long, default_value = "readers")]
+    pub(crate) group: String,
+    /// Message topic.
+    #[arg(long, default_value = "load/test")]
+    pub(crate) topic: String,
+    /// SigV4 region.
+    #[arg(long, default_value = "us-east-1")]
+    pub(crate) region: String,
+}
+
+impl Workload {
+    /// 5 fresh messages (new UUIDs) to the group.
+    pub(crate) fn messages(&self) -> Result<Vec<Message>, groupcast::Error> {
+        let data = serde_json::json!({ "text": "x".repeat(self.data_bytes) });
+        (0..EVENTS_PER_REQUEST)
+            .map(|_| Message::builder(self.topic.as_str()).data(data.clone()).group(self.group.as_str()).build())
+            .collect()
+    }
+
+    /// The channel the group's messages go to.
+    pub(crate) fn channel(&self) -> anyhow::Result<String> {
+        Ok(groupcast::events::channel(&self.namespace, &groupcast::group_segment(&self.group)?, &self.topic))
+    }
+}
+
+/// One publish request: body and headers (signed).
+#[derive(Debug)]
+pub(crate) struct SignedRequest {
+    pub(crate) body: Vec<u8>,
+    pub(crate) headers: HeaderMap,
+}
+
+/// The Events body for `envelopes` on `channel`, byte for byte as groupcast's batcher writes it.
+pub(crate) fn events_body(channel: &str, envelopes: &[String]) -> Vec<u8> {
+    let channel_json = serde_json::to_string(channel).expect("a string serializes");
+    let encoded: Vec<String> =
+        envelopes.iter().map(|e| serde_json::to_string(e).expect("a string serializes")).collect();
+    let mut body = String::with_capacity(32 + channel_json.len() + encoded.iter().map(|e| e.len() + 1).sum::<usize>());
+    body.push_str("{\"channel\":");
+    body.push_str(&channel_json);
+    body.push_str(",\"events\":[");
+    body.push_str(&encoded.join(","));
+    body.push_str("]}");
+    body.into_bytes()
+}
+
+/// Serializes `msgs` into one Events request and signs it, as one publish attempt does.
+pub(crate) fn serialize_and_sign(
+    url: &str,
+    channel: &str,
+    msgs: &[Message],
+    credentials: &Credentials,
+    region: &str,
+) -> Result<SignedRequest, groupcast::Error> {
+    let envelopes: Vec<String> = msgs.iter().map(Message::envelope_json).collect();
+    let body = events_body(channel, &envelopes);
+    let mut headers = HeaderMap::new();
+    // The IAM header set groupcast sends with an Events publish.
+    headers.insert("accept", HeaderValue::from_static("application/json, text/javascript"));
+    headers.insert("content-encoding", HeaderValue::from_static("amz-1.0"));
+    headers.insert("content-type", HeaderValue::from_static("application/json; charset=UTF-8"));
+    sign_headers("POST", url, &mut headers, &body, credentials, region, APPSYNC_SERVICE, SystemTime::now())?;
+    Ok(SignedRequest { body, headers })
+}
+
+/// Arguments of `sign`.
+#[derive(Debug, Args)]
+pub(crate) struct SignArgs {
+    #[command(flatten)]
+    pub(crate) workload: Workload,
+    /// The URL signed (only its host and path matter).
+    #[arg(long, default_value = "https://example1234567890.appsync-api.us-east-1.amazonaws.com/event")]
+    pub(crate) url: String,
+    /// Seconds of warm-up before sampling.
+    #[arg(long, default_value_t = 1.0)]
+    pub(crate) warmup: f64,
+    /// Seconds of sampling.
+    #[arg(long, default_value_t = 3.0)]
+    pub(crate) duration: f64,
+}
+
+/// Per-request timings of one phase, in µs.
+fn summary(mut samples: Vec<f64>) -> serde_json::Value {
+    serde_json::json!({
+        "median_us": percentile(&mut samples, 50.0),
+        "p90_us": percentile(&mut samples, 90.0),
+        "p99_us": percentile(&mut samples, 99.0),
+    })
+}
+
+/// `sign`: times serialize + sign per request, and the sign step alone, one request per sample.
+pub(crate) fn run_sign(args: &SignArgs) -> anyhow::Result<()> {
+    let w = &args.workload;
+    let msgs = w.messages()?;
+    let channel = w.channel()?;
+    let creds = credentials();
+    let once = || serialize_and_sign(&args.url, &channel, &msgs, &creds, &w.region);
+
+    let warm_until = Instant::now() + Duration::from_secs_f64(args.warmup);
+    while Instant::now() < warm_until {
+        std::hint::black_box(once()?);
+    }
+    let mut total = Vec::with_capacity(1 << 20);
+    let until = Instant::now() + Duration::from_secs_f64(args.duration);
+    let mut body_len = 0;
+    while Instant::now() < until && total.len() < 1 << 20 {
+        let t = Instant::now();
+        let r = std::hint::black_box(once()?);
+        total.push(t.elapsed().as_secs_f64() * 1e6);
+        body_len = r.body.len();
+    }
+
+    // The sign step alone, over a body made once.
+    let envelopes: Vec<String> = msgs.iter().map(Message::envelope_json).collect();
+    let body = events_body(&channel, &envelopes);
+    let mut sign_only = Vec::with_capacity(total.len());
+    for _ in 0..total.len() {
+        let mut headers = HeaderMap::new();
+        headers.insert("accept", HeaderValue::from_static("application/json, text/javascript"));
+        headers.insert("content-encoding", HeaderValue::from_static("amz-1.0"));
+        headers.insert("content-type", HeaderValue::from_static("application/json; charset=UTF-8"));
+        let t = Instant::now();
+        sign_headers("POST", &args.url, &mut headers, &body, &creds, &w.region, APPSYNC_SERVICE, SystemTime::now())?;
+        sign_only.push(t.elapsed().as_secs_f64() * 1e6);
+        std::hint::black_box(&headers);
+    }
+
+    let n = total.len();
+    let mut out = summary(total);
+    out["bench"] = "sign".into();
+    out["what"] = "serialize 5 envelopes + Events body + SigV4 sign, per request".into();
+    out["samples"] = n.into();
+    out["body_bytes"] = body_len.into();
+    out["sign_only"] = summary(sign_only);
+    println!("{out}");
+    Ok(())
+}
+
+/// Arguments of `wrk-script`.
+#[derive(Debug, Args)]
+pub(crate) struct WrkArgs {
+    #[command(flatten)]
+    pub(crate) workload: Workload,
+    /// The sink's publish URL, e.g. `http://127.0.0.1:8080/event`.
+    #[arg(long)]
+    pub(crate) url: String,
+}
+
+/// `wrk-script`: a Lua script making wrk POST one publish signed now, with its headers and body.
+pub(crate) fn run_wrk_script(args: &WrkArgs) -> anyhow::Result<()> {
+    let w = &args.workload;
+    let r = serialize_and_sign(&args.url, &w.channel()?, &w.messages()?, &credentials(), &w.region)?;
+    print!("{}", wrk_lua(&r)?);
+    Ok(())
+}
+
+/// Lua long brackets hold any text without escapes, given a level the text does not contain.
+fn lua_long_string(s: &str) -> String {
+    let mut level = 0;
+    while s.contains(&format!("]{}]", "=".repeat(level))) {
+        level += 1;
+    }
+    let eq = "=".repeat(level);
+    format!("[{eq}[{s}]{eq}]")
+}
+
+fn wrk_lua(r: &SignedRequest) -> anyhow::Result<String> {
+    let mut lua = String::from("-- generated by `groupcast-bench wrk-script`: one signed Events publish\n");
+    lua.push_str("wrk.method = \"POST\"\n");
+    lua.push_str(&format!("wrk.body = {}\n", lua_long_string(std::str::from_utf8(&r.body)?)));
+    for (name, value) in &r.headers {
+        // Header names are tokens (no quotes or backslashes); `t[[[x]]]` would parse as a call.
+        lua.push_str(&format!("wrk.headers[\"{}\"] = {}\n", name.as_str(), lua_long_string(value.to_str()?)));
+    }
+    Ok(lua)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn workload() -> Workload {
+        Workload {
+            data_bytes: 10,
+            namespace: "bench".into(),
+            group: "readers".into(),
+            topic: "load/test".into(),
+            region: "us-east-1".into(),
+        }
+    }
+
+    #[test]
+    fn serialize_and_sign_makes_a_five_event_signed_publish() {
+        let w = workload();
+        let msgs = w.messages().unwrap();
+        let r = serialize_and_sign("https://h.example/event", &w.channel().unwrap(), &msgs, &credentials(), "us-east-1")
+            .unwrap();
+        let body: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+        assert_eq!(body["channel"], "/bench/readers/load/test");
+        let events = body["events"].as_array().unwrap();
+        assert_eq!(events.len(), 5);
+        for (e, m) in events.iter().zip(&msgs) {
+            assert_eq!(e.as_str().unwrap(), m.envelope_json());
+        }
+        let auth = r.headers["authorization"].to_str().unwrap();
+        assert!(
+            auth.contains("/us-east-1/appsync/aws4_request, SignedHeaders=accept;content-encoding;content-type;host;x-amz-date, Signature="),
+            "{auth}"
+        );
+    }
+
+    #[test]
+    fn wrk_lua_carries_body_and_headers_verbatim() {
+        let mut headers = HeaderMap::new();
+        headers.insert("authorization", HeaderValue::from_static("AWS4-HMAC-SHA256 x"));
+        let lua = wrk_lua(&SignedRequest { body: br#"{"a":"]]"}"#.to_vec(), headers }).unwrap();
+        assert!(lua.contains(r#"wrk.body = [=[{"a":"]]"}]=]"#), "{lua}");
+        assert!(lua.contains("wrk.headers[\"authorization\"] = [[AWS4-HMAC-SHA256 x]]"), "{lua}");
+    }
+}
