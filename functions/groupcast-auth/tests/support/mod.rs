@@ -390,10 +390,8 @@ async fn handle_runtime(req: Req, state: Arc<Mutex<RuntimeState>>, changed: Arc<
             if let Some((id, kind)) = id_kind.split_once('/') {
                 let outcome = match kind {
                     "response" => Outcome::Response(parse(&req.body)),
-                    "error" => Outcome::Error(json!({
-                        "errorType": req.headers.get("lambda-runtime-function-error-type").and_then(|v| v.to_str().ok()),
-                        "body": parse(&req.body),
-                    })),
+                    // The body is `{"errorType", "errorMessage"}` (the header only says "unhandled").
+                    "error" => Outcome::Error(parse(&req.body)),
                     _ => return reply(404, "{}"),
                 };
                 state
