@@ -15,7 +15,6 @@ use crate::error::Error;
 /// How requests are authorized. AppSync Events and GraphQL accept all three; the IoT data plane
 /// accepts IAM only (see [`crate::PublisherBuilder::credentials`]).
 #[derive(Clone)]
-#[non_exhaustive]
 pub enum Authorizer {
     /// SigV4 (`AWS_IAM`).
     Iam(IamAuth),
@@ -74,7 +73,10 @@ const CREDENTIALS_REFRESH_BEFORE: Duration = Duration::from_secs(300);
 impl IamAuth {
     /// Over a provider.
     pub fn new(provider: SharedCredentialsProvider) -> Self {
-        IamAuth { provider, cache: Arc::default() }
+        IamAuth {
+            provider,
+            cache: Arc::default(),
+        }
     }
     /// Over fixed credentials.
     pub fn from_credentials(credentials: Credentials) -> Self {
@@ -90,7 +92,10 @@ impl IamAuth {
         let provider = config.credentials_provider().ok_or_else(|| {
             Error::Credentials("the default AWS credentials chain is empty".into())
         })?;
-        Ok(IamAuth { provider, cache: Arc::default() })
+        Ok(IamAuth {
+            provider,
+            cache: Arc::default(),
+        })
     }
     /// The provider.
     pub fn provider(&self) -> &SharedCredentialsProvider {
@@ -104,7 +109,9 @@ impl IamAuth {
     pub async fn credentials(&self) -> Result<Credentials, Error> {
         let mut cached = self.cache.lock().await;
         if let Some(c) = cached.as_ref() {
-            let fresh = c.expiry().is_none_or(|exp| SystemTime::now() + CREDENTIALS_REFRESH_BEFORE < exp);
+            let fresh = c
+                .expiry()
+                .is_none_or(|exp| SystemTime::now() + CREDENTIALS_REFRESH_BEFORE < exp);
             if fresh {
                 return Ok(c.clone());
             }
@@ -153,7 +160,10 @@ pub struct Token {
 
 impl fmt::Debug for Token {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Token").field("value", &"<redacted>").field("expires_at", &self.expires_at).finish()
+        f.debug_struct("Token")
+            .field("value", &"<redacted>")
+            .field("expires_at", &self.expires_at)
+            .finish()
     }
 }
 
@@ -169,7 +179,9 @@ pub struct CachingTokenProvider {
 
 impl fmt::Debug for CachingTokenProvider {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("CachingTokenProvider").field("refresh_before", &self.refresh_before).finish_non_exhaustive()
+        f.debug_struct("CachingTokenProvider")
+            .field("refresh_before", &self.refresh_before)
+            .finish_non_exhaustive()
     }
 }
 
@@ -225,7 +237,10 @@ mod tests {
         let p = CachingTokenProvider::new(move || {
             let n = c.fetch_add(1, Ordering::SeqCst) + 1;
             Box::pin(async move {
-                Ok(Token { value: format!("t{n}"), expires_at: Some(SystemTime::now() + Duration::from_secs(3600)) })
+                Ok(Token {
+                    value: format!("t{n}"),
+                    expires_at: Some(SystemTime::now() + Duration::from_secs(3600)),
+                })
             })
         });
         assert_eq!(p.token().await.unwrap(), "t1");
@@ -243,7 +258,10 @@ mod tests {
             let n = c.fetch_add(1, Ordering::SeqCst) + 1;
             // Expires in 30 s: inside the 60 s margin, so every call refetches.
             Box::pin(async move {
-                Ok(Token { value: format!("t{n}"), expires_at: Some(SystemTime::now() + Duration::from_secs(30)) })
+                Ok(Token {
+                    value: format!("t{n}"),
+                    expires_at: Some(SystemTime::now() + Duration::from_secs(30)),
+                })
             })
         });
         assert_eq!(p.token().await.unwrap(), "t1");
@@ -252,7 +270,11 @@ mod tests {
 
     #[test]
     fn debug_output_hides_secrets() {
-        let s = format!("{:?} {:?}", Authorizer::api_key("da2-secret"), Authorizer::token(StaticToken("jwt-secret".into())));
+        let s = format!(
+            "{:?} {:?}",
+            Authorizer::api_key("da2-secret"),
+            Authorizer::token(StaticToken("jwt-secret".into()))
+        );
         assert!(!s.contains("secret"), "{s}");
     }
 }

@@ -17,7 +17,7 @@ use crate::error::Error;
 use crate::message::Message;
 use crate::report::{Delivery, Outcome, PublishReport};
 use crate::retry::{self, AttemptError};
-use crate::sign::{APPSYNC_SERVICE, IOT_DATA_SERVICE, sign_headers};
+use crate::sign::{APPSYNC_SERVICE, IOT_DATA_SERVICE, SigV4};
 use crate::transport::Transport;
 use crate::{events, graphql, group_segment, iot};
 
@@ -34,7 +34,11 @@ pub struct PublishOptions {
 /// Publishing as an interface, so that functions can be tested with a fake.
 pub trait Publish {
     /// Publishes `msgs`; see [`Publisher::publish_all`].
-    fn publish_all(&self, msgs: &[Message], opts: &PublishOptions) -> impl Future<Output = Result<PublishReport, Error>> + Send;
+    fn publish_all(
+        &self,
+        msgs: &[Message],
+        opts: &PublishOptions,
+    ) -> impl Future<Output = Result<PublishReport, Error>> + Send;
 }
 
 /// Publishes messages to groups. Cheap to clone (one `Arc`); share one per process so that its
@@ -87,12 +91,18 @@ impl PublisherBuilder {
                 .build()
                 .map_err(|e| Error::Config(format!("HTTP client: {e}")))?,
         };
-        Ok(Publisher { inner: Arc::new(Inner { http, settings }) })
+        Ok(Publisher {
+            inner: Arc::new(Inner { http, settings }),
+        })
     }
 }
 
 /// Fails unless requests of `t` can be authorized under `override_auth`.
-fn check_authorizable(s: &Settings, t: Transport, override_auth: Option<&Authorizer>) -> Result<(), Error> {
+fn check_authorizable(
+    s: &Settings,
+    t: Transport,
+    override_auth: Option<&Authorizer>,
+) -> Result<(), Error> {
     let needs_region = match t {
         Transport::Events | Transport::Graphql => {
             let a = override_auth.or(match t {
@@ -154,7 +164,8 @@ impl Publisher {
     /// # Errors
     /// As [`Self::publish_all`].
     pub async fn publish(&self, msg: &Message) -> Result<PublishReport, Error> {
-        self.publish_all(std::slice::from_ref(msg), &PublishOptions::default()).await
+        self.publish_all(std::slice::from_ref(msg), &PublishOptions::default())
+            .await
     }
 
     /// Publishes `msgs` to all their groups over the chosen transports.
@@ -167,13 +178,20 @@ impl Publisher {
     /// the message, e.g. `messages[2].data`), [`Error::Config`] for a transport or authorizer that
     /// is not configured, [`Error::Credentials`] when credentials or a token cannot be had.
     /// Everything after that is in the report, one entry per (message, group, transport).
-    pub async fn publish_all(&self, msgs: &[Message], opts: &PublishOptions) -> Result<PublishReport, Error> {
+    pub async fn publish_all(
+        &self,
+        msgs: &[Message],
+        opts: &PublishOptions,
+    ) -> Result<PublishReport, Error> {
         let start = Instant::now();
         let deadline = start + self.inner.settings.deadline;
         let s = &self.inner.settings;
         let transports = match &opts.transports {
             Some(ts) if ts.is_empty() => {
-                return Err(Error::invalid("transports", "the list is empty; name at least one transport"));
+                return Err(Error::invalid(
+                    "transports",
+                    "the list is empty; name at least one transport",
+                ));
             }
             Some(ts) => crate::config::dedup(ts.clone()),
             None => s.transports.clone(),
@@ -185,7 +203,9 @@ impl Publisher {
                 Transport::Iot => s.iot.is_some(),
             };
             if !configured {
-                return Err(Error::Config(format!("{t}: this publisher has no endpoint for it")));
+                return Err(Error::Config(format!(
+                    "{t}: this publisher has no endpoint for it"
+                )));
             }
             check_authorizable(s, *t, opts.authorizer.as_ref())?;
         }
@@ -200,7 +220,9 @@ impl Publisher {
                 .iter()
                 .enumerate()
                 .map(|(g, name)| {
-                    group_segment(name).map_err(|e| Error::invalid(format!("messages[{i}].groups[{g}]"), e.to_string()))
+                    group_segment(name).map_err(|e| {
+                        Error::invalid(format!("messages[{i}].groups[{g}]"), e.to_string())
+                    })
                 })
                 .collect::<Result<Vec<_>, _>>()?;
             for t in &transports {
@@ -210,7 +232,11 @@ impl Publisher {
                     Transport::Iot => {
                         let ep = s.iot.as_ref().expect("checked above");
                         for seg in &segs {
-                            iot::check(&field, &iot::topic(&ep.topic_prefix, seg, msg.topic()), envelopes[i].len())?;
+                            iot::check(
+                                &field,
+                                &iot::topic(&ep.topic_prefix, seg, msg.topic()),
+                                envelopes[i].len(),
+                            )?;
                         }
                     }
                 }
@@ -253,7 +279,10 @@ impl Publisher {
                         message_id: msg.id(),
                         group: group.clone(),
                         transport: *t,
-                        outcome: Outcome::Failed { error: "no result was recorded".into(), retryable: true },
+                        outcome: Outcome::Failed {
+                            error: "no result was recorded".into(),
+                            retryable: true,
+                        },
                     });
                 }
             }
@@ -280,15 +309,29 @@ impl Publisher {
                     }
                     for ch in order {
                         for b in events::batches(&ch, &by_channel[&ch])? {
-                            units.push(Unit { transport: *t, url: ep.url.clone(), body: b.body, auth: a.clone(), slots: b.keys });
+                            units.push(Unit {
+                                transport: *t,
+                                url: ep.url.clone(),
+                                body: b.body,
+                                auth: a.clone(),
+                                slots: b.keys,
+                            });
                         }
                     }
                 }
                 Transport::Graphql => {
                     let url = s.graphql.as_ref().expect("checked above");
                     for (i, msg) in msgs.iter().enumerate() {
-                        let slots = (0..msg.groups().len()).map(|g| slot_of[&(i, *t, g)]).collect();
-                        units.push(Unit { transport: *t, url: url.clone(), body: graphql::body(msg), auth: a.clone(), slots });
+                        let slots = (0..msg.groups().len())
+                            .map(|g| slot_of[&(i, *t, g)])
+                            .collect();
+                        units.push(Unit {
+                            transport: *t,
+                            url: url.clone(),
+                            body: graphql::body(msg),
+                            auth: a.clone(),
+                            slots,
+                        });
                     }
                 }
                 Transport::Iot => {
@@ -333,7 +376,10 @@ impl Publisher {
             }
             Err(f) => {
                 tracing::warn!(transport = %u.transport, attempts, error = %f.error, "publish failed");
-                let outcome = Outcome::Failed { error: f.error.to_string(), retryable: f.retryable };
+                let outcome = Outcome::Failed {
+                    error: f.error.to_string(),
+                    retryable: f.retryable,
+                };
                 u.slots.iter().map(|s| (*s, outcome.clone())).collect()
             }
         }
@@ -346,13 +392,22 @@ impl Publisher {
         match (&u.auth, u.transport) {
             (Resolved::Iam(_), Transport::Events) => {
                 // The header set AWS documents for IAM publishing to Events (aws-protocols.md §1).
-                headers.insert("accept", HeaderValue::from_static("application/json, text/javascript"));
+                headers.insert(
+                    "accept",
+                    HeaderValue::from_static("application/json, text/javascript"),
+                );
                 headers.insert("content-encoding", HeaderValue::from_static("amz-1.0"));
-                headers.insert("content-type", HeaderValue::from_static("application/json; charset=UTF-8"));
+                headers.insert(
+                    "content-type",
+                    HeaderValue::from_static("application/json; charset=UTF-8"),
+                );
             }
             (Resolved::Iam(_), Transport::Graphql) => {
                 headers.insert("accept", HeaderValue::from_static("application/json"));
-                headers.insert("content-type", HeaderValue::from_static("application/json; charset=UTF-8"));
+                headers.insert(
+                    "content-type",
+                    HeaderValue::from_static("application/json; charset=UTF-8"),
+                );
             }
             _ => {
                 headers.insert("content-type", HeaderValue::from_static("application/json"));
@@ -360,10 +415,19 @@ impl Publisher {
         }
         match &u.auth {
             Resolved::Iam(creds) => {
-                let service = if u.transport == Transport::Iot { IOT_DATA_SERVICE } else { APPSYNC_SERVICE };
+                let service = if u.transport == Transport::Iot {
+                    IOT_DATA_SERVICE
+                } else {
+                    APPSYNC_SERVICE
+                };
                 let region = s.region.as_deref().unwrap_or_default();
-                sign_headers("POST", &u.url, &mut headers, &u.body, creds, region, service, SystemTime::now())
-                    .map_err(AttemptError::Fatal)?;
+                SigV4 {
+                    credentials: creds,
+                    region,
+                    service,
+                }
+                .sign("POST", &u.url, &mut headers, &u.body, SystemTime::now())
+                .map_err(AttemptError::Fatal)?;
             }
             Resolved::ApiKey(k) => {
                 headers.insert("x-api-key", header_value("API key", k)?);
@@ -382,23 +446,34 @@ impl Publisher {
             .await
             .map_err(|e| retry::classify_reqwest(&e))?;
         let status = response.status().as_u16();
-        let body = response.bytes().await.map_err(|e| retry::classify_reqwest(&e))?;
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| retry::classify_reqwest(&e))?;
         if !(200..300).contains(&status) {
-            if u.transport == Transport::Graphql && !matches!(status, 401 | 403 | 429 | 500..=599) {
-                if let Some(errors) = graphql::errors_in(&body) {
-                    return Err(AttemptError::Fatal(Error::Graphql(errors)));
-                }
+            if u.transport == Transport::Graphql
+                && !matches!(status, 401 | 403 | 429 | 500..=599)
+                && let Some(errors) = graphql::errors_in(&body)
+            {
+                return Err(AttemptError::Fatal(Error::Graphql(errors)));
             }
-            return Err(retry::classify_status(status, &String::from_utf8_lossy(&body)));
+            return Err(retry::classify_status(
+                status,
+                &String::from_utf8_lossy(&body),
+            ));
         }
         match u.transport {
             Transport::Events => {
-                let per_event = events::parse_response(&body, u.slots.len()).map_err(AttemptError::Fatal)?;
+                let per_event =
+                    events::parse_response(&body, u.slots.len()).map_err(AttemptError::Fatal)?;
                 Ok(per_event
                     .into_iter()
                     .map(|r| match r {
                         Ok(identifier) => Outcome::Delivered { identifier },
-                        Err(e) => Outcome::Failed { error: e.to_string(), retryable: false },
+                        Err(e) => Outcome::Failed {
+                            error: e.to_string(),
+                            retryable: false,
+                        },
                     })
                     .collect())
             }
@@ -412,14 +487,33 @@ impl Publisher {
 }
 
 fn header_value(what: &str, v: &str) -> Result<HeaderValue, AttemptError> {
-    let mut h = HeaderValue::from_str(v)
-        .map_err(|_| AttemptError::Fatal(Error::Config(format!("the {what} is not a valid HTTP header value"))))?;
+    let mut h = HeaderValue::from_str(v).map_err(|_| {
+        AttemptError::Fatal(Error::Config(format!(
+            "the {what} is not a valid HTTP header value"
+        )))
+    })?;
     h.set_sensitive(true);
     Ok(h)
 }
 
 impl Publish for Publisher {
-    fn publish_all(&self, msgs: &[Message], opts: &PublishOptions) -> impl Future<Output = Result<PublishReport, Error>> + Send {
+    fn publish_all(
+        &self,
+        msgs: &[Message],
+        opts: &PublishOptions,
+    ) -> impl Future<Output = Result<PublishReport, Error>> + Send {
         Publisher::publish_all(self, msgs, opts)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn publisher_is_cheap_to_share_across_tasks() {
+        fn shareable<T: Clone + Send + Sync + 'static>() {}
+        shareable::<Publisher>();
+        shareable::<PublishOptions>();
     }
 }

@@ -182,7 +182,10 @@ impl PublisherBuilder {
             self.region = Some(outputs.region.clone());
         }
         if let Some(e) = &outputs.events {
-            self.events = Some((e.http_host.clone(), e.namespaces.first().map(|n| n.name.clone())));
+            self.events = Some((
+                e.http_host.clone(),
+                e.namespaces.first().map(|n| n.name.clone()),
+            ));
             self.outputs_events_api_key = e.api_key.clone();
         }
         if let Some(g) = &outputs.graphql {
@@ -200,7 +203,11 @@ impl PublisherBuilder {
     /// # Errors
     /// [`Error::Config`] naming the variable that is malformed.
     pub fn env_with(mut self, var: impl Fn(&str) -> Option<String>) -> Result<Self, Error> {
-        let get = |name: &str| var(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+        let get = |name: &str| {
+            var(name)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
         if let Some(path) = get("GROUPCAST_OUTPUTS") {
             self = self.outputs(&Outputs::from_path(&path)?);
         }
@@ -234,7 +241,11 @@ impl PublisherBuilder {
         if let Some(region) = get("GROUPCAST_REGION").or_else(|| get("AWS_REGION")) {
             self.region = Some(region);
         }
-        match get("GROUPCAST_AUTH").as_deref().map(str::to_ascii_lowercase).as_deref() {
+        match get("GROUPCAST_AUTH")
+            .as_deref()
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
             None | Some("iam") => {}
             Some("api-key") => {
                 let key = get("GROUPCAST_API_KEY");
@@ -252,7 +263,9 @@ impl PublisherBuilder {
                 }
             }
             Some(other) => {
-                return Err(Error::Config(format!("GROUPCAST_AUTH={other:?}: expected iam or api-key")));
+                return Err(Error::Config(format!(
+                    "GROUPCAST_AUTH={other:?}: expected iam or api-key"
+                )));
             }
         }
         if let Some(list) = get("GROUPCAST_TRANSPORTS") {
@@ -324,12 +337,17 @@ impl PublisherBuilder {
             None => None,
             Some((url, ns)) => {
                 let ns = ns.ok_or_else(|| {
-                    Error::Config("events.namespace: no channel namespace: set GROUPCAST_EVENTS_NAMESPACE".into())
+                    Error::Config(
+                        "events.namespace: no channel namespace: set GROUPCAST_EVENTS_NAMESPACE"
+                            .into(),
+                    )
                 })?;
                 if !is_valid_segment(&ns) {
                     return Err(Error::invalid(
                         "events.namespace",
-                        format!("{ns:?} is not a namespace name: 1-50 characters of [A-Za-z0-9-], alphanumeric at both ends"),
+                        format!(
+                            "{ns:?} is not a namespace name: 1-50 characters of [A-Za-z0-9-], alphanumeric at both ends"
+                        ),
                     ));
                 }
                 let mut url = base_url("events.url", &url)?;
@@ -343,7 +361,9 @@ impl PublisherBuilder {
             None => None,
             Some(url) => {
                 let mut url = base_url("graphql.url", &url)?;
-                let path = reqwest::Url::parse(&url).map(|u| u.path().to_owned()).unwrap_or_default();
+                let path = reqwest::Url::parse(&url)
+                    .map(|u| u.path().to_owned())
+                    .unwrap_or_default();
                 if path.is_empty() || path == "/" {
                     url.push_str("/graphql");
                 }
@@ -355,24 +375,34 @@ impl PublisherBuilder {
             Some((url, prefix)) => {
                 let prefix = prefix.unwrap_or_else(|| DEFAULT_IOT_TOPIC_PREFIX.to_owned());
                 crate::iot::check_prefix(&prefix)?;
-                Some(IotEndpoint { base: base_url("iot.endpoint", &url)?, topic_prefix: prefix })
+                Some(IotEndpoint {
+                    base: base_url("iot.endpoint", &url)?,
+                    topic_prefix: prefix,
+                })
             }
         };
         let transports = match self.transports {
             None => configured,
             Some(ts) => {
                 if ts.is_empty() {
-                    return Err(Error::Config("transports: the list is empty; name at least one of events, graphql, iot".into()));
+                    return Err(Error::Config(
+                        "transports: the list is empty; name at least one of events, graphql, iot"
+                            .into(),
+                    ));
                 }
                 for t in &ts {
                     if !configured.contains(t) {
-                        return Err(Error::Config(format!("transports: {t} is listed but has no endpoint configured")));
+                        return Err(Error::Config(format!(
+                            "transports: {t} is listed but has no endpoint configured"
+                        )));
                     }
                 }
                 dedup(ts)
             }
         };
-        let authorizer = self.authorizer.or_else(|| self.iam.clone().map(Authorizer::Iam));
+        let authorizer = self
+            .authorizer
+            .or_else(|| self.iam.clone().map(Authorizer::Iam));
         let concurrency = self.concurrency.unwrap_or(DEFAULT_CONCURRENCY);
         if concurrency == 0 {
             return Err(Error::invalid("concurrency", "must be at least 1"));
@@ -410,18 +440,33 @@ pub(crate) fn dedup(ts: Vec<Transport>) -> Vec<Transport> {
 /// A base URL without a trailing `/`: `https://` is assumed for a bare host.
 fn base_url(field: &str, s: &str) -> Result<String, Error> {
     let s = s.trim().trim_end_matches('/');
-    let url = if s.contains("://") { s.to_owned() } else { format!("https://{s}") };
+    let url = if s.contains("://") {
+        s.to_owned()
+    } else {
+        format!("https://{s}")
+    };
     match reqwest::Url::parse(&url) {
         Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => Ok(url),
-        Ok(_) => Err(Error::invalid(field, format!("{s:?} is not an http(s) URL or host name"))),
-        Err(e) => Err(Error::invalid(field, format!("{s:?} is not a URL or host name: {e}"))),
+        Ok(_) => Err(Error::invalid(
+            field,
+            format!("{s:?} is not an http(s) URL or host name"),
+        )),
+        Err(e) => Err(Error::invalid(
+            field,
+            format!("{s:?} is not a URL or host name: {e}"),
+        )),
     }
 }
 
-fn parse_positive<T: std::str::FromStr + PartialEq + Default>(name: &str, v: &str) -> Result<T, Error> {
+fn parse_positive<T: std::str::FromStr + PartialEq + Default>(
+    name: &str,
+    v: &str,
+) -> Result<T, Error> {
     match v.parse::<T>() {
         Ok(n) if n != T::default() => Ok(n),
-        _ => Err(Error::Config(format!("{name}={v:?}: expected a positive whole number"))),
+        _ => Err(Error::Config(format!(
+            "{name}={v:?}: expected a positive whole number"
+        ))),
     }
 }
 
@@ -431,7 +476,10 @@ mod tests {
     use std::collections::HashMap;
 
     fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-        let m: HashMap<String, String> = pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        let m: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
         move |k| m.get(k).cloned()
     }
 
@@ -442,7 +490,10 @@ mod tests {
                 ("GROUPCAST_EVENTS_URL", "http://127.0.0.1:1234"),
                 ("GROUPCAST_EVENTS_NAMESPACE", "live"),
                 ("GROUPCAST_GRAPHQL_URL", "gql.example.com"),
-                ("GROUPCAST_IOT_ENDPOINT", "a-ats.iot.eu-west-1.amazonaws.com"),
+                (
+                    "GROUPCAST_IOT_ENDPOINT",
+                    "a-ats.iot.eu-west-1.amazonaws.com",
+                ),
                 ("GROUPCAST_IOT_TOPIC_PREFIX", "org/app"),
                 ("AWS_REGION", "eu-west-1"),
                 ("GROUPCAST_AUTH", "api-key"),
@@ -455,10 +506,19 @@ mod tests {
             .unwrap();
         let (s, _) = b.settings().unwrap();
         let e = s.events.unwrap();
-        assert_eq!((e.url.as_str(), e.namespace.as_str()), ("http://127.0.0.1:1234/event", "live"));
-        assert_eq!(s.graphql.as_deref(), Some("https://gql.example.com/graphql"));
+        assert_eq!(
+            (e.url.as_str(), e.namespace.as_str()),
+            ("http://127.0.0.1:1234/event", "live")
+        );
+        assert_eq!(
+            s.graphql.as_deref(),
+            Some("https://gql.example.com/graphql")
+        );
         let iot = s.iot.unwrap();
-        assert_eq!((iot.base.as_str(), iot.topic_prefix.as_str()), ("https://a-ats.iot.eu-west-1.amazonaws.com", "org/app"));
+        assert_eq!(
+            (iot.base.as_str(), iot.topic_prefix.as_str()),
+            ("https://a-ats.iot.eu-west-1.amazonaws.com", "org/app")
+        );
         assert_eq!(s.region.as_deref(), Some("eu-west-1"));
         assert!(matches!(s.events_authorizer, Some(Authorizer::ApiKey(ref k)) if k == "da2-k"));
         assert_eq!(s.transports, [Transport::Events, Transport::Iot]);
@@ -469,7 +529,10 @@ mod tests {
     #[test]
     fn groupcast_region_wins_over_aws_region() {
         let b = PublisherBuilder::default()
-            .env_with(env(&[("GROUPCAST_REGION", "ap-south-1"), ("AWS_REGION", "us-east-1")]))
+            .env_with(env(&[
+                ("GROUPCAST_REGION", "ap-south-1"),
+                ("AWS_REGION", "us-east-1"),
+            ]))
             .unwrap();
         assert_eq!(b.region.as_deref(), Some("ap-south-1"));
     }
@@ -482,7 +545,10 @@ mod tests {
             ("GROUPCAST_TRANSPORTS", "events,smoke"),
             ("GROUPCAST_AUTH", "magic"),
         ] {
-            let e = PublisherBuilder::default().env_with(env(&[(k, v)])).unwrap_err().to_string();
+            let e = PublisherBuilder::default()
+                .env_with(env(&[(k, v)]))
+                .unwrap_err()
+                .to_string();
             assert!(e.contains(k), "{k}: {e}");
         }
     }
@@ -497,10 +563,16 @@ mod tests {
                       "namespaces":[{"name":"live","arn":"n"}],"apiKey":"da2-out"},
             "iot":{"dataEndpoint":"x-ats.iot.us-west-2.amazonaws.com","topicPrefix":"gc","policyNamePattern":"p-{group}"}}"#).unwrap();
         let b = PublisherBuilder::default()
-            .env_with(env(&[("GROUPCAST_OUTPUTS", path.to_str().unwrap()), ("GROUPCAST_AUTH", "api-key")]))
+            .env_with(env(&[
+                ("GROUPCAST_OUTPUTS", path.to_str().unwrap()),
+                ("GROUPCAST_AUTH", "api-key"),
+            ]))
             .unwrap();
         let (s, _) = b.settings().unwrap();
-        assert_eq!(s.events.unwrap().url, "https://h.appsync-api.us-west-2.amazonaws.com/event");
+        assert_eq!(
+            s.events.unwrap().url,
+            "https://h.appsync-api.us-west-2.amazonaws.com/event"
+        );
         assert_eq!(s.iot.unwrap().topic_prefix, "gc");
         assert_eq!(s.region.as_deref(), Some("us-west-2"));
         assert!(matches!(s.events_authorizer, Some(Authorizer::ApiKey(ref k)) if k == "da2-out"));
@@ -510,9 +582,16 @@ mod tests {
 
     #[test]
     fn rejects_unconfigured_transports_and_bad_namespaces() {
-        let e = PublisherBuilder::default().events("h", "live").transports([Transport::Iot]).settings().unwrap_err();
+        let e = PublisherBuilder::default()
+            .events("h", "live")
+            .transports([Transport::Iot])
+            .settings()
+            .unwrap_err();
         assert!(e.to_string().contains("iot"), "{e}");
-        let e = PublisherBuilder::default().events("h", "bad_ns").settings().unwrap_err();
+        let e = PublisherBuilder::default()
+            .events("h", "bad_ns")
+            .settings()
+            .unwrap_err();
         assert!(e.to_string().contains("events.namespace"), "{e}");
         assert!(PublisherBuilder::default().settings().is_err());
     }

@@ -50,7 +50,10 @@ const BODY_TAIL: &str = "]}";
 ///
 /// # Errors
 /// [`Error::Invalid`] when one event alone would not fit a request body.
-pub(crate) fn batches<K: Clone>(channel: &str, events: &[(K, &str)]) -> Result<Vec<Batch<K>>, Error> {
+pub(crate) fn batches<K: Clone>(
+    channel: &str,
+    events: &[(K, &str)],
+) -> Result<Vec<Batch<K>>, Error> {
     let channel_json = serde_json::to_string(channel).expect("a string serializes");
     let fixed = BODY_HEAD.len() + channel_json.len() + BODY_MID.len() + BODY_TAIL.len();
     let mut out = Vec::new();
@@ -61,13 +64,17 @@ pub(crate) fn batches<K: Clone>(channel: &str, events: &[(K, &str)]) -> Result<V
         if keys.is_empty() {
             return;
         }
-        let mut body = String::with_capacity(fixed + encoded.iter().map(|e| e.len() + 1).sum::<usize>());
+        let mut body =
+            String::with_capacity(fixed + encoded.iter().map(|e| e.len() + 1).sum::<usize>());
         body.push_str(BODY_HEAD);
         body.push_str(&channel_json);
         body.push_str(BODY_MID);
         body.push_str(&encoded.join(","));
         body.push_str(BODY_TAIL);
-        out.push(Batch { keys: std::mem::take(keys), body: body.into_bytes() });
+        out.push(Batch {
+            keys: std::mem::take(keys),
+            body: body.into_bytes(),
+        });
         encoded.clear();
     };
     for (key, event) in events {
@@ -132,7 +139,10 @@ struct Failed {
 /// # Errors
 /// [`Error::Protocol`] when the body is not a publish response; [`Error::Graphql`] when it carries
 /// `errors`.
-pub(crate) fn parse_response(body: &[u8], n: usize) -> Result<Vec<Result<Option<String>, Error>>, Error> {
+pub(crate) fn parse_response(
+    body: &[u8],
+    n: usize,
+) -> Result<Vec<Result<Option<String>, Error>>, Error> {
     let r: Response = serde_json::from_slice(body).map_err(|e| {
         Error::Protocol(format!(
             "AppSync Events publish response is not {{successful, failed}}: {e}: {}",
@@ -155,7 +165,10 @@ pub(crate) fn parse_response(body: &[u8], n: usize) -> Result<Vec<Result<Option<
                 serde_json::Value::String(s) => s,
                 other => other.to_string(),
             });
-            let message = f.message.or(f.error_message).unwrap_or_else(|| "no message given".into());
+            let message = f
+                .message
+                .or(f.error_message)
+                .unwrap_or_else(|| "no message given".into());
             *slot = Some(Err(Error::EventFailed { code, message }));
         }
     }
@@ -164,7 +177,9 @@ pub(crate) fn parse_response(body: &[u8], n: usize) -> Result<Vec<Result<Option<
         .enumerate()
         .map(|(i, r)| {
             r.unwrap_or_else(|| {
-                Err(Error::Protocol(format!("the publish response lists event {i} neither as successful nor as failed")))
+                Err(Error::Protocol(format!(
+                    "the publish response lists event {i} neither as successful nor as failed"
+                )))
             })
         })
         .collect())
@@ -178,10 +193,16 @@ mod tests {
     fn splits_twelve_events_into_five_five_two() {
         let events: Vec<(usize, &str)> = (0..12).map(|i| (i, "{}")).collect();
         let b = batches("/ns/g/t", &events).unwrap();
-        assert_eq!(b.iter().map(|b| b.keys.len()).collect::<Vec<_>>(), [5, 5, 2]);
+        assert_eq!(
+            b.iter().map(|b| b.keys.len()).collect::<Vec<_>>(),
+            [5, 5, 2]
+        );
         assert_eq!(b[2].keys, [10, 11]);
         let body: serde_json::Value = serde_json::from_slice(&b[0].body).unwrap();
-        assert_eq!(body, serde_json::json!({"channel": "/ns/g/t", "events": ["{}", "{}", "{}", "{}", "{}"]}));
+        assert_eq!(
+            body,
+            serde_json::json!({"channel": "/ns/g/t", "events": ["{}", "{}", "{}", "{}", "{}"]})
+        );
     }
 
     #[test]
@@ -201,15 +222,28 @@ mod tests {
                       {"identifier":"y","index":2,"errorCode":"E","errorMessage":"bad"}]}"#;
         let r = parse_response(body, 4).unwrap();
         assert_eq!(r[0].as_ref().unwrap().as_deref(), Some("id0"));
-        assert_eq!(r[1].as_ref().unwrap_err().to_string(), "event failed (401): nope");
-        assert_eq!(r[2].as_ref().unwrap_err().to_string(), "event failed (E): bad");
+        assert_eq!(
+            r[1].as_ref().unwrap_err().to_string(),
+            "event failed (401): nope"
+        );
+        assert_eq!(
+            r[2].as_ref().unwrap_err().to_string(),
+            "event failed (E): bad"
+        );
         assert!(matches!(r[3], Err(Error::Protocol(_))));
     }
 
     #[test]
     fn rejects_a_body_that_is_not_a_publish_response() {
-        assert!(matches!(parse_response(b"<html>", 1), Err(Error::Protocol(_))));
-        let e = parse_response(br#"{"errors":[{"errorType":"BadRequest","message":"m"}]}"#, 1).unwrap_err();
+        assert!(matches!(
+            parse_response(b"<html>", 1),
+            Err(Error::Protocol(_))
+        ));
+        let e = parse_response(
+            br#"{"errors":[{"errorType":"BadRequest","message":"m"}]}"#,
+            1,
+        )
+        .unwrap_err();
         assert!(matches!(e, Error::Graphql(_)));
     }
 }

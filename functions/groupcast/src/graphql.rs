@@ -52,7 +52,9 @@ pub(crate) fn body(msg: &Message) -> Vec<u8> {
 
 /// Checks the subscription payload of `msg` against the 240 KB limit.
 pub(crate) fn check(field: &str, msg: &Message) -> Result<(), Error> {
-    let size = serde_json::to_vec(&Published::of(msg)).expect("JSON serializes").len();
+    let size = serde_json::to_vec(&Published::of(msg))
+        .expect("JSON serializes")
+        .len();
     if size > GRAPHQL_SUBSCRIPTION_PAYLOAD_MAX_BYTES {
         return Err(Error::invalid(
             field,
@@ -97,13 +99,18 @@ pub(crate) fn parse_response(body: &[u8]) -> Result<Option<String>, Error> {
     }
     match r.data.and_then(|d| d.publish) {
         Some(p) => Ok(Some(p.uuid)),
-        None => Err(Error::Protocol("GraphQL response has neither errors nor data.publish".into())),
+        None => Err(Error::Protocol(
+            "GraphQL response has neither errors nor data.publish".into(),
+        )),
     }
 }
 
 /// Parses a GraphQL error body returned with a non-2xx status, when it is one.
 pub(crate) fn errors_in(body: &[u8]) -> Option<Vec<GraphqlError>> {
-    serde_json::from_slice::<Response>(body).ok()?.errors.filter(|e| !e.is_empty())
+    serde_json::from_slice::<Response>(body)
+        .ok()?
+        .errors
+        .filter(|e| !e.is_empty())
 }
 
 #[cfg(test)]
@@ -112,12 +119,19 @@ mod tests {
 
     #[test]
     fn body_carries_all_groups_and_the_data_as_json_text() {
-        let m = Message::builder("t/a").data(serde_json::json!({"k": [1, "x"]})).groups(["a", "B_c"]).build().unwrap();
+        let m = Message::builder("t/a")
+            .data(serde_json::json!({"k": [1, "x"]}))
+            .groups(["a", "B_c"])
+            .build()
+            .unwrap();
         let v: serde_json::Value = serde_json::from_slice(&body(&m)).unwrap();
         assert_eq!(v["query"], PUBLISH_MUTATION);
-        assert_eq!(v["variables"], serde_json::json!({
-            "topic": "t/a", "data": "{\"k\":[1,\"x\"]}", "groups": ["a", "B_c"], "uuid": m.id().to_string()
-        }));
+        assert_eq!(
+            v["variables"],
+            serde_json::json!({
+                "topic": "t/a", "data": "{\"k\":[1,\"x\"]}", "groups": ["a", "B_c"], "uuid": m.id().to_string()
+            })
+        );
     }
 
     #[test]
@@ -129,6 +143,9 @@ mod tests {
             Error::Graphql(e) => assert_eq!(e[0].error_type.as_deref(), Some("Unauthorized")),
             other => panic!("{other:?}"),
         }
-        assert!(matches!(parse_response(br#"{"data":{"publish":null}}"#), Err(Error::Protocol(_))));
+        assert!(matches!(
+            parse_response(br#"{"data":{"publish":null}}"#),
+            Err(Error::Protocol(_))
+        ));
     }
 }

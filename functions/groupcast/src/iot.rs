@@ -8,7 +8,11 @@ use crate::limits::{IOT_PAYLOAD_MAX_BYTES, IOT_TOPIC_MAX_BYTES, IOT_TOPIC_MAX_SL
 
 /// Everything but RFC 3986 unreserved characters is encoded, `/` included: the topic is one path
 /// segment of the URL.
-const TOPIC_IN_PATH: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
+const TOPIC_IN_PATH: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
 
 /// The IoT topic of `topic` for a group: `{prefix}/{segment}/{topic}`.
 pub fn topic(prefix: &str, segment: &str, topic: &str) -> String {
@@ -17,7 +21,10 @@ pub fn topic(prefix: &str, segment: &str, topic: &str) -> String {
 
 /// The publish URL for `topic` under `base` (`https://…-ats.iot.…amazonaws.com`).
 pub fn publish_url(base: &str, topic: &str) -> String {
-    format!("{base}/topics/{}?qos=1", utf8_percent_encode(topic, TOPIC_IN_PATH))
+    format!(
+        "{base}/topics/{}?qos=1",
+        utf8_percent_encode(topic, TOPIC_IN_PATH)
+    )
 }
 
 /// Checks a topic prefix: non-empty levels, no wildcards, not a reserved `$` topic.
@@ -29,7 +36,10 @@ pub(crate) fn check_prefix(prefix: &str) -> Result<(), Error> {
         || prefix.split('/').any(str::is_empty)
         || prefix.contains(['+', '#', '*', '?', '\0']);
     if bad {
-        return Err(Error::invalid("iot.topic_prefix", format!("{prefix:?}: {RULE}")));
+        return Err(Error::invalid(
+            "iot.topic_prefix",
+            format!("{prefix:?}: {RULE}"),
+        ));
     }
     Ok(())
 }
@@ -75,7 +85,10 @@ mod tests {
     #[test]
     fn encodes_the_whole_topic_as_one_path_segment() {
         assert_eq!(
-            publish_url("https://x-ats.iot.us-east-1.amazonaws.com", "gc/x--a-2fb/t/u"),
+            publish_url(
+                "https://x-ats.iot.us-east-1.amazonaws.com",
+                "gc/x--a-2fb/t/u"
+            ),
             "https://x-ats.iot.us-east-1.amazonaws.com/topics/gc%2Fx--a-2fb%2Ft%2Fu?qos=1"
         );
     }
@@ -83,12 +96,19 @@ mod tests {
     #[test]
     fn checks_topic_bytes_slashes_and_payload() {
         assert!(check("data", "a/b/c/d/e/f/g/h", 10).is_ok());
-        let e = check("data", "a/b/c/d/e/f/g/h/i", 10).unwrap_err().to_string();
+        let e = check("data", "a/b/c/d/e/f/g/h/i", 10)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("8 '/'"), "{e}");
         assert!(check("data", &"a".repeat(256), 10).is_ok());
         assert!(check("data", &"a".repeat(257), 10).is_err());
         assert!(check("data", "a", 128_000).is_ok());
-        assert!(check("data", "a", 128_001).unwrap_err().to_string().contains("128000"));
+        assert!(
+            check("data", "a", 128_001)
+                .unwrap_err()
+                .to_string()
+                .contains("128000")
+        );
     }
 
     #[test]

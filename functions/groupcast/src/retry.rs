@@ -42,7 +42,10 @@ impl RetryPolicy {
     pub fn backoff(&self, retry: u32) -> Duration {
         let cap = self
             .base_delay
-            .saturating_mul(1u32.checked_shl(retry.saturating_sub(1)).unwrap_or(u32::MAX))
+            .saturating_mul(
+                1u32.checked_shl(retry.saturating_sub(1))
+                    .unwrap_or(u32::MAX),
+            )
             .min(self.max_delay);
         let nanos = u64::try_from(cap.as_nanos()).unwrap_or(u64::MAX);
         Duration::from_nanos(fastrand::u64(0..=nanos))
@@ -67,7 +70,11 @@ pub(crate) struct Failure {
 
 /// Runs `attempt` until it succeeds, fails fatally, runs out of attempts or passes `deadline`.
 /// Returns the outcome and the number of attempts started.
-pub(crate) async fn run<T, F, Fut>(policy: &RetryPolicy, deadline: Instant, mut attempt: F) -> (Result<T, Failure>, u32)
+pub(crate) async fn run<T, F, Fut>(
+    policy: &RetryPolicy,
+    deadline: Instant,
+    mut attempt: F,
+) -> (Result<T, Failure>, u32)
 where
     F: FnMut(u32) -> Fut,
     Fut: Future<Output = Result<T, AttemptError>>,
@@ -84,7 +91,15 @@ where
         let attempt_deadline = deadline.min(now + policy.attempt_timeout);
         match tokio::time::timeout_at(attempt_deadline, attempt(attempts)).await {
             Ok(Ok(v)) => return (Ok(v), attempts),
-            Ok(Err(AttemptError::Fatal(error))) => return (Err(Failure { error, retryable: false }), attempts),
+            Ok(Err(AttemptError::Fatal(error))) => {
+                return (
+                    Err(Failure {
+                        error,
+                        retryable: false,
+                    }),
+                    attempts,
+                );
+            }
             Ok(Err(AttemptError::Retryable(why))) => last = why,
             Err(_) => {
                 last = format!("attempt timed out after {:?}", attempt_deadline - now);
@@ -100,8 +115,18 @@ where
         tracing::debug!(attempt = attempts, pause_ms = pause.as_millis() as u64, reason = %last, "retrying");
         tokio::time::sleep(pause).await;
     }
-    let error = Error::Exhausted { attempts, elapsed: start.elapsed(), last };
-    (Err(Failure { error, retryable: true }), attempts)
+    let error = Error::Exhausted {
+        attempts,
+        elapsed: start.elapsed(),
+        last,
+    };
+    (
+        Err(Failure {
+            error,
+            retryable: true,
+        }),
+        attempts,
+    )
 }
 
 /// Classifies an HTTP status that is not a success. `body` is the response text, for messages.
@@ -145,9 +170,14 @@ mod tests {
 
     #[test]
     fn backoff_is_full_jitter_under_a_doubling_cap() {
-        let p = RetryPolicy { base_delay: Duration::from_millis(100), max_delay: Duration::from_millis(350), ..RetryPolicy::default() };
+        let p = RetryPolicy {
+            base_delay: Duration::from_millis(100),
+            max_delay: Duration::from_millis(350),
+            ..RetryPolicy::default()
+        };
         for retry in 1..=6 {
-            let cap = Duration::from_millis(100 * (1 << (retry - 1))).min(Duration::from_millis(350));
+            let cap =
+                Duration::from_millis(100 * (1 << (retry - 1))).min(Duration::from_millis(350));
             let samples: Vec<Duration> = (0..200).map(|_| p.backoff(retry)).collect();
             assert!(samples.iter().all(|d| *d <= cap), "retry {retry}");
             // Full jitter: some pauses fall in the lower half of the range.
@@ -158,18 +188,37 @@ mod tests {
 
     #[test]
     fn statuses_are_classified() {
-        assert!(matches!(classify_status(401, ""), AttemptError::Fatal(Error::Auth { status: 401, .. })));
-        assert!(matches!(classify_status(403, ""), AttemptError::Fatal(Error::Auth { status: 403, .. })));
-        assert!(matches!(classify_status(400, "bad"), AttemptError::Fatal(Error::Rejected { status: 400, .. })));
-        assert!(matches!(classify_status(404, ""), AttemptError::Fatal(Error::Rejected { .. })));
+        assert!(matches!(
+            classify_status(401, ""),
+            AttemptError::Fatal(Error::Auth { status: 401, .. })
+        ));
+        assert!(matches!(
+            classify_status(403, ""),
+            AttemptError::Fatal(Error::Auth { status: 403, .. })
+        ));
+        assert!(matches!(
+            classify_status(400, "bad"),
+            AttemptError::Fatal(Error::Rejected { status: 400, .. })
+        ));
+        assert!(matches!(
+            classify_status(404, ""),
+            AttemptError::Fatal(Error::Rejected { .. })
+        ));
         for s in [429, 500, 502, 503, 504] {
-            assert!(matches!(classify_status(s, ""), AttemptError::Retryable(_)), "{s}");
+            assert!(
+                matches!(classify_status(s, ""), AttemptError::Retryable(_)),
+                "{s}"
+            );
         }
     }
 
     #[tokio::test]
     async fn stops_at_max_attempts_and_never_retries_fatal_errors() {
-        let p = RetryPolicy { max_attempts: 3, base_delay: Duration::from_millis(1), ..RetryPolicy::default() };
+        let p = RetryPolicy {
+            max_attempts: 3,
+            base_delay: Duration::from_millis(1),
+            ..RetryPolicy::default()
+        };
         let deadline = Instant::now() + Duration::from_secs(5);
         let n = AtomicU32::new(0);
         let (r, attempts) = run(&p, deadline, |_| {
@@ -181,7 +230,10 @@ mod tests {
         assert!(r.unwrap_err().retryable);
 
         let (r, attempts) = run(&p, deadline, |_| async {
-            Err::<(), _>(AttemptError::Fatal(Error::Rejected { status: 400, message: "no".into() }))
+            Err::<(), _>(AttemptError::Fatal(Error::Rejected {
+                status: 400,
+                message: "no".into(),
+            }))
         })
         .await;
         assert_eq!(attempts, 1);

@@ -1,6 +1,6 @@
 //! SigV4 request signing with `aws-sigv4`: the one place groupcast computes a signature.
 //!
-//! Callers put every header they want signed into a [`http::HeaderMap`] first; [`sign_headers`]
+//! Callers put every header they want signed into a [`http::HeaderMap`] first; [`SigV4::sign`]
 //! signs all of them (the host comes from the URL, as the server sees it) and adds `authorization`,
 //! `x-amz-date` and, for temporary credentials, `x-amz-security-token`.
 
@@ -19,52 +19,69 @@ pub const APPSYNC_SERVICE: &str = "appsync";
 /// SigV4 signing name of the IoT Core data plane.
 pub const IOT_DATA_SERVICE: &str = "iotdata";
 
-/// Signs a request in place: adds `authorization`, `x-amz-date` and (temporary credentials only)
-/// `x-amz-security-token` to `headers`. Every header already in `headers` is signed, plus `host`
-/// taken from `url`. `url` must be percent-encoded once, as it will be sent; the canonical URI is
-/// encoded again, as AWS expects for every service but S3.
-///
-/// # Errors
-/// [`Error::Credentials`] when signing fails (a malformed URL or header).
-pub fn sign_headers(
-    method: &str,
-    url: &str,
-    headers: &mut HeaderMap,
-    body: &[u8],
-    credentials: &Credentials,
-    region: &str,
-    service: &str,
-    time: SystemTime,
-) -> Result<(), Error> {
-    let identity: Identity = credentials.clone().into();
-    let params = v4::SigningParams::builder()
-        .identity(&identity)
-        .region(region)
-        .name(service)
-        .time(time)
-        .settings(SigningSettings::default())
-        .build()
-        .map_err(|e| Error::Credentials(format!("SigV4 parameters: {e}")))?
-        .into();
-    let signable_headers: Vec<(&str, &str)> = headers
-        .iter()
-        .map(|(k, v)| Ok((k.as_str(), v.to_str()?)))
-        .collect::<Result<_, http::header::ToStrError>>()
-        .map_err(|e| Error::Credentials(format!("SigV4: a header is not visible ASCII: {e}")))?;
-    let request =
-        SignableRequest::new(method, url, signable_headers.into_iter(), SignableBody::Bytes(body))
-            .map_err(|e| Error::Credentials(format!("SigV4 request {url}: {e}")))?;
-    let (instructions, _signature) = sign(request, &params)
-        .map_err(|e| Error::Credentials(format!("SigV4 signing: {e}")))?
-        .into_parts();
-    let (new_headers, _query) = instructions.into_parts();
-    for header in new_headers {
-        let mut value = HeaderValue::from_str(header.value())
-            .map_err(|e| Error::Credentials(format!("SigV4 header {}: {e}", header.name())))?;
-        value.set_sensitive(header.sensitive());
-        headers.insert(HeaderName::from_static(header.name()), value);
+/// What a SigV4 signature is made with: credentials, region and signing name.
+#[derive(Debug, Clone, Copy)]
+pub struct SigV4<'a> {
+    /// The credentials.
+    pub credentials: &'a Credentials,
+    /// The region, e.g. `us-east-1`.
+    pub region: &'a str,
+    /// The signing name: [`APPSYNC_SERVICE`] or [`IOT_DATA_SERVICE`].
+    pub service: &'a str,
+}
+
+impl SigV4<'_> {
+    /// Signs a request in place: adds `authorization`, `x-amz-date` and (temporary credentials
+    /// only) `x-amz-security-token` to `headers`. Every header already in `headers` is signed,
+    /// plus `host` taken from `url`. `url` must be percent-encoded once, as it will be sent; the
+    /// canonical URI is encoded again, as AWS expects for every service but S3.
+    ///
+    /// # Errors
+    /// [`Error::Credentials`] when signing fails (a malformed URL or header).
+    pub fn sign(
+        &self,
+        method: &str,
+        url: &str,
+        headers: &mut HeaderMap,
+        body: &[u8],
+        time: SystemTime,
+    ) -> Result<(), Error> {
+        let identity: Identity = self.credentials.clone().into();
+        let params = v4::SigningParams::builder()
+            .identity(&identity)
+            .region(self.region)
+            .name(self.service)
+            .time(time)
+            .settings(SigningSettings::default())
+            .build()
+            .map_err(|e| Error::Credentials(format!("SigV4 parameters: {e}")))?
+            .into();
+        let signable_headers: Vec<(&str, &str)> = headers
+            .iter()
+            .map(|(k, v)| Ok((k.as_str(), v.to_str()?)))
+            .collect::<Result<_, http::header::ToStrError>>()
+            .map_err(|e| {
+                Error::Credentials(format!("SigV4: a header is not visible ASCII: {e}"))
+            })?;
+        let request = SignableRequest::new(
+            method,
+            url,
+            signable_headers.into_iter(),
+            SignableBody::Bytes(body),
+        )
+        .map_err(|e| Error::Credentials(format!("SigV4 request {url}: {e}")))?;
+        let (instructions, _signature) = sign(request, &params)
+            .map_err(|e| Error::Credentials(format!("SigV4 signing: {e}")))?
+            .into_parts();
+        let (new_headers, _query) = instructions.into_parts();
+        for header in new_headers {
+            let mut value = HeaderValue::from_str(header.value())
+                .map_err(|e| Error::Credentials(format!("SigV4 header {}: {e}", header.name())))?;
+            value.set_sensitive(header.sensitive());
+            headers.insert(HeaderName::from_static(header.name()), value);
+        }
+        Ok(())
     }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -92,13 +109,21 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert("content-type", HeaderValue::from_static("application/json"));
         h.insert("accept", HeaderValue::from_static("application/json"));
-        sign_headers("POST", "https://h.example/event", &mut h, b"{}", &creds(None), "us-east-1", "appsync", t0())
-            .unwrap();
+        SigV4 {
+            credentials: &creds(None),
+            region: "us-east-1",
+            service: "appsync",
+        }
+        .sign("POST", "https://h.example/event", &mut h, b"{}", t0())
+        .unwrap();
         let auth = h["authorization"].to_str().unwrap();
-        assert!(auth.starts_with(
-            "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20240101/us-east-1/appsync/aws4_request, \
+        assert!(
+            auth.starts_with(
+                "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20240101/us-east-1/appsync/aws4_request, \
              SignedHeaders=accept;content-type;host;x-amz-date, Signature="
-        ), "{auth}");
+            ),
+            "{auth}"
+        );
         assert_eq!(h["x-amz-date"], "20240101T000000Z");
         assert!(!h.contains_key("x-amz-security-token"));
     }
@@ -106,18 +131,33 @@ mod tests {
     #[test]
     fn signs_the_session_token_when_there_is_one() {
         let mut h = HeaderMap::new();
-        sign_headers("POST", "https://h.example/x", &mut h, b"", &creds(Some("TOKEN")), "eu-west-1", "iotdata", t0())
-            .unwrap();
+        SigV4 {
+            credentials: &creds(Some("TOKEN")),
+            region: "eu-west-1",
+            service: "iotdata",
+        }
+        .sign("POST", "https://h.example/x", &mut h, b"", t0())
+        .unwrap();
         assert_eq!(h["x-amz-security-token"], "TOKEN");
-        assert!(h["authorization"].to_str().unwrap().contains("SignedHeaders=host;x-amz-date;x-amz-security-token"));
+        assert!(
+            h["authorization"]
+                .to_str()
+                .unwrap()
+                .contains("SignedHeaders=host;x-amz-date;x-amz-security-token")
+        );
     }
 
     #[test]
     fn the_signature_depends_on_the_body() {
         let sig = |body: &[u8]| {
             let mut h = HeaderMap::new();
-            sign_headers("POST", "https://h.example/x", &mut h, body, &creds(None), "us-east-1", "appsync", t0())
-                .unwrap();
+            SigV4 {
+                credentials: &creds(None),
+                region: "us-east-1",
+                service: "appsync",
+            }
+            .sign("POST", "https://h.example/x", &mut h, body, t0())
+            .unwrap();
             h["authorization"].to_str().unwrap().to_owned()
         };
         assert_ne!(sig(b"a"), sig(b"b"));

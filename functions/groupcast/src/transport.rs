@@ -6,7 +6,9 @@ use std::str::FromStr;
 use crate::error::Error;
 
 /// A way to reach subscribers.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Transport {
     /// AppSync Events over HTTP (`POST /event`), one channel per group.

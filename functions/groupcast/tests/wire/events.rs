@@ -20,14 +20,25 @@ fn api_key_publisher(server: &Server) -> Publisher {
 
 /// The exact body groupcast must send: the channel, then each envelope as a JSON string.
 fn expected_body(channel: &str, envelopes: &[String]) -> String {
-    let events: Vec<String> = envelopes.iter().map(|e| serde_json::to_string(e).unwrap()).collect();
-    format!("{{\"channel\":{},\"events\":[{}]}}", serde_json::to_string(channel).unwrap(), events.join(","))
+    let events: Vec<String> = envelopes
+        .iter()
+        .map(|e| serde_json::to_string(e).unwrap())
+        .collect();
+    format!(
+        "{{\"channel\":{},\"events\":[{}]}}",
+        serde_json::to_string(channel).unwrap(),
+        events.join(",")
+    )
 }
 
 #[tokio::test]
 async fn api_key_request_has_the_exact_body_and_headers() {
     let server = Server::events_ok().await;
-    let m = msg("chat/room-1", &["team-a"], json!({"text": "hi \"you\"", "n": 1}));
+    let m = msg(
+        "chat/room-1",
+        &["team-a"],
+        json!({"text": "hi \"you\"", "n": 1}),
+    );
     let report = api_key_publisher(&server).publish(&m).await.unwrap();
 
     let reqs = server.requests();
@@ -37,15 +48,30 @@ async fn api_key_request_has_the_exact_body_and_headers() {
     assert_eq!(r.header("content-type"), Some("application/json"));
     assert_eq!(r.header("x-api-key"), Some("da2-test-key"));
     assert_eq!(r.header("authorization"), None);
-    assert_eq!(r.text(), expected_body("/live/team-a/chat/room-1", &[m.envelope_json()]));
+    assert_eq!(
+        r.text(),
+        expected_body("/live/team-a/chat/room-1", &[m.envelope_json()])
+    );
     // The event is the envelope's JSON text, carried as a string.
-    let event: serde_json::Value = serde_json::from_str(r.json()["events"][0].as_str().unwrap()).unwrap();
-    assert_eq!(event, json!({"id": m.id(), "topic": "chat/room-1", "data": {"text": "hi \"you\"", "n": 1}, "groups": ["team-a"]}));
+    let event: serde_json::Value =
+        serde_json::from_str(r.json()["events"][0].as_str().unwrap()).unwrap();
+    assert_eq!(
+        event,
+        json!({"id": m.id(), "topic": "chat/room-1", "data": {"text": "hi \"you\"", "n": 1}, "groups": ["team-a"]})
+    );
 
     assert_eq!(report.deliveries.len(), 1);
     let d = &report.deliveries[0];
-    assert_eq!((d.message_id, d.group.as_str(), d.transport), (m.id(), "team-a", Transport::Events));
-    assert_eq!(d.outcome, Outcome::Delivered { identifier: Some("r0-0".into()) });
+    assert_eq!(
+        (d.message_id, d.group.as_str(), d.transport),
+        (m.id(), "team-a", Transport::Events)
+    );
+    assert_eq!(
+        d.outcome,
+        Outcome::Delivered {
+            identifier: Some("r0-0".into())
+        }
+    );
     assert!(report.is_complete());
 }
 
@@ -78,9 +104,15 @@ async fn iam_request_signs_the_documented_header_set() {
     let m = msg("t", &["g"], json!({"a": 1}));
     assert!(publisher.publish(&m).await.unwrap().is_complete());
     let r = &server.requests()[0];
-    assert_eq!(r.header("accept"), Some("application/json, text/javascript"));
+    assert_eq!(
+        r.header("accept"),
+        Some("application/json, text/javascript")
+    );
     assert_eq!(r.header("content-encoding"), Some("amz-1.0"));
-    assert_eq!(r.header("content-type"), Some("application/json; charset=UTF-8"));
+    assert_eq!(
+        r.header("content-type"),
+        Some("application/json; charset=UTF-8")
+    );
     assert_eq!(r.header("x-amz-security-token"), Some("SESSION-TOKEN"));
     let date = r.header("x-amz-date").unwrap();
     assert_eq!(date.len(), 16, "{date}");
@@ -100,11 +132,19 @@ async fn iam_request_signs_the_documented_header_set() {
 #[tokio::test]
 async fn twelve_events_to_one_channel_go_as_five_five_two() {
     let server = Server::events_ok().await;
-    let msgs: Vec<_> = (0..12).map(|i| msg("news", &["team-a"], json!({"i": i}))).collect();
-    let report = api_key_publisher(&server).publish_all(&msgs, &PublishOptions::default()).await.unwrap();
+    let msgs: Vec<_> = (0..12)
+        .map(|i| msg("news", &["team-a"], json!({"i": i})))
+        .collect();
+    let report = api_key_publisher(&server)
+        .publish_all(&msgs, &PublishOptions::default())
+        .await
+        .unwrap();
 
     let reqs = server.requests();
-    let sizes: Vec<usize> = reqs.iter().map(|r| r.json()["events"].as_array().unwrap().len()).collect();
+    let sizes: Vec<usize> = reqs
+        .iter()
+        .map(|r| r.json()["events"].as_array().unwrap().len())
+        .collect();
     assert_eq!(sizes, [5, 5, 2]);
     // Requests may complete in any order; match them by content.
     let mut seen = vec![];
@@ -121,10 +161,20 @@ async fn twelve_events_to_one_channel_go_as_five_five_two() {
     assert_eq!(report.deliveries.len(), 12);
     for (i, (d, m)) in report.deliveries.iter().zip(&msgs).enumerate() {
         assert_eq!(d.message_id, m.id());
-        let Outcome::Delivered { identifier: Some(id) } = &d.outcome else { panic!("{d:?}") };
+        let Outcome::Delivered {
+            identifier: Some(id),
+        } = &d.outcome
+        else {
+            panic!("{d:?}")
+        };
         let (n, idx) = id[1..].split_once('-').unwrap();
         let r = &reqs[n.parse::<usize>().unwrap()];
-        let sent: serde_json::Value = serde_json::from_str(r.json()["events"][idx.parse::<usize>().unwrap()].as_str().unwrap()).unwrap();
+        let sent: serde_json::Value = serde_json::from_str(
+            r.json()["events"][idx.parse::<usize>().unwrap()]
+                .as_str()
+                .unwrap(),
+        )
+        .unwrap();
         assert_eq!(sent["data"]["i"], i as i64, "{id}");
     }
 }
@@ -134,9 +184,16 @@ async fn a_message_to_three_groups_goes_to_three_channels() {
     let server = Server::events_ok().await;
     let m = msg("t/x", &["a", "Team_B", "c-3"], json!(null));
     let report = api_key_publisher(&server).publish(&m).await.unwrap();
-    let mut channels: Vec<String> = server.requests().iter().map(|r| r.json()["channel"].as_str().unwrap().to_owned()).collect();
+    let mut channels: Vec<String> = server
+        .requests()
+        .iter()
+        .map(|r| r.json()["channel"].as_str().unwrap().to_owned())
+        .collect();
     channels.sort();
-    assert_eq!(channels, ["/live/a/t/x", "/live/c-3/t/x", "/live/x--Team-5fB/t/x"]);
+    assert_eq!(
+        channels,
+        ["/live/a/t/x", "/live/c-3/t/x", "/live/x--Team-5fB/t/x"]
+    );
     for r in server.requests() {
         assert_eq!(r.json()["events"], json!([m.envelope_json()]));
     }
@@ -148,7 +205,11 @@ async fn a_message_to_three_groups_goes_to_three_channels() {
 /// A message whose envelope JSON is exactly `len` bytes.
 fn message_of_envelope_len(len: usize) -> groupcast::Message {
     let base = msg("t", &["g"], json!("")).envelope_json().len();
-    let m = groupcast::Message::builder("t").group("g").data(json!("x".repeat(len - base))).build().unwrap();
+    let m = groupcast::Message::builder("t")
+        .group("g")
+        .data(json!("x".repeat(len - base)))
+        .build()
+        .unwrap();
     assert_eq!(m.envelope_json().len(), len);
     m
 }
@@ -175,11 +236,18 @@ async fn an_event_one_byte_over_240_kb_is_invalid_and_nothing_is_sent() {
     match &err {
         Error::Invalid { field, rule } => {
             assert_eq!(field, "messages[1].data");
-            assert!(rule.contains("240001 bytes") && rule.contains("240000"), "{rule}");
+            assert!(
+                rule.contains("240001 bytes") && rule.contains("240000"),
+                "{rule}"
+            );
         }
         other => panic!("expected Invalid, got {other:?}"),
     }
-    assert_eq!(server.requests().len(), 0, "nothing may be sent when any input is invalid");
+    assert_eq!(
+        server.requests().len(),
+        0,
+        "nothing may be sent when any input is invalid"
+    );
 }
 
 #[tokio::test]
@@ -201,17 +269,43 @@ async fn failed_entries_map_back_to_their_message_and_group_in_both_spellings() 
     })
     .await;
     let msgs: Vec<_> = (0..3).map(|i| msg("t", &["a", "b"], json!(i))).collect();
-    let report = api_key_publisher(&server).publish_all(&msgs, &PublishOptions::default()).await.unwrap();
+    let report = api_key_publisher(&server)
+        .publish_all(&msgs, &PublishOptions::default())
+        .await
+        .unwrap();
     assert_eq!(report.deliveries.len(), 6);
     let outcome = |i: usize, g: &str| {
-        report.deliveries.iter().find(|d| d.message_id == msgs[i].id() && d.group == g).unwrap().outcome.clone()
+        report
+            .deliveries
+            .iter()
+            .find(|d| d.message_id == msgs[i].id() && d.group == g)
+            .unwrap()
+            .outcome
+            .clone()
     };
     for i in 0..3 {
         assert!(outcome(i, "a").is_delivered());
     }
-    assert_eq!(outcome(0, "b"), Outcome::Delivered { identifier: Some("ok-b0".into()) });
-    assert_eq!(outcome(1, "b"), Outcome::Failed { error: "event failed (401): handler said no".into(), retryable: false });
-    assert_eq!(outcome(2, "b"), Outcome::Failed { error: "event failed (BadRequest): bad event".into(), retryable: false });
+    assert_eq!(
+        outcome(0, "b"),
+        Outcome::Delivered {
+            identifier: Some("ok-b0".into())
+        }
+    );
+    assert_eq!(
+        outcome(1, "b"),
+        Outcome::Failed {
+            error: "event failed (401): handler said no".into(),
+            retryable: false
+        }
+    );
+    assert_eq!(
+        outcome(2, "b"),
+        Outcome::Failed {
+            error: "event failed (BadRequest): bad event".into(),
+            retryable: false
+        }
+    );
     assert_eq!(report.failures().count(), 2);
     assert!(!report.is_complete());
     assert_eq!(server.requests().len(), 2, "event failures are not retried");
@@ -219,22 +313,38 @@ async fn failed_entries_map_back_to_their_message_and_group_in_both_spellings() 
 
 #[tokio::test]
 async fn an_event_the_response_leaves_out_is_reported_failed() {
-    let server = Server::start(|_, _| Reply::ok(json!({"successful": [{"identifier": "x", "index": 0}], "failed": []}))).await;
+    let server = Server::start(|_, _| {
+        Reply::ok(json!({"successful": [{"identifier": "x", "index": 0}], "failed": []}))
+    })
+    .await;
     let msgs = [msg("t", &["g"], json!(0)), msg("t", &["g"], json!(1))];
-    let report = api_key_publisher(&server).publish_all(&msgs, &PublishOptions::default()).await.unwrap();
+    let report = api_key_publisher(&server)
+        .publish_all(&msgs, &PublishOptions::default())
+        .await
+        .unwrap();
     assert!(report.deliveries[0].outcome.is_delivered());
-    let Outcome::Failed { error, .. } = &report.deliveries[1].outcome else { panic!() };
-    assert!(error.contains("event 1 neither as successful nor as failed"), "{error}");
+    let Outcome::Failed { error, .. } = &report.deliveries[1].outcome else {
+        panic!()
+    };
+    assert!(
+        error.contains("event 1 neither as successful nor as failed"),
+        "{error}"
+    );
 }
 
 #[tokio::test]
 async fn a_call_may_override_the_authorizer() {
     let server = Server::events_ok().await;
     let opts = PublishOptions {
-        authorizer: Some(groupcast::Authorizer::Token(Arc::new(StaticToken("per-call".into())))),
+        authorizer: Some(groupcast::Authorizer::Token(Arc::new(StaticToken(
+            "per-call".into(),
+        )))),
         ..PublishOptions::default()
     };
-    let report = api_key_publisher(&server).publish_all(&[msg("t", &["g"], json!(1))], &opts).await.unwrap();
+    let report = api_key_publisher(&server)
+        .publish_all(&[msg("t", &["g"], json!(1))], &opts)
+        .await
+        .unwrap();
     assert!(report.is_complete());
     let r = &server.requests()[0];
     assert_eq!(r.header("authorization"), Some("per-call"));
@@ -244,19 +354,42 @@ async fn a_call_may_override_the_authorizer() {
 #[tokio::test]
 async fn an_unconfigured_transport_is_a_config_error_before_sending() {
     let server = Server::events_ok().await;
-    let opts = PublishOptions { transports: Some(vec![Transport::Events, Transport::Iot]), ..Default::default() };
-    let err = api_key_publisher(&server).publish_all(&[msg("t", &["g"], json!(1))], &opts).await.unwrap_err();
-    assert!(matches!(err, Error::Config(ref m) if m.starts_with("iot")), "{err}");
+    let opts = PublishOptions {
+        transports: Some(vec![Transport::Events, Transport::Iot]),
+        ..Default::default()
+    };
+    let err = api_key_publisher(&server)
+        .publish_all(&[msg("t", &["g"], json!(1))], &opts)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::Config(ref m) if m.starts_with("iot")),
+        "{err}"
+    );
     assert!(server.requests().is_empty());
 }
 
 #[tokio::test]
 async fn auth_rejections_are_reported_and_not_retried() {
     for status in [401u16, 403] {
-        let server = Server::start(move |_, _| Reply::Json(status, r#"{"errors":[{"errorType":"UnauthorizedException"}]}"#.into())).await;
-        let report = api_key_publisher(&server).publish(&msg("t", &["g"], json!(1))).await.unwrap();
-        let Outcome::Failed { error, retryable } = &report.deliveries[0].outcome else { panic!() };
-        assert!(error.starts_with(&format!("not authorized ({status})")), "{error}");
+        let server = Server::start(move |_, _| {
+            Reply::Json(
+                status,
+                r#"{"errors":[{"errorType":"UnauthorizedException"}]}"#.into(),
+            )
+        })
+        .await;
+        let report = api_key_publisher(&server)
+            .publish(&msg("t", &["g"], json!(1)))
+            .await
+            .unwrap();
+        let Outcome::Failed { error, retryable } = &report.deliveries[0].outcome else {
+            panic!()
+        };
+        assert!(
+            error.starts_with(&format!("not authorized ({status})")),
+            "{error}"
+        );
         assert!(!retryable);
         assert_eq!(server.requests().len(), 1);
     }

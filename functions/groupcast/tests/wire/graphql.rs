@@ -11,7 +11,9 @@ use crate::{creds, fast_retries, msg};
 /// Echoes the mutation's variables back as `data.publish`, as AppSync's NONE resolver does.
 fn echo(req: &crate::server::Captured) -> Reply {
     let v = &req.json()["variables"];
-    Reply::ok(json!({"data": {"publish": {"topic": v["topic"], "data": v["data"], "groups": v["groups"], "uuid": v["uuid"]}}}))
+    Reply::ok(
+        json!({"data": {"publish": {"topic": v["topic"], "data": v["data"], "groups": v["groups"], "uuid": v["uuid"]}}}),
+    )
 }
 
 fn publisher(server: &Server, auth: Authorizer) -> Publisher {
@@ -28,7 +30,10 @@ fn publisher(server: &Server, auth: Authorizer) -> Publisher {
 async fn one_mutation_carries_all_groups_and_selects_every_field() {
     let server = Server::start(|req, _| echo(req)).await;
     let m = msg("chat/room-1", &["a", "Team_B", "c"], json!({"text": "hi"}));
-    let report = publisher(&server, Authorizer::api_key("da2-gql")).publish(&m).await.unwrap();
+    let report = publisher(&server, Authorizer::api_key("da2-gql"))
+        .publish(&m)
+        .await
+        .unwrap();
 
     let reqs = server.requests();
     assert_eq!(reqs.len(), 1, "one mutation per message");
@@ -45,12 +50,31 @@ async fn one_mutation_carries_all_groups_and_selects_every_field() {
         })
     );
     // Subscribers receive only what the mutation selects: all four fields of the returned type.
-    assert!(PUBLISH_MUTATION.ends_with("{ topic data groups uuid } }"), "{PUBLISH_MUTATION}");
+    assert!(
+        PUBLISH_MUTATION.ends_with("{ topic data groups uuid } }"),
+        "{PUBLISH_MUTATION}"
+    );
 
-    let groups: Vec<(&str, Transport)> = report.deliveries.iter().map(|d| (d.group.as_str(), d.transport)).collect();
-    assert_eq!(groups, [("a", Transport::Graphql), ("Team_B", Transport::Graphql), ("c", Transport::Graphql)]);
+    let groups: Vec<(&str, Transport)> = report
+        .deliveries
+        .iter()
+        .map(|d| (d.group.as_str(), d.transport))
+        .collect();
+    assert_eq!(
+        groups,
+        [
+            ("a", Transport::Graphql),
+            ("Team_B", Transport::Graphql),
+            ("c", Transport::Graphql)
+        ]
+    );
     for d in &report.deliveries {
-        assert_eq!(d.outcome, Outcome::Delivered { identifier: Some(m.id().to_string()) });
+        assert_eq!(
+            d.outcome,
+            Outcome::Delivered {
+                identifier: Some(m.id().to_string())
+            }
+        );
     }
 }
 
@@ -60,12 +84,19 @@ async fn graphql_errors_fail_every_group_of_the_message_with_the_typed_error() {
         Reply::ok(json!({"data": {"publish": null}, "errors": [{"errorType": "Unauthorized", "message": "Not Authorized to access publish on type Mutation"}]}))
     })
     .await;
-    let report = publisher(&server, Authorizer::api_key("k")).publish(&msg("t", &["a", "b"], json!(1))).await.unwrap();
+    let report = publisher(&server, Authorizer::api_key("k"))
+        .publish(&msg("t", &["a", "b"], json!(1)))
+        .await
+        .unwrap();
     assert_eq!(report.deliveries.len(), 2);
     for d in &report.deliveries {
         assert_eq!(
             d.outcome,
-            Outcome::Failed { error: "graphql: Unauthorized: Not Authorized to access publish on type Mutation".into(), retryable: false }
+            Outcome::Failed {
+                error: "graphql: Unauthorized: Not Authorized to access publish on type Mutation"
+                    .into(),
+                retryable: false
+            }
         );
     }
     assert_eq!(server.requests().len(), 1, "GraphQL errors are not retried");
@@ -73,15 +104,33 @@ async fn graphql_errors_fail_every_group_of_the_message_with_the_typed_error() {
 
 #[tokio::test]
 async fn a_400_with_errors_is_a_typed_graphql_error() {
-    let server = Server::start(|_, _| Reply::Json(400, r#"{"errors":[{"errorType":"ValidationError","message":"bad query"}]}"#.into())).await;
-    let report = publisher(&server, Authorizer::api_key("k")).publish(&msg("t", &["a"], json!(1))).await.unwrap();
-    assert_eq!(report.deliveries[0].outcome, Outcome::Failed { error: "graphql: ValidationError: bad query".into(), retryable: false });
+    let server = Server::start(|_, _| {
+        Reply::Json(
+            400,
+            r#"{"errors":[{"errorType":"ValidationError","message":"bad query"}]}"#.into(),
+        )
+    })
+    .await;
+    let report = publisher(&server, Authorizer::api_key("k"))
+        .publish(&msg("t", &["a"], json!(1)))
+        .await
+        .unwrap();
+    assert_eq!(
+        report.deliveries[0].outcome,
+        Outcome::Failed {
+            error: "graphql: ValidationError: bad query".into(),
+            retryable: false
+        }
+    );
 }
 
 #[tokio::test]
 async fn iam_graphql_requests_are_signed_for_appsync() {
     let server = Server::start(|req, _| echo(req)).await;
-    let report = publisher(&server, Authorizer::iam(creds(None))).publish(&msg("t", &["a"], json!(1))).await.unwrap();
+    let report = publisher(&server, Authorizer::iam(creds(None)))
+        .publish(&msg("t", &["a"], json!(1)))
+        .await
+        .unwrap();
     assert!(report.is_complete());
     let r = &server.requests()[0];
     let auth = r.header("authorization").unwrap();
@@ -94,12 +143,26 @@ async fn the_subscription_payload_limit_is_checked_before_sending() {
     let server = Server::start(|req, _| echo(req)).await;
     let p = publisher(&server, Authorizer::api_key("k"));
     // The payload is {"topic","data","groups","uuid"} with data as JSON text: find its overhead.
-    let base = serde_json::to_vec(&groupcast::graphql::Published::of(&msg("t", &["a"], json!("")))).unwrap().len();
+    let base = serde_json::to_vec(&groupcast::graphql::Published::of(&msg(
+        "t",
+        &["a"],
+        json!(""),
+    )))
+    .unwrap()
+    .len();
     let at = msg("t", &["a"], json!("x".repeat(240_000 - base)));
-    assert_eq!(serde_json::to_vec(&groupcast::graphql::Published::of(&at)).unwrap().len(), 240_000);
+    assert_eq!(
+        serde_json::to_vec(&groupcast::graphql::Published::of(&at))
+            .unwrap()
+            .len(),
+        240_000
+    );
     assert!(p.publish(&at).await.unwrap().is_complete());
     let over = msg("t", &["a"], json!("x".repeat(240_001 - base)));
-    let err = p.publish_all(&[over], &PublishOptions::default()).await.unwrap_err();
+    let err = p
+        .publish_all(&[over], &PublishOptions::default())
+        .await
+        .unwrap_err();
     assert!(err.to_string().contains("240001 bytes"), "{err}");
     assert_eq!(server.requests().len(), 1);
 }

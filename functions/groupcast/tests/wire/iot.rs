@@ -27,13 +27,21 @@ async fn publishes_the_envelope_to_one_encoded_topic_per_group() {
     let targets: Vec<&str> = reqs.iter().map(|r| r.target.as_str()).collect();
     assert_eq!(
         targets,
-        ["/topics/gc%2Fapp%2Fteam-a%2Fchat%2Froom-1?qos=1", "/topics/gc%2Fapp%2Fx--Team-5fB%2Fchat%2Froom-1?qos=1"]
+        [
+            "/topics/gc%2Fapp%2Fteam-a%2Fchat%2Froom-1?qos=1",
+            "/topics/gc%2Fapp%2Fx--Team-5fB%2Fchat%2Froom-1?qos=1"
+        ]
     );
     for r in &reqs {
         assert_eq!(r.method, "POST");
         assert_eq!(r.text(), m.envelope_json());
         let auth = r.header("authorization").unwrap();
-        assert!(auth.contains("/eu-central-1/iotdata/aws4_request, SignedHeaders=content-type;host;x-amz-date, "), "{auth}");
+        assert!(
+            auth.contains(
+                "/eu-central-1/iotdata/aws4_request, SignedHeaders=content-type;host;x-amz-date, "
+            ),
+            "{auth}"
+        );
     }
     assert_eq!(report.deliveries.len(), 2);
     for d in &report.deliveries {
@@ -50,8 +58,14 @@ async fn a_payload_of_exactly_128_kb_is_sent_and_one_byte_more_is_invalid() {
     assert_eq!(at.envelope_json().len(), 128_000);
     assert!(p.publish(&at).await.unwrap().is_complete());
     let over = msg("t", &["g"], json!("x".repeat(128_001 - base)));
-    let err = p.publish_all(&[over], &PublishOptions::default()).await.unwrap_err();
-    assert!(matches!(&err, Error::Invalid { field, rule } if field == "messages[0].data" && rule.contains("128001 bytes")), "{err}");
+    let err = p
+        .publish_all(&[over], &PublishOptions::default())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::Invalid { field, rule } if field == "messages[0].data" && rule.contains("128001 bytes")),
+        "{err}"
+    );
     assert_eq!(server.requests().len(), 1);
 }
 
@@ -59,9 +73,18 @@ async fn a_payload_of_exactly_128_kb_is_sent_and_one_byte_more_is_invalid() {
 async fn topics_with_more_than_seven_slashes_are_invalid_before_sending() {
     let server = Server::start(|_, _| Reply::ok(json!({}))).await;
     // prefix (4 levels) + group + topic (3 levels) = 8 levels, 7 slashes: allowed.
-    assert!(publisher(&server, "a/b/c/d").publish(&msg("x/y/z", &["g"], json!(1))).await.unwrap().is_complete());
+    assert!(
+        publisher(&server, "a/b/c/d")
+            .publish(&msg("x/y/z", &["g"], json!(1)))
+            .await
+            .unwrap()
+            .is_complete()
+    );
     // One more prefix level: 8 slashes.
-    let err = publisher(&server, "a/b/c/d/e").publish(&msg("x/y/z", &["g"], json!(1))).await.unwrap_err();
+    let err = publisher(&server, "a/b/c/d/e")
+        .publish(&msg("x/y/z", &["g"], json!(1)))
+        .await
+        .unwrap_err();
     assert!(err.to_string().contains("8 '/'"), "{err}");
     assert_eq!(server.requests().len(), 1);
 }
@@ -74,5 +97,8 @@ async fn iot_needs_iam_credentials() {
         .region("us-east-1")
         .build()
         .unwrap_err();
-    assert!(matches!(err, Error::Config(ref m) if m.starts_with("iot")), "{err}");
+    assert!(
+        matches!(err, Error::Config(ref m) if m.starts_with("iot")),
+        "{err}"
+    );
 }

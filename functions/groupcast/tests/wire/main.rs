@@ -32,19 +32,32 @@ pub fn fast_retries() -> RetryPolicy {
 }
 
 pub fn msg(topic: &str, groups: &[&str], data: serde_json::Value) -> Message {
-    Message::builder(topic).groups(groups.iter().copied()).data(data).build().unwrap()
+    Message::builder(topic)
+        .groups(groups.iter().copied())
+        .data(data)
+        .build()
+        .unwrap()
 }
 
 pub const ACCESS_KEY: &str = "AKIDGROUPCASTTEST";
 pub const SECRET_KEY: &str = "groupcast/test/secret+key/0123456789abcdef";
 
 pub fn creds(session_token: Option<&str>) -> Credentials {
-    Credentials::new(ACCESS_KEY, SECRET_KEY, session_token.map(str::to_owned), None, "test")
+    Credentials::new(
+        ACCESS_KEY,
+        SECRET_KEY,
+        session_token.map(str::to_owned),
+        None,
+        "test",
+    )
 }
 
 /// The repository root.
 pub fn repo_root() -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
 }
 
 /// The Python of the test peers: `$GROUPCAST_PYTHON`, else `<repo>/.venv/bin/python`. Missing is

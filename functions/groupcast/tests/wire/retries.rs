@@ -21,15 +21,31 @@ fn publisher(server: &Server, policy: RetryPolicy, deadline: Duration) -> Publis
 
 /// Fails the first request with `first`, then succeeds; checks one retry with identical bytes.
 async fn retried_once_after(first: Reply) {
-    let server = Server::start(move |req, n| if n == 0 { first.clone() } else { Reply::ok(events_success(req, n)) }).await;
+    let server = Server::start(move |req, n| {
+        if n == 0 {
+            first.clone()
+        } else {
+            Reply::ok(events_success(req, n))
+        }
+    })
+    .await;
     let m = msg("t", &["g"], json!({"v": 1}));
-    let report = publisher(&server, fast_retries(), Duration::from_secs(10)).publish(&m).await.unwrap();
+    let report = publisher(&server, fast_retries(), Duration::from_secs(10))
+        .publish(&m)
+        .await
+        .unwrap();
     assert!(report.is_complete(), "{report:?}");
-    assert_eq!(report.deliveries[0].outcome, Outcome::Delivered { identifier: Some("r1-0".into()) });
+    assert_eq!(
+        report.deliveries[0].outcome,
+        Outcome::Delivered {
+            identifier: Some("r1-0".into())
+        }
+    );
     let reqs = server.requests();
     assert_eq!(reqs.len(), 2);
     assert_eq!(reqs[0].body, reqs[1].body, "a retry resends the same event");
-    let event: serde_json::Value = serde_json::from_str(reqs[1].json()["events"][0].as_str().unwrap()).unwrap();
+    let event: serde_json::Value =
+        serde_json::from_str(reqs[1].json()["events"][0].as_str().unwrap()).unwrap();
     assert_eq!(event["id"], m.id().to_string());
 }
 
@@ -50,22 +66,37 @@ async fn retries_a_reset_connection_then_succeeds_with_the_same_event_id() {
 
 #[tokio::test]
 async fn does_not_retry_a_400() {
-    let server = Server::start(|_, _| Reply::Json(400, r#"{"message":"bad channel"}"#.into())).await;
-    let report = publisher(&server, fast_retries(), Duration::from_secs(10)).publish(&msg("t", &["g"], json!(1))).await.unwrap();
+    let server =
+        Server::start(|_, _| Reply::Json(400, r#"{"message":"bad channel"}"#.into())).await;
+    let report = publisher(&server, fast_retries(), Duration::from_secs(10))
+        .publish(&msg("t", &["g"], json!(1)))
+        .await
+        .unwrap();
     assert_eq!(server.requests().len(), 1);
     assert_eq!(
         report.deliveries[0].outcome,
-        Outcome::Failed { error: r#"rejected (400): {"message":"bad channel"}"#.into(), retryable: false }
+        Outcome::Failed {
+            error: r#"rejected (400): {"message":"bad channel"}"#.into(),
+            retryable: false
+        }
     );
 }
 
 #[tokio::test]
 async fn gives_up_after_max_attempts() {
     let server = Server::start(|_, _| Reply::Json(503, "{}".into())).await;
-    let report = publisher(&server, fast_retries(), Duration::from_secs(10)).publish(&msg("t", &["g"], json!(1))).await.unwrap();
+    let report = publisher(&server, fast_retries(), Duration::from_secs(10))
+        .publish(&msg("t", &["g"], json!(1)))
+        .await
+        .unwrap();
     assert_eq!(server.requests().len(), 4);
-    let Outcome::Failed { error, retryable } = &report.deliveries[0].outcome else { panic!() };
-    assert!(error.starts_with("gave up after 4 attempt(s)") && error.contains("HTTP 503"), "{error}");
+    let Outcome::Failed { error, retryable } = &report.deliveries[0].outcome else {
+        panic!()
+    };
+    assert!(
+        error.starts_with("gave up after 4 attempt(s)") && error.contains("HTTP 503"),
+        "{error}"
+    );
     assert!(retryable);
 }
 
@@ -83,27 +114,58 @@ async fn the_deadline_bounds_a_server_that_always_fails() {
     let server = Server::start(|_, _| Reply::Json(500, "{}".into())).await;
     let deadline = Duration::from_millis(700);
     let start = Instant::now();
-    let report = publisher(&server, patient(), deadline).publish(&msg("t", &["g"], json!(1))).await.unwrap();
+    let report = publisher(&server, patient(), deadline)
+        .publish(&msg("t", &["g"], json!(1)))
+        .await
+        .unwrap();
     let elapsed = start.elapsed();
-    assert!(elapsed < deadline + Duration::from_millis(300), "took {elapsed:?}");
+    assert!(
+        elapsed < deadline + Duration::from_millis(300),
+        "took {elapsed:?}"
+    );
     let sent = server.requests().len();
-    assert!(sent >= 3, "it kept retrying until the deadline: {sent} requests");
-    let Outcome::Failed { error, retryable } = &report.deliveries[0].outcome else { panic!() };
-    assert!(error.starts_with(&format!("gave up after {sent} attempt(s)")), "{error} vs {sent} requests");
+    assert!(
+        sent >= 3,
+        "it kept retrying until the deadline: {sent} requests"
+    );
+    let Outcome::Failed { error, retryable } = &report.deliveries[0].outcome else {
+        panic!()
+    };
+    assert!(
+        error.starts_with(&format!("gave up after {sent} attempt(s)")),
+        "{error} vs {sent} requests"
+    );
     assert!(retryable);
 }
 
 #[tokio::test]
 async fn the_deadline_bounds_a_server_that_never_answers() {
-    let server = Server::start(|_, _| Reply::After(Duration::from_secs(30), Box::new(Reply::Json(200, "{}".into())))).await;
+    let server = Server::start(|_, _| {
+        Reply::After(
+            Duration::from_secs(30),
+            Box::new(Reply::Json(200, "{}".into())),
+        )
+    })
+    .await;
     let deadline = Duration::from_millis(500);
     let start = Instant::now();
-    let report = publisher(&server, patient(), deadline).publish(&msg("t", &["g"], json!(1))).await.unwrap();
+    let report = publisher(&server, patient(), deadline)
+        .publish(&msg("t", &["g"], json!(1)))
+        .await
+        .unwrap();
     let elapsed = start.elapsed();
-    assert!(elapsed < deadline + Duration::from_millis(300), "took {elapsed:?}");
+    assert!(
+        elapsed < deadline + Duration::from_millis(300),
+        "took {elapsed:?}"
+    );
     assert_eq!(server.requests().len(), 1);
-    let Outcome::Failed { error, retryable } = &report.deliveries[0].outcome else { panic!() };
-    assert!(error.starts_with("gave up after 1 attempt(s)") && error.contains("timed out"), "{error}");
+    let Outcome::Failed { error, retryable } = &report.deliveries[0].outcome else {
+        panic!()
+    };
+    assert!(
+        error.starts_with("gave up after 1 attempt(s)") && error.contains("timed out"),
+        "{error}"
+    );
     assert!(retryable);
 }
 
@@ -111,14 +173,23 @@ async fn the_deadline_bounds_a_server_that_never_answers() {
 async fn a_slow_attempt_times_out_and_is_retried_within_the_deadline() {
     let server = Server::start(|req, n| {
         if n == 0 {
-            Reply::After(Duration::from_secs(30), Box::new(Reply::Json(200, "{}".into())))
+            Reply::After(
+                Duration::from_secs(30),
+                Box::new(Reply::Json(200, "{}".into())),
+            )
         } else {
             Reply::ok(events_success(req, n))
         }
     })
     .await;
-    let policy = RetryPolicy { attempt_timeout: Duration::from_millis(200), ..fast_retries() };
-    let report = publisher(&server, policy, Duration::from_secs(5)).publish(&msg("t", &["g"], json!(1))).await.unwrap();
+    let policy = RetryPolicy {
+        attempt_timeout: Duration::from_millis(200),
+        ..fast_retries()
+    };
+    let report = publisher(&server, policy, Duration::from_secs(5))
+        .publish(&msg("t", &["g"], json!(1)))
+        .await
+        .unwrap();
     assert!(report.is_complete(), "{report:?}");
     let reqs = server.requests();
     assert_eq!(reqs.len(), 2);

@@ -24,7 +24,10 @@ fn as_text<S: serde::Serializer>(b: &[u8], s: S) -> Result<S::Ok, S::Error> {
 
 impl Captured {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
     pub fn json(&self) -> serde_json::Value {
         serde_json::from_slice(&self.body).expect("request body is JSON")
@@ -68,7 +71,9 @@ impl Drop for Server {
 
 impl Server {
     /// Starts a server; `handler` gets each request and its number (0-based, over all connections).
-    pub async fn start(handler: impl Fn(&Captured, usize) -> Reply + Send + Sync + 'static) -> Server {
+    pub async fn start(
+        handler: impl Fn(&Captured, usize) -> Reply + Send + Sync + 'static,
+    ) -> Server {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let requests: Arc<Mutex<Vec<Captured>>> = Arc::default();
@@ -76,11 +81,17 @@ impl Server {
         let reqs = requests.clone();
         let task = tokio::spawn(async move {
             loop {
-                let Ok((stream, _)) = listener.accept().await else { return };
+                let Ok((stream, _)) = listener.accept().await else {
+                    return;
+                };
                 tokio::spawn(serve(stream, reqs.clone(), handler.clone()));
             }
         });
-        Server { base, requests, task }
+        Server {
+            base,
+            requests,
+            task,
+        }
     }
 
     /// A server answering every Events publish with one success per event.
@@ -96,7 +107,9 @@ impl Server {
 /// `{"successful":[{"identifier":"r{n}-{i}","index":i}…],"failed":[]}` for an Events request.
 pub fn events_success(req: &Captured, n: usize) -> serde_json::Value {
     let count = req.json()["events"].as_array().map_or(0, Vec::len);
-    let ok: Vec<_> = (0..count).map(|i| serde_json::json!({"identifier": format!("r{n}-{i}"), "index": i})).collect();
+    let ok: Vec<_> = (0..count)
+        .map(|i| serde_json::json!({"identifier": format!("r{n}-{i}"), "index": i}))
+        .collect();
     serde_json::json!({"successful": ok, "failed": []})
 }
 
@@ -131,7 +144,12 @@ async fn serve(stream: TcpStream, requests: Arc<Mutex<Vec<Captured>>>, handler: 
         if stream.read_exact(&mut body).await.is_err() {
             return;
         }
-        let req = Captured { method, target, headers, body };
+        let req = Captured {
+            method,
+            target,
+            headers,
+            body,
+        };
         let n = {
             let mut r = requests.lock().unwrap();
             r.push(req.clone());
@@ -149,7 +167,9 @@ async fn serve(stream: TcpStream, requests: Arc<Mutex<Vec<Captured>>>, handler: 
                     body.len()
                 );
                 let s = stream.get_mut();
-                if s.write_all(head.as_bytes()).await.is_err() || s.write_all(body.as_bytes()).await.is_err() {
+                if s.write_all(head.as_bytes()).await.is_err()
+                    || s.write_all(body.as_bytes()).await.is_err()
+                {
                     return;
                 }
             }

@@ -10,15 +10,27 @@ use crate::{ACCESS_KEY, SECRET_KEY, creds, msg, python};
 
 /// Runs the botocore verifier over `requests`; one result per request.
 fn botocore_verify(requests: &[Captured]) -> Vec<serde_json::Value> {
-    let dir = std::env::temp_dir().join(format!("groupcast-sigv4-{}-{}", std::process::id(), fastrand::u64(..)));
+    let dir = std::env::temp_dir().join(format!(
+        "groupcast-sigv4-{}-{}",
+        std::process::id(),
+        fastrand::u64(..)
+    ));
     std::fs::create_dir_all(&dir).unwrap();
     let input = dir.join("requests.json");
     let spec = json!({"access_key": ACCESS_KEY, "secret_key": SECRET_KEY, "requests": requests});
     std::fs::write(&input, spec.to_string()).unwrap();
     let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/verify_sigv4.py");
-    let out = std::process::Command::new(python()).arg(&script).arg(&input).output().unwrap();
+    let out = std::process::Command::new(python())
+        .arg(&script)
+        .arg(&input)
+        .output()
+        .unwrap();
     std::fs::remove_dir_all(&dir).ok();
-    assert!(out.status.success(), "verify_sigv4.py failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "verify_sigv4.py failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
@@ -46,7 +58,11 @@ async fn capture_signed_requests() -> Vec<Captured> {
             .build()
             .unwrap();
         // "Team_B/é" needs encoding twice over: in its segment and in the IoT URL path.
-        let m = msg("chat/room-1", &["team-a", "Team_B/é"], json!({"text": "hé \"quoted\" \\ /"}));
+        let m = msg(
+            "chat/room-1",
+            &["team-a", "Team_B/é"],
+            json!({"text": "hé \"quoted\" \\ /"}),
+        );
         let report = publisher.publish(&m).await.unwrap();
         assert!(report.is_complete(), "{report:?}");
     }
@@ -62,15 +78,28 @@ async fn botocore_verifies_every_signature_groupcast_makes() {
     for (r, v) in requests.iter().zip(&results) {
         assert_eq!(v["ok"], true, "{} {}: {v}", r.method, r.target);
     }
-    let services: Vec<&str> = results.iter().map(|v| v["service"].as_str().unwrap()).collect();
+    let services: Vec<&str> = results
+        .iter()
+        .map(|v| v["service"].as_str().unwrap())
+        .collect();
     assert_eq!(services.iter().filter(|s| **s == "appsync").count(), 6);
     assert_eq!(services.iter().filter(|s| **s == "iotdata").count(), 4);
     assert!(results.iter().all(|v| v["region"] == "eu-west-1"));
     // The IoT path was sent encoded once and signed encoded twice, as AWS expects.
-    let iot: Vec<&serde_json::Value> = results.iter().filter(|v| v["service"] == "iotdata").collect();
-    assert!(iot.iter().any(|v| v["canonical_uri"] == "/topics/gc%252Fapp%252Fx--Team-5fB-2f-c3-a9%252Fchat%252Froom-1"), "{iot:?}");
+    let iot: Vec<&serde_json::Value> = results
+        .iter()
+        .filter(|v| v["service"] == "iotdata")
+        .collect();
+    assert!(
+        iot.iter().any(|v| v["canonical_uri"]
+            == "/topics/gc%252Fapp%252Fx--Team-5fB-2f-c3-a9%252Fchat%252Froom-1"),
+        "{iot:?}"
+    );
     // Session tokens are signed.
-    let with_token = requests.iter().filter(|r| r.header("x-amz-security-token").is_some()).count();
+    let with_token = requests
+        .iter()
+        .filter(|r| r.header("x-amz-security-token").is_some())
+        .count();
     assert_eq!(with_token, 5);
 }
 
@@ -83,7 +112,11 @@ async fn botocore_rejects_a_tampered_request() {
     }
     let results = botocore_verify(&tampered);
     for (r, v) in tampered.iter().zip(&results) {
-        assert_eq!(v["ok"], false, "tampered {} {} still verified: {v}", r.method, r.target);
+        assert_eq!(
+            v["ok"], false,
+            "tampered {} {} still verified: {v}",
+            r.method, r.target
+        );
         assert_eq!(v["reason"], "signature mismatch");
     }
     // And a changed date in the signature scope is caught too.
@@ -99,8 +132,15 @@ async fn botocore_rejects_a_tampered_request() {
 #[tokio::test]
 async fn api_key_and_token_requests_carry_no_signature() {
     let server = Server::events_ok().await;
-    for auth in [Authorizer::api_key("k"), Authorizer::token(groupcast::StaticToken("t".into()))] {
-        let p = Publisher::builder().events(&server.base, "live").authorizer(auth).build().unwrap();
+    for auth in [
+        Authorizer::api_key("k"),
+        Authorizer::token(groupcast::StaticToken("t".into())),
+    ] {
+        let p = Publisher::builder()
+            .events(&server.base, "live")
+            .authorizer(auth)
+            .build()
+            .unwrap();
         p.publish(&msg("t", &["g"], json!(1))).await.unwrap();
     }
     for r in server.requests() {
