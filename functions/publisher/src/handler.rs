@@ -1,0 +1,619 @@
+//! The publisher handler: turns each kind of invocation into messages, publishes them through
+//! anything that implements `groupcast::Publish`, and shapes the answer for its caller.
+//!
+//! | invocation | input | answer |
+//! |---|---|---|
+//! | direct | `{topic, data, groups, transports?, id?}` or a list of them | per message its id and per-transport results; an invalid message fails the call before anything is sent |
+//! | SQS | `Records[].body` is one message | `{"batchItemFailures": [{"itemIdentifier": messageId}]}` naming only the records that failed (unparsable, or a delivery failed), so SQS retries only those |
+//! | EventBridge | `detail` is the message | as direct; any failed delivery fails the invocation, so Lambda retries it |
+//!
+//! Message ids stay stable across redeliveries, so subscribers can drop duplicates: the body's `id`
+//! when it has one, else the SQS `messageId` / EventBridge event `id` (both UUIDs, kept by every
+//! redelivery of that record or event). Two records of one batch with the same id are one message,
+//! published once.
+
+use std::collections::{BTreeMap, HashMap};
+
+use groupcast::{Delivery, Error, Message, Outcome, Publish, PublishOptions, Transport};
+use lambda_runtime::Diagnostic;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+/// One message as callers write it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct MessageInput {
+    topic: String,
+    #[serde(default)]
+    data: Value,
+    groups: Vec<String>,
+    #[serde(default)]
+    transports: Option<Vec<Transport>>,
+    #[serde(default)]
+    id: Option<Uuid>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SqsRecord {
+    message_id: String,
+    #[serde(default)]
+    body: String,
+}
+
+/// Why an invocation failed; the variant is the Lambda `errorType`.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum Failure {
+    /// The event is none of the accepted shapes, or a message is invalid. Nothing was sent.
+    #[error("invalid input: {0}")]
+    InvalidInput(String),
+    /// Some deliveries failed (EventBridge only; direct calls report them in the answer).
+    #[error("{failed} of {total} deliveries failed; first: {first}")]
+    PublishFailed {
+        failed: usize,
+        total: usize,
+        first: String,
+    },
+    /// The publisher refused the call as a whole (configuration, credentials).
+    #[error("publish: {0}")]
+    Publish(String),
+}
+
+impl From<Failure> for Diagnostic {
+    fn from(f: Failure) -> Self {
+        let error_type = match &f {
+            Failure::InvalidInput(_) => "InvalidInput",
+            Failure::PublishFailed { .. } => "PublishFailed",
+            Failure::Publish(_) => "PublishError",
+        };
+        Diagnostic {
+            error_type: error_type.into(),
+            error_message: f.to_string(),
+        }
+    }
+}
+
+/// What happened to one message.
+#[derive(Debug, Clone)]
+struct Published {
+    message: Message,
+    /// The deliveries, or why the message was refused before sending.
+    result: Result<Vec<Delivery>, String>,
+}
+
+impl Published {
+    fn ok(&self) -> bool {
+        self.result
+            .as_ref()
+            .is_ok_and(|ds| ds.iter().all(|d| d.outcome.is_delivered()))
+    }
+}
+
+/// Handles any accepted invocation. See the [module docs](self).
+pub(crate) async fn handle<P: Publish + Sync>(
+    publisher: &P,
+    event: Value,
+) -> Result<Value, Failure> {
+    if let Some(records) = event.get("Records").and_then(Value::as_array) {
+        let records: Vec<SqsRecord> = serde_json::from_value(Value::Array(records.clone()))
+            .map_err(|e| Failure::InvalidInput(format!("Records: {e}")))?;
+        return Ok(handle_sqs(publisher, records).await);
+    }
+    if event.get("detail-type").is_some() && event.get("detail").is_some() {
+        return handle_eventbridge(publisher, event).await;
+    }
+    let (inputs, field): (Vec<Value>, fn(usize) -> String) = match event {
+        Value::Array(items) => (items, |i| format!("[{i}]")),
+        single @ Value::Object(_) => (vec![single], |_| String::new()),
+        _ => {
+            return Err(Failure::InvalidInput(
+                "expected a message {topic, data, groups, transports?}, a list of them, an SQS or an EventBridge event".into(),
+            ));
+        }
+    };
+    let mut messages = Vec::with_capacity(inputs.len());
+    for (i, input) in inputs.into_iter().enumerate() {
+        let (message, transports) = parse_message(input, None)
+            .map_err(|e| Failure::InvalidInput(format!("{}{e}", field(i))))?;
+        messages.push((message, transports));
+    }
+    let published = publish(publisher, messages).await?;
+    Ok(answer(&published))
+}
+
+async fn handle_sqs<P: Publish + Sync>(publisher: &P, records: Vec<SqsRecord>) -> Value {
+    let mut failures: Vec<String> = Vec::new();
+    let mut messages = Vec::new();
+    let mut record_ids: Vec<(String, Uuid)> = Vec::new();
+    for record in records {
+        let input = serde_json::from_str::<Value>(&record.body)
+            .map_err(|e| format!("body is not JSON: {e}"));
+        let fallback_id = Uuid::parse_str(&record.message_id).ok();
+        match input.and_then(|v| parse_message(v, fallback_id)) {
+            Ok((message, transports)) => {
+                record_ids.push((record.message_id, message.id()));
+                messages.push((message, transports));
+            }
+            Err(e) => {
+                // Reported as failed: SQS retries it, then moves it to the dead-letter queue.
+                tracing::error!(record = record.message_id, error = %e, "unusable SQS record");
+                failures.push(record.message_id);
+            }
+        }
+    }
+    match publish(publisher, messages).await {
+        Ok(published) => {
+            let ok: HashMap<Uuid, bool> =
+                published.iter().map(|p| (p.message.id(), p.ok())).collect();
+            failures.extend(
+                record_ids
+                    .into_iter()
+                    .filter(|(_, id)| !ok[id])
+                    .map(|(record, _)| record),
+            );
+            log_summary(&published);
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "publish refused; every record of the batch is retried");
+            failures.extend(record_ids.into_iter().map(|(record, _)| record));
+        }
+    }
+    json!({"batchItemFailures": failures.into_iter().map(|id| json!({"itemIdentifier": id})).collect::<Vec<_>>()})
+}
+
+async fn handle_eventbridge<P: Publish + Sync>(
+    publisher: &P,
+    mut event: Value,
+) -> Result<Value, Failure> {
+    let event_id = event
+        .get("id")
+        .and_then(Value::as_str)
+        .and_then(|s| Uuid::parse_str(s).ok());
+    let detail = event.get_mut("detail").map(Value::take).unwrap_or_default();
+    let message =
+        parse_message(detail, event_id).map_err(|e| Failure::InvalidInput(format!("detail{e}")))?;
+    let published = publish(publisher, vec![message]).await?;
+    let deliveries: Vec<&Delivery> = published
+        .iter()
+        .flat_map(|p| p.result.iter().flatten())
+        .collect();
+    let failed: Vec<&Delivery> = deliveries
+        .iter()
+        .copied()
+        .filter(|d| !d.outcome.is_delivered())
+        .collect();
+    if let Some(first) = failed.first() {
+        return Err(Failure::PublishFailed {
+            failed: failed.len(),
+            total: deliveries.len(),
+            first: format!(
+                "{} via {}: {}",
+                first.group,
+                first.transport,
+                outcome_text(&first.outcome)
+            ),
+        });
+    }
+    Ok(answer(&published))
+}
+
+/// Parses and validates one message; `fallback_id` is its id when the input has none. The error
+/// text starts with the field path (`.topic`, `.groups[1]`, …) so callers can prefix it.
+fn parse_message(
+    input: Value,
+    fallback_id: Option<Uuid>,
+) -> Result<(Message, Option<Vec<Transport>>), String> {
+    let input: MessageInput = serde_json::from_value(input).map_err(|e| format!(": {e}"))?;
+    let mut builder = Message::builder(input.topic)
+        .data(input.data)
+        .groups(input.groups);
+    if let Some(id) = input.id.or(fallback_id) {
+        builder = builder.id(id);
+    }
+    let message = builder.build().map_err(|e| match e {
+        Error::Invalid { field, rule } => format!(".{field}: {rule}"),
+        other => format!(": {other}"),
+    })?;
+    if input.transports.as_ref().is_some_and(Vec::is_empty) {
+        return Err(
+            ".transports: the list is empty; omit it to use the publisher's transports".into(),
+        );
+    }
+    Ok((message, input.transports))
+}
+
+/// Publishes `messages`, one call per distinct transport choice, and pairs each message with its
+/// deliveries. A message whose id already appeared is the same message: it is published once.
+/// When a call is refused as invalid, its messages are retried one by one so that only the
+/// invalid ones fail.
+async fn publish<P: Publish + Sync>(
+    publisher: &P,
+    messages: Vec<(Message, Option<Vec<Transport>>)>,
+) -> Result<Vec<Published>, Failure> {
+    let mut by_choice: BTreeMap<Option<Vec<Transport>>, Vec<Message>> = BTreeMap::new();
+    let mut seen: Vec<Uuid> = Vec::new();
+    for (message, transports) in messages {
+        if seen.contains(&message.id()) {
+            continue;
+        }
+        seen.push(message.id());
+        let transports = transports.map(|mut t| {
+            t.sort();
+            t.dedup();
+            t
+        });
+        by_choice.entry(transports).or_default().push(message);
+    }
+    let mut published = Vec::new();
+    for (transports, batch) in by_choice {
+        let opts = PublishOptions {
+            transports,
+            ..Default::default()
+        };
+        match publisher.publish_all(&batch, &opts).await {
+            Ok(report) => published.extend(pair(batch, report.deliveries)),
+            Err(Error::Invalid { .. }) if batch.len() > 1 => {
+                for message in batch {
+                    let one = std::slice::from_ref(&message);
+                    let result = match publisher.publish_all(one, &opts).await {
+                        Ok(report) => Ok(report.deliveries),
+                        Err(e @ Error::Invalid { .. }) => Err(e.to_string()),
+                        Err(e) => return Err(Failure::Publish(e.to_string())),
+                    };
+                    published.push(Published { message, result });
+                }
+            }
+            Err(e @ Error::Invalid { .. }) => {
+                let message = batch.into_iter().next().expect("a batch is never empty");
+                published.push(Published {
+                    message,
+                    result: Err(e.to_string()),
+                });
+            }
+            Err(e) => return Err(Failure::Publish(e.to_string())),
+        }
+    }
+    Ok(published)
+}
+
+fn pair(batch: Vec<Message>, deliveries: Vec<Delivery>) -> Vec<Published> {
+    let mut by_id: HashMap<Uuid, Vec<Delivery>> = HashMap::new();
+    for d in deliveries {
+        by_id.entry(d.message_id).or_default().push(d);
+    }
+    batch
+        .into_iter()
+        .map(|message| {
+            let deliveries = by_id.remove(&message.id()).unwrap_or_default();
+            // A report without entries for a message means nothing was attempted: not delivered.
+            let result = if deliveries.is_empty() {
+                Err("no delivery reported".to_owned())
+            } else {
+                Ok(deliveries)
+            };
+            Published { message, result }
+        })
+        .collect()
+}
+
+fn outcome_text(outcome: &Outcome) -> String {
+    match outcome {
+        Outcome::Delivered { .. } => "delivered".into(),
+        Outcome::Failed { error, retryable } => format!("{error} (retryable: {retryable})"),
+    }
+}
+
+/// One delivery as the answer shows it.
+#[derive(Debug, Serialize)]
+struct DeliveryView<'a> {
+    group: &'a str,
+    #[serde(flatten)]
+    outcome: &'a Outcome,
+}
+
+/// The answer to a direct or EventBridge invocation.
+fn answer(published: &[Published]) -> Value {
+    log_summary(published);
+    let messages: Vec<Value> = published
+        .iter()
+        .map(|p| {
+            let mut entry =
+                json!({"id": p.message.id(), "topic": p.message.topic(), "delivered": p.ok()});
+            match &p.result {
+                Ok(deliveries) => {
+                    let mut transports: BTreeMap<&str, Vec<DeliveryView<'_>>> = BTreeMap::new();
+                    for d in deliveries {
+                        transports
+                            .entry(d.transport.as_str())
+                            .or_default()
+                            .push(DeliveryView {
+                                group: &d.group,
+                                outcome: &d.outcome,
+                            });
+                    }
+                    entry["transports"] = serde_json::to_value(transports).expect("serializable");
+                }
+                Err(e) => entry["error"] = json!(e),
+            }
+            entry
+        })
+        .collect();
+    json!({"complete": published.iter().all(Published::ok), "messages": messages})
+}
+
+fn log_summary(published: &[Published]) {
+    for p in published {
+        match &p.result {
+            Err(e) => {
+                tracing::error!(id = %p.message.id(), topic = p.message.topic(), error = %e, "message refused")
+            }
+            Ok(ds) => {
+                for d in ds.iter().filter(|d| !d.outcome.is_delivered()) {
+                    tracing::warn!(id = %p.message.id(), group = d.group, transport = %d.transport, outcome = %outcome_text(&d.outcome), "delivery failed");
+                }
+                let delivered = ds.iter().filter(|d| d.outcome.is_delivered()).count();
+                tracing::info!(id = %p.message.id(), topic = p.message.topic(), delivered, failed = ds.len() - delivered, "published");
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use groupcast::PublishReport;
+    use std::sync::Mutex;
+
+    /// Delivers everything except to `fail_groups`; refuses as invalid any call holding a
+    /// message whose data is `"too-big"`; records each call's message ids and transports.
+    #[derive(Default)]
+    struct FakePublisher {
+        fail_groups: Vec<&'static str>,
+        calls: Mutex<Vec<(Vec<Uuid>, Option<Vec<Transport>>)>>,
+    }
+
+    impl Publish for FakePublisher {
+        async fn publish_all(
+            &self,
+            msgs: &[Message],
+            opts: &PublishOptions,
+        ) -> Result<PublishReport, Error> {
+            self.calls.lock().unwrap().push((
+                msgs.iter().map(Message::id).collect(),
+                opts.transports.clone(),
+            ));
+            if let Some(i) = msgs.iter().position(|m| m.data() == &json!("too-big")) {
+                return Err(Error::invalid(format!("messages[{i}].data"), "too big"));
+            }
+            let transports = opts.transports.clone().unwrap_or(vec![Transport::Events]);
+            let mut deliveries = Vec::new();
+            for m in msgs {
+                for t in &transports {
+                    for g in m.groups() {
+                        let outcome = if self.fail_groups.contains(&g.as_str()) {
+                            Outcome::Failed {
+                                error: "sink said no".into(),
+                                retryable: true,
+                            }
+                        } else {
+                            Outcome::Delivered {
+                                identifier: Some(format!("ev-{g}")),
+                            }
+                        };
+                        deliveries.push(Delivery {
+                            message_id: m.id(),
+                            group: g.clone(),
+                            transport: *t,
+                            outcome,
+                        });
+                    }
+                }
+            }
+            Ok(PublishReport { deliveries })
+        }
+    }
+
+    const SQS_ID: &str = "059f36b4-87a3-44ab-83d2-661975830a7d";
+
+    fn sqs(records: &[(&str, String)]) -> Value {
+        json!({"Records": records.iter().map(|(id, body)| json!({
+            "messageId": id, "receiptHandle": "AQEB", "body": body, "attributes": {"ApproximateReceiveCount": "1"},
+            "messageAttributes": {}, "md5OfBody": "x", "eventSource": "aws:sqs",
+            "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:q", "awsRegion": "us-east-1"
+        })).collect::<Vec<_>>()})
+    }
+
+    #[tokio::test]
+    async fn direct_invoke_answers_per_message_id_and_per_transport() {
+        let p = FakePublisher {
+            fail_groups: vec!["b"],
+            ..Default::default()
+        };
+        let v = handle(&p, json!({"topic": "news", "data": {"x": 1}, "groups": ["a", "b"], "transports": ["events", "iot"]})).await.unwrap();
+        assert_eq!(v["complete"], false);
+        let m = &v["messages"][0];
+        assert_eq!(m["topic"], "news");
+        assert_eq!(m["delivered"], false);
+        Uuid::parse_str(m["id"].as_str().unwrap()).unwrap();
+        assert_eq!(
+            m["transports"]["events"][0],
+            json!({"group": "a", "status": "delivered", "identifier": "ev-a"})
+        );
+        assert_eq!(
+            m["transports"]["iot"][1],
+            json!({"group": "b", "status": "failed", "error": "sink said no", "retryable": true})
+        );
+        let list = handle(
+            &p,
+            json!([{"topic": "t", "groups": ["a"]}, {"topic": "u", "groups": ["a"]}]),
+        )
+        .await
+        .unwrap();
+        assert_eq!(list["complete"], true);
+        assert_eq!(list["messages"].as_array().unwrap().len(), 2);
+        assert_eq!(
+            p.calls.lock().unwrap().len(),
+            2,
+            "the list went out in one call"
+        );
+    }
+
+    #[tokio::test]
+    async fn direct_invoke_with_an_invalid_message_sends_nothing_and_names_the_field() {
+        let p = FakePublisher::default();
+        for (event, field) in [
+            (
+                json!([{"topic": "t", "groups": ["a"]}, {"topic": "a b", "groups": ["a"]}]),
+                "[1].topic",
+            ),
+            (json!({"topic": "t", "groups": []}), ".groups"),
+            (
+                json!({"topic": "t", "groups": ["a"], "transports": ["smoke-signal"]}),
+                "smoke-signal",
+            ),
+            (
+                json!({"topic": "t", "groups": ["a"], "transports": []}),
+                ".transports",
+            ),
+            (json!({"topic": "t", "groups": ["a"], "extra": 1}), "extra"),
+            (json!("hello"), "expected a message"),
+        ] {
+            let e = handle(&p, event.clone()).await.unwrap_err();
+            assert!(e.to_string().contains(field), "{event}: {e}");
+            assert_eq!(Diagnostic::from(e).error_type, "InvalidInput");
+        }
+        assert!(p.calls.lock().unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn sqs_reports_only_the_failed_and_unusable_records() {
+        let p = FakePublisher {
+            fail_groups: vec!["down"],
+            ..Default::default()
+        };
+        let v = handle(
+            &p,
+            sqs(&[
+                (
+                    "11111111-1111-4111-8111-111111111111",
+                    json!({"topic": "t", "groups": ["a"]}).to_string(),
+                ),
+                (
+                    "22222222-2222-4222-8222-222222222222",
+                    json!({"topic": "t", "groups": ["a", "down"]}).to_string(),
+                ),
+                ("33333333-3333-4333-8333-333333333333", "not json".into()),
+                (
+                    "44444444-4444-4444-8444-444444444444",
+                    json!({"topic": "t"}).to_string(),
+                ),
+                (
+                    "55555555-5555-4555-8555-555555555555",
+                    json!({"topic": "t", "groups": ["b"], "data": "too-big"}).to_string(),
+                ),
+                (
+                    "66666666-6666-4666-8666-666666666666",
+                    json!({"topic": "t", "groups": ["b"]}).to_string(),
+                ),
+            ]),
+        )
+        .await
+        .unwrap();
+        let failed: Vec<&str> = v["batchItemFailures"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["itemIdentifier"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            failed,
+            [
+                "33333333-3333-4333-8333-333333333333",
+                "44444444-4444-4444-8444-444444444444",
+                "22222222-2222-4222-8222-222222222222",
+                "55555555-5555-4555-8555-555555555555",
+            ]
+        );
+        // One batch call refused as invalid, then one call per message; record 1 and 6 delivered.
+        let calls = p.calls.lock().unwrap();
+        assert_eq!(calls.len(), 1 + 4);
+    }
+
+    #[tokio::test]
+    async fn sqs_message_ids_are_stable_across_redeliveries_and_duplicates_are_sent_once() {
+        let p = FakePublisher::default();
+        let body_id = "7d2f5c1e-0a4b-4c8d-9e6f-1a2b3c4d5e6f";
+        let with_id = json!({"topic": "t", "groups": ["a"], "id": body_id}).to_string();
+        let without_id = json!({"topic": "t", "groups": ["a"]}).to_string();
+        let event = sqs(&[
+            (SQS_ID, without_id),
+            ("a-non-uuid-id", with_id.clone()),
+            ("b-non-uuid-id", with_id),
+        ]);
+        for _ in 0..2 {
+            let v = handle(&p, event.clone()).await.unwrap();
+            assert_eq!(v, json!({"batchItemFailures": []}));
+        }
+        let calls = p.calls.lock().unwrap();
+        let expected = vec![
+            Uuid::parse_str(SQS_ID).unwrap(),
+            Uuid::parse_str(body_id).unwrap(),
+        ];
+        assert_eq!(
+            calls[0].0, expected,
+            "the body id wins, else the SQS messageId; the duplicate is sent once"
+        );
+        assert_eq!(calls[1].0, expected, "a redelivery keeps the ids");
+    }
+
+    #[tokio::test]
+    async fn sqs_batch_refused_as_a_whole_retries_every_record() {
+        struct Broken;
+        impl Publish for Broken {
+            async fn publish_all(
+                &self,
+                _: &[Message],
+                _: &PublishOptions,
+            ) -> Result<groupcast::PublishReport, Error> {
+                Err(Error::Credentials("no credentials".into()))
+            }
+        }
+        let v = handle(
+            &Broken,
+            sqs(&[(SQS_ID, json!({"topic": "t", "groups": ["a"]}).to_string())]),
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            v,
+            json!({"batchItemFailures": [{"itemIdentifier": SQS_ID}]})
+        );
+    }
+
+    #[tokio::test]
+    async fn eventbridge_detail_is_the_message_and_failures_fail_the_invocation() {
+        let p = FakePublisher {
+            fail_groups: vec!["down"],
+            ..Default::default()
+        };
+        let event = |groups: Value| {
+            json!({
+                "version": "0", "id": "6a7e8feb-b491-4cf7-a9f1-bf3703467718", "detail-type": "OrderShipped",
+                "source": "acme.orders", "account": "123456789012", "time": "2026-11-22T15:00:00Z",
+                "region": "us-east-1", "resources": [], "detail": {"topic": "orders", "data": {"n": 1}, "groups": groups}
+            })
+        };
+        let v = handle(&p, event(json!(["a"]))).await.unwrap();
+        assert_eq!(
+            v["messages"][0]["id"],
+            "6a7e8feb-b491-4cf7-a9f1-bf3703467718"
+        );
+        assert_eq!(v["complete"], true);
+        let e = handle(&p, event(json!(["a", "down"]))).await.unwrap_err();
+        assert!(e.to_string().contains("1 of 2 deliveries failed"), "{e}");
+        assert_eq!(Diagnostic::from(e).error_type, "PublishFailed");
+        let e = handle(&p, event(json!([]))).await.unwrap_err();
+        assert!(e.to_string().contains("detail.groups"), "{e}");
+    }
+}
