@@ -244,6 +244,10 @@ impl Publisher {
             segments.push(segs);
         }
 
+        if msgs.is_empty() {
+            return Ok(PublishReport::default());
+        }
+
         // Resolve each transport's authorization once for the call.
         let mut auth: HashMap<Transport, Resolved> = HashMap::new();
         for t in &transports {

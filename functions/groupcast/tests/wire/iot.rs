@@ -102,3 +102,51 @@ async fn iot_needs_iam_credentials() {
         "{err}"
     );
 }
+
+/// Publishes one message to 6 groups (6 IoT requests) against a server that takes 400 ms per
+/// request; returns the arrival offsets of the requests, sorted.
+async fn arrivals_with_concurrency(n: usize) -> Vec<std::time::Duration> {
+    let server = Server::start(|_, _| {
+        Reply::After(
+            std::time::Duration::from_millis(400),
+            Box::new(Reply::ok(json!({}))),
+        )
+    })
+    .await;
+    let p = Publisher::builder()
+        .iot(&server.base, "gc")
+        .region("us-east-1")
+        .credentials(aws_credential_types::provider::SharedCredentialsProvider::new(creds(None)))
+        .concurrency(n)
+        .build()
+        .unwrap();
+    let start = std::time::Instant::now();
+    let report = p
+        .publish(&msg("t", &["g1", "g2", "g3", "g4", "g5", "g6"], json!(1)))
+        .await
+        .unwrap();
+    assert!(report.is_complete());
+    let mut at: Vec<_> = server
+        .requests()
+        .iter()
+        .map(|r| r.at.duration_since(start))
+        .collect();
+    at.sort();
+    at
+}
+
+#[tokio::test]
+async fn concurrency_bounds_the_requests_in_flight() {
+    use std::time::Duration;
+    // Two at a time: three waves, 400 ms apart (margins are wide for a loaded machine).
+    let at = arrivals_with_concurrency(2).await;
+    assert_eq!(at.len(), 6);
+    assert!(at[1] < Duration::from_millis(300), "{at:?}");
+    assert!(
+        at[2] >= Duration::from_millis(380) && at[4] >= Duration::from_millis(780),
+        "{at:?}"
+    );
+    // Six at a time: one wave, nobody waits for a reply.
+    let at = arrivals_with_concurrency(6).await;
+    assert!(at[5] < Duration::from_millis(300), "{at:?}");
+}

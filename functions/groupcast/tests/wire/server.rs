@@ -16,6 +16,9 @@ pub struct Captured {
     pub headers: Vec<(String, String)>,
     #[serde(serialize_with = "as_text")]
     pub body: Vec<u8>,
+    /// When the request was read.
+    #[serde(skip)]
+    pub at: std::time::Instant,
 }
 
 fn as_text<S: serde::Serializer>(b: &[u8], s: S) -> Result<S::Ok, S::Error> {
@@ -149,6 +152,7 @@ async fn serve(stream: TcpStream, requests: Arc<Mutex<Vec<Captured>>>, handler: 
             target,
             headers,
             body,
+            at: std::time::Instant::now(),
         };
         let n = {
             let mut r = requests.lock().unwrap();
