@@ -641,7 +641,8 @@ pub(crate) async fn grant_groups<I: Iot>(iot: &I, config: &Config, identity: &st
     let Some(iot_cfg) = &config.iot else { bail!("iot grant needs an [iot] section in the config") };
     let mapped = config.iot_groups();
     let mut want = BTreeSet::new();
-    for g in groups {
+    // `--groups ""` (revoke all) arrives as one empty name.
+    for g in groups.iter().filter(|g| !g.is_empty()) {
         let m = mapped
             .iter()
             .find(|m| &m.group == g)

@@ -296,10 +296,11 @@ impl Config {
     /// Parses and validates `text`, naming `path` in errors.
     pub(crate) fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
         let locate = |span: Option<Range<usize>>, field: Option<String>, rule: String| {
-            let doc = DeTable::parse(text).ok();
+            // Recoverable parsing: a syntax error still gets the path of the key it sits in.
+            let (doc, _) = DeTable::parse_recoverable(text);
             let start = span.as_ref().map_or(0, |s| s.start);
             let field = field
-                .or_else(|| doc.as_ref().and_then(|d| path_at(d.get_ref(), start)))
+                .or_else(|| path_at(doc.get_ref(), start))
                 .unwrap_or_else(|| "(file)".to_owned());
             let (line, column) = line_col(text, start);
             ConfigError { file: path.to_owned(), line, column, field, rule }

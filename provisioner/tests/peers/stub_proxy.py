@@ -23,11 +23,19 @@ Test controls (never counted as calls):
     POST /_stub/fail?nth=N       make the Nth counted request from now fail with 400 (once)
     POST /moto-api/reset         wipes this stub's state and moto's
 
-Usage: python stub_proxy.py MOTO_URL   -> prints "PORT <n>" on stdout once listening.
+Usage:
+  python stub_proxy.py MOTO_URL        front an existing moto server
+  python stub_proxy.py --spawn-moto    start `moto_server` (beside this python) on a free port first
+Prints "PORT <stub port> MOTO <moto url>" once listening. Exits, stopping the moto server it
+started, when its stdin closes: the test process holds the other end, so peers never outlive it.
 """
 
 import json
+import os
 import re
+import signal
+import socket
+import subprocess
 import sys
 import threading
 import time
@@ -36,7 +44,7 @@ import urllib.parse
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-MOTO = sys.argv[1].rstrip("/")
+MOTO = None
 LOCK = threading.Lock()
 STATE = {}
 
@@ -98,7 +106,9 @@ class Handler(BaseHTTPRequestHandler):
         path = path or self.path
         data = self.body() if body is None else body
         headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "content-length")}
-        req = urllib.request.Request(MOTO + path, data=data if method not in ("GET", "HEAD") else None,
+        # No body rather than an empty one: urllib would add a form content-type that moto
+        # then tries to parse, and it stops matching the operation (e.g. ListAttachedPolicies).
+        req = urllib.request.Request(MOTO + path, data=data if data and method not in ("GET", "HEAD") else None,
                                      method=method, headers=headers)
         try:
             with urllib.request.urlopen(req, timeout=30) as r:
@@ -118,6 +128,8 @@ class Handler(BaseHTTPRequestHandler):
 
     # ---- dispatch -------------------------------------------------------------------------
     def handle_any(self):
+        # One handler instance serves every request of a keep-alive connection: forget the last body.
+        self.__dict__.pop("_body", None)
         parsed = urllib.parse.urlparse(self.path)
         path = parsed.path
         if path.startswith("/_stub/"):
@@ -369,10 +381,55 @@ class Handler(BaseHTTPRequestHandler):
         return self.forward()
 
 
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def spawn_moto():
+    port = free_port()
+    exe = os.path.join(os.path.dirname(sys.executable), "moto_server")
+    if not os.path.exists(exe):
+        sys.exit(f"stub_proxy: {exe} not found: create the venv from tests/requirements.txt (moto[server])")
+    proc = subprocess.Popen([exe, "-H", "127.0.0.1", "-p", str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        try:
+            urllib.request.urlopen(url + "/moto-api/", timeout=1).read()
+            return proc, url
+        except Exception:
+            if proc.poll() is not None:
+                sys.exit(f"stub_proxy: moto_server exited with {proc.returncode}")
+            time.sleep(0.1)
+    proc.kill()
+    sys.exit("stub_proxy: moto_server did not answer within 30 s")
+
+
 def main():
+    global MOTO
+    moto_proc = None
+    if sys.argv[1] == "--spawn-moto":
+        moto_proc, MOTO = spawn_moto()
+
+        def stop(*_):
+            moto_proc.kill()
+            os._exit(0)
+
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
+    else:
+        MOTO = sys.argv[1].rstrip("/")
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    print(f"PORT {server.server_address[1]}", flush=True)
-    server.serve_forever()
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    print(f"PORT {server.server_address[1]} MOTO {MOTO}", flush=True)
+    sys.stdin.read()  # returns at EOF: the test process is gone or done with us
+    if moto_proc:
+        moto_proc.kill()
+        moto_proc.wait()
 
 
 if __name__ == "__main__":

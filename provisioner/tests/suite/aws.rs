@@ -1,0 +1,265 @@
+//! plan, apply, destroy and iot grant against the peers. Each test says which peer covers what:
+//! "moto" is moto 5.2.5's own implementation, "stub" is peers/stub_proxy.py.
+
+use std::path::Path;
+
+use groupcast::Outputs;
+use serde_json::Value;
+
+use crate::util::{Peers, example, ok, provisioner, scratch, stderr, stdout};
+
+fn write_config(dir: &Path, text: &str) -> String {
+    let path = dir.join("groupcast.toml");
+    std::fs::write(&path, text).unwrap();
+    path.to_str().unwrap().to_owned()
+}
+
+fn apply(dir: &Path, peers: &Peers, config: &str) -> std::process::Output {
+    provisioner(dir, Some(peers), &["--config", config, "apply", "--outputs", "outputs.json", "--out", "deployed"])
+}
+
+fn plan(dir: &Path, peers: &Peers, config: &str) -> std::process::Output {
+    provisioner(dir, Some(peers), &["--config", config, "plan"])
+}
+
+/// What groupcast owns, by the independent boto3 view: counts that must not grow on re-runs.
+fn owned_summary(list: &Value) -> Value {
+    let owned = |kind: &str| -> Vec<Value> {
+        list[kind]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["tags"]["groupcast:project"] == "acme-live")
+            .cloned()
+            .collect()
+    };
+    let events = owned("event_apis");
+    let graphql = owned("graphql_apis");
+    serde_json::json!({
+        "event_apis": events.iter().map(|a| &a["name"]).collect::<Vec<_>>(),
+        "namespaces": events.iter().map(|a| &a["namespaces"]).collect::<Vec<_>>(),
+        "event_api_keys": events.iter().map(|a| a["api_keys"].as_array().unwrap().len()).collect::<Vec<_>>(),
+        "graphql_apis": graphql.iter().map(|a| &a["name"]).collect::<Vec<_>>(),
+        "data_sources": graphql.iter().map(|a| &a["data_sources"]).collect::<Vec<_>>(),
+        "resolvers": graphql.iter().map(|a| &a["resolvers"]).collect::<Vec<_>>(),
+        "iot_policies": owned("iot_policies").iter().map(|p| &p["name"]).collect::<Vec<_>>(),
+    })
+}
+
+fn expected_summary() -> Value {
+    serde_json::json!({
+        "event_apis": ["acme-live-events"],
+        "namespaces": [["jobs", "live"]],
+        "event_api_keys": [1],
+        "graphql_apis": ["acme-live-pubsub"],
+        "data_sources": [["groupcast_none"]],
+        "resolvers": [["Mutation.publish", "Subscription.subscribe"]],
+        "iot_policies": ["acme-live-admins", "acme-live-editors", "acme-live-team-a", "acme-live-x--Team-5fB"],
+    })
+}
+
+/// moto: Event API, namespaces, API key, GraphQL API + schema, IoT policies, DescribeEndpoint.
+/// stub: data sources, resolvers, IoT tags, and the call log that proves run two only reads.
+#[test]
+fn apply_twice_creates_everything_once_and_the_second_run_only_reads() {
+    let (peers, _guard) = Peers::get();
+    let dir = scratch("apply-twice");
+    let config = write_config(&dir, &example());
+
+    let before = plan(&dir, peers, &config);
+    assert_eq!(before.status.code(), Some(2), "{}", stderr(&before));
+    assert!(stdout(&before).contains("+ create event-api acme-live-events"), "{}", stdout(&before));
+
+    ok(&apply(&dir, peers, &config));
+    assert_eq!(owned_summary(&peers.list()), expected_summary());
+    let outputs = Outputs::from_path(dir.join("outputs.json")).unwrap();
+    let events = outputs.events.as_ref().unwrap();
+    assert_eq!(events.namespaces.iter().map(|n| n.name.as_str()).collect::<Vec<_>>(), ["live", "jobs"]);
+    assert!(events.namespaces[0].arn.ends_with(&format!("apis/{}/channelNamespace/live", events.api_id)), "{events:?}");
+    assert!(events.http_host.contains("appsync-api") && events.realtime_host.contains("appsync-realtime-api"));
+    assert!(events.api_key.is_some());
+    let graphql = outputs.graphql.as_ref().unwrap();
+    assert!(graphql.api_key.is_none(), "no [graphql.auth.api_key], so no key");
+    let iot = outputs.iot.as_ref().unwrap();
+    assert_eq!(iot.policies["Team_B"], "acme-live-x--Team-5fB");
+    assert!(iot.data_endpoint.ends_with("-ats.iot.us-east-1.amazonaws.com"), "{}", iot.data_endpoint);
+    // The deployed documents carry the real ids.
+    let publisher = std::fs::read_to_string(dir.join("deployed/iam/publisher-policy.json")).unwrap();
+    assert!(publisher.contains(&format!("apis/{}/channelNamespace/live", events.api_id)), "{publisher}");
+    assert!(publisher.contains(&format!("apis/{}/types/Mutation/fields/publish", graphql.api_id)), "{publisher}");
+
+    peers.reset_calls();
+    ok(&apply(&dir, peers, &config));
+    let calls = peers.calls();
+    assert!(!calls.is_empty());
+    let writes: Vec<&Value> = calls.iter().filter(|c| c["method"] != "GET").collect();
+    assert!(writes.is_empty(), "second apply made write calls: {writes:#?}");
+    assert_eq!(owned_summary(&peers.list()), expected_summary());
+    let again = Outputs::from_path(dir.join("outputs.json")).unwrap();
+    assert_eq!(again.events, outputs.events, "the same API, namespaces and key");
+    assert_eq!(again.graphql, outputs.graphql);
+
+    let after = plan(&dir, peers, &config);
+    assert_eq!(after.status.code(), Some(0), "{}\n{}", stdout(&after), stderr(&after));
+}
+
+/// stub: UpdateApi, UpdateChannelNamespace, UpdateResolver (moto has none of them);
+/// moto: IoT policy versions (CreatePolicyVersion, the 5-version limit, DeletePolicyVersion).
+#[test]
+fn changed_config_is_planned_with_diffs_then_applied_as_updates() {
+    let (peers, _guard) = Peers::get();
+    let dir = scratch("updates");
+    let config = write_config(&dir, &example());
+    ok(&apply(&dir, peers, &config));
+
+    let changed = example()
+        .replace("result_ttl_seconds = 300", "result_ttl_seconds = 60")
+        .replace("name = \"jobs\"", "name = \"jobs\"\ngroup_check = false")
+        .replace("groups_claim = \"cognito:groups\"", "groups_claim = \"custom:teams\"");
+    let config = write_config(&dir, &changed);
+    let p = plan(&dir, peers, &config);
+    assert_eq!(p.status.code(), Some(2), "{}", stderr(&p));
+    let text = stdout(&p);
+    for line in ["~ update event-api acme-live-events", "~ update namespace jobs", "~ update resolver Subscription.subscribe"] {
+        assert!(text.contains(line), "missing {line:?} in\n{text}");
+    }
+    let diff_line = |sign: char, needle: &str| text.lines().any(|l| l.trim_start().starts_with(sign) && l.contains(needle));
+    assert!(diff_line('-', "\"ttlSeconds\": 300,") && diff_line('+', "\"ttlSeconds\": 60,"), "{text}");
+    assert!(diff_line('+', "claims.get('custom:teams')"), "{text}");
+    assert!(!text.contains("namespace live"), "live did not change:\n{text}");
+
+    ok(&apply(&dir, peers, &config));
+    let p = plan(&dir, peers, &config);
+    assert_eq!(p.status.code(), Some(0), "{}", stdout(&p));
+    assert_eq!(owned_summary(&peers.list()), expected_summary());
+
+    // Six more policy documents: IoT keeps at most 5 versions, the newest is the default.
+    for i in 0..6 {
+        let config = write_config(&dir, &changed.replace("topic_prefix = \"groupcast\"", &format!("topic_prefix = \"gc{i}\"")));
+        ok(&apply(&dir, peers, &config));
+    }
+    let list = peers.list();
+    for p in list["iot_policies"].as_array().unwrap() {
+        assert_eq!(p["versions"], 5, "{p}");
+        assert!(p["default_document"].to_string().contains("topic/gc5/"), "{p}");
+    }
+}
+
+/// Every call index of a full apply fails once in turn; the re-run converges, nothing doubles.
+/// moto + stub as above; the stub injects the failure.
+#[test]
+fn a_failure_at_any_call_converges_on_rerun_without_duplicates() {
+    let (peers, _guard) = Peers::get();
+    let dir = scratch("converge");
+    let config = write_config(&dir, &example());
+    ok(&apply(&dir, peers, &config));
+    let total = peers.calls().len();
+    assert!(total > 20, "a full apply made only {total} calls");
+
+    // Failing at each write call is what matters; sample the reads in between to bound run time.
+    let calls = peers.calls();
+    let mut points: Vec<usize> =
+        calls.iter().enumerate().filter(|(i, c)| c["method"] != "GET" || i % 5 == 0).map(|(i, _)| i + 1).collect();
+    points.dedup();
+    for n in points {
+        peers.post("/moto-api/reset");
+        peers.reset_calls();
+        peers.fail_call(n);
+        let failed = apply(&dir, peers, &config);
+        assert_eq!(failed.status.code(), Some(1), "call {n} was made to fail:\n{}", stderr(&failed));
+        assert!(stderr(&failed).contains(&format!("injected failure on call {n}")), "{}", stderr(&failed));
+        ok(&apply(&dir, peers, &config));
+        assert_eq!(owned_summary(&peers.list()), expected_summary(), "after failing call {n}");
+        let p = plan(&dir, peers, &config);
+        assert_eq!(p.status.code(), Some(0), "after failing call {n}:\n{}", stdout(&p));
+    }
+}
+
+/// moto: DeleteApi, DeleteGraphqlApi, policy deletion with versions and attachments; stub: tags.
+#[test]
+fn destroy_deletes_what_groupcast_owns_and_nothing_else() {
+    let (peers, _guard) = Peers::get();
+    let dir = scratch("destroy");
+    let config = write_config(&dir, &example());
+    ok(&apply(&dir, peers, &config));
+    // A second version and an attachment make the deletion path do its full work.
+    let changed = example().replace("topic_prefix = \"groupcast\"", "topic_prefix = \"gc2\"");
+    ok(&apply(&dir, peers, &write_config(&dir, &changed)));
+    let identity = peers.inventory(&["identity"]).trim().to_owned();
+    ok(&provisioner(&dir, Some(peers), &["--config", &config, "iot", "grant", "--identity-id", &identity, "--groups", "admins"]));
+    // Not groupcast's: an untagged Event API and an IoT policy whose name fits the pattern.
+    peers.inventory(&["foreign", "acme-live-intruder"]);
+
+    let refused = provisioner(&dir, Some(peers), &["--config", &config, "destroy"]);
+    assert_eq!(refused.status.code(), Some(1));
+    assert_eq!(stderr(&refused), "error: destroy needs --yes when stdin is not a terminal\n");
+
+    ok(&provisioner(&dir, Some(peers), &["--config", &config, "destroy", "--yes"]));
+    let list = peers.list();
+    let empty: Vec<Value> = Vec::new();
+    assert_eq!(owned_summary(&list), serde_json::json!({
+        "event_apis": empty, "namespaces": empty, "event_api_keys": empty, "graphql_apis": empty,
+        "data_sources": empty, "resolvers": empty, "iot_policies": empty,
+    }));
+    let names = |kind: &str| list[kind].as_array().unwrap().iter().map(|r| r["name"].clone()).collect::<Vec<_>>();
+    assert_eq!(names("event_apis"), ["acme-live-intruder"]);
+    assert_eq!(names("iot_policies"), ["acme-live-intruder"]);
+    assert_eq!(names("graphql_apis"), empty);
+}
+
+/// moto: AttachPolicy / DetachPolicy / ListAttachedPolicies on a Cognito identity (created in
+/// moto's cognito-identity backend first); stub: the tags that mark groupcast's policies.
+#[test]
+fn iot_grant_attaches_exactly_the_requested_groups() {
+    let (peers, _guard) = Peers::get();
+    let dir = scratch("grant");
+    let config = write_config(&dir, &example());
+    ok(&apply(&dir, peers, &config));
+    let identity = peers.inventory(&["identity"]).trim().to_owned();
+    peers.inventory(&["foreign", "someone-elses"]);
+    peers.inventory(&["attach", "someone-elses", &identity]);
+    let attached = || -> Value { serde_json::from_str(&peers.inventory(&["attached", &identity])).unwrap() };
+    let grant = |groups: &str| {
+        let out = ok(&provisioner(&dir, Some(peers), &[
+            "--config", &config, "--output", "json", "iot", "grant", "--identity-id", &identity, "--groups", groups,
+        ]));
+        serde_json::from_str::<Value>(&out).unwrap()
+    };
+
+    let g = grant("admins,team-a");
+    assert_eq!(g["attached"], serde_json::json!(["acme-live-admins", "acme-live-team-a"]));
+    assert_eq!(attached(), serde_json::json!(["acme-live-admins", "acme-live-team-a", "someone-elses"]));
+
+    let g = grant("Team_B,admins");
+    assert_eq!(g["attached"], serde_json::json!(["acme-live-x--Team-5fB"]));
+    assert_eq!(g["detached"], serde_json::json!(["acme-live-team-a"]));
+    assert_eq!(attached(), serde_json::json!(["acme-live-admins", "acme-live-x--Team-5fB", "someone-elses"]));
+
+    let unknown = provisioner(&dir, Some(peers), &["--config", &config, "iot", "grant", "--identity-id", &identity, "--groups", "root"]);
+    assert_eq!(unknown.status.code(), Some(1));
+    assert_eq!(stderr(&unknown), "error: --groups: \"root\" is not in iot.groups, so it has no policy\n");
+    assert_eq!(attached(), serde_json::json!(["acme-live-admins", "acme-live-x--Team-5fB", "someone-elses"]));
+
+    let g = grant("");
+    assert_eq!(g["detached"], serde_json::json!(["acme-live-admins", "acme-live-x--Team-5fB"]));
+    assert_eq!(attached(), serde_json::json!(["someone-elses"]));
+}
+
+/// moto: an existing, untagged Event API with the configured name is never adopted or changed.
+#[test]
+fn apply_refuses_to_take_over_an_untagged_resource_with_the_same_name() {
+    let (peers, _guard) = Peers::get();
+    let dir = scratch("foreign");
+    peers.inventory(&["foreign", "acme-live-events"]);
+    let config = write_config(&dir, &example());
+    let out = apply(&dir, peers, &config);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        stderr(&out),
+        "error: an Event API named \"acme-live-events\" exists but is not tagged groupcast:project=acme-live: groupcast \
+         will not take it over\n"
+    );
+    let out = provisioner(&dir, Some(peers), &["--config", &config, "--output", "json", "plan"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stdout(&out).is_empty(), "nothing but JSON on stdout, and no JSON on error");
+}

@@ -1,0 +1,184 @@
+//! Offline commands (no peers): `render` and config validation, through the real binary.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use crate::util::{example, ok, provisioner, repo, scratch, stderr};
+
+/// Every file under `dir`, by relative path.
+fn tree(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    fn walk(base: &Path, dir: &Path, out: &mut BTreeMap<String, Vec<u8>>) {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                walk(base, &p, out);
+            } else {
+                out.insert(p.strip_prefix(base).unwrap().to_string_lossy().into_owned(), std::fs::read(&p).unwrap());
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    walk(dir, dir, &mut out);
+    out
+}
+
+const EXAMPLE_ARTIFACTS: [&str; 12] = [
+    "events/jobs.js",
+    "events/live.js",
+    "graphql/Mutation.publish.request.vtl",
+    "graphql/Mutation.publish.response.vtl",
+    "graphql/Subscription.subscribe.request.vtl",
+    "graphql/Subscription.subscribe.response.vtl",
+    "graphql/schema.graphql",
+    "iam/publisher-policy.json",
+    "iot/acme-live-admins.json",
+    "iot/acme-live-editors.json",
+    "iot/acme-live-team-a.json",
+    "iot/acme-live-x--Team-5fB.json",
+];
+
+#[test]
+fn render_writes_every_artifact_byte_identically_across_runs() {
+    let dir = scratch("render-twice");
+    let config = repo().join("examples/groupcast.toml");
+    let config = config.to_str().unwrap();
+    ok(&provisioner(&dir, None, &["--config", config, "render", "--out", "a"]));
+    ok(&provisioner(&dir, None, &["--config", config, "render", "--out", "b"]));
+    let (a, b) = (tree(&dir.join("a")), tree(&dir.join("b")));
+    assert_eq!(a.keys().map(String::as_str).collect::<Vec<_>>(), EXAMPLE_ARTIFACTS);
+    assert_eq!(a, b, "two renders of the same config differ");
+    // Policies are JSON; the IoT policy of an encoded group names only its segment.
+    let policy: serde_json::Value = serde_json::from_slice(&a["iot/acme-live-x--Team-5fB.json"]).unwrap();
+    let text = policy.to_string();
+    assert!(text.contains("groupcast/x--Team-5fB/*") && !text.contains("Team_B"), "{text}");
+    let publisher: serde_json::Value = serde_json::from_slice(&a["iam/publisher-policy.json"]).unwrap();
+    assert!(publisher.to_string().contains("apis/*/channelNamespace/live"), "{publisher}");
+}
+
+#[test]
+fn render_with_a_template_directory_uses_it_and_names_a_missing_template() {
+    let dir = scratch("render-templates");
+    let config = repo().join("examples/groupcast.toml");
+    let config = config.to_str().unwrap();
+    let fixtures = repo().join("provisioner/tests/fixtures/templates");
+    ok(&provisioner(&dir, None, &["--config", config, "render", "--out", "o", "--templates", fixtures.to_str().unwrap()]));
+    let handler = std::fs::read_to_string(dir.join("o/events/live.js")).unwrap();
+    assert!(handler.starts_with("const NAMESPACE = \"live\";\n"), "{handler}");
+
+    // A copy of the fixtures without the handler template: render fails and writes nothing.
+    let partial = dir.join("partial");
+    for f in ["templates/iot/group-policy.json.tera", "templates/iam/publisher-policy.json.tera"] {
+        std::fs::create_dir_all(partial.join(f).parent().unwrap()).unwrap();
+        std::fs::copy(fixtures.join(f), partial.join(f)).unwrap();
+    }
+    let cfg = dir.join("events-only.toml");
+    let text = example();
+    let events_only = &text[..text.find("[graphql]").unwrap()];
+    std::fs::write(&cfg, events_only).unwrap();
+    let out = provisioner(&dir, None, &["--config", cfg.to_str().unwrap(), "render", "--out", "p", "--templates", partial.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        stderr(&out),
+        format!("error: template events/handler.js.tera is missing from {}/{{templates,vtl}}\n", partial.display())
+    );
+    assert!(!dir.join("p").exists());
+}
+
+/// The 1-based line of the first line of `text` starting with `prefix`.
+fn line_of(text: &str, prefix: &str) -> usize {
+    text.lines().position(|l| l.starts_with(prefix)).unwrap() + 1
+}
+
+#[test]
+fn bad_configs_are_rejected_with_file_line_field_and_rule() {
+    let dir = scratch("bad-configs");
+    let base = example();
+    let cases: Vec<(String, &str, String)> = vec![
+        (
+            base.replace("# group_check = true", "group_chek = true"),
+            "group_chek",
+            "1: events.namespaces[0].group_chek: unknown field `group_chek`, expected one of `name`, `group_check`, `publish_iam_only`".into(),
+        ),
+        (
+            base.replace("result_ttl_seconds = 300", "result_ttl_seconds = \"300\""),
+            "result_ttl_seconds",
+            "22: events.auth.lambda.result_ttl_seconds: invalid type: string \"300\", expected u64".into(),
+        ),
+        (
+            base.replace("result_ttl_seconds = 300", "result_ttl_seconds = 3601"),
+            "result_ttl_seconds",
+            "1: events.auth.lambda.result_ttl_seconds: must be 0-3600 seconds".into(),
+        ),
+        (
+            base.replace("groups_claim = \"cognito:groups\"", "groups_claim = \"cognito:groups'\""),
+            "groups_claim",
+            "1: graphql.groups_claim: must match ^[A-Za-z0-9:._-]{1,128}$".into(),
+        ),
+        (
+            base.replace("max_groups_per_subscription = 50", "max_groups_per_subscription = 201"),
+            "max_groups_per_subscription",
+            "1: graphql.max_groups_per_subscription: must be 1-200 (AppSync allows 10 filters of 20 containsAny values)".into(),
+        ),
+        (
+            base.replace("policy_name_pattern = \"acme-live-{group}\"", "policy_name_pattern = \"acme-live\""),
+            "policy_name_pattern",
+            "1: iot.policy_name_pattern: must contain {group} exactly once".into(),
+        ),
+        (
+            base.replace("\"editors\"]", "\"editors\", \"\"]"),
+            "groups =",
+            "52: iot.groups[4]: group name is empty: a group needs at least one character".into(),
+        ),
+        (
+            base.replace("\"editors\"]", &format!("\"editors\", \"{}\"]", "ü".repeat(20))),
+            "groups =",
+            format!(
+                "52: iot.groups[4]: group {:?} cannot be mapped to a channel segment: its encoded form is 123 characters and \
+                 a segment holds at most 50; names of letters, digits and inner single hyphens map to themselves, other \
+                 characters cost 3 per UTF-8 byte",
+                "ü".repeat(20)
+            ),
+        ),
+        (
+            base.replace("subscriber_auth_modes = [\"AMAZON_COGNITO_USER_POOLS\"]", "subscriber_auth_modes = [\"AWS_LAMBDA\"]"),
+            "subscriber_auth_modes",
+            "26: graphql.subscriber_auth_modes[0]: AWS_LAMBDA needs its provider: add [graphql.auth.lambda]".into(),
+        ),
+        (
+            base.replace("name = \"jobs\"", "name = \"jobs/x\""),
+            "name = \"jobs/x\"",
+            "1: events.namespaces[1].name: a namespace name is 1-50 characters of A-Z, a-z, 0-9 and -, starting and ending \
+             with a letter or digit"
+                .into(),
+        ),
+        (
+            base.replace("default_publish_auth_modes = [\"AWS_IAM\"]", "default_publish_auth_modes = [\"API_KEYS\"]"),
+            "default_publish_auth_modes",
+            "31: events.default_publish_auth_modes[0]: unknown variant `API_KEYS`, expected one of `API_KEY`, `AWS_IAM`, \
+             `AMAZON_COGNITO_USER_POOLS`, `OPENID_CONNECT`, `AWS_LAMBDA`"
+                .into(),
+        ),
+    ];
+    for (i, (text, line_prefix, rest)) in cases.iter().enumerate() {
+        assert_ne!(text, &base, "case {i} did not change the example");
+        let file = format!("bad{i}.toml");
+        std::fs::write(dir.join(&file), text).unwrap();
+        let out = provisioner(&dir, None, &["--config", &file, "render", "--out", "o"]);
+        assert_eq!(out.status.code(), Some(1), "case {i}");
+        let want = format!("error: {file}:{}:{rest}\n", line_of(text, line_prefix));
+        assert_eq!(stderr(&out), want, "case {i}");
+    }
+    assert!(!dir.join("o").exists(), "a rejected config wrote artifacts");
+}
+
+#[test]
+fn help_shows_an_example_for_every_subcommand() {
+    let dir = scratch("help");
+    for sub in [&["render"][..], &["plan"], &["apply"], &["destroy"], &["iot", "grant"]] {
+        let mut args = sub.to_vec();
+        args.push("--help");
+        let out = ok(&provisioner(&dir, None, &args));
+        let example = format!("provisioner {}", sub.join(" "));
+        assert!(out.contains("Example:") && out.contains(&example), "{sub:?}:\n{out}");
+    }
+}
