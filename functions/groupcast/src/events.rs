@@ -46,6 +46,33 @@ const BODY_HEAD: &str = "{\"channel\":";
 const BODY_MID: &str = ",\"events\":[";
 const BODY_TAIL: &str = "]}";
 
+/// The body of one publish request: `{"channel":…,"events":[…]}` with each event (JSON text) as a
+/// JSON string, byte for byte as the publisher sends it. The caller keeps to the limits; the
+/// publisher itself batches with them.
+pub fn publish_body(channel: &str, events: &[impl AsRef<str>]) -> Vec<u8> {
+    let channel_json = serde_json::to_string(channel).expect("a string serializes");
+    let encoded: Vec<String> = events
+        .iter()
+        .map(|e| serde_json::to_string(e.as_ref()).expect("a string serializes"))
+        .collect();
+    assemble(&channel_json, &encoded)
+}
+
+fn assemble(channel_json: &str, encoded: &[String]) -> Vec<u8> {
+    let len = BODY_HEAD.len()
+        + channel_json.len()
+        + BODY_MID.len()
+        + encoded.iter().map(|e| e.len() + 1).sum::<usize>()
+        + BODY_TAIL.len();
+    let mut body = String::with_capacity(len);
+    body.push_str(BODY_HEAD);
+    body.push_str(channel_json);
+    body.push_str(BODY_MID);
+    body.push_str(&encoded.join(","));
+    body.push_str(BODY_TAIL);
+    body.into_bytes()
+}
+
 /// Splits a channel's events into requests of at most 5 events and 1.2 MB, keeping their order.
 ///
 /// # Errors
@@ -64,16 +91,9 @@ pub(crate) fn batches<K: Clone>(
         if keys.is_empty() {
             return;
         }
-        let mut body =
-            String::with_capacity(fixed + encoded.iter().map(|e| e.len() + 1).sum::<usize>());
-        body.push_str(BODY_HEAD);
-        body.push_str(&channel_json);
-        body.push_str(BODY_MID);
-        body.push_str(&encoded.join(","));
-        body.push_str(BODY_TAIL);
         out.push(Batch {
             keys: std::mem::take(keys),
-            body: body.into_bytes(),
+            body: assemble(&channel_json, encoded),
         });
         encoded.clear();
     };
@@ -198,6 +218,7 @@ mod tests {
             [5, 5, 2]
         );
         assert_eq!(b[2].keys, [10, 11]);
+        assert_eq!(b[0].body, publish_body("/ns/g/t", &["{}"; 5]));
         let body: serde_json::Value = serde_json::from_slice(&b[0].body).unwrap();
         assert_eq!(
             body,
