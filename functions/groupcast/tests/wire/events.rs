@@ -394,3 +394,34 @@ async fn auth_rejections_are_reported_and_not_retried() {
         assert_eq!(server.requests().len(), 1);
     }
 }
+
+#[tokio::test]
+async fn requests_are_split_to_stay_within_1_2_mb() {
+    let server = Server::events_ok().await;
+    // Quotes double twice: `"` is `\"` in the envelope and `\\\"` in the request, so five events
+    // of about 200 kB each need about 2 MB: more than one request even though 5 events fit.
+    let msgs: Vec<_> = (0..5)
+        .map(|i| msg("t", &["g"], json!(format!("{i}{}", "\"".repeat(100_000)))))
+        .collect();
+    assert!(
+        msgs.iter()
+            .all(|m| m.envelope_json().len() <= groupcast::limits::EVENT_MAX_BYTES)
+    );
+    let report = api_key_publisher(&server)
+        .publish_all(&msgs, &PublishOptions::default())
+        .await
+        .unwrap();
+    assert!(report.is_complete());
+    let reqs = server.requests();
+    assert!(reqs.len() > 1, "{} requests", reqs.len());
+    let mut events = 0;
+    for r in &reqs {
+        assert!(
+            r.body.len() <= groupcast::limits::EVENTS_REQUEST_MAX_BYTES,
+            "{} bytes",
+            r.body.len()
+        );
+        events += r.json()["events"].as_array().unwrap().len();
+    }
+    assert_eq!(events, 5);
+}
