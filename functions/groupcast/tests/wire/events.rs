@@ -425,3 +425,85 @@ async fn requests_are_split_to_stay_within_1_2_mb() {
     }
     assert_eq!(events, 5);
 }
+
+#[tokio::test]
+async fn a_caching_token_provider_is_asked_once_across_calls() {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    use std::time::{Duration, SystemTime};
+
+    let server = Server::events_ok().await;
+    let fetches = Arc::new(AtomicU32::new(0));
+    let f = fetches.clone();
+    let provider = groupcast::CachingTokenProvider::new(move || {
+        let n = f.fetch_add(1, Ordering::SeqCst) + 1;
+        Box::pin(async move {
+            Ok(groupcast::Token {
+                value: format!("jwt-{n}"),
+                expires_at: Some(SystemTime::now() + Duration::from_secs(3600)),
+            })
+        })
+    });
+    let p = Publisher::builder()
+        .events(&server.base, "live")
+        .authorizer(Authorizer::token(provider))
+        .build()
+        .unwrap();
+    for _ in 0..3 {
+        assert!(
+            p.publish(&msg("t", &["g"], json!(1)))
+                .await
+                .unwrap()
+                .is_complete()
+        );
+    }
+    assert_eq!(fetches.load(Ordering::SeqCst), 1);
+    for r in server.requests() {
+        assert_eq!(r.header("authorization"), Some("jwt-1"));
+    }
+}
+
+#[tokio::test]
+async fn missing_credentials_fail_the_call_before_anything_is_sent() {
+    #[derive(Debug)]
+    struct NoCredentials;
+    impl aws_credential_types::provider::ProvideCredentials for NoCredentials {
+        fn provide_credentials<'a>(
+            &'a self,
+        ) -> aws_credential_types::provider::future::ProvideCredentials<'a>
+        where
+            Self: 'a,
+        {
+            aws_credential_types::provider::future::ProvideCredentials::ready(Err(
+                aws_credential_types::provider::error::CredentialsError::not_loaded(
+                    "no profile, no role",
+                ),
+            ))
+        }
+    }
+    let server = Server::events_ok().await;
+    let p = Publisher::builder()
+        .events(&server.base, "live")
+        .region("us-east-1")
+        .credentials(aws_credential_types::provider::SharedCredentialsProvider::new(NoCredentials))
+        .build()
+        .unwrap();
+    let err = p.publish(&msg("t", &["g"], json!(1))).await.unwrap_err();
+    assert!(matches!(err, Error::Credentials(_)), "{err}");
+    assert!(server.requests().is_empty());
+}
+
+#[tokio::test]
+async fn an_unreadable_success_response_is_a_failure_and_not_retried() {
+    // The events may have been accepted: a retry could duplicate them, so report and stop.
+    let server = Server::start(|_, _| Reply::Json(200, "<html>gateway</html>".into())).await;
+    let report = api_key_publisher(&server)
+        .publish(&msg("t", &["g"], json!(1)))
+        .await
+        .unwrap();
+    let Outcome::Failed { error, retryable } = &report.deliveries[0].outcome else {
+        panic!()
+    };
+    assert!(error.starts_with("unexpected response:"), "{error}");
+    assert!(!retryable);
+    assert_eq!(server.requests().len(), 1);
+}
