@@ -36,12 +36,14 @@ function provisionerBinary() {
   return cachedBinary;
 }
 
-/// Runs `provisioner --config CONFIG render --out DIR --templates ROOT`; returns {ok, dir, stderr}.
+/// Runs `provisioner render --config CONFIG --out DIR [--templates ROOT]`; returns {ok, dir, stderr}.
 function tryRender(configPath, templatesRoot) {
   const out = fs.mkdtempSync(path.join(os.tmpdir(), 'groupcast-render-'));
-  const root = templatesRoot || process.env.GROUPCAST_TEMPLATES_ROOT || REPO;
+  // templatesRoot === false: the templates embedded in the binary at build time.
+  const root = templatesRoot === false ? null : templatesRoot || process.env.GROUPCAST_TEMPLATES_ROOT || REPO;
+  const args = ['render', '--config', configPath, '--out', out, ...(root ? ['--templates', root] : [])];
   try {
-    execFileSync(provisionerBinary(), ['render', '--config', configPath, '--out', out, '--templates', root], {
+    execFileSync(provisionerBinary(), args, {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     return { ok: true, dir: out, stderr: '' };
