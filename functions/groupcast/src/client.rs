@@ -142,14 +142,23 @@ impl Publisher {
     }
 
     /// Configures from `GROUPCAST_*` variables (and `GROUPCAST_OUTPUTS`), with IAM credentials
-    /// from `aws-config`'s default chain when IAM is used.
+    /// from `aws-config`'s default chain when IAM is used (and its region, when no variable or
+    /// outputs file gave one).
     ///
     /// # Errors
     /// [`Error::Config`] naming the variable that is missing or malformed.
     pub async fn from_env() -> Result<Publisher, Error> {
         let mut b = PublisherBuilder::default().env()?;
         if b.needs_default_credentials() {
-            b.iam = Some(crate::auth::IamAuth::from_default_chain().await?);
+            let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+            let provider = config.credentials_provider().ok_or_else(|| {
+                Error::Credentials("the default AWS credentials chain is empty".into())
+            })?;
+            b.iam = Some(crate::auth::IamAuth::new(provider));
+            // The chain's region (e.g. from ~/.aws/config) when no variable named one.
+            if b.region.is_none() {
+                b.region = config.region().map(ToString::to_string);
+            }
         }
         b.build()
     }

@@ -9,6 +9,7 @@
 #![allow(unreachable_pub)]
 
 mod events;
+mod from_env;
 mod graphql;
 mod iot;
 mod moto;
