@@ -10,7 +10,7 @@
 //! | `GROUPCAST_GRAPHQL_URL` | GraphQL endpoint (a bare host gets `/graphql`) |
 //! | `GROUPCAST_IOT_ENDPOINT` | IoT `iot:Data-ATS` host or base URL |
 //! | `GROUPCAST_IOT_TOPIC_PREFIX` | first levels of every IoT topic (default `groupcast`) |
-//! | `GROUPCAST_REGION` | signing region; falls back to `AWS_REGION`, then the outputs' region |
+//! | `GROUPCAST_REGION` | signing region; falls back to `AWS_REGION`, the outputs' region, then (in `from_env`, with IAM) the AWS config's region |
 //! | `GROUPCAST_AUTH` | `iam` (default) or `api-key`, for Events and GraphQL; IoT always signs with IAM |
 //! | `GROUPCAST_API_KEY` | the API key for `api-key` (default: the outputs' `apiKey` of each API) |
 //! | `GROUPCAST_TRANSPORTS` | comma list of `events`, `graphql`, `iot` (default: every configured one) |
