@@ -8,20 +8,30 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 fn collect(dir: &Path, base: &Path, prefix: &str, out: &mut Vec<(String, PathBuf)>) {
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
     for entry in entries.flatten() {
         let path = entry.path();
         if path.is_dir() {
             collect(&path, base, prefix, out);
         } else if path.extension().is_some_and(|e| e == "tera") {
-            let rel = path.strip_prefix(base).expect("under base").to_string_lossy().replace('\\', "/");
-            out.push((format!("{prefix}{rel}"), path.canonicalize().expect("readable template")));
+            let rel = path
+                .strip_prefix(base)
+                .expect("under base")
+                .to_string_lossy()
+                .replace('\\', "/");
+            out.push((
+                format!("{prefix}{rel}"),
+                path.canonicalize().expect("readable template"),
+            ));
         }
     }
 }
 
 fn main() {
-    let root = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets it")).join("..");
+    let root =
+        PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets it")).join("..");
     let mut files = Vec::new();
     for (sub, prefix) in [("templates", ""), ("vtl", "vtl/")] {
         let dir = root.join(sub);
@@ -29,9 +39,16 @@ fn main() {
         collect(&dir, &dir, prefix, &mut files);
     }
     files.sort();
-    let mut code = String::from("/// Templates embedded at build time: (name, text).\npub(crate) static EMBEDDED: &[(&str, &str)] = &[\n");
+    let mut code = String::from(
+        "/// Templates embedded at build time: (name, text).\npub(crate) static EMBEDDED: &[(&str, &str)] = &[\n",
+    );
     for (name, path) in &files {
-        writeln!(code, "    ({name:?}, include_str!({:?})),", path.display().to_string()).unwrap();
+        writeln!(
+            code,
+            "    ({name:?}, include_str!({:?})),",
+            path.display().to_string()
+        )
+        .unwrap();
     }
     code.push_str("];\n");
     let out = PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets it")).join("embedded.rs");

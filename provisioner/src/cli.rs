@@ -13,7 +13,11 @@ use crate::render::{Ids, Renderer};
 /// Create and update groupcast's AWS resources (AppSync Events, AppSync GraphQL, IoT Core) from
 /// one config file.
 #[derive(Debug, Parser)]
-#[command(name = "provisioner", version, after_help = "Config reference: docs/config.md")]
+#[command(
+    name = "provisioner",
+    version,
+    after_help = "Config reference: docs/config.md"
+)]
 pub(crate) struct Cli {
     #[command(flatten)]
     pub(crate) global: Global,
@@ -25,7 +29,12 @@ pub(crate) struct Cli {
 #[derive(Debug, Clone, Args)]
 pub(crate) struct Global {
     /// The config file.
-    #[arg(long, global = true, default_value = "groupcast.toml", value_name = "FILE")]
+    #[arg(
+        long,
+        global = true,
+        default_value = "groupcast.toml",
+        value_name = "FILE"
+    )]
     pub(crate) config: PathBuf,
     /// AWS region for API calls (default: the config's project.region).
     #[arg(long, global = true, env = "AWS_REGION")]
@@ -55,7 +64,9 @@ pub(crate) enum OutputFormat {
 pub(crate) enum Command {
     /// `provisioner render --out DIR`: write every document (schema, VTL, handlers, policies)
     /// offline, without credentials.
-    #[command(after_help = "Example:\n  provisioner render --config examples/groupcast.toml --out out/")]
+    #[command(
+        after_help = "Example:\n  provisioner render --config examples/groupcast.toml --out out/"
+    )]
     Render(RenderArgs),
     /// `provisioner plan`: show what apply would create, update or delete, with diffs.
     /// Exit code 0 = no changes, 2 = changes, 1 = error.
@@ -63,7 +74,9 @@ pub(crate) enum Command {
     Plan(PlanArgs),
     /// `provisioner apply`: create or update everything to match the config, then write the
     /// outputs JSON and the rendered documents with the real API ids.
-    #[command(after_help = "Example:\n  provisioner apply --config groupcast.toml --outputs groupcast.outputs.json --out deployed/")]
+    #[command(
+        after_help = "Example:\n  provisioner apply --config groupcast.toml --outputs groupcast.outputs.json --out deployed/"
+    )]
     Apply(ApplyArgs),
     /// `provisioner destroy --yes`: delete everything groupcast created for this project (only
     /// resources carrying its groupcast:project tag).
@@ -78,7 +91,9 @@ pub(crate) enum Command {
 pub(crate) enum IotCommand {
     /// `provisioner iot grant --identity-id ID --groups a,b`: attach exactly these groups' IoT
     /// policies to a Cognito identity and detach its other groupcast policies.
-    #[command(after_help = "Example:\n  provisioner iot grant --identity-id us-east-1:0f6d…-… --groups team-a,admins")]
+    #[command(
+        after_help = "Example:\n  provisioner iot grant --identity-id us-east-1:0f6d…-… --groups team-a,admins"
+    )]
     Grant(GrantArgs),
 }
 
@@ -146,8 +161,12 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let written = rendered.write(&args.out)?;
             match cli.global.output {
                 OutputFormat::Json => {
-                    let paths: Vec<String> = written.iter().map(|p| p.display().to_string()).collect();
-                    println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "written": paths }))?);
+                    let paths: Vec<String> =
+                        written.iter().map(|p| p.display().to_string()).collect();
+                    println!(
+                        "{}",
+                        serde_json::to_string_pretty(&serde_json::json!({ "written": paths }))?
+                    );
                 }
                 OutputFormat::Text => {
                     for p in &written {
@@ -165,7 +184,9 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             crate::commands::destroy(&cli.global, &config).await
         }
-        Command::Iot(IotCommand::Grant(args)) => crate::commands::grant(&cli.global, &config, args).await,
+        Command::Iot(IotCommand::Grant(args)) => {
+            crate::commands::grant(&cli.global, &config, args).await
+        }
     }
 }
 

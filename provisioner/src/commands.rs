@@ -8,14 +8,16 @@ use std::io::IsTerminal as _;
 use std::process::ExitCode;
 
 use anyhow::{Context as _, bail};
-use groupcast::outputs::{EventsOutputs, GraphqlOutputs, IotOutputs, NamespaceOutputs, OUTPUTS_VERSION};
 use groupcast::Outputs;
+use groupcast::outputs::{
+    EventsOutputs, GraphqlOutputs, IotOutputs, NamespaceOutputs, OUTPUTS_VERSION,
+};
 use serde::Serialize;
 use sha2::Digest as _;
 
 use crate::aws::{
-    self, AppSync, CognitoSpec, EventApi, EventConfigSpec, GraphqlApi, GraphqlAuthSpec, Iot, LambdaSpec,
-    NamespaceSpec, OidcSpec, ProviderSpec, ResolverSpec,
+    self, AppSync, CognitoSpec, EventApi, EventConfigSpec, GraphqlApi, GraphqlAuthSpec, Iot,
+    LambdaSpec, NamespaceSpec, OidcSpec, ProviderSpec, ResolverSpec,
 };
 use crate::cli::{ApplyArgs, Global, GrantArgs, OutputFormat, PlanArgs, renderer};
 use crate::config::{AuthMode, AuthProviders, Config, PROJECT_TAG};
@@ -72,7 +74,11 @@ pub(crate) struct Reconciler<'a, A, I> {
 }
 
 fn unified(old: &str, new: &str) -> String {
-    similar::TextDiff::from_lines(old, new).unified_diff().context_radius(3).header("live", "config").to_string()
+    similar::TextDiff::from_lines(old, new)
+        .unified_diff()
+        .context_radius(3)
+        .header("live", "config")
+        .to_string()
 }
 
 fn pretty<T: Serialize>(v: &T) -> String {
@@ -80,22 +86,37 @@ fn pretty<T: Serialize>(v: &T) -> String {
 }
 
 fn pretty_json_text(s: &str) -> String {
-    serde_json::from_str::<serde_json::Value>(s).map(|v| pretty(&v)).unwrap_or_else(|_| s.to_owned())
+    serde_json::from_str::<serde_json::Value>(s)
+        .map(|v| pretty(&v))
+        .unwrap_or_else(|_| s.to_owned())
 }
 
 fn sha256_hex(s: &str) -> String {
-    sha2::Sha256::digest(s.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+    sha2::Sha256::digest(s.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 fn now_secs() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
 }
 
 fn provider_spec(mode: AuthMode, auth: &AuthProviders, region: &str) -> ProviderSpec {
-    let mut p = ProviderSpec { auth_type: mode.as_str().to_owned(), cognito: None, oidc: None, lambda: None };
+    let mut p = ProviderSpec {
+        auth_type: mode.as_str().to_owned(),
+        cognito: None,
+        oidc: None,
+        lambda: None,
+    };
     match mode {
         AuthMode::Cognito => {
-            let c = auth.cognito.as_ref().expect("validated: mode has its provider");
+            let c = auth
+                .cognito
+                .as_ref()
+                .expect("validated: mode has its provider");
             p.cognito = Some(CognitoSpec {
                 user_pool_id: c.user_pool_id.clone(),
                 aws_region: c.region.clone().unwrap_or_else(|| region.to_owned()),
@@ -103,7 +124,10 @@ fn provider_spec(mode: AuthMode, auth: &AuthProviders, region: &str) -> Provider
             });
         }
         AuthMode::Oidc => {
-            let o = auth.oidc.as_ref().expect("validated: mode has its provider");
+            let o = auth
+                .oidc
+                .as_ref()
+                .expect("validated: mode has its provider");
             p.oidc = Some(OidcSpec {
                 issuer: o.issuer.clone(),
                 client_id: o.client_id.clone(),
@@ -112,7 +136,10 @@ fn provider_spec(mode: AuthMode, auth: &AuthProviders, region: &str) -> Provider
             });
         }
         AuthMode::Lambda => {
-            let l = auth.lambda.as_ref().expect("validated: mode has its provider");
+            let l = auth
+                .lambda
+                .as_ref()
+                .expect("validated: mode has its provider");
             p.lambda = Some(LambdaSpec {
                 authorizer_uri: l.authorizer_arn.clone(),
                 ttl_seconds: i32::try_from(l.result_ttl_seconds).expect("validated: at most 3600"),
@@ -132,7 +159,12 @@ fn names(modes: &[AuthMode]) -> Vec<String> {
 pub(crate) fn event_config_spec(config: &Config) -> Option<EventConfigSpec> {
     let ev = config.events.as_ref()?;
     Some(EventConfigSpec {
-        auth_providers: ev.auth.modes().into_iter().map(|m| provider_spec(m, &ev.auth, &config.project.region)).collect(),
+        auth_providers: ev
+            .auth
+            .modes()
+            .into_iter()
+            .map(|m| provider_spec(m, &ev.auth, &config.project.region))
+            .collect(),
         connection_auth_modes: names(&ev.connection_auth_modes),
         default_publish_auth_modes: names(&ev.default_publish_auth_modes),
         default_subscribe_auth_modes: names(&ev.default_subscribe_auth_modes),
@@ -157,7 +189,9 @@ pub(crate) fn graphql_auth_spec(config: &Config) -> Option<GraphqlAuthSpec> {
 
 /// Whether `name` is a policy name the pattern produces (for some valid group segment).
 fn matches_pattern(pattern: &str, name: &str) -> bool {
-    let Some((prefix, suffix)) = pattern.split_once("{group}") else { return false };
+    let Some((prefix, suffix)) = pattern.split_once("{group}") else {
+        return false;
+    };
     name.len() > prefix.len() + suffix.len()
         && name.starts_with(prefix)
         && name.ends_with(suffix)
@@ -165,8 +199,19 @@ fn matches_pattern(pattern: &str, name: &str) -> bool {
 }
 
 impl<A: AppSync, I: Iot> Reconciler<'_, A, I> {
-    fn record(&mut self, action: Action, kind: &'static str, name: impl Into<String>, diff: Option<String>) {
-        let change = Change { action, kind, name: name.into(), diff };
+    fn record(
+        &mut self,
+        action: Action,
+        kind: &'static str,
+        name: impl Into<String>,
+        diff: Option<String>,
+    ) {
+        let change = Change {
+            action,
+            kind,
+            name: name.into(),
+            diff,
+        };
         if self.progress {
             eprintln!("{} {} {}", change.action.symbol(), change.kind, change.name);
         }
@@ -182,19 +227,38 @@ impl<A: AppSync, I: Iot> Reconciler<'_, A, I> {
     }
 
     /// Tags to add and keys to remove so that `live` carries exactly `desired` (aws: keys stay).
-    async fn sync_tags<F, G>(&mut self, kind: &'static str, name: &str, live: &BTreeMap<String, String>, desired: &BTreeMap<String, String>, tag: F, untag: G) -> anyhow::Result<()>
+    async fn sync_tags<F, G>(
+        &mut self,
+        kind: &'static str,
+        name: &str,
+        live: &BTreeMap<String, String>,
+        desired: &BTreeMap<String, String>,
+        tag: F,
+        untag: G,
+    ) -> anyhow::Result<()>
     where
         F: AsyncFnOnce(&BTreeMap<String, String>) -> anyhow::Result<()>,
         G: AsyncFnOnce(&[String]) -> anyhow::Result<()>,
     {
-        let add: BTreeMap<String, String> =
-            desired.iter().filter(|(k, v)| live.get(*k) != Some(*v)).map(|(k, v)| (k.clone(), v.clone())).collect();
-        let remove: Vec<String> =
-            live.keys().filter(|k| !desired.contains_key(*k) && !k.starts_with("aws:")).cloned().collect();
+        let add: BTreeMap<String, String> = desired
+            .iter()
+            .filter(|(k, v)| live.get(*k) != Some(*v))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let remove: Vec<String> = live
+            .keys()
+            .filter(|k| !desired.contains_key(*k) && !k.starts_with("aws:"))
+            .cloned()
+            .collect();
         if add.is_empty() && remove.is_empty() {
             return Ok(());
         }
-        self.record(Action::Update, kind, format!("{name} (tags)"), Some(unified(&pretty(live), &pretty(desired))));
+        self.record(
+            Action::Update,
+            kind,
+            format!("{name} (tags)"),
+            Some(unified(&pretty(live), &pretty(desired))),
+        );
         if self.apply {
             if !add.is_empty() {
                 tag(&add).await?;
@@ -210,7 +274,8 @@ impl<A: AppSync, I: Iot> Reconciler<'_, A, I> {
     pub(crate) async fn events(&mut self) -> anyhow::Result<Option<EventsOutputs>> {
         let project = self.project().to_owned();
         let live_apis = self.appsync.list_event_apis().await?;
-        let (ours, others): (Vec<EventApi>, Vec<EventApi>) = live_apis.into_iter().partition(|a| self.owned(&a.tags));
+        let (ours, others): (Vec<EventApi>, Vec<EventApi>) =
+            live_apis.into_iter().partition(|a| self.owned(&a.tags));
         let Some(ev) = self.config.events.clone() else {
             for a in ours {
                 self.record(Action::Delete, "event-api", &a.name, None);
@@ -231,7 +296,12 @@ impl<A: AppSync, I: Iot> Reconciler<'_, A, I> {
         let mut api = None;
         for a in ours {
             if a.name != ev.name || api.is_some() {
-                self.record(Action::Delete, "event-api", format!("{} ({})", a.name, a.id), None);
+                self.record(
+                    Action::Delete,
+                    "event-api",
+                    format!("{} ({})", a.name, a.id),
+                    None,
+                );
                 if self.apply {
                     self.appsync.delete_event_api(&a.id).await?;
                 }
@@ -243,22 +313,48 @@ impl<A: AppSync, I: Iot> Reconciler<'_, A, I> {
             Some(mut a) => {
                 if a.config.as_ref() != Some(&desired) {
                     let live = a.config.as_ref().map(pretty).unwrap_or_default();
-                    self.record(Action::Update, "event-api", &ev.name, Some(unified(&live, &pretty(&desired))));
+                    self.record(
+                        Action::Update,
+                        "event-api",
+                        &ev.name,
+                        Some(unified(&live, &pretty(&desired))),
+                    );
                     if self.apply {
-                        a = self.appsync.update_event_api(&a.id, &ev.name, &desired).await?;
+                        a = self
+                            .appsync
+                            .update_event_api(&a.id, &ev.name, &desired)
+                            .await?;
                     }
                 }
                 let (arn, live_tags) = (a.arn.clone(), a.tags.clone());
                 let appsync = self.appsync;
-                self.sync_tags("event-api", &ev.name, &live_tags, &tags, async |t| appsync.tag(&arn, t).await, async |k| {
-                    appsync.untag(&arn, k).await
-                })
+                self.sync_tags(
+                    "event-api",
+                    &ev.name,
+                    &live_tags,
+                    &tags,
+                    async |t| appsync.tag(&arn, t).await,
+                    async |k| appsync.untag(&arn, k).await,
+                )
                 .await?;
                 Some(a)
             }
             None => {
-                self.record(Action::Create, "event-api", &ev.name, Some(unified("", &pretty(&desired))));
-                if self.apply { Some(self.appsync.create_event_api(&ev.name, &desired, &tags).await?) } else { None }
+                self.record(
+                    Action::Create,
+                    "event-api",
+                    &ev.name,
+                    Some(unified("", &pretty(&desired))),
+                );
+                if self.apply {
+                    Some(
+                        self.appsync
+                            .create_event_api(&ev.name, &desired, &tags)
+                            .await?,
+                    )
+                } else {
+                    None
+                }
             }
         };
 
@@ -269,7 +365,11 @@ impl<A: AppSync, I: Iot> Reconciler<'_, A, I> {
         let mut ns_outputs = Vec::new();
         for ns in &ev.namespaces {
             let path = format!("events/{}.js", ns.name);
-            let code = self.rendered.get(&path).with_context(|| format!("{path} was not rendered"))?.to_owned();
+            let code = self
+                .rendered
+                .get(&path)
+                .with_context(|| format!("{path} was not rendered"))?
+                .to_owned();
             let spec = NamespaceSpec {
                 name: ns.name.clone(),
                 publish_auth_modes: if ns.publish_iam_only {
@@ -282,12 +382,20 @@ impl<A: AppSync, I: Iot> Reconciler<'_, A, I> {
                 code,
             };
             match live_ns.iter().find(|l| l.spec.name == ns.name) {
-                Some(l) if l.spec == spec => ns_outputs.push(NamespaceOutputs { name: ns.name.clone(), arn: l.arn.clone() }),
+                Some(l) if l.spec == spec => ns_outputs.push(NamespaceOutputs {
+                    name: ns.name.clone(),
+                    arn: l.arn.clone(),
+                }),
                 Some(l) => {
                     let mut diff = unified(&l.spec.code, &spec.code);
-                    if (&l.spec.publish_auth_modes, &l.spec.subscribe_auth_modes) != (&spec.publish_auth_modes, &spec.subscribe_auth_modes) {
+                    if (&l.spec.publish_auth_modes, &l.spec.subscribe_auth_modes)
+                        != (&spec.publish_auth_modes, &spec.subscribe_auth_modes)
+                    {
                         let modes = |s: &NamespaceSpec| {
-                            format!("publishAuthModes: {:?}\nsubscribeAuthModes: {:?}\n", s.publish_auth_modes, s.subscribe_auth_modes)
+                            format!(
+                                "publishAuthModes: {:?}\nsubscribeAuthModes: {:?}\n",
+                                s.publish_auth_modes, s.subscribe_auth_modes
+                            )
                         };
                         diff.push_str(&unified(&modes(&l.spec), &modes(&spec)));
                     }
@@ -296,13 +404,24 @@ impl<A: AppSync, I: Iot> Reconciler<'_, A, I> {
                         (Some(a), true) => self.appsync.update_namespace(&a.id, &spec).await?.arn,
                         _ => l.arn.clone(),
                     };
-                    ns_outputs.push(NamespaceOutputs { name: ns.name.clone(), arn });
+                    ns_outputs.push(NamespaceOutputs {
+                        name: ns.name.clone(),
+                        arn,
+                    });
                 }
                 None => {
-                    self.record(Action::Create, "namespace", &ns.name, Some(unified("", &spec.code)));
+                    self.record(
+                        Action::Create,
+                        "namespace",
+                        &ns.name,
+                        Some(unified("", &spec.code)),
+                    );
                     if let (Some(a), true) = (&api, self.apply) {
                         let created = self.appsync.create_namespace(&a.id, &spec, &tags).await?;
-                        ns_outputs.push(NamespaceOutputs { name: ns.name.clone(), arn: created.arn });
+                        ns_outputs.push(NamespaceOutputs {
+                            name: ns.name.clone(),
+                            arn: created.arn,
+                        });
                     }
                 }
             }
@@ -317,7 +436,14 @@ impl<A: AppSync, I: Iot> Reconciler<'_, A, I> {
         }
 
         let api_key = match &ev.auth.api_key {
-            Some(k) => self.api_key(api.as_ref().map(|a| a.id.as_str()), &ev.name, k.expires_in_days).await?,
+            Some(k) => {
+                self.api_key(
+                    api.as_ref().map(|a| a.id.as_str()),
+                    &ev.name,
+                    k.expires_in_days,
+                )
+                .await?
+            }
             None => None,
         };
         Ok(api.map(|a| EventsOutputs {
@@ -331,24 +457,46 @@ impl<A: AppSync, I: Iot> Reconciler<'_, A, I> {
     }
 
     /// groupcast's API key on `api_id`: an unexpired one if there is one, else a new one.
-    async fn api_key(&mut self, api_id: Option<&str>, api_name: &str, days: u32) -> anyhow::Result<Option<String>> {
+    async fn api_key(
+        &mut self,
+        api_id: Option<&str>,
+        api_name: &str,
+        days: u32,
+    ) -> anyhow::Result<Option<String>> {
         let now = now_secs();
         if let Some(id) = api_id {
             let keys = self.appsync.list_api_keys(id).await?;
             // Keep using a key with more than a day left; replace it when it is about to expire.
             if let Some(k) = keys
                 .iter()
-                .filter(|k| k.description.as_deref() == Some(API_KEY_DESCRIPTION) && k.expires > now + 86_400)
+                .filter(|k| {
+                    k.description.as_deref() == Some(API_KEY_DESCRIPTION)
+                        && k.expires > now + 86_400
+                })
                 .max_by_key(|k| k.expires)
             {
                 return Ok(Some(k.id.clone()));
             }
         }
-        self.record(Action::Create, "api-key", format!("{api_name} (expires in {days} days)"), None);
-        let (Some(id), true) = (api_id, self.apply) else { return Ok(None) };
+        self.record(
+            Action::Create,
+            "api-key",
+            format!("{api_name} (expires in {days} days)"),
+            None,
+        );
+        let (Some(id), true) = (api_id, self.apply) else {
+            return Ok(None);
+        };
         // AppSync rounds expiry down to the hour; add an hour so the key lasts the full days.
         let slack = if days < 365 { 3_600 } else { 0 };
-        let key = self.appsync.create_api_key(id, API_KEY_DESCRIPTION, now + i64::from(days) * 86_400 + slack).await?;
+        let key = self
+            .appsync
+            .create_api_key(
+                id,
+                API_KEY_DESCRIPTION,
+                now + i64::from(days) * 86_400 + slack,
+            )
+            .await?;
         Ok(Some(key.id))
     }
 
@@ -356,7 +504,8 @@ impl<A: AppSync, I: Iot> Reconciler<'_, A, I> {
     pub(crate) async fn graphql(&mut self) -> anyhow::Result<Option<GraphqlOutputs>> {
         let project = self.project().to_owned();
         let live_apis = self.appsync.list_graphql_apis().await?;
-        let (ours, others): (Vec<GraphqlApi>, Vec<GraphqlApi>) = live_apis.into_iter().partition(|a| self.owned(&a.tags));
+        let (ours, others): (Vec<GraphqlApi>, Vec<GraphqlApi>) =
+            live_apis.into_iter().partition(|a| self.owned(&a.tags));
         let Some(gq) = self.config.graphql.clone() else {
             for a in ours {
                 self.record(Action::Delete, "graphql-api", &a.name, None);
@@ -373,12 +522,21 @@ impl<A: AppSync, I: Iot> Reconciler<'_, A, I> {
             );
         }
         let desired = graphql_auth_spec(self.config).expect("graphql configured");
-        let schema = self.rendered.get("graphql/schema.graphql").context("schema was not rendered")?.to_owned();
+        let schema = self
+            .rendered
+            .get("graphql/schema.graphql")
+            .context("schema was not rendered")?
+            .to_owned();
         let mut tags = self.config.resource_tags();
         let mut api = None;
         for a in ours {
             if a.name != gq.name || api.is_some() {
-                self.record(Action::Delete, "graphql-api", format!("{} ({})", a.name, a.id), None);
+                self.record(
+                    Action::Delete,
+                    "graphql-api",
+                    format!("{} ({})", a.name, a.id),
+                    None,
+                );
                 if self.apply {
                     self.appsync.delete_graphql_api(&a.id).await?;
                 }
@@ -389,16 +547,37 @@ impl<A: AppSync, I: Iot> Reconciler<'_, A, I> {
         let api = match api {
             Some(mut a) => {
                 if a.auth != desired {
-                    self.record(Action::Update, "graphql-api", &gq.name, Some(unified(&pretty(&a.auth), &pretty(&desired))));
+                    self.record(
+                        Action::Update,
+                        "graphql-api",
+                        &gq.name,
+                        Some(unified(&pretty(&a.auth), &pretty(&desired))),
+                    );
                     if self.apply {
-                        a = self.appsync.update_graphql_api(&a.id, &gq.name, &desired).await?;
+                        a = self
+                            .appsync
+                            .update_graphql_api(&a.id, &gq.name, &desired)
+                            .await?;
                     }
                 }
                 Some(a)
             }
             None => {
-                self.record(Action::Create, "graphql-api", &gq.name, Some(unified("", &pretty(&desired))));
-                if self.apply { Some(self.appsync.create_graphql_api(&gq.name, &desired, &tags).await?) } else { None }
+                self.record(
+                    Action::Create,
+                    "graphql-api",
+                    &gq.name,
+                    Some(unified("", &pretty(&desired))),
+                );
+                if self.apply {
+                    Some(
+                        self.appsync
+                            .create_graphql_api(&gq.name, &desired, &tags)
+                            .await?,
+                    )
+                } else {
+                    None
+                }
             }
         };
 
@@ -409,28 +588,54 @@ impl<A: AppSync, I: Iot> Reconciler<'_, A, I> {
                 Some(a) => self.appsync.schema_sdl(&a.id).await?.unwrap_or_default(),
                 None => String::new(),
             };
-            let action = if live_sdl.is_empty() { Action::Create } else { Action::Update };
-            self.record(action, "graphql-schema", &gq.name, Some(unified(&live_sdl, &schema)));
+            let action = if live_sdl.is_empty() {
+                Action::Create
+            } else {
+                Action::Update
+            };
+            self.record(
+                action,
+                "graphql-schema",
+                &gq.name,
+                Some(unified(&live_sdl, &schema)),
+            );
             if let (Some(a), true) = (&api, self.apply) {
-                self.appsync.put_schema(&a.id, &schema).await.with_context(|| format!("GraphQL schema of {}", gq.name))?;
+                self.appsync
+                    .put_schema(&a.id, &schema)
+                    .await
+                    .with_context(|| format!("GraphQL schema of {}", gq.name))?;
             }
         }
 
         let has_ds = match &api {
-            Some(a) => self.appsync.has_data_source(&a.id, NONE_DATA_SOURCE).await?,
+            Some(a) => {
+                self.appsync
+                    .has_data_source(&a.id, NONE_DATA_SOURCE)
+                    .await?
+            }
             None => false,
         };
         if !has_ds {
-            self.record(Action::Create, "data-source", format!("{NONE_DATA_SOURCE} (NONE)"), None);
+            self.record(
+                Action::Create,
+                "data-source",
+                format!("{NONE_DATA_SOURCE} (NONE)"),
+                None,
+            );
             if let (Some(a), true) = (&api, self.apply) {
-                self.appsync.create_none_data_source(&a.id, NONE_DATA_SOURCE).await?;
+                self.appsync
+                    .create_none_data_source(&a.id, NONE_DATA_SOURCE)
+                    .await?;
             }
         }
 
         for (type_name, field) in [("Mutation", "publish"), ("Subscription", "subscribe")] {
             let get = |suffix: &str| {
                 let path = format!("graphql/{type_name}.{field}.{suffix}.vtl");
-                self.rendered.get(&path).map(str::to_owned).with_context(|| format!("{path} was not rendered"))
+                self.rendered
+                    .get(&path)
+                    .map(str::to_owned)
+                    .with_context(|| format!("{path} was not rendered"))
             };
             let spec = ResolverSpec {
                 type_name: type_name.to_owned(),
@@ -447,7 +652,10 @@ impl<A: AppSync, I: Iot> Reconciler<'_, A, I> {
             match live {
                 Some(l) if l == spec => {}
                 Some(l) => {
-                    let diff = unified(&format!("{}\n{}", l.request, l.response), &format!("{}\n{}", spec.request, spec.response));
+                    let diff = unified(
+                        &format!("{}\n{}", l.request, l.response),
+                        &format!("{}\n{}", spec.request, spec.response),
+                    );
                     self.record(Action::Update, "resolver", name, Some(diff));
                     if let (Some(a), true) = (&api, self.apply) {
                         self.appsync.update_resolver(&a.id, &spec).await?;
@@ -467,21 +675,43 @@ impl<A: AppSync, I: Iot> Reconciler<'_, A, I> {
             tags.insert(SCHEMA_TAG.to_owned(), hash);
             let (arn, live_tags) = (a.arn.clone(), a.tags.clone());
             let appsync = self.appsync;
-            self.sync_tags("graphql-api", &gq.name, &live_tags, &tags, async |t| appsync.tag(&arn, t).await, async |k| {
-                appsync.untag(&arn, k).await
-            })
+            self.sync_tags(
+                "graphql-api",
+                &gq.name,
+                &live_tags,
+                &tags,
+                async |t| appsync.tag(&arn, t).await,
+                async |k| appsync.untag(&arn, k).await,
+            )
             .await?;
         }
 
         let api_key = match &gq.auth.api_key {
-            Some(k) => self.api_key(api.as_ref().map(|a| a.id.as_str()), &gq.name, k.expires_in_days).await?,
+            Some(k) => {
+                self.api_key(
+                    api.as_ref().map(|a| a.id.as_str()),
+                    &gq.name,
+                    k.expires_in_days,
+                )
+                .await?
+            }
             None => None,
         };
         Ok(api.map(|a| {
             let realtime_url = a.realtime_url.clone().unwrap_or_else(|| {
-                a.url.replacen("https://", "wss://", 1).replacen("appsync-api", "appsync-realtime-api", 1)
+                a.url.replacen("https://", "wss://", 1).replacen(
+                    "appsync-api",
+                    "appsync-realtime-api",
+                    1,
+                )
             });
-            GraphqlOutputs { api_id: a.id, api_arn: a.arn, url: a.url, realtime_url, api_key }
+            GraphqlOutputs {
+                api_id: a.id,
+                api_arn: a.arn,
+                url: a.url,
+                realtime_url,
+                api_key,
+            }
         }))
     }
 
@@ -492,10 +722,10 @@ impl<A: AppSync, I: Iot> Reconciler<'_, A, I> {
             if !matches_pattern(pattern, &name) {
                 continue;
             }
-            if let Some(p) = self.iot.get_policy(&name).await? {
-                if self.owned(&self.iot.tags(&p.arn).await?) {
-                    out.push((name, p.arn));
-                }
+            if let Some(p) = self.iot.get_policy(&name).await?
+                && self.owned(&self.iot.tags(&p.arn).await?)
+            {
+                out.push((name, p.arn));
             }
         }
         Ok(out)
@@ -529,11 +759,20 @@ impl<A: AppSync, I: Iot> Reconciler<'_, A, I> {
         let groups = self.config.iot_groups();
         for g in &groups {
             let path = format!("iot/{}.json", g.policy_name);
-            let doc = self.rendered.get(&path).with_context(|| format!("{path} was not rendered"))?.to_owned();
+            let doc = self
+                .rendered
+                .get(&path)
+                .with_context(|| format!("{path} was not rendered"))?
+                .to_owned();
             policies.insert(g.group.clone(), g.policy_name.clone());
             match self.iot.get_policy(&g.policy_name).await? {
                 None => {
-                    self.record(Action::Create, "iot-policy", &g.policy_name, Some(unified("", &doc)));
+                    self.record(
+                        Action::Create,
+                        "iot-policy",
+                        &g.policy_name,
+                        Some(unified("", &doc)),
+                    );
                     if self.apply {
                         self.iot.create_policy(&g.policy_name, &doc, &tags).await?;
                     }
@@ -557,9 +796,14 @@ impl<A: AppSync, I: Iot> Reconciler<'_, A, I> {
                     }
                     let iot_api = self.iot;
                     let arn = p.arn.clone();
-                    self.sync_tags("iot-policy", &g.policy_name, &live_tags, &tags, async |t| iot_api.tag(&arn, t).await, async |k| {
-                        iot_api.untag(&arn, k).await
-                    })
+                    self.sync_tags(
+                        "iot-policy",
+                        &g.policy_name,
+                        &live_tags,
+                        &tags,
+                        async |t| iot_api.tag(&arn, t).await,
+                        async |k| iot_api.untag(&arn, k).await,
+                    )
                     .await?;
                 }
             }
@@ -570,8 +814,17 @@ impl<A: AppSync, I: Iot> Reconciler<'_, A, I> {
                 self.delete_policy(&name).await?;
             }
         }
-        let data_endpoint = if self.apply { self.iot.data_endpoint().await? } else { String::new() };
-        Ok(Some(IotOutputs { data_endpoint, topic_prefix: iot.topic_prefix.clone(), policy_name_pattern: pattern, policies }))
+        let data_endpoint = if self.apply {
+            self.iot.data_endpoint().await?
+        } else {
+            String::new()
+        };
+        Ok(Some(IotOutputs {
+            data_endpoint,
+            topic_prefix: iot.topic_prefix.clone(),
+            policy_name_pattern: pattern,
+            policies,
+        }))
     }
 
     /// IoT keeps 5 versions: make room by deleting the oldest non-default one, then add `doc`.
@@ -580,8 +833,12 @@ impl<A: AppSync, I: Iot> Reconciler<'_, A, I> {
         if versions.len() >= groupcast::limits::IOT_POLICY_MAX_VERSIONS {
             versions.retain(|v| !v.is_default);
             versions.sort_by(|a, b| {
-                let key = |v: &aws::PolicyVersion| (v.created.unwrap_or(0.0), v.id.parse::<u64>().unwrap_or(0));
-                key(a).partial_cmp(&key(b)).unwrap_or(std::cmp::Ordering::Equal)
+                let key = |v: &aws::PolicyVersion| {
+                    (v.created.unwrap_or(0.0), v.id.parse::<u64>().unwrap_or(0))
+                };
+                key(a)
+                    .partial_cmp(&key(b))
+                    .unwrap_or(std::cmp::Ordering::Equal)
             });
             if let Some(oldest) = versions.first() {
                 self.iot.delete_version(name, &oldest.id).await?;
@@ -595,14 +852,25 @@ impl<A: AppSync, I: Iot> Reconciler<'_, A, I> {
         let events = self.events().await?;
         let graphql = self.graphql().await?;
         let iot = self.iot().await?;
-        Ok(Outputs { version: OUTPUTS_VERSION, region: self.config.project.region.clone(), events, graphql, iot })
+        Ok(Outputs {
+            version: OUTPUTS_VERSION,
+            region: self.config.project.region.clone(),
+            events,
+            graphql,
+            iot,
+        })
     }
 
     /// Deletes everything groupcast owns for this project.
     pub(crate) async fn destroy(&mut self) -> anyhow::Result<()> {
         for a in self.appsync.list_event_apis().await? {
             if self.owned(&a.tags) {
-                self.record(Action::Delete, "event-api", format!("{} ({})", a.name, a.id), None);
+                self.record(
+                    Action::Delete,
+                    "event-api",
+                    format!("{} ({})", a.name, a.id),
+                    None,
+                );
                 if self.apply {
                     self.appsync.delete_event_api(&a.id).await?;
                 }
@@ -610,7 +878,12 @@ impl<A: AppSync, I: Iot> Reconciler<'_, A, I> {
         }
         for a in self.appsync.list_graphql_apis().await? {
             if self.owned(&a.tags) {
-                self.record(Action::Delete, "graphql-api", format!("{} ({})", a.name, a.id), None);
+                self.record(
+                    Action::Delete,
+                    "graphql-api",
+                    format!("{} ({})", a.name, a.id),
+                    None,
+                );
                 if self.apply {
                     self.appsync.delete_graphql_api(&a.id).await?;
                 }
@@ -637,16 +910,22 @@ pub(crate) struct Grant {
 }
 
 /// Attaches exactly `groups`' policies to `identity` and detaches its other groupcast policies.
-pub(crate) async fn grant_groups<I: Iot>(iot: &I, config: &Config, identity: &str, groups: &[String]) -> anyhow::Result<Grant> {
-    let Some(iot_cfg) = &config.iot else { bail!("iot grant needs an [iot] section in the config") };
+pub(crate) async fn grant_groups<I: Iot>(
+    iot: &I,
+    config: &Config,
+    identity: &str,
+    groups: &[String],
+) -> anyhow::Result<Grant> {
+    let Some(iot_cfg) = &config.iot else {
+        bail!("iot grant needs an [iot] section in the config")
+    };
     let mapped = config.iot_groups();
     let mut want = BTreeSet::new();
     // `--groups ""` (revoke all) arrives as one empty name.
     for g in groups.iter().filter(|g| !g.is_empty()) {
-        let m = mapped
-            .iter()
-            .find(|m| &m.group == g)
-            .with_context(|| format!("--groups: {g:?} is not in iot.groups, so it has no policy"))?;
+        let m = mapped.iter().find(|m| &m.group == g).with_context(|| {
+            format!("--groups: {g:?} is not in iot.groups, so it has no policy")
+        })?;
         want.insert(m.policy_name.clone());
     }
     let pattern = iot_cfg.pattern(&config.project.name);
@@ -673,7 +952,11 @@ pub(crate) async fn grant_groups<I: Iot>(iot: &I, config: &Config, identity: &st
         );
     }
     let detach: Vec<String> = ours.difference(&want).cloned().collect();
-    let attach: Vec<String> = want.iter().filter(|w| !ours.contains(*w)).cloned().collect();
+    let attach: Vec<String> = want
+        .iter()
+        .filter(|w| !ours.contains(*w))
+        .cloned()
+        .collect();
     // Detach first: narrowing access must not wait on a failure to widen it.
     for name in &detach {
         iot.detach(name, identity).await?;
@@ -681,7 +964,12 @@ pub(crate) async fn grant_groups<I: Iot>(iot: &I, config: &Config, identity: &st
     for name in &attach {
         iot.attach(name, identity).await?;
     }
-    Ok(Grant { identity_id: identity.to_owned(), attached: attach, detached: detach, policies: want.into_iter().collect() })
+    Ok(Grant {
+        identity_id: identity.to_owned(),
+        attached: attach,
+        detached: detach,
+        policies: want.into_iter().collect(),
+    })
 }
 
 fn print_changes(changes: &[Change]) {
@@ -702,32 +990,69 @@ fn print_changes(changes: &[Change]) {
     );
 }
 
-async fn clients(global: &Global, config: &Config) -> anyhow::Result<(aws::SdkAppSync, aws::SdkIot)> {
+async fn clients(
+    global: &Global,
+    config: &Config,
+) -> anyhow::Result<(aws::SdkAppSync, aws::SdkIot)> {
     let sdk = aws::sdk_config(global, config).await?;
     Ok((aws::SdkAppSync::new(&sdk), aws::SdkIot::new(&sdk)))
 }
 
 /// `provisioner plan`.
-pub(crate) async fn plan(global: &Global, config: &Config, args: PlanArgs) -> anyhow::Result<ExitCode> {
+pub(crate) async fn plan(
+    global: &Global,
+    config: &Config,
+    args: PlanArgs,
+) -> anyhow::Result<ExitCode> {
     let rendered = renderer(args.templates.as_ref())?.render(config, &Ids::default())?;
     let (appsync, iot) = clients(global, config).await?;
-    let mut r = Reconciler { appsync: &appsync, iot: &iot, config, rendered: &rendered, apply: false, progress: false, changes: Vec::new() };
+    let mut r = Reconciler {
+        appsync: &appsync,
+        iot: &iot,
+        config,
+        rendered: &rendered,
+        apply: false,
+        progress: false,
+        changes: Vec::new(),
+    };
     r.run().await?;
     match global.output {
-        OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "changes": r.changes }))?),
-        OutputFormat::Text if r.changes.is_empty() => println!("No changes: live state matches {}.", global.config.display()),
+        OutputFormat::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({ "changes": r.changes }))?
+        ),
+        OutputFormat::Text if r.changes.is_empty() => println!(
+            "No changes: live state matches {}.",
+            global.config.display()
+        ),
         OutputFormat::Text => print_changes(&r.changes),
     }
-    Ok(if r.changes.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(2) })
+    Ok(if r.changes.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(2)
+    })
 }
 
 /// `provisioner apply`.
-pub(crate) async fn apply(global: &Global, config: &Config, args: ApplyArgs) -> anyhow::Result<ExitCode> {
+pub(crate) async fn apply(
+    global: &Global,
+    config: &Config,
+    args: ApplyArgs,
+) -> anyhow::Result<ExitCode> {
     let render = renderer(args.templates.as_ref())?;
     let rendered = render.render(config, &Ids::default())?;
     let (appsync, iot) = clients(global, config).await?;
     let progress = std::io::stderr().is_terminal() && global.output == OutputFormat::Text;
-    let mut r = Reconciler { appsync: &appsync, iot: &iot, config, rendered: &rendered, apply: true, progress, changes: Vec::new() };
+    let mut r = Reconciler {
+        appsync: &appsync,
+        iot: &iot,
+        config,
+        rendered: &rendered,
+        apply: true,
+        progress,
+        changes: Vec::new(),
+    };
     let outputs = r.run().await?;
     std::fs::write(&args.outputs, outputs.to_json_pretty() + "\n")
         .with_context(|| format!("writing {}", args.outputs.display()))?;
@@ -755,17 +1080,32 @@ pub(crate) async fn destroy(global: &Global, config: &Config) -> anyhow::Result<
     let rendered = Rendered::default();
     let (appsync, iot) = clients(global, config).await?;
     let progress = std::io::stderr().is_terminal() && global.output == OutputFormat::Text;
-    let mut r = Reconciler { appsync: &appsync, iot: &iot, config, rendered: &rendered, apply: true, progress, changes: Vec::new() };
+    let mut r = Reconciler {
+        appsync: &appsync,
+        iot: &iot,
+        config,
+        rendered: &rendered,
+        apply: true,
+        progress,
+        changes: Vec::new(),
+    };
     r.destroy().await?;
     match global.output {
-        OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "deleted": r.changes }))?),
+        OutputFormat::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({ "deleted": r.changes }))?
+        ),
         OutputFormat::Text => println!("Deleted {} resource(s).", r.changes.len()),
     }
     Ok(ExitCode::SUCCESS)
 }
 
 /// `provisioner iot grant`.
-pub(crate) async fn grant(global: &Global, config: &Config, args: GrantArgs) -> anyhow::Result<ExitCode> {
+pub(crate) async fn grant(
+    global: &Global,
+    config: &Config,
+    args: GrantArgs,
+) -> anyhow::Result<ExitCode> {
     let (_, iot) = clients(global, config).await?;
     let g = grant_groups(&iot, config, &args.identity_id, &args.groups).await?;
     match global.output {

@@ -11,7 +11,9 @@ use std::fmt;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
-use groupcast::limits::{AUTHORIZER_TTL_MAX_SECONDS, IOT_TOPIC_MAX_SLASHES, SUBSCRIPTION_MAX_GROUPS};
+use groupcast::limits::{
+    AUTHORIZER_TTL_MAX_SECONDS, IOT_TOPIC_MAX_SLASHES, SUBSCRIPTION_MAX_GROUPS,
+};
 use serde::{Deserialize, Serialize};
 use toml::de::{DeTable, DeValue};
 
@@ -167,10 +169,16 @@ impl AuthProviders {
 
     /// The configured providers' modes, in a fixed order.
     pub(crate) fn modes(&self) -> Vec<AuthMode> {
-        [AuthMode::Cognito, AuthMode::Iam, AuthMode::ApiKey, AuthMode::Lambda, AuthMode::Oidc]
-            .into_iter()
-            .filter(|m| self.has(*m))
-            .collect()
+        [
+            AuthMode::Cognito,
+            AuthMode::Iam,
+            AuthMode::ApiKey,
+            AuthMode::Lambda,
+            AuthMode::Oidc,
+        ]
+        .into_iter()
+        .filter(|m| self.has(*m))
+        .collect()
     }
 }
 
@@ -268,7 +276,9 @@ pub(crate) struct Iot {
 impl Iot {
     /// The pattern, defaulting to `{project}-{group}`.
     pub(crate) fn pattern(&self, project: &str) -> String {
-        self.policy_name_pattern.clone().unwrap_or_else(|| format!("{project}-{{group}}"))
+        self.policy_name_pattern
+            .clone()
+            .unwrap_or_else(|| format!("{project}-{{group}}"))
     }
 }
 
@@ -303,14 +313,22 @@ impl Config {
                 .or_else(|| path_at(doc.get_ref(), start))
                 .unwrap_or_else(|| "(file)".to_owned());
             let (line, column) = line_col(text, start);
-            ConfigError { file: path.to_owned(), line, column, field, rule }
+            ConfigError {
+                file: path.to_owned(),
+                line,
+                column,
+                field,
+                rule,
+            }
         };
         let config: Config = toml::from_str(text).map_err(|e| {
             let rule = e.message().trim_end().to_owned();
             locate(e.span(), None, rule)
         })?;
         config.validate().map_err(|(field, rule)| {
-            let span = DeTable::parse(text).ok().map(|d| span_of(d.get_ref(), &field));
+            let span = DeTable::parse(text)
+                .ok()
+                .map(|d| span_of(d.get_ref(), &field));
             locate(span, Some(field), rule)
         })?;
         Ok(config)
@@ -318,14 +336,20 @@ impl Config {
 
     /// The IoT groups with their topic levels and policy names (valid after [`Config::validate`]).
     pub(crate) fn iot_groups(&self) -> Vec<IotGroup> {
-        let Some(iot) = &self.iot else { return Vec::new() };
+        let Some(iot) = &self.iot else {
+            return Vec::new();
+        };
         let pattern = iot.pattern(&self.project.name);
         iot.groups
             .iter()
             .filter_map(|g| {
                 let level = groupcast::group_segment(g).ok()?;
                 let policy_name = pattern.replace("{group}", &level);
-                Some(IotGroup { group: g.clone(), level, policy_name })
+                Some(IotGroup {
+                    group: g.clone(),
+                    level,
+                    policy_name,
+                })
             })
             .collect()
     }
@@ -357,8 +381,16 @@ impl Config {
         )?;
         for (k, v) in &self.tags {
             let field = format!("tags.{k}");
-            check(&field, !k.is_empty() && k.chars().count() <= 128, "a tag key is 1-128 characters")?;
-            check(&field, v.chars().count() <= 256, "a tag value is at most 256 characters")?;
+            check(
+                &field,
+                !k.is_empty() && k.chars().count() <= 128,
+                "a tag key is 1-128 characters",
+            )?;
+            check(
+                &field,
+                v.chars().count() <= 256,
+                "a tag value is at most 256 characters",
+            )?;
             check(
                 &field,
                 !k.starts_with("aws:") && !k.starts_with("groupcast:"),
@@ -384,14 +416,19 @@ impl Config {
     fn validate_events(&self, ev: &Events) -> Result<(), (String, String)> {
         check(
             "events.name",
-            is_name(&ev.name, 1, 50, |c| c.is_ascii_alphanumeric() || "_- ".contains(c)),
+            is_name(&ev.name, 1, 50, |c| {
+                c.is_ascii_alphanumeric() || "_- ".contains(c)
+            }),
             "must be 1-50 characters of A-Z, a-z, 0-9, _, - and space",
         )?;
         validate_providers("events.auth", &ev.auth, &self.project.region)?;
         for (key, modes) in [
             ("connection_auth_modes", &ev.connection_auth_modes),
             ("default_publish_auth_modes", &ev.default_publish_auth_modes),
-            ("default_subscribe_auth_modes", &ev.default_subscribe_auth_modes),
+            (
+                "default_subscribe_auth_modes",
+                &ev.default_subscribe_auth_modes,
+            ),
         ] {
             validate_modes(&format!("events.{key}"), modes, &ev.auth, "events.auth")?;
         }
@@ -403,7 +440,11 @@ impl Config {
                 groupcast::is_valid_segment(&ns.name),
                 "a namespace name is 1-50 characters of A-Z, a-z, 0-9 and -, starting and ending with a letter or digit",
             )?;
-            check(&field, seen.insert(ns.name.as_str()), "namespace names must be unique")?;
+            check(
+                &field,
+                seen.insert(ns.name.as_str()),
+                "namespace names must be unique",
+            )?;
             if ns.publish_iam_only {
                 check(
                     &format!("events.namespaces[{i}].publish_iam_only"),
@@ -412,17 +453,28 @@ impl Config {
                 )?;
             }
         }
-        check("events.namespaces", !ev.namespaces.is_empty(), "configure at least one [[events.namespaces]]")
+        check(
+            "events.namespaces",
+            !ev.namespaces.is_empty(),
+            "configure at least one [[events.namespaces]]",
+        )
     }
 
     fn validate_graphql(&self, gq: &Graphql) -> Result<(), (String, String)> {
         check(
             "graphql.name",
-            is_name(&gq.name, 1, 65, |c| c.is_ascii_alphanumeric() || "_- ".contains(c)),
+            is_name(&gq.name, 1, 65, |c| {
+                c.is_ascii_alphanumeric() || "_- ".contains(c)
+            }),
             "must be 1-65 characters of A-Z, a-z, 0-9, _, - and space",
         )?;
         validate_providers("graphql.auth", &gq.auth, &self.project.region)?;
-        validate_modes("graphql.subscriber_auth_modes", &gq.subscriber_auth_modes, &gq.auth, "graphql.auth")?;
+        validate_modes(
+            "graphql.subscriber_auth_modes",
+            &gq.subscriber_auth_modes,
+            &gq.auth,
+            "graphql.auth",
+        )?;
         check(
             "graphql.groups_claim",
             is_claim(&gq.groups_claim),
@@ -443,7 +495,9 @@ impl Config {
             "iot.topic_prefix",
             !prefix.is_empty()
                 && prefix.split('/').all(|l| {
-                    !l.is_empty() && l.chars().all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c))
+                    !l.is_empty()
+                        && l.chars()
+                            .all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c))
                 }),
             "must be one or more /-separated levels of A-Z, a-z, 0-9, _, - and . (no wildcards, no $, no empty level)",
         )?;
@@ -452,7 +506,9 @@ impl Config {
         check(
             "iot.topic_prefix",
             prefix.matches('/').count() <= max_prefix_slashes,
-            &format!("may hold at most {max_prefix_slashes} slashes (an IoT topic has at most {IOT_TOPIC_MAX_SLASHES})"),
+            &format!(
+                "may hold at most {max_prefix_slashes} slashes (an IoT topic has at most {IOT_TOPIC_MAX_SLASHES})"
+            ),
         )?;
         let pattern = iot.pattern(&self.project.name);
         check(
@@ -466,7 +522,11 @@ impl Config {
             fixed.chars().all(is_policy_char),
             "outside {group}, a policy name holds only letters, digits, _ and +=,.@-",
         )?;
-        check("iot.groups", !iot.groups.is_empty(), "list at least one group")?;
+        check(
+            "iot.groups",
+            !iot.groups.is_empty(),
+            "list at least one group",
+        )?;
         let mut seen = BTreeSet::new();
         for (i, g) in iot.groups.iter().enumerate() {
             let field = format!("iot.groups[{i}]");
@@ -483,7 +543,11 @@ impl Config {
     }
 }
 
-fn validate_providers(at: &str, auth: &AuthProviders, _region: &str) -> Result<(), (String, String)> {
+fn validate_providers(
+    at: &str,
+    auth: &AuthProviders,
+    _region: &str,
+) -> Result<(), (String, String)> {
     if let Some(c) = &auth.cognito {
         let (region, id) = c.user_pool_id.split_once('_').unwrap_or(("", ""));
         check(
@@ -492,7 +556,11 @@ fn validate_providers(at: &str, auth: &AuthProviders, _region: &str) -> Result<(
             "must be a user pool id such as us-east-1_AbCdEf123",
         )?;
         if let Some(r) = &c.region {
-            check(&format!("{at}.cognito.region"), is_region(r), "must be an AWS region name such as us-east-1")?;
+            check(
+                &format!("{at}.cognito.region"),
+                is_region(r),
+                "must be an AWS region name such as us-east-1",
+            )?;
         }
     }
     if let Some(k) = &auth.api_key {
@@ -520,10 +588,18 @@ fn validate_providers(at: &str, auth: &AuthProviders, _region: &str) -> Result<(
             o.issuer.starts_with("https://") && o.issuer.len() > "https://".len(),
             "must be an https:// URL",
         )?;
-        check(&format!("{at}.oidc.groups_claim"), is_claim(&o.groups_claim), "must match ^[A-Za-z0-9:._-]{1,128}$")?;
+        check(
+            &format!("{at}.oidc.groups_claim"),
+            is_claim(&o.groups_claim),
+            "must match ^[A-Za-z0-9:._-]{1,128}$",
+        )?;
         for (key, v) in [("iat_ttl_ms", o.iat_ttl_ms), ("auth_ttl_ms", o.auth_ttl_ms)] {
             if let Some(v) = v {
-                check(&format!("{at}.oidc.{key}"), v >= 0, "must be 0 or more milliseconds")?;
+                check(
+                    &format!("{at}.oidc.{key}"),
+                    v >= 0,
+                    "must be 0 or more milliseconds",
+                )?;
             }
         }
     }
@@ -544,14 +620,21 @@ fn validate_modes(
         check(
             &f,
             auth.has(*m),
-            &format!("{m} needs its provider: add [{auth_at}.{}]", m.provider_key()),
+            &format!(
+                "{m} needs its provider: add [{auth_at}.{}]",
+                m.provider_key()
+            ),
         )?;
     }
     Ok(())
 }
 
 fn check(field: &str, ok: bool, rule: &str) -> Result<(), (String, String)> {
-    if ok { Ok(()) } else { Err((field.to_owned(), rule.to_owned())) }
+    if ok {
+        Ok(())
+    } else {
+        Err((field.to_owned(), rule.to_owned()))
+    }
 }
 
 fn is_name(s: &str, min: usize, max: usize, allowed: impl Fn(char) -> bool) -> bool {
@@ -560,7 +643,9 @@ fn is_name(s: &str, min: usize, max: usize, allowed: impl Fn(char) -> bool) -> b
 
 /// `^[A-Za-z0-9:._-]{1,128}$`: safe inside a single-quoted VTL string and a JSON key.
 pub(crate) fn is_claim(s: &str) -> bool {
-    is_name(s, 1, 128, |c| c.is_ascii_alphanumeric() || ":._-".contains(c))
+    is_name(s, 1, 128, |c| {
+        c.is_ascii_alphanumeric() || ":._-".contains(c)
+    })
 }
 
 /// `[\w+=,.@-]`, the IoT policy name alphabet.
@@ -572,7 +657,9 @@ fn is_policy_char(c: char) -> bool {
 fn is_region(s: &str) -> bool {
     let parts: Vec<&str> = s.split('-').collect();
     parts.len() >= 3
-        && parts[..parts.len() - 1].iter().all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase()))
+        && parts[..parts.len() - 1]
+            .iter()
+            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase()))
         && parts[parts.len() - 1].parse::<u8>().is_ok()
 }
 
@@ -617,17 +704,23 @@ fn span_of(doc: &DeTable<'_>, field: &str) -> Range<usize> {
     let mut value: Option<&DeValue<'_>> = None;
     for step in steps {
         let next = match (step, value) {
-            (Step::Key(k), None) => table.iter().find(|(key, _)| key.get_ref() == &k).map(|(key, v)| {
-                // Point at the key: that is what the user reads as "the field".
-                best = key.span();
-                v
-            }),
-            (Step::Key(k), Some(DeValue::Table(t))) => {
-                t.iter().find(|(key, _)| key.get_ref() == &k).map(|(key, v)| {
+            (Step::Key(k), None) => {
+                table
+                    .iter()
+                    .find(|(key, _)| key.get_ref() == &k)
+                    .map(|(key, v)| {
+                        // Point at the key: that is what the user reads as "the field".
+                        best = key.span();
+                        v
+                    })
+            }
+            (Step::Key(k), Some(DeValue::Table(t))) => t
+                .iter()
+                .find(|(key, _)| key.get_ref() == &k)
+                .map(|(key, v)| {
                     best = key.span();
                     v
-                })
-            }
+                }),
             (Step::Index(i), Some(DeValue::Array(a))) => a.get(i).inspect(|v| best = v.span()),
             _ => None,
         };
@@ -666,11 +759,15 @@ fn path_at(doc: &DeTable<'_>, offset: usize) -> Option<String> {
     fn in_value(v: &DeValue<'_>, offset: usize) -> Option<String> {
         match v {
             DeValue::Table(t) => in_table(t, offset),
-            DeValue::Array(a) => a.iter().enumerate().find_map(|(i, e)| match in_value(e.get_ref(), offset) {
-                Some(rest) if rest.starts_with('[') => Some(format!("[{i}]{rest}")),
-                Some(rest) => Some(format!("[{i}].{rest}")),
-                None => e.span().contains(&offset).then(|| format!("[{i}]")),
-            }),
+            DeValue::Array(a) => {
+                a.iter()
+                    .enumerate()
+                    .find_map(|(i, e)| match in_value(e.get_ref(), offset) {
+                        Some(rest) if rest.starts_with('[') => Some(format!("[{i}]{rest}")),
+                        Some(rest) => Some(format!("[{i}].{rest}")),
+                        None => e.span().contains(&offset).then(|| format!("[{i}]")),
+                    })
+            }
             _ => None,
         }
     }
@@ -698,16 +795,27 @@ mod tests {
 
     #[test]
     fn an_unmappable_iot_group_names_its_index_line_and_the_rule() {
-        let text = EXAMPLE.replace(r#""editors"]"#, &format!(r#""editors", "{}"]"#, "é".repeat(20)));
+        let text = EXAMPLE.replace(
+            r#""editors"]"#,
+            &format!(r#""editors", "{}"]"#, "é".repeat(20)),
+        );
         let e = err(&text);
         assert_eq!(e.field, "iot.groups[4]");
-        assert_eq!(e.line, text.lines().position(|l| l.starts_with("groups =")).unwrap() + 1);
+        assert_eq!(
+            e.line,
+            text.lines()
+                .position(|l| l.starts_with("groups ="))
+                .unwrap()
+                + 1
+        );
         assert!(e.rule.contains("encoded form is 123 characters"), "{e}");
     }
 
     #[test]
     fn unknown_keys_are_rejected_with_their_path() {
-        let text = EXAMPLE.replace("group_check = true", "group_chek = true").replace("# group_chek", "group_chek");
+        let text = EXAMPLE
+            .replace("group_check = true", "group_chek = true")
+            .replace("# group_chek", "group_chek");
         let e = err(&text);
         assert_eq!(e.field, "events.namespaces[0].group_chek");
         assert!(e.rule.contains("unknown field `group_chek`"), "{e}");
@@ -723,13 +831,19 @@ mod tests {
         );
         let e = err(&text);
         assert_eq!(e.field, "events.connection_auth_modes[1]");
-        assert_eq!(e.rule, "AWS_LAMBDA needs its provider: add [events.auth.lambda]");
+        assert_eq!(
+            e.rule,
+            "AWS_LAMBDA needs its provider: add [events.auth.lambda]"
+        );
         assert_eq!(e.line, 16);
     }
 
     #[test]
     fn limits_come_from_the_library() {
-        let text = EXAMPLE.replace("max_groups_per_subscription = 50", "max_groups_per_subscription = 201");
+        let text = EXAMPLE.replace(
+            "max_groups_per_subscription = 50",
+            "max_groups_per_subscription = 201",
+        );
         let e = err(&text);
         assert_eq!(e.field, "graphql.max_groups_per_subscription");
         assert!(e.rule.starts_with("must be 1-200"));
@@ -739,10 +853,13 @@ mod tests {
 
     #[test]
     fn paths_parse_into_keys_and_indexes() {
-        assert_eq!(parse_path("iot.groups[2]"), vec![
-            Step::Key("iot".into()),
-            Step::Key("groups".into()),
-            Step::Index(2)
-        ]);
+        assert_eq!(
+            parse_path("iot.groups[2]"),
+            vec![
+                Step::Key("iot".into()),
+                Step::Key("groups".into()),
+                Step::Index(2)
+            ]
+        );
     }
 }

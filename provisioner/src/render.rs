@@ -23,10 +23,22 @@ pub(crate) const IOT_POLICY: &str = "iot/group-policy.json.tera";
 pub(crate) const PUBLISHER_POLICY: &str = "iam/publisher-policy.json.tera";
 /// The four resolver templates: (template, artifact file name, type, field, request?).
 pub(crate) const VTL: [(&str, &str); 4] = [
-    ("vtl/Mutation.publish.request.vtl.tera", "Mutation.publish.request.vtl"),
-    ("vtl/Mutation.publish.response.vtl.tera", "Mutation.publish.response.vtl"),
-    ("vtl/Subscription.subscribe.request.vtl.tera", "Subscription.subscribe.request.vtl"),
-    ("vtl/Subscription.subscribe.response.vtl.tera", "Subscription.subscribe.response.vtl"),
+    (
+        "vtl/Mutation.publish.request.vtl.tera",
+        "Mutation.publish.request.vtl",
+    ),
+    (
+        "vtl/Mutation.publish.response.vtl.tera",
+        "Mutation.publish.response.vtl",
+    ),
+    (
+        "vtl/Subscription.subscribe.request.vtl.tera",
+        "Subscription.subscribe.request.vtl",
+    ),
+    (
+        "vtl/Subscription.subscribe.response.vtl.tera",
+        "Subscription.subscribe.response.vtl",
+    ),
 ];
 
 /// Why rendering failed. Nothing is written when any artifact fails.
@@ -66,7 +78,10 @@ impl Rendered {
         let mut written = Vec::new();
         for (rel, text) in &self.files {
             let path = dir.join(rel);
-            let io = |error| RenderError::Io { path: path.display().to_string(), error };
+            let io = |error| RenderError::Io {
+                path: path.display().to_string(),
+                error,
+            };
             if let Some(parent) = path.parent() {
                 std::fs::create_dir_all(parent).map_err(io)?;
             }
@@ -88,7 +103,10 @@ impl Renderer {
     /// The templates embedded in this binary at build time.
     pub(crate) fn embedded() -> Result<Renderer, RenderError> {
         Renderer::from_templates(
-            EMBEDDED.iter().map(|(n, t)| ((*n).to_owned(), (*t).to_owned())).collect(),
+            EMBEDDED
+                .iter()
+                .map(|(n, t)| ((*n).to_owned(), (*t).to_owned()))
+                .collect(),
             "the templates embedded in this binary (templates/ and vtl/ at build time)".to_owned(),
         )
     }
@@ -110,21 +128,28 @@ impl Renderer {
         Renderer::from_templates(files, format!("{}/{{templates,vtl}}", root.display()))
     }
 
-    fn from_templates(files: Vec<(String, String)>, source_desc: String) -> Result<Renderer, RenderError> {
+    fn from_templates(
+        files: Vec<(String, String)>,
+        source_desc: String,
+    ) -> Result<Renderer, RenderError> {
         let mut tera = Tera::default();
         // These are not HTML: escaping is the templates' job, through the `json` filter.
         tera.autoescape_on(Vec::new());
         tera.register_filter("json", json_filter);
-        tera.add_raw_templates(files).map_err(|e| RenderError::Template {
-            name: "(loading)".to_owned(),
-            message: chain(&e),
-        })?;
+        tera.add_raw_templates(files)
+            .map_err(|e| RenderError::Template {
+                name: "(loading)".to_owned(),
+                message: chain(&e),
+            })?;
         Ok(Renderer { tera, source_desc })
     }
 
     fn render_one(&self, name: &str, ctx: &Value) -> Result<String, RenderError> {
         if !self.tera.get_template_names().any(|n| n == name) {
-            return Err(RenderError::Missing { name: name.to_owned(), source_desc: self.source_desc.clone() });
+            return Err(RenderError::Missing {
+                name: name.to_owned(),
+                source_desc: self.source_desc.clone(),
+            });
         }
         let ctx = tera::Context::from_value(ctx.clone()).map_err(|e| RenderError::Template {
             name: name.to_owned(),
@@ -132,7 +157,10 @@ impl Renderer {
         })?;
         self.tera
             .render(name, &ctx)
-            .map_err(|e| RenderError::Template { name: name.to_owned(), message: chain(&e) })
+            .map_err(|e| RenderError::Template {
+                name: name.to_owned(),
+                message: chain(&e),
+            })
     }
 
     /// Renders every artifact `config` asks for. Checks sizes and JSON syntax before returning.
@@ -150,15 +178,26 @@ impl Renderer {
         let account = &config.project.account_id;
 
         if let Some(gq) = &config.graphql {
-            let modes: Vec<&str> = gq.subscriber_auth_modes.iter().map(|m| m.as_str()).collect();
-            let directives: Vec<&str> = gq.subscriber_auth_modes.iter().map(|m| m.graphql_directive()).collect();
+            let modes: Vec<&str> = gq
+                .subscriber_auth_modes
+                .iter()
+                .map(|m| m.as_str())
+                .collect();
+            let directives: Vec<&str> = gq
+                .subscriber_auth_modes
+                .iter()
+                .map(|m| m.graphql_directive())
+                .collect();
             let ctx = with(json!({"graphql": {
                 "subscriber_auth_modes": modes,
                 "subscriber_directives": directives,
                 "groups_claim": gq.groups_claim,
                 "max_groups": gq.max_groups_per_subscription,
             }}));
-            files.insert("graphql/schema.graphql".to_owned(), self.render_one(SCHEMA, &ctx)?);
+            files.insert(
+                "graphql/schema.graphql".to_owned(),
+                self.render_one(SCHEMA, &ctx)?,
+            );
             for (template, file) in VTL {
                 files.insert(format!("graphql/{file}"), self.render_one(template, &ctx)?);
             }
@@ -167,9 +206,16 @@ impl Renderer {
         let mut namespace_arns = Vec::new();
         if let Some(ev) = &config.events {
             let api = ids.events_api_id.as_deref().unwrap_or(UNKNOWN_ID);
-            let oidc_claim = ev.auth.oidc.as_ref().map_or("groups", |o| o.groups_claim.as_str());
+            let oidc_claim = ev
+                .auth
+                .oidc
+                .as_ref()
+                .map_or("groups", |o| o.groups_claim.as_str());
             for ns in &ev.namespaces {
-                namespace_arns.push(format!("arn:aws:appsync:{region}:{account}:apis/{api}/channelNamespace/{}", ns.name));
+                namespace_arns.push(format!(
+                    "arn:aws:appsync:{region}:{account}:apis/{api}/channelNamespace/{}",
+                    ns.name
+                ));
                 let ctx = with(json!({"namespace": {
                     "name": ns.name,
                     "group_check": ns.group_check,
@@ -220,8 +266,10 @@ impl Renderer {
             let api = ids.graphql_api_id.as_deref().unwrap_or(UNKNOWN_ID);
             format!("arn:aws:appsync:{region}:{account}:apis/{api}/types/Mutation/fields/publish")
         });
-        let iot_topic_arn =
-            config.iot.as_ref().map(|i| format!("arn:aws:iot:{region}:{account}:topic/{}/*", i.topic_prefix));
+        let iot_topic_arn = config
+            .iot
+            .as_ref()
+            .map(|i| format!("arn:aws:iot:{region}:{account}:topic/{}/*", i.topic_prefix));
         let ctx = with(json!({"publisher": {
             "namespace_arns": namespace_arns,
             "graphql_publish_arn": graphql_publish_arn,
@@ -268,23 +316,38 @@ pub(crate) fn to_js_safe_json(value: &Value) -> String {
 }
 
 fn check_json(path: &str, doc: &str) -> Result<(), RenderError> {
-    serde_json::from_str::<Value>(doc).map(drop).map_err(|e| RenderError::Invalid {
-        path: path.to_owned(),
-        message: format!("the template did not render valid JSON: {e}"),
-    })
+    serde_json::from_str::<Value>(doc)
+        .map(drop)
+        .map_err(|e| RenderError::Invalid {
+            path: path.to_owned(),
+            message: format!("the template did not render valid JSON: {e}"),
+        })
 }
 
-fn collect(dir: &Path, base: &Path, prefix: &str, out: &mut Vec<(String, String)>) -> Result<(), RenderError> {
-    let Ok(entries) = std::fs::read_dir(dir) else { return Ok(()) };
+fn collect(
+    dir: &Path,
+    base: &Path,
+    prefix: &str,
+    out: &mut Vec<(String, String)>,
+) -> Result<(), RenderError> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Ok(());
+    };
     let mut entries: Vec<_> = entries.flatten().map(|e| e.path()).collect();
     entries.sort();
     for path in entries {
         if path.is_dir() {
             collect(&path, base, prefix, out)?;
         } else if path.extension().is_some_and(|e| e == "tera") {
-            let rel = path.strip_prefix(base).expect("under base").to_string_lossy().replace('\\', "/");
-            let text = std::fs::read_to_string(&path)
-                .map_err(|error| RenderError::Io { path: path.display().to_string(), error })?;
+            let rel = path
+                .strip_prefix(base)
+                .expect("under base")
+                .to_string_lossy()
+                .replace('\\', "/");
+            let text = std::fs::read_to_string(&path).map_err(|error| RenderError::Io {
+                path: path.display().to_string(),
+                error,
+            })?;
             out.push((format!("{prefix}{rel}"), text));
         }
     }
@@ -317,14 +380,20 @@ mod tests {
     fn a_missing_template_is_named() {
         let r = Renderer::from_templates(vec![], "nowhere".into()).unwrap();
         let e = r.render_one(HANDLER, &json!({})).unwrap_err();
-        assert_eq!(e.to_string(), "template events/handler.js.tera is missing from nowhere");
+        assert_eq!(
+            e.to_string(),
+            "template events/handler.js.tera is missing from nowhere"
+        );
     }
 
     #[test]
     fn an_oversize_iot_policy_is_rejected_before_writing() {
         let text = include_str!("../../examples/groupcast.toml");
         let config = Config::parse(Path::new("x.toml"), text).unwrap();
-        let big = format!("{{\"a\": {{{{ iot.group_level | json }}}}, \"b\": \"{}\"}}", "x".repeat(2100));
+        let big = format!(
+            "{{\"a\": {{{{ iot.group_level | json }}}}, \"b\": \"{}\"}}",
+            "x".repeat(2100)
+        );
         let files = vec![
             (IOT_POLICY.to_owned(), big),
             (PUBLISHER_POLICY.to_owned(), "{}".to_owned()),
@@ -336,7 +405,10 @@ mod tests {
         .collect();
         let r = Renderer::from_templates(files, "test".into()).unwrap();
         let e = r.render(&config, &Ids::default()).unwrap_err().to_string();
-        assert!(e.starts_with("iot/acme-live-admins.json: IoT policy for group \"admins\" is 2"), "{e}");
+        assert!(
+            e.starts_with("iot/acme-live-admins.json: IoT policy for group \"admins\" is 2"),
+            "{e}"
+        );
         assert!(e.ends_with("IoT allows at most 2048"), "{e}");
     }
 }

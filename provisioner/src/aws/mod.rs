@@ -19,8 +19,14 @@ use crate::config::Config;
 pub(crate) type Result<T> = anyhow::Result<T>;
 
 /// Loads the SDK configuration from the global options, the environment and profiles.
-pub(crate) async fn sdk_config(global: &Global, config: &Config) -> anyhow::Result<aws_config::SdkConfig> {
-    let region = global.region.clone().unwrap_or_else(|| config.project.region.clone());
+pub(crate) async fn sdk_config(
+    global: &Global,
+    config: &Config,
+) -> anyhow::Result<aws_config::SdkConfig> {
+    let region = global
+        .region
+        .clone()
+        .unwrap_or_else(|| config.project.region.clone());
     if region != config.project.region {
         // Rendered ARNs and policies name project.region: deploying them elsewhere would be wrong.
         anyhow::bail!(
@@ -187,21 +193,47 @@ pub(crate) struct PolicyVersion {
 /// AppSync: Event APIs, namespaces, GraphQL APIs, schema, data sources, resolvers, keys, tags.
 pub(crate) trait AppSync {
     async fn list_event_apis(&self) -> Result<Vec<EventApi>>;
-    async fn create_event_api(&self, name: &str, config: &EventConfigSpec, tags: &BTreeMap<String, String>) -> Result<EventApi>;
-    async fn update_event_api(&self, id: &str, name: &str, config: &EventConfigSpec) -> Result<EventApi>;
+    async fn create_event_api(
+        &self,
+        name: &str,
+        config: &EventConfigSpec,
+        tags: &BTreeMap<String, String>,
+    ) -> Result<EventApi>;
+    async fn update_event_api(
+        &self,
+        id: &str,
+        name: &str,
+        config: &EventConfigSpec,
+    ) -> Result<EventApi>;
     async fn delete_event_api(&self, id: &str) -> Result<()>;
     async fn list_namespaces(&self, api_id: &str) -> Result<Vec<Namespace>>;
-    async fn create_namespace(&self, api_id: &str, spec: &NamespaceSpec, tags: &BTreeMap<String, String>) -> Result<Namespace>;
+    async fn create_namespace(
+        &self,
+        api_id: &str,
+        spec: &NamespaceSpec,
+        tags: &BTreeMap<String, String>,
+    ) -> Result<Namespace>;
     async fn update_namespace(&self, api_id: &str, spec: &NamespaceSpec) -> Result<Namespace>;
     async fn delete_namespace(&self, api_id: &str, name: &str) -> Result<()>;
     async fn list_api_keys(&self, api_id: &str) -> Result<Vec<ApiKey>>;
-    async fn create_api_key(&self, api_id: &str, description: &str, expires: i64) -> Result<ApiKey>;
+    async fn create_api_key(&self, api_id: &str, description: &str, expires: i64)
+    -> Result<ApiKey>;
     async fn tag(&self, arn: &str, tags: &BTreeMap<String, String>) -> Result<()>;
     async fn untag(&self, arn: &str, keys: &[String]) -> Result<()>;
 
     async fn list_graphql_apis(&self) -> Result<Vec<GraphqlApi>>;
-    async fn create_graphql_api(&self, name: &str, auth: &GraphqlAuthSpec, tags: &BTreeMap<String, String>) -> Result<GraphqlApi>;
-    async fn update_graphql_api(&self, id: &str, name: &str, auth: &GraphqlAuthSpec) -> Result<GraphqlApi>;
+    async fn create_graphql_api(
+        &self,
+        name: &str,
+        auth: &GraphqlAuthSpec,
+        tags: &BTreeMap<String, String>,
+    ) -> Result<GraphqlApi>;
+    async fn update_graphql_api(
+        &self,
+        id: &str,
+        name: &str,
+        auth: &GraphqlAuthSpec,
+    ) -> Result<GraphqlApi>;
     async fn delete_graphql_api(&self, id: &str) -> Result<()>;
     /// Starts schema creation and waits for it; `Err` carries AppSync's details when it fails.
     async fn put_schema(&self, api_id: &str, sdl: &str) -> Result<()>;
@@ -209,7 +241,12 @@ pub(crate) trait AppSync {
     async fn schema_sdl(&self, api_id: &str) -> Result<Option<String>>;
     async fn has_data_source(&self, api_id: &str, name: &str) -> Result<bool>;
     async fn create_none_data_source(&self, api_id: &str, name: &str) -> Result<()>;
-    async fn get_resolver(&self, api_id: &str, type_name: &str, field: &str) -> Result<Option<ResolverSpec>>;
+    async fn get_resolver(
+        &self,
+        api_id: &str,
+        type_name: &str,
+        field: &str,
+    ) -> Result<Option<ResolverSpec>>;
     async fn create_resolver(&self, api_id: &str, spec: &ResolverSpec) -> Result<()>;
     async fn update_resolver(&self, api_id: &str, spec: &ResolverSpec) -> Result<()>;
 }
@@ -218,7 +255,12 @@ pub(crate) trait AppSync {
 pub(crate) trait Iot {
     async fn get_policy(&self, name: &str) -> Result<Option<Policy>>;
     async fn list_policy_names(&self) -> Result<Vec<String>>;
-    async fn create_policy(&self, name: &str, document: &str, tags: &BTreeMap<String, String>) -> Result<Policy>;
+    async fn create_policy(
+        &self,
+        name: &str,
+        document: &str,
+        tags: &BTreeMap<String, String>,
+    ) -> Result<Policy>;
     async fn list_versions(&self, name: &str) -> Result<Vec<PolicyVersion>>;
     async fn create_version(&self, name: &str, document: &str) -> Result<()>;
     async fn delete_version(&self, name: &str, version: &str) -> Result<()>;

@@ -11,8 +11,9 @@ use aws_sdk_appsync::types as at;
 use aws_sdk_iot as iot;
 
 use super::{
-    ApiKey, AppSync, CognitoSpec, EventApi, EventConfigSpec, GraphqlApi, GraphqlAuthSpec, Iot, LambdaSpec, Namespace,
-    NamespaceSpec, OidcSpec, Policy, PolicyVersion, ProviderSpec, ResolverSpec, Result,
+    ApiKey, AppSync, CognitoSpec, EventApi, EventConfigSpec, GraphqlApi, GraphqlAuthSpec, Iot,
+    LambdaSpec, Namespace, NamespaceSpec, OidcSpec, Policy, PolicyVersion, ProviderSpec,
+    ResolverSpec, Result,
 };
 
 /// How long `put_schema` waits for AppSync to finish schema creation.
@@ -34,7 +35,10 @@ impl SdkAppSync {
 }
 
 fn mode(s: &str) -> at::AuthMode {
-    at::AuthMode::builder().auth_type(at::AuthenticationType::from(s)).build().expect("auth_type is set")
+    at::AuthMode::builder()
+        .auth_type(at::AuthenticationType::from(s))
+        .build()
+        .expect("auth_type is set")
 }
 
 fn modes(list: &[String]) -> Vec<at::AuthMode> {
@@ -42,7 +46,9 @@ fn modes(list: &[String]) -> Vec<at::AuthMode> {
 }
 
 fn mode_names(list: &[at::AuthMode]) -> Vec<String> {
-    list.iter().map(|m| m.auth_type().as_str().to_owned()).collect()
+    list.iter()
+        .map(|m| m.auth_type().as_str().to_owned())
+        .collect()
 }
 
 fn sorted(tags: &BTreeMap<String, String>) -> HashMap<String, String> {
@@ -50,7 +56,8 @@ fn sorted(tags: &BTreeMap<String, String>) -> HashMap<String, String> {
 }
 
 fn btree(tags: Option<&HashMap<String, String>>) -> BTreeMap<String, String> {
-    tags.map(|t| t.iter().map(|(k, v)| (k.clone(), v.clone())).collect()).unwrap_or_default()
+    tags.map(|t| t.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+        .unwrap_or_default()
 }
 
 fn oidc_to_sdk(o: &OidcSpec) -> at::OpenIdConnectConfig {
@@ -149,7 +156,10 @@ fn event_api(a: &at::Api) -> Result<EventApi> {
         arn: a.api_arn().unwrap_or_default().to_owned(),
         tags: btree(a.tags()),
         http_host: dns.and_then(|d| d.get("HTTP")).cloned().unwrap_or_default(),
-        realtime_host: dns.and_then(|d| d.get("REALTIME")).cloned().unwrap_or_default(),
+        realtime_host: dns
+            .and_then(|d| d.get("REALTIME"))
+            .cloned()
+            .unwrap_or_default(),
         config: a.event_config().map(event_config_from_sdk),
     })
 }
@@ -184,7 +194,10 @@ fn additional_to_sdk(p: &ProviderSpec) -> at::AdditionalAuthenticationProvider {
 
 fn graphql_api(a: &at::GraphqlApi) -> Result<GraphqlApi> {
     let uris = a.uris();
-    let url = uris.and_then(|u| u.get("GRAPHQL")).cloned().unwrap_or_default();
+    let url = uris
+        .and_then(|u| u.get("GRAPHQL"))
+        .cloned()
+        .unwrap_or_default();
     Ok(GraphqlApi {
         id: a.api_id().context("GraphQL API without apiId")?.to_owned(),
         name: a.name().unwrap_or_default().to_owned(),
@@ -193,12 +206,18 @@ fn graphql_api(a: &at::GraphqlApi) -> Result<GraphqlApi> {
         url,
         realtime_url: uris.and_then(|u| u.get("REALTIME")).cloned(),
         auth: GraphqlAuthSpec {
-            authentication_type: a.authentication_type().map(|t| t.as_str().to_owned()).unwrap_or_default(),
+            authentication_type: a
+                .authentication_type()
+                .map(|t| t.as_str().to_owned())
+                .unwrap_or_default(),
             additional: a
                 .additional_authentication_providers()
                 .iter()
                 .map(|p| ProviderSpec {
-                    auth_type: p.authentication_type().map(|t| t.as_str().to_owned()).unwrap_or_default(),
+                    auth_type: p
+                        .authentication_type()
+                        .map(|t| t.as_str().to_owned())
+                        .unwrap_or_default(),
                     cognito: p.user_pool_config().map(|c| CognitoSpec {
                         user_pool_id: c.user_pool_id().to_owned(),
                         aws_region: c.aws_region().to_owned(),
@@ -227,7 +246,13 @@ impl AppSync for SdkAppSync {
         let mut out = Vec::new();
         let mut token = None;
         loop {
-            let page = self.0.list_apis().set_next_token(token).send().await.map_err(|e| sdk_err("ListApis", e))?;
+            let page = self
+                .0
+                .list_apis()
+                .set_next_token(token)
+                .send()
+                .await
+                .map_err(|e| sdk_err("ListApis", e))?;
             for a in page.apis() {
                 out.push(event_api(a)?);
             }
@@ -238,7 +263,12 @@ impl AppSync for SdkAppSync {
         }
     }
 
-    async fn create_event_api(&self, name: &str, config: &EventConfigSpec, tags: &BTreeMap<String, String>) -> Result<EventApi> {
+    async fn create_event_api(
+        &self,
+        name: &str,
+        config: &EventConfigSpec,
+        tags: &BTreeMap<String, String>,
+    ) -> Result<EventApi> {
         let out = self
             .0
             .create_api()
@@ -251,7 +281,12 @@ impl AppSync for SdkAppSync {
         event_api(out.api().context("CreateApi returned no api")?)
     }
 
-    async fn update_event_api(&self, id: &str, name: &str, config: &EventConfigSpec) -> Result<EventApi> {
+    async fn update_event_api(
+        &self,
+        id: &str,
+        name: &str,
+        config: &EventConfigSpec,
+    ) -> Result<EventApi> {
         let out = self
             .0
             .update_api()
@@ -265,7 +300,12 @@ impl AppSync for SdkAppSync {
     }
 
     async fn delete_event_api(&self, id: &str) -> Result<()> {
-        self.0.delete_api().api_id(id).send().await.map_err(|e| sdk_err("DeleteApi", e))?;
+        self.0
+            .delete_api()
+            .api_id(id)
+            .send()
+            .await
+            .map_err(|e| sdk_err("DeleteApi", e))?;
         Ok(())
     }
 
@@ -289,7 +329,12 @@ impl AppSync for SdkAppSync {
         }
     }
 
-    async fn create_namespace(&self, api_id: &str, spec: &NamespaceSpec, tags: &BTreeMap<String, String>) -> Result<Namespace> {
+    async fn create_namespace(
+        &self,
+        api_id: &str,
+        spec: &NamespaceSpec,
+        tags: &BTreeMap<String, String>,
+    ) -> Result<Namespace> {
         let out = self
             .0
             .create_channel_namespace()
@@ -302,7 +347,10 @@ impl AppSync for SdkAppSync {
             .send()
             .await
             .map_err(|e| sdk_err("CreateChannelNamespace", e))?;
-        Ok(namespace(out.channel_namespace().context("CreateChannelNamespace returned nothing")?))
+        Ok(namespace(
+            out.channel_namespace()
+                .context("CreateChannelNamespace returned nothing")?,
+        ))
     }
 
     async fn update_namespace(&self, api_id: &str, spec: &NamespaceSpec) -> Result<Namespace> {
@@ -317,7 +365,10 @@ impl AppSync for SdkAppSync {
             .send()
             .await
             .map_err(|e| sdk_err("UpdateChannelNamespace", e))?;
-        Ok(namespace(out.channel_namespace().context("UpdateChannelNamespace returned nothing")?))
+        Ok(namespace(
+            out.channel_namespace()
+                .context("UpdateChannelNamespace returned nothing")?,
+        ))
     }
 
     async fn delete_namespace(&self, api_id: &str, name: &str) -> Result<()> {
@@ -355,7 +406,12 @@ impl AppSync for SdkAppSync {
         }
     }
 
-    async fn create_api_key(&self, api_id: &str, description: &str, expires: i64) -> Result<ApiKey> {
+    async fn create_api_key(
+        &self,
+        api_id: &str,
+        description: &str,
+        expires: i64,
+    ) -> Result<ApiKey> {
         let out = self
             .0
             .create_api_key()
@@ -416,36 +472,65 @@ impl AppSync for SdkAppSync {
         }
     }
 
-    async fn create_graphql_api(&self, name: &str, auth: &GraphqlAuthSpec, tags: &BTreeMap<String, String>) -> Result<GraphqlApi> {
+    async fn create_graphql_api(
+        &self,
+        name: &str,
+        auth: &GraphqlAuthSpec,
+        tags: &BTreeMap<String, String>,
+    ) -> Result<GraphqlApi> {
         let out = self
             .0
             .create_graphql_api()
             .name(name)
-            .authentication_type(at::AuthenticationType::from(auth.authentication_type.as_str()))
-            .set_additional_authentication_providers(Some(auth.additional.iter().map(additional_to_sdk).collect()))
+            .authentication_type(at::AuthenticationType::from(
+                auth.authentication_type.as_str(),
+            ))
+            .set_additional_authentication_providers(Some(
+                auth.additional.iter().map(additional_to_sdk).collect(),
+            ))
             .set_tags(Some(sorted(tags)))
             .send()
             .await
             .map_err(|e| sdk_err("CreateGraphqlApi", e))?;
-        graphql_api(out.graphql_api().context("CreateGraphqlApi returned no API")?)
+        graphql_api(
+            out.graphql_api()
+                .context("CreateGraphqlApi returned no API")?,
+        )
     }
 
-    async fn update_graphql_api(&self, id: &str, name: &str, auth: &GraphqlAuthSpec) -> Result<GraphqlApi> {
+    async fn update_graphql_api(
+        &self,
+        id: &str,
+        name: &str,
+        auth: &GraphqlAuthSpec,
+    ) -> Result<GraphqlApi> {
         let out = self
             .0
             .update_graphql_api()
             .api_id(id)
             .name(name)
-            .authentication_type(at::AuthenticationType::from(auth.authentication_type.as_str()))
-            .set_additional_authentication_providers(Some(auth.additional.iter().map(additional_to_sdk).collect()))
+            .authentication_type(at::AuthenticationType::from(
+                auth.authentication_type.as_str(),
+            ))
+            .set_additional_authentication_providers(Some(
+                auth.additional.iter().map(additional_to_sdk).collect(),
+            ))
             .send()
             .await
             .map_err(|e| sdk_err("UpdateGraphqlApi", e))?;
-        graphql_api(out.graphql_api().context("UpdateGraphqlApi returned no API")?)
+        graphql_api(
+            out.graphql_api()
+                .context("UpdateGraphqlApi returned no API")?,
+        )
     }
 
     async fn delete_graphql_api(&self, id: &str) -> Result<()> {
-        self.0.delete_graphql_api().api_id(id).send().await.map_err(|e| sdk_err("DeleteGraphqlApi", e))?;
+        self.0
+            .delete_graphql_api()
+            .api_id(id)
+            .send()
+            .await
+            .map_err(|e| sdk_err("DeleteGraphqlApi", e))?;
         Ok(())
     }
 
@@ -467,11 +552,17 @@ impl AppSync for SdkAppSync {
                 .send()
                 .await
                 .map_err(|e| sdk_err("GetSchemaCreationStatus", e))?;
-            let status = s.status().map(|s| s.as_str().to_owned()).unwrap_or_default();
+            let status = s
+                .status()
+                .map(|s| s.as_str().to_owned())
+                .unwrap_or_default();
             match status.as_str() {
                 "SUCCESS" | "ACTIVE" => return Ok(()),
                 "FAILED" | "NOT_APPLICABLE" => {
-                    anyhow::bail!("schema creation {status}: {}", s.details().unwrap_or("(no details)"))
+                    anyhow::bail!(
+                        "schema creation {status}: {}",
+                        s.details().unwrap_or("(no details)")
+                    )
                 }
                 _ if start.elapsed() > SCHEMA_TIMEOUT => {
                     anyhow::bail!("schema creation still {status} after {SCHEMA_TIMEOUT:?}")
@@ -493,16 +584,28 @@ impl AppSync for SdkAppSync {
             .send()
             .await
         {
-            Ok(out) => Ok(out.schema().map(|b| String::from_utf8_lossy(b.as_ref()).into_owned())),
+            Ok(out) => Ok(out
+                .schema()
+                .map(|b| String::from_utf8_lossy(b.as_ref()).into_owned())),
             Err(e) => {
-                tracing::debug!("GetIntrospectionSchema: {}", aws_sdk_appsync::error::DisplayErrorContext(&e));
+                tracing::debug!(
+                    "GetIntrospectionSchema: {}",
+                    aws_sdk_appsync::error::DisplayErrorContext(&e)
+                );
                 Ok(None)
             }
         }
     }
 
     async fn has_data_source(&self, api_id: &str, name: &str) -> Result<bool> {
-        match self.0.get_data_source().api_id(api_id).name(name).send().await {
+        match self
+            .0
+            .get_data_source()
+            .api_id(api_id)
+            .name(name)
+            .send()
+            .await
+        {
             Ok(out) => Ok(out.data_source().is_some()),
             Err(e) if e.code() == Some("NotFoundException") => Ok(false),
             Err(e) => Err(sdk_err("GetDataSource", e)),
@@ -522,8 +625,21 @@ impl AppSync for SdkAppSync {
         Ok(())
     }
 
-    async fn get_resolver(&self, api_id: &str, type_name: &str, field: &str) -> Result<Option<ResolverSpec>> {
-        match self.0.get_resolver().api_id(api_id).type_name(type_name).field_name(field).send().await {
+    async fn get_resolver(
+        &self,
+        api_id: &str,
+        type_name: &str,
+        field: &str,
+    ) -> Result<Option<ResolverSpec>> {
+        match self
+            .0
+            .get_resolver()
+            .api_id(api_id)
+            .type_name(type_name)
+            .field_name(field)
+            .send()
+            .await
+        {
             Ok(out) => Ok(out.resolver().map(resolver)),
             Err(e) if e.code() == Some("NotFoundException") => Ok(None),
             Err(e) => Err(sdk_err("GetResolver", e)),
@@ -575,7 +691,13 @@ impl SdkIot {
 
 fn iot_tags(tags: &BTreeMap<String, String>) -> Vec<iot::types::Tag> {
     tags.iter()
-        .map(|(k, v)| iot::types::Tag::builder().key(k).value(v).build().expect("key is set"))
+        .map(|(k, v)| {
+            iot::types::Tag::builder()
+                .key(k)
+                .value(v)
+                .build()
+                .expect("key is set")
+        })
         .collect()
 }
 
@@ -597,8 +719,18 @@ impl Iot for SdkIot {
         let mut out = Vec::new();
         let mut marker = None;
         loop {
-            let page = self.0.list_policies().set_marker(marker).send().await.map_err(|e| sdk_err("ListPolicies", e))?;
-            out.extend(page.policies().iter().filter_map(|p| p.policy_name().map(str::to_owned)));
+            let page = self
+                .0
+                .list_policies()
+                .set_marker(marker)
+                .send()
+                .await
+                .map_err(|e| sdk_err("ListPolicies", e))?;
+            out.extend(
+                page.policies()
+                    .iter()
+                    .filter_map(|p| p.policy_name().map(str::to_owned)),
+            );
             marker = page.next_marker().map(str::to_owned);
             if marker.is_none() {
                 return Ok(out);
@@ -606,7 +738,12 @@ impl Iot for SdkIot {
         }
     }
 
-    async fn create_policy(&self, name: &str, document: &str, tags: &BTreeMap<String, String>) -> Result<Policy> {
+    async fn create_policy(
+        &self,
+        name: &str,
+        document: &str,
+        tags: &BTreeMap<String, String>,
+    ) -> Result<Policy> {
         let out = self
             .0
             .create_policy()
@@ -667,7 +804,12 @@ impl Iot for SdkIot {
     }
 
     async fn delete_policy(&self, name: &str) -> Result<()> {
-        self.0.delete_policy().policy_name(name).send().await.map_err(|e| sdk_err("DeletePolicy", e))?;
+        self.0
+            .delete_policy()
+            .policy_name(name)
+            .send()
+            .await
+            .map_err(|e| sdk_err("DeletePolicy", e))?;
         Ok(())
     }
 
@@ -683,7 +825,11 @@ impl Iot for SdkIot {
                 .send()
                 .await
                 .map_err(|e| sdk_err("ListTagsForResource", e))?;
-            out.extend(page.tags().iter().map(|t| (t.key().to_owned(), t.value().unwrap_or_default().to_owned())));
+            out.extend(
+                page.tags()
+                    .iter()
+                    .map(|t| (t.key().to_owned(), t.value().unwrap_or_default().to_owned())),
+            );
             token = page.next_token().map(str::to_owned);
             if token.is_none() {
                 return Ok(out);
@@ -745,7 +891,11 @@ impl Iot for SdkIot {
                 .send()
                 .await
                 .map_err(|e| sdk_err("ListAttachedPolicies", e))?;
-            out.extend(page.policies().iter().filter_map(|p| p.policy_name().map(str::to_owned)));
+            out.extend(
+                page.policies()
+                    .iter()
+                    .filter_map(|p| p.policy_name().map(str::to_owned)),
+            );
             marker = page.next_marker().map(str::to_owned);
             if marker.is_none() {
                 return Ok(out);
@@ -754,12 +904,24 @@ impl Iot for SdkIot {
     }
 
     async fn attach(&self, name: &str, target: &str) -> Result<()> {
-        self.0.attach_policy().policy_name(name).target(target).send().await.map_err(|e| sdk_err("AttachPolicy", e))?;
+        self.0
+            .attach_policy()
+            .policy_name(name)
+            .target(target)
+            .send()
+            .await
+            .map_err(|e| sdk_err("AttachPolicy", e))?;
         Ok(())
     }
 
     async fn detach(&self, name: &str, target: &str) -> Result<()> {
-        self.0.detach_policy().policy_name(name).target(target).send().await.map_err(|e| sdk_err("DetachPolicy", e))?;
+        self.0
+            .detach_policy()
+            .policy_name(name)
+            .target(target)
+            .send()
+            .await
+            .map_err(|e| sdk_err("DetachPolicy", e))?;
         Ok(())
     }
 
@@ -771,6 +933,8 @@ impl Iot for SdkIot {
             .send()
             .await
             .map_err(|e| sdk_err("DescribeEndpoint", e))?;
-        out.endpoint_address().map(str::to_owned).context("DescribeEndpoint returned no address")
+        out.endpoint_address()
+            .map(str::to_owned)
+            .context("DescribeEndpoint returned no address")
     }
 }

@@ -15,7 +15,19 @@ fn write_config(dir: &Path, text: &str) -> String {
 }
 
 fn apply(dir: &Path, peers: &Peers, config: &str) -> std::process::Output {
-    provisioner(dir, Some(peers), &["--config", config, "apply", "--outputs", "outputs.json", "--out", "deployed"])
+    provisioner(
+        dir,
+        Some(peers),
+        &[
+            "--config",
+            config,
+            "apply",
+            "--outputs",
+            "outputs.json",
+            "--out",
+            "deployed",
+        ],
+    )
 }
 
 fn plan(dir: &Path, peers: &Peers, config: &str) -> std::process::Output {
@@ -68,39 +80,88 @@ fn apply_twice_creates_everything_once_and_the_second_run_only_reads() {
 
     let before = plan(&dir, peers, &config);
     assert_eq!(before.status.code(), Some(2), "{}", stderr(&before));
-    assert!(stdout(&before).contains("+ create event-api acme-live-events"), "{}", stdout(&before));
+    assert!(
+        stdout(&before).contains("+ create event-api acme-live-events"),
+        "{}",
+        stdout(&before)
+    );
 
     ok(&apply(&dir, peers, &config));
     assert_eq!(owned_summary(&peers.list()), expected_summary());
     let outputs = Outputs::from_path(dir.join("outputs.json")).unwrap();
     let events = outputs.events.as_ref().unwrap();
-    assert_eq!(events.namespaces.iter().map(|n| n.name.as_str()).collect::<Vec<_>>(), ["live", "jobs"]);
-    assert!(events.namespaces[0].arn.ends_with(&format!("apis/{}/channelNamespace/live", events.api_id)), "{events:?}");
-    assert!(events.http_host.contains("appsync-api") && events.realtime_host.contains("appsync-realtime-api"));
+    assert_eq!(
+        events
+            .namespaces
+            .iter()
+            .map(|n| n.name.as_str())
+            .collect::<Vec<_>>(),
+        ["live", "jobs"]
+    );
+    assert!(
+        events.namespaces[0]
+            .arn
+            .ends_with(&format!("apis/{}/channelNamespace/live", events.api_id)),
+        "{events:?}"
+    );
+    assert!(
+        events.http_host.contains("appsync-api")
+            && events.realtime_host.contains("appsync-realtime-api")
+    );
     assert!(events.api_key.is_some());
     let graphql = outputs.graphql.as_ref().unwrap();
-    assert!(graphql.api_key.is_none(), "no [graphql.auth.api_key], so no key");
+    assert!(
+        graphql.api_key.is_none(),
+        "no [graphql.auth.api_key], so no key"
+    );
     let iot = outputs.iot.as_ref().unwrap();
     assert_eq!(iot.policies["Team_B"], "acme-live-x--Team-5fB");
-    assert!(iot.data_endpoint.ends_with("-ats.iot.us-east-1.amazonaws.com"), "{}", iot.data_endpoint);
+    assert!(
+        iot.data_endpoint
+            .ends_with("-ats.iot.us-east-1.amazonaws.com"),
+        "{}",
+        iot.data_endpoint
+    );
     // The deployed documents carry the real ids.
-    let publisher = std::fs::read_to_string(dir.join("deployed/iam/publisher-policy.json")).unwrap();
-    assert!(publisher.contains(&format!("apis/{}/channelNamespace/live", events.api_id)), "{publisher}");
-    assert!(publisher.contains(&format!("apis/{}/types/Mutation/fields/publish", graphql.api_id)), "{publisher}");
+    let publisher =
+        std::fs::read_to_string(dir.join("deployed/iam/publisher-policy.json")).unwrap();
+    assert!(
+        publisher.contains(&format!("apis/{}/channelNamespace/live", events.api_id)),
+        "{publisher}"
+    );
+    assert!(
+        publisher.contains(&format!(
+            "apis/{}/types/Mutation/fields/publish",
+            graphql.api_id
+        )),
+        "{publisher}"
+    );
 
     peers.reset_calls();
     ok(&apply(&dir, peers, &config));
     let calls = peers.calls();
     assert!(!calls.is_empty());
     let writes: Vec<&Value> = calls.iter().filter(|c| c["method"] != "GET").collect();
-    assert!(writes.is_empty(), "second apply made write calls: {writes:#?}");
+    assert!(
+        writes.is_empty(),
+        "second apply made write calls: {writes:#?}"
+    );
     assert_eq!(owned_summary(&peers.list()), expected_summary());
     let again = Outputs::from_path(dir.join("outputs.json")).unwrap();
-    assert_eq!(again.events, outputs.events, "the same API, namespaces and key");
+    assert_eq!(
+        again.events, outputs.events,
+        "the same API, namespaces and key"
+    );
     assert_eq!(again.graphql, outputs.graphql);
 
     let after = plan(&dir, peers, &config);
-    assert_eq!(after.status.code(), Some(0), "{}\n{}", stdout(&after), stderr(&after));
+    assert_eq!(
+        after.status.code(),
+        Some(0),
+        "{}\n{}",
+        stdout(&after),
+        stderr(&after)
+    );
 }
 
 /// stub: UpdateApi, UpdateChannelNamespace, UpdateResolver (moto has none of them);
@@ -115,18 +176,34 @@ fn changed_config_is_planned_with_diffs_then_applied_as_updates() {
     let changed = example()
         .replace("result_ttl_seconds = 300", "result_ttl_seconds = 60")
         .replace("name = \"jobs\"", "name = \"jobs\"\ngroup_check = false")
-        .replace("groups_claim = \"cognito:groups\"", "groups_claim = \"custom:teams\"");
+        .replace(
+            "groups_claim = \"cognito:groups\"",
+            "groups_claim = \"custom:teams\"",
+        );
     let config = write_config(&dir, &changed);
     let p = plan(&dir, peers, &config);
     assert_eq!(p.status.code(), Some(2), "{}", stderr(&p));
     let text = stdout(&p);
-    for line in ["~ update event-api acme-live-events", "~ update namespace jobs", "~ update resolver Subscription.subscribe"] {
+    for line in [
+        "~ update event-api acme-live-events",
+        "~ update namespace jobs",
+        "~ update resolver Subscription.subscribe",
+    ] {
         assert!(text.contains(line), "missing {line:?} in\n{text}");
     }
-    let diff_line = |sign: char, needle: &str| text.lines().any(|l| l.trim_start().starts_with(sign) && l.contains(needle));
-    assert!(diff_line('-', "\"ttlSeconds\": 300,") && diff_line('+', "\"ttlSeconds\": 60,"), "{text}");
+    let diff_line = |sign: char, needle: &str| {
+        text.lines()
+            .any(|l| l.trim_start().starts_with(sign) && l.contains(needle))
+    };
+    assert!(
+        diff_line('-', "\"ttlSeconds\": 300,") && diff_line('+', "\"ttlSeconds\": 60,"),
+        "{text}"
+    );
     assert!(diff_line('+', "claims.get('custom:teams')"), "{text}");
-    assert!(!text.contains("namespace live"), "live did not change:\n{text}");
+    assert!(
+        !text.contains("namespace live"),
+        "live did not change:\n{text}"
+    );
 
     ok(&apply(&dir, peers, &config));
     let p = plan(&dir, peers, &config);
@@ -135,13 +212,22 @@ fn changed_config_is_planned_with_diffs_then_applied_as_updates() {
 
     // Six more policy documents: IoT keeps at most 5 versions, the newest is the default.
     for i in 0..6 {
-        let config = write_config(&dir, &changed.replace("topic_prefix = \"groupcast\"", &format!("topic_prefix = \"gc{i}\"")));
+        let config = write_config(
+            &dir,
+            &changed.replace(
+                "topic_prefix = \"groupcast\"",
+                &format!("topic_prefix = \"gc{i}\""),
+            ),
+        );
         ok(&apply(&dir, peers, &config));
     }
     let list = peers.list();
     for p in list["iot_policies"].as_array().unwrap() {
         assert_eq!(p["versions"], 5, "{p}");
-        assert!(p["default_document"].to_string().contains("topic/gc5/"), "{p}");
+        assert!(
+            p["default_document"].to_string().contains("topic/gc5/"),
+            "{p}"
+        );
     }
 }
 
@@ -158,20 +244,42 @@ fn a_failure_at_any_call_converges_on_rerun_without_duplicates() {
 
     // Failing at each write call is what matters; sample the reads in between to bound run time.
     let calls = peers.calls();
-    let mut points: Vec<usize> =
-        calls.iter().enumerate().filter(|(i, c)| c["method"] != "GET" || i % 5 == 0).map(|(i, _)| i + 1).collect();
+    let mut points: Vec<usize> = calls
+        .iter()
+        .enumerate()
+        .filter(|(i, c)| c["method"] != "GET" || i % 5 == 0)
+        .map(|(i, _)| i + 1)
+        .collect();
     points.dedup();
     for n in points {
         peers.post("/moto-api/reset");
         peers.reset_calls();
         peers.fail_call(n);
         let failed = apply(&dir, peers, &config);
-        assert_eq!(failed.status.code(), Some(1), "call {n} was made to fail:\n{}", stderr(&failed));
-        assert!(stderr(&failed).contains(&format!("injected failure on call {n}")), "{}", stderr(&failed));
+        assert_eq!(
+            failed.status.code(),
+            Some(1),
+            "call {n} was made to fail:\n{}",
+            stderr(&failed)
+        );
+        assert!(
+            stderr(&failed).contains(&format!("injected failure on call {n}")),
+            "{}",
+            stderr(&failed)
+        );
         ok(&apply(&dir, peers, &config));
-        assert_eq!(owned_summary(&peers.list()), expected_summary(), "after failing call {n}");
+        assert_eq!(
+            owned_summary(&peers.list()),
+            expected_summary(),
+            "after failing call {n}"
+        );
         let p = plan(&dir, peers, &config);
-        assert_eq!(p.status.code(), Some(0), "after failing call {n}:\n{}", stdout(&p));
+        assert_eq!(
+            p.status.code(),
+            Some(0),
+            "after failing call {n}:\n{}",
+            stdout(&p)
+        );
     }
 }
 
@@ -186,22 +294,52 @@ fn destroy_deletes_what_groupcast_owns_and_nothing_else() {
     let changed = example().replace("topic_prefix = \"groupcast\"", "topic_prefix = \"gc2\"");
     ok(&apply(&dir, peers, &write_config(&dir, &changed)));
     let identity = peers.inventory(&["identity"]).trim().to_owned();
-    ok(&provisioner(&dir, Some(peers), &["--config", &config, "iot", "grant", "--identity-id", &identity, "--groups", "admins"]));
+    ok(&provisioner(
+        &dir,
+        Some(peers),
+        &[
+            "--config",
+            &config,
+            "iot",
+            "grant",
+            "--identity-id",
+            &identity,
+            "--groups",
+            "admins",
+        ],
+    ));
     // Not groupcast's: an untagged Event API and an IoT policy whose name fits the pattern.
     peers.inventory(&["foreign", "acme-live-intruder"]);
 
     let refused = provisioner(&dir, Some(peers), &["--config", &config, "destroy"]);
     assert_eq!(refused.status.code(), Some(1));
-    assert_eq!(stderr(&refused), "error: destroy needs --yes when stdin is not a terminal\n");
+    assert_eq!(
+        stderr(&refused),
+        "error: destroy needs --yes when stdin is not a terminal\n"
+    );
 
-    ok(&provisioner(&dir, Some(peers), &["--config", &config, "destroy", "--yes"]));
+    ok(&provisioner(
+        &dir,
+        Some(peers),
+        &["--config", &config, "destroy", "--yes"],
+    ));
     let list = peers.list();
     let empty: Vec<Value> = Vec::new();
-    assert_eq!(owned_summary(&list), serde_json::json!({
-        "event_apis": empty, "namespaces": empty, "event_api_keys": empty, "graphql_apis": empty,
-        "data_sources": empty, "resolvers": empty, "iot_policies": empty,
-    }));
-    let names = |kind: &str| list[kind].as_array().unwrap().iter().map(|r| r["name"].clone()).collect::<Vec<_>>();
+    assert_eq!(
+        owned_summary(&list),
+        serde_json::json!({
+            "event_apis": empty, "namespaces": empty, "event_api_keys": empty, "graphql_apis": empty,
+            "data_sources": empty, "resolvers": empty, "iot_policies": empty,
+        })
+    );
+    let names = |kind: &str| {
+        list[kind]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["name"].clone())
+            .collect::<Vec<_>>()
+    };
     assert_eq!(names("event_apis"), ["acme-live-intruder"]);
     assert_eq!(names("iot_policies"), ["acme-live-intruder"]);
     assert_eq!(names("graphql_apis"), empty);
@@ -218,30 +356,75 @@ fn iot_grant_attaches_exactly_the_requested_groups() {
     let identity = peers.inventory(&["identity"]).trim().to_owned();
     peers.inventory(&["foreign", "someone-elses"]);
     peers.inventory(&["attach", "someone-elses", &identity]);
-    let attached = || -> Value { serde_json::from_str(&peers.inventory(&["attached", &identity])).unwrap() };
+    let attached =
+        || -> Value { serde_json::from_str(&peers.inventory(&["attached", &identity])).unwrap() };
     let grant = |groups: &str| {
-        let out = ok(&provisioner(&dir, Some(peers), &[
-            "--config", &config, "--output", "json", "iot", "grant", "--identity-id", &identity, "--groups", groups,
-        ]));
+        let out = ok(&provisioner(
+            &dir,
+            Some(peers),
+            &[
+                "--config",
+                &config,
+                "--output",
+                "json",
+                "iot",
+                "grant",
+                "--identity-id",
+                &identity,
+                "--groups",
+                groups,
+            ],
+        ));
         serde_json::from_str::<Value>(&out).unwrap()
     };
 
     let g = grant("admins,team-a");
-    assert_eq!(g["attached"], serde_json::json!(["acme-live-admins", "acme-live-team-a"]));
-    assert_eq!(attached(), serde_json::json!(["acme-live-admins", "acme-live-team-a", "someone-elses"]));
+    assert_eq!(
+        g["attached"],
+        serde_json::json!(["acme-live-admins", "acme-live-team-a"])
+    );
+    assert_eq!(
+        attached(),
+        serde_json::json!(["acme-live-admins", "acme-live-team-a", "someone-elses"])
+    );
 
     let g = grant("Team_B,admins");
     assert_eq!(g["attached"], serde_json::json!(["acme-live-x--Team-5fB"]));
     assert_eq!(g["detached"], serde_json::json!(["acme-live-team-a"]));
-    assert_eq!(attached(), serde_json::json!(["acme-live-admins", "acme-live-x--Team-5fB", "someone-elses"]));
+    assert_eq!(
+        attached(),
+        serde_json::json!(["acme-live-admins", "acme-live-x--Team-5fB", "someone-elses"])
+    );
 
-    let unknown = provisioner(&dir, Some(peers), &["--config", &config, "iot", "grant", "--identity-id", &identity, "--groups", "root"]);
+    let unknown = provisioner(
+        &dir,
+        Some(peers),
+        &[
+            "--config",
+            &config,
+            "iot",
+            "grant",
+            "--identity-id",
+            &identity,
+            "--groups",
+            "root",
+        ],
+    );
     assert_eq!(unknown.status.code(), Some(1));
-    assert_eq!(stderr(&unknown), "error: --groups: \"root\" is not in iot.groups, so it has no policy\n");
-    assert_eq!(attached(), serde_json::json!(["acme-live-admins", "acme-live-x--Team-5fB", "someone-elses"]));
+    assert_eq!(
+        stderr(&unknown),
+        "error: --groups: \"root\" is not in iot.groups, so it has no policy\n"
+    );
+    assert_eq!(
+        attached(),
+        serde_json::json!(["acme-live-admins", "acme-live-x--Team-5fB", "someone-elses"])
+    );
 
     let g = grant("");
-    assert_eq!(g["detached"], serde_json::json!(["acme-live-admins", "acme-live-x--Team-5fB"]));
+    assert_eq!(
+        g["detached"],
+        serde_json::json!(["acme-live-admins", "acme-live-x--Team-5fB"])
+    );
     assert_eq!(attached(), serde_json::json!(["someone-elses"]));
 }
 
@@ -259,7 +442,81 @@ fn apply_refuses_to_take_over_an_untagged_resource_with_the_same_name() {
         "error: an Event API named \"acme-live-events\" exists but is not tagged groupcast:project=acme-live: groupcast \
          will not take it over\n"
     );
-    let out = provisioner(&dir, Some(peers), &["--config", &config, "--output", "json", "plan"]);
+    let out = provisioner(
+        &dir,
+        Some(peers),
+        &["--config", &config, "--output", "json", "plan"],
+    );
     assert_eq!(out.status.code(), Some(1));
-    assert!(stdout(&out).is_empty(), "nothing but JSON on stdout, and no JSON on error");
+    assert!(
+        stdout(&out).is_empty(),
+        "nothing but JSON on stdout, and no JSON on error"
+    );
+}
+
+/// Copies the fixture templates (tests/fixtures/templates) to `dir/templates-copy`.
+fn copy_fixture_templates(dir: &Path) -> std::path::PathBuf {
+    fn copy(from: &Path, to: &Path) {
+        std::fs::create_dir_all(to).unwrap();
+        for e in std::fs::read_dir(from).unwrap() {
+            let p = e.unwrap().path();
+            let target = to.join(p.file_name().unwrap());
+            if p.is_dir() {
+                copy(&p, &target)
+            } else {
+                std::fs::copy(&p, &target).map(drop).unwrap()
+            }
+        }
+    }
+    let to = dir.join("templates-copy");
+    copy(
+        &crate::util::repo().join("provisioner/tests/fixtures/templates"),
+        &to,
+    );
+    to
+}
+
+/// moto: schema creation parses the SDL (graphql-core) and reports FAILED with details; apply
+/// stops with them, and the next apply with a valid schema converges.
+#[test]
+fn a_schema_that_appsync_rejects_stops_apply_with_its_details() {
+    let (peers, _guard) = Peers::get();
+    let dir = scratch("schema");
+    let config = write_config(&dir, &example());
+    let templates = copy_fixture_templates(&dir);
+    let schema = templates.join("templates/graphql/schema.graphql.tera");
+    let good = std::fs::read_to_string(&schema).unwrap();
+    std::fs::write(&schema, good.replace("type Mutation {", "type Mutation (")).unwrap();
+    let t = templates.to_str().unwrap();
+    let args = [
+        "--config",
+        &config,
+        "apply",
+        "--outputs",
+        "o.json",
+        "--out",
+        "d",
+        "--templates",
+        t,
+    ];
+    let out = provisioner(&dir, Some(peers), &args);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.starts_with("error: GraphQL schema of acme-live-pubsub: schema creation FAILED: "),
+        "{err}"
+    );
+    assert!(
+        !dir.join("o.json").exists(),
+        "no outputs after a failed apply"
+    );
+
+    std::fs::write(&schema, good).unwrap();
+    ok(&provisioner(&dir, Some(peers), &args));
+    let p = provisioner(
+        &dir,
+        Some(peers),
+        &["--config", &config, "plan", "--templates", t],
+    );
+    assert_eq!(p.status.code(), Some(0), "{}", stdout(&p));
 }

@@ -13,7 +13,10 @@ fn tree(dir: &Path) -> BTreeMap<String, Vec<u8>> {
             if p.is_dir() {
                 walk(base, &p, out);
             } else {
-                out.insert(p.strip_prefix(base).unwrap().to_string_lossy().into_owned(), std::fs::read(&p).unwrap());
+                out.insert(
+                    p.strip_prefix(base).unwrap().to_string_lossy().into_owned(),
+                    std::fs::read(&p).unwrap(),
+                );
             }
         }
     }
@@ -42,17 +45,38 @@ fn render_writes_every_artifact_byte_identically_across_runs() {
     let dir = scratch("render-twice");
     let config = repo().join("examples/groupcast.toml");
     let config = config.to_str().unwrap();
-    ok(&provisioner(&dir, None, &["--config", config, "render", "--out", "a"]));
-    ok(&provisioner(&dir, None, &["--config", config, "render", "--out", "b"]));
+    ok(&provisioner(
+        &dir,
+        None,
+        &["--config", config, "render", "--out", "a"],
+    ));
+    ok(&provisioner(
+        &dir,
+        None,
+        &["--config", config, "render", "--out", "b"],
+    ));
     let (a, b) = (tree(&dir.join("a")), tree(&dir.join("b")));
-    assert_eq!(a.keys().map(String::as_str).collect::<Vec<_>>(), EXAMPLE_ARTIFACTS);
+    assert_eq!(
+        a.keys().map(String::as_str).collect::<Vec<_>>(),
+        EXAMPLE_ARTIFACTS
+    );
     assert_eq!(a, b, "two renders of the same config differ");
     // Policies are JSON; the IoT policy of an encoded group names only its segment.
-    let policy: serde_json::Value = serde_json::from_slice(&a["iot/acme-live-x--Team-5fB.json"]).unwrap();
+    let policy: serde_json::Value =
+        serde_json::from_slice(&a["iot/acme-live-x--Team-5fB.json"]).unwrap();
     let text = policy.to_string();
-    assert!(text.contains("groupcast/x--Team-5fB/*") && !text.contains("Team_B"), "{text}");
-    let publisher: serde_json::Value = serde_json::from_slice(&a["iam/publisher-policy.json"]).unwrap();
-    assert!(publisher.to_string().contains("apis/*/channelNamespace/live"), "{publisher}");
+    assert!(
+        text.contains("groupcast/x--Team-5fB/*") && !text.contains("Team_B"),
+        "{text}"
+    );
+    let publisher: serde_json::Value =
+        serde_json::from_slice(&a["iam/publisher-policy.json"]).unwrap();
+    assert!(
+        publisher
+            .to_string()
+            .contains("apis/*/channelNamespace/live"),
+        "{publisher}"
+    );
 }
 
 #[test]
@@ -61,13 +85,31 @@ fn render_with_a_template_directory_uses_it_and_names_a_missing_template() {
     let config = repo().join("examples/groupcast.toml");
     let config = config.to_str().unwrap();
     let fixtures = repo().join("provisioner/tests/fixtures/templates");
-    ok(&provisioner(&dir, None, &["--config", config, "render", "--out", "o", "--templates", fixtures.to_str().unwrap()]));
+    ok(&provisioner(
+        &dir,
+        None,
+        &[
+            "--config",
+            config,
+            "render",
+            "--out",
+            "o",
+            "--templates",
+            fixtures.to_str().unwrap(),
+        ],
+    ));
     let handler = std::fs::read_to_string(dir.join("o/events/live.js")).unwrap();
-    assert!(handler.starts_with("const NAMESPACE = \"live\";\n"), "{handler}");
+    assert!(
+        handler.starts_with("const NAMESPACE = \"live\";\n"),
+        "{handler}"
+    );
 
     // A copy of the fixtures without the handler template: render fails and writes nothing.
     let partial = dir.join("partial");
-    for f in ["templates/iot/group-policy.json.tera", "templates/iam/publisher-policy.json.tera"] {
+    for f in [
+        "templates/iot/group-policy.json.tera",
+        "templates/iam/publisher-policy.json.tera",
+    ] {
         std::fs::create_dir_all(partial.join(f).parent().unwrap()).unwrap();
         std::fs::copy(fixtures.join(f), partial.join(f)).unwrap();
     }
@@ -75,11 +117,26 @@ fn render_with_a_template_directory_uses_it_and_names_a_missing_template() {
     let text = example();
     let events_only = &text[..text.find("[graphql]").unwrap()];
     std::fs::write(&cfg, events_only).unwrap();
-    let out = provisioner(&dir, None, &["--config", cfg.to_str().unwrap(), "render", "--out", "p", "--templates", partial.to_str().unwrap()]);
+    let out = provisioner(
+        &dir,
+        None,
+        &[
+            "--config",
+            cfg.to_str().unwrap(),
+            "render",
+            "--out",
+            "p",
+            "--templates",
+            partial.to_str().unwrap(),
+        ],
+    );
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(
         stderr(&out),
-        format!("error: template events/handler.js.tera is missing from {}/{{templates,vtl}}\n", partial.display())
+        format!(
+            "error: template events/handler.js.tera is missing from {}/{{templates,vtl}}\n",
+            partial.display()
+        )
     );
     assert!(!dir.join("p").exists());
 }
@@ -174,11 +231,20 @@ fn bad_configs_are_rejected_with_file_line_field_and_rule() {
 #[test]
 fn help_shows_an_example_for_every_subcommand() {
     let dir = scratch("help");
-    for sub in [&["render"][..], &["plan"], &["apply"], &["destroy"], &["iot", "grant"]] {
+    for sub in [
+        &["render"][..],
+        &["plan"],
+        &["apply"],
+        &["destroy"],
+        &["iot", "grant"],
+    ] {
         let mut args = sub.to_vec();
         args.push("--help");
         let out = ok(&provisioner(&dir, None, &args));
         let example = format!("provisioner {}", sub.join(" "));
-        assert!(out.contains("Example:") && out.contains(&example), "{sub:?}:\n{out}");
+        assert!(
+            out.contains("Example:") && out.contains(&example),
+            "{sub:?}:\n{out}"
+        );
     }
 }

@@ -14,11 +14,15 @@ use std::time::Duration;
 use serde_json::Value;
 
 pub(crate) fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_owned()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_owned()
 }
 
 pub(crate) fn python() -> PathBuf {
-    let p = std::env::var_os("GROUPCAST_PYTHON").map_or_else(|| repo().join(".venv/bin/python"), PathBuf::from);
+    let p = std::env::var_os("GROUPCAST_PYTHON")
+        .map_or_else(|| repo().join(".venv/bin/python"), PathBuf::from);
     assert!(
         p.exists(),
         "{} not found: these tests need the Python peers (python3 -m venv .venv && .venv/bin/pip install -r \
@@ -63,24 +67,40 @@ impl Peers {
             let _ = BufReader::new(stdout).read_line(&mut line);
             let _ = tx.send(line);
         });
-        let line = rx.recv_timeout(Duration::from_secs(60)).expect("stub_proxy.py did not start within 60 s");
+        let line = rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("stub_proxy.py did not start within 60 s");
         let port = line
             .split_whitespace()
             .nth(1)
             .unwrap_or_else(|| panic!("stub_proxy.py failed to start (said {line:?}); see stderr"));
-        Peers { url: format!("http://127.0.0.1:{port}"), _child: Mutex::new(child) }
+        Peers {
+            url: format!("http://127.0.0.1:{port}"),
+            _child: Mutex::new(child),
+        }
     }
 
     fn http(&self, method: &str, path: &str) -> Value {
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
         rt.block_on(async {
             let client = reqwest::Client::new();
             let req = match method {
                 "GET" => client.get(format!("{}{path}", self.url)),
                 _ => client.post(format!("{}{path}", self.url)),
             };
-            let resp = req.timeout(Duration::from_secs(30)).send().await.expect("stub answers");
-            assert!(resp.status().is_success(), "{method} {path}: {}", resp.status());
+            let resp = req
+                .timeout(Duration::from_secs(30))
+                .send()
+                .await
+                .expect("stub answers");
+            assert!(
+                resp.status().is_success(),
+                "{method} {path}: {}",
+                resp.status()
+            );
             let text = resp.text().await.unwrap();
             serde_json::from_str(&text).unwrap_or(Value::Null)
         })
@@ -113,7 +133,11 @@ impl Peers {
             .env("AWS_EC2_METADATA_DISABLED", "true")
             .output()
             .expect("run inventory.py");
-        assert!(out.status.success(), "inventory.py {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "inventory.py {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8(out.stdout).unwrap()
     }
 
@@ -124,7 +148,10 @@ impl Peers {
 
 /// A fresh scratch directory for one test.
 pub(crate) fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("groupcast-provisioner-{}-{name}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!(
+        "groupcast-provisioner-{}-{name}",
+        std::process::id()
+    ));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir
@@ -170,6 +197,12 @@ pub(crate) fn stderr(o: &Output) -> String {
 /// Asserts success and returns stdout.
 #[track_caller]
 pub(crate) fn ok(o: &Output) -> String {
-    assert!(o.status.success(), "exit {:?}\nstdout:\n{}\nstderr:\n{}", o.status.code(), stdout(o), stderr(o));
+    assert!(
+        o.status.success(),
+        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
+        o.status.code(),
+        stdout(o),
+        stderr(o)
+    );
     stdout(o)
 }
