@@ -92,7 +92,8 @@ async function judge(m, binary) {
       GROUPCAST_TEMPLATES_ROOT: root,
       GROUPCAST_PROVISIONER: binary,
     });
-    const failed = [...r.stdout.matchAll(/^not ok \d+ - (.*)$/gm)].map((x) => x[1]);
+    // Each failing test, with the first line of its assertion message ("LEAK: ...", "ADMITTED ...").
+    const failed = [...r.stdout.matchAll(/^not ok \d+ - (.*)$\n(?:.*\n)*?\s+error: (?:\|-\n\s+)?(?:'(.*)'|(.*))$/gm)].map((x) => `${x[1]}: ${x[2] ?? x[3]}`);
     const renderFailed = /provisioner render .* failed/.test(r.stdout + r.stderr);
     return { name: m.name, caught: r.code !== 0 && failed.length > 0 && !renderFailed, renderFailed, failed };
   } finally {
