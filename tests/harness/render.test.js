@@ -13,3 +13,19 @@ for (const config of ['harness.toml', 'small.toml']) {
     for (const [file, text] of Object.entries(tree)) assert.equal(embedded[file], text, `${file} differs: rebuild the provisioner`);
   });
 }
+
+test('render: the bundled example config renders documents the harness accepts', () => {
+  const path = require('node:path');
+  const { load, eventsCtx } = require('./lib/handler');
+  const { REPO } = require('./lib/render');
+  const files = render(path.join(REPO, 'examples', 'groupcast.toml'));
+  for (const ns of ['live', 'jobs']) {
+    const h = load(files[`events/${ns}.js`]);
+    assert.equal(h.subscribe(eventsCtx({ path: `/${ns}/*`, identity: { groups: ['team-a'] } })).allowed, false, `${ns}: /${ns}/* admitted`);
+    assert.equal(h.subscribe(eventsCtx({ path: `/${ns}/team-a/*`, identity: { groups: ['team-a'] } })).allowed, true, `${ns}: own group refused`);
+  }
+  const iot = Object.keys(files).filter((f) => f.startsWith('iot/'));
+  assert.equal(iot.length, 4);
+  for (const f of [...iot, 'iam/publisher-policy.json']) JSON.parse(files[f]);
+  assert.match(files['graphql/Subscription.subscribe.response.vtl'], /at most 50 groups per subscription/);
+});
