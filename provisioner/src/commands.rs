@@ -218,6 +218,13 @@ impl<A: AppSync, I: Iot> Reconciler<'_, A, I> {
         self.changes.push(change);
     }
 
+    /// Progress for a resource that needs nothing.
+    fn in_sync(&self, kind: &str, name: &str) {
+        if self.progress {
+            eprintln!("= {kind} {name} (in sync)");
+        }
+    }
+
     fn project(&self) -> &str {
         &self.config.project.name
     }
@@ -270,10 +277,39 @@ impl<A: AppSync, I: Iot> Reconciler<'_, A, I> {
         Ok(())
     }
 
+    /// Every Event API, with tags. A list result without tags or `eventConfig` is completed with
+    /// read calls, so ownership and drift never depend on what a list call chooses to return.
+    async fn event_apis(&self) -> anyhow::Result<Vec<EventApi>> {
+        let mut apis = self.appsync.list_event_apis().await?;
+        for a in &mut apis {
+            if a.tags.is_empty() && !a.arn.is_empty() {
+                a.tags = self.appsync.tags_of(&a.arn).await?;
+            }
+            if a.config.is_none() && self.owned(&a.tags) {
+                *a = EventApi {
+                    tags: a.tags.clone(),
+                    ..self.appsync.get_event_api(&a.id).await?
+                };
+            }
+        }
+        Ok(apis)
+    }
+
+    /// Every GraphQL API, with tags (see [`Self::event_apis`]).
+    async fn graphql_apis(&self) -> anyhow::Result<Vec<GraphqlApi>> {
+        let mut apis = self.appsync.list_graphql_apis().await?;
+        for a in &mut apis {
+            if a.tags.is_empty() && !a.arn.is_empty() {
+                a.tags = self.appsync.tags_of(&a.arn).await?;
+            }
+        }
+        Ok(apis)
+    }
+
     /// The Event API, its namespaces and its API key.
     pub(crate) async fn events(&mut self) -> anyhow::Result<Option<EventsOutputs>> {
         let project = self.project().to_owned();
-        let live_apis = self.appsync.list_event_apis().await?;
+        let live_apis = self.event_apis().await?;
         let (ours, others): (Vec<EventApi>, Vec<EventApi>) =
             live_apis.into_iter().partition(|a| self.owned(&a.tags));
         let Some(ev) = self.config.events.clone() else {
@@ -320,11 +356,18 @@ impl<A: AppSync, I: Iot> Reconciler<'_, A, I> {
                         Some(unified(&live, &pretty(&desired))),
                     );
                     if self.apply {
-                        a = self
+                        // Keep the listed tags: an update response need not carry them.
+                        let updated = self
                             .appsync
                             .update_event_api(&a.id, &ev.name, &desired)
                             .await?;
+                        a = EventApi {
+                            tags: a.tags,
+                            ..updated
+                        };
                     }
+                } else {
+                    self.in_sync("event-api", &ev.name);
                 }
                 let (arn, live_tags) = (a.arn.clone(), a.tags.clone());
                 let appsync = self.appsync;
@@ -382,10 +425,13 @@ impl<A: AppSync, I: Iot> Reconciler<'_, A, I> {
                 code,
             };
             match live_ns.iter().find(|l| l.spec.name == ns.name) {
-                Some(l) if l.spec == spec => ns_outputs.push(NamespaceOutputs {
-                    name: ns.name.clone(),
-                    arn: l.arn.clone(),
-                }),
+                Some(l) if l.spec == spec => {
+                    self.in_sync("namespace", &ns.name);
+                    ns_outputs.push(NamespaceOutputs {
+                        name: ns.name.clone(),
+                        arn: l.arn.clone(),
+                    })
+                }
                 Some(l) => {
                     let mut diff = unified(&l.spec.code, &spec.code);
                     if (&l.spec.publish_auth_modes, &l.spec.subscribe_auth_modes)
@@ -503,7 +549,7 @@ impl<A: AppSync, I: Iot> Reconciler<'_, A, I> {
     /// The GraphQL API, its schema, NONE data source, resolvers and API key.
     pub(crate) async fn graphql(&mut self) -> anyhow::Result<Option<GraphqlOutputs>> {
         let project = self.project().to_owned();
-        let live_apis = self.appsync.list_graphql_apis().await?;
+        let live_apis = self.graphql_apis().await?;
         let (ours, others): (Vec<GraphqlApi>, Vec<GraphqlApi>) =
             live_apis.into_iter().partition(|a| self.owned(&a.tags));
         let Some(gq) = self.config.graphql.clone() else {
@@ -554,11 +600,17 @@ impl<A: AppSync, I: Iot> Reconciler<'_, A, I> {
                         Some(unified(&pretty(&a.auth), &pretty(&desired))),
                     );
                     if self.apply {
-                        a = self
+                        let updated = self
                             .appsync
                             .update_graphql_api(&a.id, &gq.name, &desired)
                             .await?;
+                        a = GraphqlApi {
+                            tags: a.tags,
+                            ..updated
+                        };
                     }
+                } else {
+                    self.in_sync("graphql-api", &gq.name);
                 }
                 Some(a)
             }
@@ -607,6 +659,10 @@ impl<A: AppSync, I: Iot> Reconciler<'_, A, I> {
             }
         }
 
+        if live_hash.as_deref() == Some(hash.as_str()) {
+            self.in_sync("graphql-schema", &gq.name);
+        }
+
         let has_ds = match &api {
             Some(a) => {
                 self.appsync
@@ -650,7 +706,7 @@ impl<A: AppSync, I: Iot> Reconciler<'_, A, I> {
             };
             let name = format!("{type_name}.{field}");
             match live {
-                Some(l) if l == spec => {}
+                Some(l) if l == spec => self.in_sync("resolver", &name),
                 Some(l) => {
                     let diff = unified(
                         &format!("{}\n{}", l.request, l.response),
@@ -787,7 +843,9 @@ impl<A: AppSync, I: Iot> Reconciler<'_, A, I> {
                     }
                     let same = serde_json::from_str::<serde_json::Value>(&p.document).ok()
                         == serde_json::from_str::<serde_json::Value>(&doc).ok();
-                    if !same {
+                    if same {
+                        self.in_sync("iot-policy", &g.policy_name);
+                    } else {
                         let diff = unified(&pretty_json_text(&p.document), &pretty_json_text(&doc));
                         self.record(Action::Update, "iot-policy", &g.policy_name, Some(diff));
                         if self.apply {
@@ -863,7 +921,7 @@ impl<A: AppSync, I: Iot> Reconciler<'_, A, I> {
 
     /// Deletes everything groupcast owns for this project.
     pub(crate) async fn destroy(&mut self) -> anyhow::Result<()> {
-        for a in self.appsync.list_event_apis().await? {
+        for a in self.event_apis().await? {
             if self.owned(&a.tags) {
                 self.record(
                     Action::Delete,
@@ -876,7 +934,7 @@ impl<A: AppSync, I: Iot> Reconciler<'_, A, I> {
                 }
             }
         }
-        for a in self.appsync.list_graphql_apis().await? {
+        for a in self.graphql_apis().await? {
             if self.owned(&a.tags) {
                 self.record(
                     Action::Delete,

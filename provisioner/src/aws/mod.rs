@@ -193,6 +193,9 @@ pub(crate) struct PolicyVersion {
 /// AppSync: Event APIs, namespaces, GraphQL APIs, schema, data sources, resolvers, keys, tags.
 pub(crate) trait AppSync {
     async fn list_event_apis(&self) -> Result<Vec<EventApi>>;
+    async fn get_event_api(&self, id: &str) -> Result<EventApi>;
+    /// Tags of any AppSync resource (for list results that come without them).
+    async fn tags_of(&self, arn: &str) -> Result<BTreeMap<String, String>>;
     async fn create_event_api(
         &self,
         name: &str,

@@ -263,6 +263,28 @@ impl AppSync for SdkAppSync {
         }
     }
 
+    async fn get_event_api(&self, id: &str) -> Result<EventApi> {
+        let out = self
+            .0
+            .get_api()
+            .api_id(id)
+            .send()
+            .await
+            .map_err(|e| sdk_err("GetApi", e))?;
+        event_api(out.api().context("GetApi returned no api")?)
+    }
+
+    async fn tags_of(&self, arn: &str) -> Result<BTreeMap<String, String>> {
+        let out = self
+            .0
+            .list_tags_for_resource()
+            .resource_arn(arn)
+            .send()
+            .await
+            .map_err(|e| sdk_err("ListTagsForResource", e))?;
+        Ok(btree(out.tags()))
+    }
+
     async fn create_event_api(
         &self,
         name: &str,

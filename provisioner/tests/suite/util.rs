@@ -146,15 +146,33 @@ impl Peers {
     }
 }
 
-/// A fresh scratch directory for one test.
-pub(crate) fn scratch(name: &str) -> PathBuf {
+/// A fresh scratch directory for one test, removed afterwards unless the test failed (kept for a
+/// look at what the provisioner wrote).
+pub(crate) struct Scratch(PathBuf);
+
+impl std::ops::Deref for Scratch {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+pub(crate) fn scratch(name: &str) -> Scratch {
     let dir = std::env::temp_dir().join(format!(
         "groupcast-provisioner-{}-{name}",
         std::process::id()
     ));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    dir
+    Scratch(dir)
 }
 
 /// The bundled example config.
