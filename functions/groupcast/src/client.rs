@@ -1,5 +1,6 @@
 //! The [`Publisher`]: validates a whole call first, then sends every request over one pooled HTTP
-//! client with bounded concurrency and retries, and reports every (message, group, transport).
+//! client (or, for [`Transport::EventsWs`], the publisher's WebSocket connection) with bounded
+//! concurrency and retries, and reports every (message, group, transport).
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -52,11 +53,14 @@ pub struct Publisher {
 struct Inner {
     http: reqwest::Client,
     settings: Settings,
+    /// The AppSync Events WebSocket connection, when that transport is configured.
+    #[cfg(feature = "websocket")]
+    ws: Option<crate::events_ws::EventsWs>,
 }
 
 /// Credentials or a token, fetched once per call and reused by every attempt of it.
 #[derive(Clone)]
-enum Resolved {
+pub(crate) enum Resolved {
     Iam(Credentials),
     ApiKey(String),
     Token(String),
@@ -91,8 +95,17 @@ impl PublisherBuilder {
                 .build()
                 .map_err(|e| Error::Config(format!("HTTP client: {e}")))?,
         };
+        #[cfg(feature = "websocket")]
+        let ws = settings.events_ws.clone().map(|ep| {
+            crate::events_ws::EventsWs::new(ep, settings.region.clone(), settings.concurrency)
+        });
         Ok(Publisher {
-            inner: Arc::new(Inner { http, settings }),
+            inner: Arc::new(Inner {
+                http,
+                settings,
+                #[cfg(feature = "websocket")]
+                ws,
+            }),
         })
     }
 }
@@ -104,9 +117,9 @@ fn check_authorizable(
     override_auth: Option<&Authorizer>,
 ) -> Result<(), Error> {
     let needs_region = match t {
-        Transport::Events | Transport::Graphql => {
+        Transport::Events | Transport::EventsWs | Transport::Graphql => {
             let a = override_auth.or(match t {
-                Transport::Events => s.events_authorizer.as_ref(),
+                Transport::Events | Transport::EventsWs => s.events_authorizer.as_ref(),
                 _ => s.graphql_authorizer.as_ref(),
             });
             match a {
@@ -205,9 +218,11 @@ impl Publisher {
             Some(ts) => crate::config::dedup(ts.clone()),
             None => s.transports.clone(),
         };
+        crate::config::check_transport_set(&transports)?;
         for t in &transports {
             let configured = match t {
                 Transport::Events => s.events.is_some(),
+                Transport::EventsWs => s.events_ws.is_some(),
                 Transport::Graphql => s.graphql.is_some(),
                 Transport::Iot => s.iot.is_some(),
             };
@@ -236,7 +251,9 @@ impl Publisher {
                 .collect::<Result<Vec<_>, _>>()?;
             for t in &transports {
                 match t {
-                    Transport::Events => events::check_event(&field, &envelopes[i])?,
+                    Transport::Events | Transport::EventsWs => {
+                        events::check_event(&field, &envelopes[i])?;
+                    }
                     Transport::Graphql => graphql::check(&field, msg)?,
                     Transport::Iot => {
                         let ep = s.iot.as_ref().expect("checked above");
@@ -261,7 +278,9 @@ impl Publisher {
         let mut auth: HashMap<Transport, Resolved> = HashMap::new();
         for t in &transports {
             let a = match t {
-                Transport::Events => opts.authorizer.as_ref().or(s.events_authorizer.as_ref()),
+                Transport::Events | Transport::EventsWs => {
+                    opts.authorizer.as_ref().or(s.events_authorizer.as_ref())
+                }
                 Transport::Graphql => opts.authorizer.as_ref().or(s.graphql_authorizer.as_ref()),
                 Transport::Iot => None,
             };
@@ -273,9 +292,7 @@ impl Publisher {
                     };
                     Resolved::Iam(iam.credentials().await?)
                 }
-                (_, Some(Authorizer::Iam(i))) => Resolved::Iam(i.credentials().await?),
-                (_, Some(Authorizer::ApiKey(k))) => Resolved::ApiKey(k.clone()),
-                (_, Some(Authorizer::Token(p))) => Resolved::Token(p.token().await?),
+                (_, Some(a)) => resolve(a).await?,
                 (_, None) => unreachable!("checked above"),
             };
             auth.insert(*t, resolved);
@@ -306,7 +323,8 @@ impl Publisher {
         for t in &transports {
             let a = auth[t].clone();
             match t {
-                Transport::Events => {
+                // The WebSocket transport sends the same batches; its `url` is what IAM signs.
+                Transport::Events | Transport::EventsWs => {
                     let ep = s.events.as_ref().expect("checked above");
                     let mut order: Vec<String> = Vec::new();
                     let mut by_channel: HashMap<String, Vec<(usize, &str)>> = HashMap::new();
@@ -382,7 +400,7 @@ impl Publisher {
         let (result, attempts) = retry::run(policy, deadline, |_| self.attempt(&u)).await;
         match result {
             Ok(per_event) => {
-                if u.transport != Transport::Events {
+                if !matches!(u.transport, Transport::Events | Transport::EventsWs) {
                     tracing::debug!(transport = %u.transport, attempts, "delivered");
                 }
                 u.slots.iter().copied().zip(per_event).collect()
@@ -400,21 +418,13 @@ impl Publisher {
 
     /// One attempt: sign (when IAM), send, classify, parse. On success, one outcome per slot.
     async fn attempt(&self, u: &Unit) -> Result<Vec<Outcome>, AttemptError> {
+        if u.transport == Transport::EventsWs {
+            return self.attempt_ws(u).await;
+        }
         let s = &self.inner.settings;
         let mut headers = HeaderMap::new();
         match (&u.auth, u.transport) {
-            (Resolved::Iam(_), Transport::Events) => {
-                // The header set AWS documents for IAM publishing to Events (aws-protocols.md §1).
-                headers.insert(
-                    "accept",
-                    HeaderValue::from_static("application/json, text/javascript"),
-                );
-                headers.insert("content-encoding", HeaderValue::from_static("amz-1.0"));
-                headers.insert(
-                    "content-type",
-                    HeaderValue::from_static("application/json; charset=UTF-8"),
-                );
-            }
+            (Resolved::Iam(_), Transport::Events) => headers = events_iam_headers(),
             (Resolved::Iam(_), Transport::Graphql) => {
                 headers.insert("accept", HeaderValue::from_static("application/json"));
                 headers.insert(
@@ -476,19 +486,10 @@ impl Publisher {
             ));
         }
         match u.transport {
-            Transport::Events => {
+            Transport::Events | Transport::EventsWs => {
                 let per_event =
                     events::parse_response(&body, u.slots.len()).map_err(AttemptError::Fatal)?;
-                Ok(per_event
-                    .into_iter()
-                    .map(|r| match r {
-                        Ok(identifier) => Outcome::Delivered { identifier },
-                        Err(e) => Outcome::Failed {
-                            error: e.to_string(),
-                            retryable: false,
-                        },
-                    })
-                    .collect())
+                Ok(event_outcomes(per_event))
             }
             Transport::Graphql => {
                 let identifier = graphql::parse_response(&body).map_err(AttemptError::Fatal)?;
@@ -497,6 +498,66 @@ impl Publisher {
             Transport::Iot => Ok(vec![Outcome::Delivered { identifier: None }; u.slots.len()]),
         }
     }
+
+    /// One attempt over the WebSocket connection (made or remade as needed).
+    #[cfg(feature = "websocket")]
+    async fn attempt_ws(&self, u: &Unit) -> Result<Vec<Outcome>, AttemptError> {
+        let ws = self.inner.ws.as_ref().ok_or_else(|| {
+            AttemptError::Fatal(Error::Config(
+                "events-ws: this publisher has no endpoint for it".into(),
+            ))
+        })?;
+        Ok(event_outcomes(
+            ws.publish(&u.auth, &u.body, u.slots.len()).await?,
+        ))
+    }
+
+    #[cfg(not(feature = "websocket"))]
+    async fn attempt_ws(&self, _u: &Unit) -> Result<Vec<Outcome>, AttemptError> {
+        Err(AttemptError::Fatal(Error::Config(
+            crate::config::NO_WEBSOCKET_FEATURE.into(),
+        )))
+    }
+}
+
+/// Credentials or a token for one call, from an authorizer.
+async fn resolve(a: &Authorizer) -> Result<Resolved, Error> {
+    Ok(match a {
+        Authorizer::Iam(i) => Resolved::Iam(i.credentials().await?),
+        Authorizer::ApiKey(k) => Resolved::ApiKey(k.clone()),
+        Authorizer::Token(p) => Resolved::Token(p.token().await?),
+    })
+}
+
+/// The header set AWS documents for IAM publishing to Events (aws-protocols.md §1), before
+/// signing; the WebSocket transport's IAM auth objects carry the same set.
+pub(crate) fn events_iam_headers() -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        "accept",
+        HeaderValue::from_static("application/json, text/javascript"),
+    );
+    headers.insert("content-encoding", HeaderValue::from_static("amz-1.0"));
+    headers.insert(
+        "content-type",
+        HeaderValue::from_static("application/json; charset=UTF-8"),
+    );
+    headers
+}
+
+/// Per-event results of an Events publish (HTTP or WebSocket) as outcomes; a failed event is
+/// final: the service decided it.
+fn event_outcomes(per_event: Vec<Result<Option<String>, Error>>) -> Vec<Outcome> {
+    per_event
+        .into_iter()
+        .map(|r| match r {
+            Ok(identifier) => Outcome::Delivered { identifier },
+            Err(e) => Outcome::Failed {
+                error: e.to_string(),
+                retryable: false,
+            },
+        })
+        .collect()
 }
 
 fn header_value(what: &str, v: &str) -> Result<HeaderValue, AttemptError> {

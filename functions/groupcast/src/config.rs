@@ -7,13 +7,14 @@
 //! | `GROUPCAST_OUTPUTS` | path of the provisioner's outputs JSON; read first, the variables below override it |
 //! | `GROUPCAST_EVENTS_URL` | AppSync Events HTTP host or base URL (`/event` is appended) |
 //! | `GROUPCAST_EVENTS_NAMESPACE` | channel namespace (default: the outputs' first namespace) |
+//! | `GROUPCAST_EVENTS_REALTIME_URL` | AppSync Events realtime host or `wss://` base URL (`/event/realtime` is appended), for the `events-ws` transport |
 //! | `GROUPCAST_GRAPHQL_URL` | GraphQL endpoint (a bare host gets `/graphql`) |
 //! | `GROUPCAST_IOT_ENDPOINT` | IoT `iot:Data-ATS` host or base URL |
 //! | `GROUPCAST_IOT_TOPIC_PREFIX` | first levels of every IoT topic (default `groupcast`) |
 //! | `GROUPCAST_REGION` | signing region; falls back to `AWS_REGION`, the outputs' region, then (in `from_env`, with IAM) the AWS config's region |
 //! | `GROUPCAST_AUTH` | `iam` (default) or `api-key`, for Events and GraphQL; IoT always signs with IAM |
 //! | `GROUPCAST_API_KEY` | the API key for `api-key` (default: the outputs' `apiKey` of each API) |
-//! | `GROUPCAST_TRANSPORTS` | comma list of `events`, `graphql`, `iot` (default: every configured one) |
+//! | `GROUPCAST_TRANSPORTS` | comma list of `events`, `events-ws`, `graphql`, `iot` (default: every configured one but `events-ws`) |
 //! | `GROUPCAST_DEADLINE_MS` | time budget of one publish call, retries included (default 10000) |
 //! | `GROUPCAST_MAX_ATTEMPTS` | attempts per request, the first included (default 4) |
 //! | `GROUPCAST_CONCURRENCY` | requests in flight per publish call (default 32) |
@@ -46,6 +47,21 @@ pub(crate) struct EventsEndpoint {
     pub(crate) namespace: String,
 }
 
+/// Where the WebSocket transport connects, and the HTTP host its auth objects name.
+#[derive(Debug, Clone)]
+#[cfg_attr(not(feature = "websocket"), allow(dead_code))]
+pub(crate) struct EventsWsEndpoint {
+    /// `wss://{realtime host}/event/realtime` (or `ws://…` in tests).
+    pub(crate) url: String,
+    /// The HTTP `…/event` URL: what IAM signs.
+    pub(crate) http_url: String,
+    /// The HTTP host, with its port when not the default: the auth objects' `host`.
+    pub(crate) http_host: String,
+}
+
+/// Why `events-ws` cannot be used when the crate is built without its `websocket` feature.
+pub(crate) const NO_WEBSOCKET_FEATURE: &str = "events-ws: this build of groupcast lacks the WebSocket transport: enable the groupcast crate's `websocket` feature";
+
 #[derive(Debug, Clone)]
 pub(crate) struct IotEndpoint {
     /// Base URL, no trailing `/`.
@@ -69,6 +85,7 @@ pub(crate) struct IotEndpoint {
 #[must_use]
 pub struct PublisherBuilder {
     pub(crate) events: Option<(String, Option<String>)>,
+    pub(crate) events_realtime: Option<String>,
     pub(crate) graphql: Option<String>,
     pub(crate) iot: Option<(String, Option<String>)>,
     pub(crate) region: Option<String>,
@@ -89,6 +106,7 @@ pub struct PublisherBuilder {
 #[derive(Debug)]
 pub(crate) struct Settings {
     pub(crate) events: Option<EventsEndpoint>,
+    pub(crate) events_ws: Option<EventsWsEndpoint>,
     pub(crate) graphql: Option<String>,
     pub(crate) iot: Option<IotEndpoint>,
     pub(crate) region: Option<String>,
@@ -106,6 +124,15 @@ impl PublisherBuilder {
     /// the channel namespace.
     pub fn events(mut self, url: impl Into<String>, namespace: impl Into<String>) -> Self {
         self.events = Some((url.into(), Some(namespace.into())));
+        self
+    }
+    /// AppSync Events over WebSocket: the realtime host
+    /// (`abc.appsync-realtime-api.us-east-1.amazonaws.com`) or a `wss://`/`ws://` base URL;
+    /// `/event/realtime` is appended. Needs [`Self::events`] too (its host goes into every auth
+    /// object, its namespace into every channel). Enables [`Transport::EventsWs`], which a call
+    /// uses only when named ([`Self::transports`] or per call).
+    pub fn events_realtime(mut self, url: impl Into<String>) -> Self {
+        self.events_realtime = Some(url.into());
         self
     }
     /// AppSync GraphQL: the endpoint URL (`https://…/graphql`) or host.
@@ -187,6 +214,9 @@ impl PublisherBuilder {
                 e.namespaces.first().map(|n| n.name.clone()),
             ));
             self.outputs_events_api_key = e.api_key.clone();
+            if !e.realtime_host.is_empty() {
+                self.events_realtime = Some(e.realtime_host.clone());
+            }
         }
         if let Some(g) = &outputs.graphql {
             self.graphql = Some(g.url.clone());
@@ -222,6 +252,14 @@ impl PublisherBuilder {
                 ));
             };
             self.events = Some((url, Some(ns)));
+        }
+        if let Some(url) = get("GROUPCAST_EVENTS_REALTIME_URL") {
+            if self.events.is_none() {
+                return Err(Error::Config(
+                    "GROUPCAST_EVENTS_REALTIME_URL is set but no Events endpoint is: set GROUPCAST_EVENTS_URL or GROUPCAST_OUTPUTS (its host goes into every WebSocket auth object)".into(),
+                ));
+            }
+            self.events_realtime = Some(url);
         }
         if let Some(url) = get("GROUPCAST_GRAPHQL_URL") {
             self.graphql = Some(url);
@@ -306,7 +344,9 @@ impl PublisherBuilder {
         let transports = self.transports.clone().unwrap_or_else(|| self.configured());
         transports.iter().any(|t| match t {
             Transport::Iot => true,
-            Transport::Events => self.events_authorizer.is_none() && self.authorizer.is_none(),
+            Transport::Events | Transport::EventsWs => {
+                self.events_authorizer.is_none() && self.authorizer.is_none()
+            }
             Transport::Graphql => self.graphql_authorizer.is_none() && self.authorizer.is_none(),
         })
     }
@@ -315,6 +355,9 @@ impl PublisherBuilder {
         let mut v = Vec::new();
         if self.events.is_some() {
             v.push(Transport::Events);
+        }
+        if self.events.is_some() && self.events_realtime.is_some() {
+            v.push(Transport::EventsWs);
         }
         if self.graphql.is_some() {
             v.push(Transport::Graphql);
@@ -357,6 +400,19 @@ impl PublisherBuilder {
                 Some(EventsEndpoint { url, namespace: ns })
             }
         };
+        let events_ws = match (self.events_realtime, &events) {
+            (None, _) => None,
+            (Some(_), None) => {
+                return Err(Error::Config(
+                    "events.realtime_url: the WebSocket transport needs the Events HTTP endpoint too (builder .events, GROUPCAST_EVENTS_URL or GROUPCAST_OUTPUTS): its host goes into every auth object".into(),
+                ));
+            }
+            (Some(url), Some(ep)) => Some(EventsWsEndpoint {
+                url: realtime_url(&url)?,
+                http_url: ep.url.clone(),
+                http_host: host_of(&ep.url),
+            }),
+        };
         let graphql = match self.graphql {
             None => None,
             Some(url) => {
@@ -382,7 +438,11 @@ impl PublisherBuilder {
             }
         };
         let transports = match self.transports {
-            None => configured,
+            // events-ws reaches the same channels as events: only ever used when named.
+            None => configured
+                .into_iter()
+                .filter(|t| *t != Transport::EventsWs)
+                .collect(),
             Some(ts) => {
                 if ts.is_empty() {
                     return Err(Error::Config(
@@ -397,7 +457,9 @@ impl PublisherBuilder {
                         )));
                     }
                 }
-                dedup(ts)
+                let ts = dedup(ts);
+                check_transport_set(&ts)?;
+                ts
             }
         };
         let authorizer = self
@@ -414,6 +476,7 @@ impl PublisherBuilder {
             events_authorizer: self.events_authorizer.or_else(|| authorizer.clone()),
             graphql_authorizer: self.graphql_authorizer.or_else(|| authorizer.clone()),
             events,
+            events_ws,
             graphql,
             iot,
             region: self.region,
@@ -424,6 +487,63 @@ impl PublisherBuilder {
             concurrency,
         };
         Ok((settings, self.http))
+    }
+}
+
+/// Rules on a set of transports: `events-ws` needs the `websocket` feature, and is never combined
+/// with `events`, which reaches the same channels.
+pub(crate) fn check_transport_set(ts: &[Transport]) -> Result<(), Error> {
+    if ts.contains(&Transport::EventsWs) {
+        if !cfg!(feature = "websocket") {
+            return Err(Error::Config(NO_WEBSOCKET_FEATURE.into()));
+        }
+        if ts.contains(&Transport::Events) {
+            return Err(Error::invalid(
+                "transports",
+                "events and events-ws publish to the same channels, so subscribers would get every event twice: choose one",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The realtime endpoint URL: `wss://` assumed for a bare host, `/event/realtime` appended.
+fn realtime_url(s: &str) -> Result<String, Error> {
+    let field = "events.realtime_url";
+    let s = s.trim().trim_end_matches('/');
+    let mut url = if s.contains("://") {
+        s.to_owned()
+    } else {
+        format!("wss://{s}")
+    };
+    match reqwest::Url::parse(&url) {
+        Ok(u) if matches!(u.scheme(), "ws" | "wss") && u.host().is_some() => {}
+        Ok(_) => {
+            return Err(Error::invalid(
+                field,
+                format!("{s:?} is not a ws(s) URL or host name"),
+            ));
+        }
+        Err(e) => {
+            return Err(Error::invalid(
+                field,
+                format!("{s:?} is not a URL or host name: {e}"),
+            ));
+        }
+    }
+    if !url.ends_with("/event/realtime") {
+        url.push_str("/event/realtime");
+    }
+    Ok(url)
+}
+
+/// `host[:port]` of a URL that `base_url` accepted, as a `Host` header names it.
+fn host_of(url: &str) -> String {
+    let u = reqwest::Url::parse(url).expect("checked by base_url");
+    let host = u.host_str().unwrap_or_default();
+    match u.port() {
+        Some(p) => format!("{host}:{p}"),
+        None => host.to_owned(),
     }
 }
 
@@ -578,6 +698,69 @@ mod tests {
         assert!(matches!(s.events_authorizer, Some(Authorizer::ApiKey(ref k)) if k == "da2-out"));
         assert_eq!(s.transports, [Transport::Events, Transport::Iot]);
         std::fs::remove_dir_all(dir).ok();
+    }
+
+    #[test]
+    fn the_realtime_endpoint_comes_from_the_variable_or_the_outputs() {
+        let b = PublisherBuilder::default()
+            .env_with(env(&[
+                ("GROUPCAST_EVENTS_URL", "http://127.0.0.1:1234"),
+                ("GROUPCAST_EVENTS_NAMESPACE", "live"),
+                ("GROUPCAST_EVENTS_REALTIME_URL", "ws://127.0.0.1:5678"),
+                ("GROUPCAST_AUTH", "api-key"),
+                ("GROUPCAST_API_KEY", "k"),
+            ]))
+            .unwrap();
+        let (s, _) = b.settings().unwrap();
+        let ws = s.events_ws.unwrap();
+        assert_eq!(ws.url, "ws://127.0.0.1:5678/event/realtime");
+        assert_eq!(ws.http_url, "http://127.0.0.1:1234/event");
+        assert_eq!(ws.http_host, "127.0.0.1:1234");
+        // Never a default transport: it reaches the same channels as `events`.
+        assert_eq!(s.transports, [Transport::Events]);
+
+        let outputs = Outputs::from_json(
+            r#"{"version":1,"region":"us-west-2",
+            "events":{"apiId":"a","apiArn":"arn","httpHost":"h.appsync-api.us-west-2.amazonaws.com",
+                      "realtimeHost":"h.appsync-realtime-api.us-west-2.amazonaws.com",
+                      "namespaces":[{"name":"live","arn":"n"}],"apiKey":"da2-out"}}"#,
+        )
+        .unwrap();
+        let (s, _) = PublisherBuilder::default()
+            .outputs(&outputs)
+            .transports([Transport::EventsWs])
+            .settings()
+            .unwrap();
+        let ws = s.events_ws.unwrap();
+        assert_eq!(
+            ws.url,
+            "wss://h.appsync-realtime-api.us-west-2.amazonaws.com/event/realtime"
+        );
+        assert_eq!(ws.http_host, "h.appsync-api.us-west-2.amazonaws.com");
+        assert_eq!(s.transports, [Transport::EventsWs]);
+    }
+
+    #[test]
+    fn the_realtime_endpoint_needs_the_http_one_and_a_ws_scheme() {
+        let e = PublisherBuilder::default()
+            .env_with(env(&[("GROUPCAST_EVENTS_REALTIME_URL", "r.example")]))
+            .unwrap_err();
+        assert!(
+            e.to_string().contains("GROUPCAST_EVENTS_REALTIME_URL"),
+            "{e}"
+        );
+        let e = PublisherBuilder::default()
+            .events_realtime("r.example")
+            .graphql("g.example")
+            .settings()
+            .unwrap_err();
+        assert!(e.to_string().contains("events.realtime_url"), "{e}");
+        let e = PublisherBuilder::default()
+            .events("h.example", "live")
+            .events_realtime("https://r.example")
+            .settings()
+            .unwrap_err();
+        assert!(e.to_string().contains("events.realtime_url"), "{e}");
     }
 
     #[test]

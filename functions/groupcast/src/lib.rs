@@ -4,7 +4,8 @@
 //! AWS IoT Core, so that only members of those groups receive it.
 //!
 //! - [`Message`]: what you publish; built and validated with [`Message::builder`].
-//! - [`Publisher`]: sends messages over the configured [`Transport`]s and returns a
+//! - [`Publisher`]: sends messages over the configured [`Transport`]s (with the `websocket`
+//!   feature, also AppSync Events over one long-lived WebSocket, [`Transport::EventsWs`]) and returns a
 //!   [`PublishReport`] with one [`Delivery`] per (message, group, transport). Configure it in code
 //!   ([`Publisher::builder`]), from `GROUPCAST_*` variables ([`Publisher::from_env`], listed in
 //!   [`config`]) or from the provisioner's [`Outputs`].
@@ -42,6 +43,8 @@ mod client;
 pub mod config;
 mod error;
 pub mod events;
+#[cfg(feature = "websocket")]
+pub mod events_ws;
 pub mod graphql;
 pub mod group;
 pub mod iot;

@@ -4,11 +4,13 @@
 //! - `retries`: what is retried, with which body, and the deadline.
 //! - `sigv4`: captured signatures re-verified by botocore (Python), independently of aws-sigv4.
 //! - `moto`: signed Events and IoT publishes against a real moto server.
+//! - `events_ws`: AppSync Events over WebSocket against `ws_server`, a local protocol peer.
 
 // Test helpers are `pub` for sibling modules; this crate has no outside users.
 #![allow(unreachable_pub)]
 
 mod events;
+mod events_ws;
 mod from_env;
 mod graphql;
 mod iot;
@@ -16,6 +18,7 @@ mod moto;
 mod retries;
 mod server;
 mod sigv4;
+mod ws_server;
 
 use std::time::Duration;
 
