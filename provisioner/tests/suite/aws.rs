@@ -570,3 +570,51 @@ fn a_schema_that_appsync_rejects_stops_apply_with_its_details() {
     );
     assert_eq!(p.status.code(), Some(0), "{}", stdout(&p));
 }
+
+/// moto: DeleteChannelNamespace, DeleteGraphqlApi, DeletePolicy; stub: tags. What the config no
+/// longer names is deleted (it carries groupcast's tag), the rest is left as it is.
+#[test]
+fn removed_namespaces_groups_and_sections_are_deleted_on_apply() {
+    let (peers, _guard) = Peers::get();
+    let dir = scratch("removals");
+    let full = example();
+    ok(&apply(&dir, peers, &write_config(&dir, &full)));
+    let before = peers.list();
+
+    let graphql = &full[full.find("[graphql]").unwrap()..full.find("[iot]").unwrap()];
+    let smaller = full
+        .replace(graphql, "")
+        .replace("[[events.namespaces]]\nname = \"jobs\"\n", "")
+        .replace(", \"editors\"]", "]");
+    let config = write_config(&dir, &smaller);
+    let p = plan(&dir, peers, &config);
+    assert_eq!(p.status.code(), Some(2));
+    let text = stdout(&p);
+    for line in [
+        "- delete namespace jobs",
+        "- delete graphql-api acme-live-pubsub",
+        "- delete iot-policy acme-live-editors",
+        "Plan: 0 to create, 0 to update, 3 to delete.",
+    ] {
+        assert!(text.contains(line), "missing {line:?} in\n{text}");
+    }
+    ok(&apply(&dir, peers, &config));
+    let after = owned_summary(&peers.list());
+    assert_eq!(after["event_apis"], serde_json::json!(["acme-live-events"]));
+    assert_eq!(after["namespaces"], serde_json::json!([["live"]]));
+    assert_eq!(after["graphql_apis"], serde_json::json!([]));
+    assert_eq!(
+        after["iot_policies"],
+        serde_json::json!([
+            "acme-live-admins",
+            "acme-live-team-a",
+            "acme-live-x--Team-5fB"
+        ])
+    );
+    // The Event API kept its id: it was updated in place, not replaced.
+    assert_eq!(
+        peers.list()["event_apis"][0]["id"],
+        before["event_apis"][0]["id"]
+    );
+    assert_eq!(plan(&dir, peers, &config).status.code(), Some(0));
+}
