@@ -19,9 +19,17 @@ use super::{
 /// How long `put_schema` waits for AppSync to finish schema creation.
 const SCHEMA_TIMEOUT: Duration = Duration::from_secs(300);
 
-/// An SDK error with its whole chain (the top level alone says only "service error").
-fn sdk_err<E: std::error::Error + Send + Sync + 'static>(op: &str, e: E) -> anyhow::Error {
-    anyhow!("{op}: {}", aws_sdk_appsync::error::DisplayErrorContext(&e))
+/// An SDK error as a user reads it: `Op: Code: message` when the service said what went wrong,
+/// else the whole chain (the top level alone says only "service error").
+fn sdk_err<E, R>(op: &str, e: aws_sdk_appsync::error::SdkError<E, R>) -> anyhow::Error
+where
+    E: aws_sdk_appsync::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    match e.code() {
+        Some(code) => anyhow!("{op}: {code}: {}", e.message().unwrap_or("(no message)")),
+        None => anyhow!("{op}: {}", aws_sdk_appsync::error::DisplayErrorContext(&e)),
+    }
 }
 
 /// AppSync through `aws-sdk-appsync`.

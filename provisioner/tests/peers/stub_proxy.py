@@ -20,7 +20,9 @@ itself with the same REST-JSON shapes as AWS:
 Test controls (never counted as calls):
     GET  /_stub/calls            every counted request so far: [{"method", "path", "service"}]
     POST /_stub/calls/reset      forget them
-    POST /_stub/fail?nth=N       make the Nth counted request from now fail with 400 (once)
+    POST /_stub/fail?nth=N[&status=S&type=T]
+                                 make the Nth counted request from now fail once (default: 400
+                                 BadRequestException; 429 ThrottlingException tests retries)
     POST /moto-api/reset         wipes this stub's state and moto's
 
 Usage:
@@ -54,6 +56,7 @@ def reset_state():
     STATE.update(
         calls=[],
         fail_at=None,
+        fail_with=(400, "BadRequestException"),
         api_overlay={},  # api id -> {name, eventConfig, ownerContact}
         ns_overlay={},  # (api id, name) -> {publishAuthModes, subscribeAuthModes, codeHandlers, handlerConfigs}
         datasources={},  # (api id, name) -> dict
@@ -148,7 +151,8 @@ class Handler(BaseHTTPRequestHandler):
             if fail:
                 STATE["fail_at"] = None
         if fail:
-            return self.reply(400, {"message": f"injected failure on call {n}"}, "BadRequestException")
+            status, kind = STATE["fail_with"]
+            return self.reply(status, {"message": f"injected failure on call {n}"}, kind)
         if service == "appsync":
             return self.appsync(path)
         if service == "iot":
@@ -168,6 +172,8 @@ class Handler(BaseHTTPRequestHandler):
         if path == "/_stub/fail":
             with LOCK:
                 STATE["fail_at"] = len(STATE["calls"]) + int(query["nth"][0])
+                STATE["fail_with"] = (int(query.get("status", ["400"])[0]),
+                                      query.get("type", ["BadRequestException"])[0])
             return self.reply(200, {})
         self.not_found(path)
 

@@ -618,3 +618,46 @@ fn removed_namespaces_groups_and_sections_are_deleted_on_apply() {
     );
     assert_eq!(plan(&dir, peers, &config).status.code(), Some(0));
 }
+
+/// stub: answers the first call (ListApis) with 429 ThrottlingException. With the provisioner's
+/// own retry settings (no AWS_MAX_ATTEMPTS in the environment), the SDK backs off and retries.
+#[test]
+fn throttling_is_retried_with_backoff() {
+    let (peers, _guard) = Peers::get();
+    let dir = scratch("throttle");
+    let config = write_config(&dir, &example());
+    let args = [
+        "--config",
+        &config,
+        "apply",
+        "--outputs",
+        "o.json",
+        "--out",
+        "d",
+    ];
+    peers.post("/_stub/fail?nth=1&status=429&type=ThrottlingException");
+    let out = crate::util::provisioner_with(&dir, Some(peers), &args, |cmd| {
+        cmd.env_remove("AWS_MAX_ATTEMPTS");
+    });
+    ok(&out);
+    let calls = peers.calls();
+    assert_eq!(
+        (&calls[0]["method"], &calls[0]["path"]),
+        (&calls[1]["method"], &calls[1]["path"]),
+        "{calls:#?}"
+    );
+    assert_eq!(calls[0]["path"], "/v2/apis");
+    assert_eq!(owned_summary(&peers.list()), expected_summary());
+
+    // The same failure with retries turned off is reported, naming the throttling.
+    peers.post("/moto-api/reset");
+    peers.post("/_stub/fail?nth=1&status=429&type=ThrottlingException");
+    let out = provisioner(&dir, Some(peers), &args);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out)
+            .starts_with("error: ListApis: ThrottlingException: injected failure on call 1\n"),
+        "{}",
+        stderr(&out)
+    );
+}

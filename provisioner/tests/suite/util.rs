@@ -183,6 +183,16 @@ pub(crate) fn example() -> String {
 /// Runs `provisioner ARGS` in `dir`, against `peers` when given, with test credentials and a
 /// single attempt per call (moto answers unimplemented calls with a slow-to-retry 500).
 pub(crate) fn provisioner(dir: &Path, peers: Option<&Peers>, args: &[&str]) -> Output {
+    provisioner_with(dir, peers, args, |_| {})
+}
+
+/// [`provisioner`], with a last word on the command (e.g. other retry settings).
+pub(crate) fn provisioner_with(
+    dir: &Path,
+    peers: Option<&Peers>,
+    args: &[&str],
+    adjust: impl FnOnce(&mut Command),
+) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_provisioner"));
     cmd.current_dir(dir)
         .env_remove("AWS_REGION")
@@ -201,7 +211,9 @@ pub(crate) fn provisioner(dir: &Path, peers: Option<&Peers>, args: &[&str]) -> O
     if let Some(p) = peers {
         cmd.arg("--endpoint-url").arg(&p.url);
     }
-    cmd.args(args).output().expect("run provisioner")
+    cmd.args(args);
+    adjust(&mut cmd);
+    cmd.output().expect("run provisioner")
 }
 
 pub(crate) fn stdout(o: &Output) -> String {
