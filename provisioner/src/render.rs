@@ -219,6 +219,7 @@ impl Renderer {
                 let ctx = with(json!({"namespace": {
                     "name": ns.name,
                     "group_check": ns.group_check,
+                    "publish_iam_only": ns.publish_iam_only,
                     "lambda_groups_key": "groups",
                     "oidc_groups_claim": oidc_claim,
                 }}));

@@ -99,10 +99,25 @@ fn render_with_a_template_directory_uses_it_and_names_a_missing_template() {
         ],
     ));
     let handler = std::fs::read_to_string(dir.join("o/events/live.js")).unwrap();
-    assert!(
-        handler.starts_with("const NAMESPACE = \"live\";\n"),
-        "{handler}"
-    );
+    let want =
+        "const NAMESPACE = \"live\";\nconst GROUP_CHECK = true;\nconst PUBLISH_IAM_ONLY = true;\n";
+    assert!(handler.starts_with(want), "{handler}");
+
+    // Per-namespace settings reach the handler's context.
+    let cfg = dir.join("jobs-open.toml");
+    let open = "name = \"jobs\"\ngroup_check = false\npublish_iam_only = false";
+    std::fs::write(&cfg, example().replace("name = \"jobs\"", open)).unwrap();
+    let cfg = cfg.to_str().unwrap();
+    let t = fixtures.to_str().unwrap();
+    ok(&provisioner(
+        &dir,
+        None,
+        &["--config", cfg, "render", "--out", "j", "--templates", t],
+    ));
+    let jobs = std::fs::read_to_string(dir.join("j/events/jobs.js")).unwrap();
+    let want = "const NAMESPACE = \"jobs\";\nconst GROUP_CHECK = false;\nconst PUBLISH_IAM_ONLY = false;\n\
+                const OIDC_GROUPS_CLAIM = \"groups\";\n";
+    assert!(jobs.starts_with(want), "{jobs}");
 
     // A copy of the fixtures without the handler template: render fails and writes nothing.
     let partial = dir.join("partial");
