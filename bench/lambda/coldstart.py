@@ -3,7 +3,7 @@
 
 Both run as real processes under the same emulated Lambda Runtime API, publishing the same message
 to the same local AppSync Events sink (API key). One run = start the process, hand it one
-invocation, stop the clock when its response arrives, SIGKILL it, read its peak RSS from wait4().
+invocation, stop the clock when its response arrives, read its peak RSS (VmHWM), SIGKILL it.
 Runs alternate Rust / Node so that both see the same machine load.
 
 Usage: coldstart.py --rust BOOTSTRAP --node-dir DIR [--runs N] [--json OUT]
@@ -35,6 +35,9 @@ class State:
         self.responded = threading.Event()
         self.published = []  # (channel, envelope) the sink accepted
         self.stop = threading.Event()
+        # Bumped per run: a killed function's long-poll (still open here) must not take the next
+        # run's invocation.
+        self.generation = 0
 
 
 STATE = State()
@@ -64,9 +67,13 @@ class Runtime(Quiet):
     def do_GET(self):
         if self.path != "/2018-06-01/runtime/invocation/next":
             return self.send(404, "{}")
+        with STATE.lock:
+            generation = STATE.generation
         while not STATE.stop.is_set():
             if STATE.have_pending.wait(0.5):
                 with STATE.lock:
+                    if generation != STATE.generation:
+                        return  # from a process of an earlier run
                     pending, STATE.pending = STATE.pending, None
                     STATE.have_pending.clear()
                 if pending:
@@ -128,11 +135,12 @@ def one_run(cmd, cwd, env):
     rid = str(uuid.uuid4())
     STATE.responded.clear()
     with STATE.lock:
+        STATE.generation += 1
         STATE.pending = (rid, EVENT)
         published_before = len(STATE.published)
     STATE.have_pending.set()
     t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=None if os.environ.get("BENCH_DEBUG") else subprocess.PIPE)
     deadline = t0 + 30
     while True:
         if not STATE.responded.wait(0.05):
@@ -147,8 +155,12 @@ def one_run(cmd, cwd, env):
             break
         STATE.responded.clear()
     t1, kind, body = got
+    # VmHWM is the peak RSS of the process image since exec. (wait4's ru_maxrss would also count
+    # the pre-exec RSS of the forked Python child, ~20 MiB, hiding the function's own figure.)
+    with open(f"/proc/{proc.pid}/status") as f:
+        hwm_kib = next(int(line.split()[1]) for line in f if line.startswith("VmHWM:"))
     os.kill(proc.pid, signal.SIGKILL)
-    _, _, usage = os.wait4(proc.pid, 0)
+    os.wait4(proc.pid, 0)
     proc.returncode = -9
     if kind != "response":
         raise SystemExit(f"{cmd[0]}: {kind}: {body.decode(errors='replace')}")
@@ -157,7 +169,7 @@ def one_run(cmd, cwd, env):
         new = STATE.published[published_before:]
     if [c for c, _ in new] != [CHANNEL] or new[0][1]["id"] != answer["messages"][0]["id"]:
         raise SystemExit(f"{cmd[0]}: the sink did not receive exactly the answered message: {new} vs {answer}")
-    return (t1 - t0) * 1000.0, usage.ru_maxrss / 1024.0  # ms, MiB (ru_maxrss is KiB on Linux)
+    return (t1 - t0) * 1000.0, hwm_kib / 1024.0  # ms, MiB
 
 
 def summary(xs):

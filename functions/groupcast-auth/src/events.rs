@@ -257,6 +257,17 @@ fn check_subscribe(ctx: &RequestContext, groups: &[String]) -> Result<(), DenyRe
     if !groupcast::is_valid_segment(segment) {
         return Err(bad("the group segment is not a valid channel segment"));
     }
+    let last = segments.len() - 1;
+    let rest_ok = segments
+        .iter()
+        .enumerate()
+        .skip(2)
+        .all(|(i, s)| groupcast::is_valid_segment(s) || (i == last && *s == "*"));
+    if !rest_ok {
+        return Err(bad(
+            "topic segments must be valid channel segments; only a whole last segment may be *",
+        ));
+    }
     let member = groups
         .iter()
         .any(|g| groupcast::group_segment(g).is_ok_and(|s| s == segment));
@@ -358,6 +369,10 @@ mod tests {
             "/live/Team_A/x",
             "/other/team-a/x",
             "/live/team-a/a/b/c/d",
+            "/live/team-a//x",
+            "/live/team-a/x*",
+            "/live/team-a/*/x",
+            "/live/team-a/",
         ] {
             let e = decide(
                 &ctx(Operation::EventSubscribe, Some(channel)),

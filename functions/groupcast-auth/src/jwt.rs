@@ -496,9 +496,15 @@ impl Verifier {
         if fresh && let Some(key) = cache.keys.get(kid) {
             return Ok(key.clone());
         }
+        // Until a first fetch succeeds, retry at most once a second rather than once per
+        // `jwks_min_refresh`, so a blip at cold start does not deny everyone for that long.
+        let interval = match cache.fetched_at {
+            None => self.config.jwks_min_refresh.min(Duration::from_secs(1)),
+            Some(_) => self.config.jwks_min_refresh,
+        };
         let may_fetch = cache
             .last_attempt
-            .is_none_or(|t| now.duration_since(t) >= self.config.jwks_min_refresh);
+            .is_none_or(|t| now.duration_since(t) >= interval);
         if may_fetch {
             cache.last_attempt = Some(now);
             match self.fetch_jwks().await {

@@ -293,3 +293,31 @@ async fn an_unreachable_jwks_fails_closed() {
         "{e}"
     );
 }
+
+#[tokio::test]
+async fn a_failed_first_fetch_is_retried_after_a_second_not_after_the_refresh_interval() {
+    let f = fixture().await;
+    let v = Verifier::new(config(&f.server)).unwrap(); // jwks_min_refresh: 60 s
+    let claims = id_claims(&f.server.issuer(), CLIENT, &["team-a"]);
+    let good = std::mem::replace(
+        &mut *f.server.keys.lock().unwrap(),
+        json!("down for maintenance"),
+    );
+    assert!(matches!(
+        v.verify(&f.rsa.sign(&claims)).await.unwrap_err(),
+        JwtError::Jwks { .. }
+    ));
+    assert!(matches!(
+        v.verify(&f.rsa.sign(&claims)).await.unwrap_err(),
+        JwtError::UnknownKid { .. }
+    ));
+    assert_eq!(
+        f.server.hits(),
+        1,
+        "the second attempt within a second is not fetched"
+    );
+    *f.server.keys.lock().unwrap() = good;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    v.verify(&f.rsa.sign(&claims)).await.unwrap();
+    assert_eq!(f.server.hits(), 2);
+}
