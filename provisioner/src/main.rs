@@ -5,6 +5,7 @@ mod aws;
 mod cli;
 mod commands;
 mod config;
+mod reconcile;
 mod render;
 
 use std::process::ExitCode;
