@@ -47,6 +47,8 @@ def listing():
         out["iot_policies"].append({
             "name": name, "tags": {t["Key"]: t["Value"] for t in tags},
             "versions": len(versions),
+            "version_ids": sorted((v["versionId"] for v in versions), key=int),
+            "default_version": next(v["versionId"] for v in versions if v["isDefaultVersion"]),
             "default_document": json.loads(iot.get_policy(policyName=name)["policyDocument"]),
         })
     for kind in out.values():

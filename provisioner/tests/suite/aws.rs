@@ -273,7 +273,15 @@ fn changed_config_is_planned_with_diffs_then_applied_as_updates() {
     }
     let list = peers.list();
     for p in list["iot_policies"].as_array().unwrap() {
+        // Versions 1 (initial) and 2..=7 (six updates): at 5 versions the oldest non-default one
+        // goes first, so 1 and 2 were deleted.
         assert_eq!(p["versions"], 5, "{p}");
+        assert_eq!(
+            p["version_ids"],
+            serde_json::json!(["3", "4", "5", "6", "7"]),
+            "{p}"
+        );
+        assert_eq!(p["default_version"], "7", "{p}");
         assert!(
             p["default_document"].to_string().contains("topic/gc5/"),
             "{p}"
