@@ -10,6 +10,7 @@
 # Usage: bash bench/run.sh            (not part of the test command; takes ~3-4 min after the build)
 # Knobs (environment): BENCH_DURATION=10 BENCH_WARMUP=2 BENCH_CONCURRENCY=64 BENCH_ROUNDS=3
 #   BENCH_DATA_BYTES=100 BENCH_NGINX_WORKERS=auto BENCH_WRK_THREADS=2 BENCH_OUT=target/bench
+#   BENCH_NO_BUILD=1 (use the release binary already in target/release)
 # Needs: nginx and wrk (Debian packages `nginx`, `wrk`), node >= 20 + npm, python3, cargo.
 # Everything listens on 127.0.0.1 only and is stopped by this script.
 set -euo pipefail
@@ -34,8 +35,10 @@ for tool in nginx wrk node npm python3 cargo; do
 done
 NGINX="$(command -v nginx || echo /usr/sbin/nginx)"
 
-echo "== building groupcast-bench (release) and the Node baseline" >&2
-cargo build --release -p groupcast-bench >&2
+if [ "${BENCH_NO_BUILD:-0}" != 1 ]; then
+    echo "== building groupcast-bench (release) and the Node baseline" >&2
+    cargo build --release -p groupcast-bench >&2
+fi
 BENCH="$ROOT/target/release/groupcast-bench"
 (cd bench/node && npm ci --no-audit --no-fund --loglevel=error >&2)
 
@@ -66,6 +69,7 @@ kill -0 "$NGINX_PID" || { echo "bench/run.sh: nginx did not start:" >&2; cat "$W
 echo "== sink: nginx (workers: $NGINX_WORKERS) on $URL" >&2
 
 LIMIT=$((WARMUP + DURATION + 30)) # hard bound on every timed step
+LOAD_START="$(cut -d' ' -f1-3 /proc/loadavg)"
 
 echo "== SigV4 sign + serialize (groupcast)" >&2
 timeout 300 "$BENCH" sign --data-bytes "$DATA_BYTES" | tee "$OUT/sign.json"
@@ -99,28 +103,40 @@ PY
         tail -n1 "$OUT/rounds.jsonl" >&2
     done
 
-    echo "== round $round/$ROUNDS: groupcast publisher" >&2
-    timeout "$LIMIT" "$BENCH" publish --url "$URL" --concurrency "$CONCURRENCY" \
-        --duration "$DURATION" --warmup "$WARMUP" --data-bytes "$DATA_BYTES" \
-        | python3 -c "import json,sys; d=json.loads(sys.stdin.read()); d['round']=$round; print(json.dumps(d))" \
-        >>"$OUT/rounds.jsonl"
-    tail -n1 "$OUT/rounds.jsonl" >&2
+    # groupcast, then two reqwest-only rows that apportion its cost (see BENCHMARKS.md).
+    for client in groupcast reqwest-signed reqwest-presigned; do
+        echo "== round $round/$ROUNDS: $client publisher" >&2
+        timeout "$LIMIT" "$BENCH" publish --client "$client" --url "$URL" --concurrency "$CONCURRENCY" \
+            --duration "$DURATION" --warmup "$WARMUP" --data-bytes "$DATA_BYTES" \
+            | python3 -c "import json,sys; d=json.loads(sys.stdin.read()); d['round']=$round; print(json.dumps(d))" \
+            >>"$OUT/rounds.jsonl"
+        tail -n1 "$OUT/rounds.jsonl" >&2
+    done
 done
+LOAD_END="$(cut -d' ' -f1-3 /proc/loadavg)"
 
-python3 - "$OUT/sign.json" "$OUT/rounds.jsonl" <<'PY' | tee "$OUT/summary.md"
+python3 - "$OUT/sign.json" "$OUT/rounds.jsonl" "$LOAD_START" "$LOAD_END" "$CONCURRENCY" "$DURATION" "$ROUNDS" "$NGINX_WORKERS" "$WRK_THREADS" <<'PY' | tee "$OUT/summary.md"
 import json, statistics, sys, datetime, os, platform
 sign = json.loads(open(sys.argv[1]).read())
+load_start, load_end, conc, dur, rounds, ngx, wrkt = sys.argv[3:10]
+cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
 rows = [json.loads(l) for l in open(sys.argv[2]) if l.strip()]
 order = []
 for r in rows:
     if r["publisher"] not in order:
         order.append(r["publisher"])
 med = {}
-print(f"date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC; cores: {os.cpu_count()}; "
-      f"kernel: {platform.release()}")
+print(f"date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC; {os.cpu_count()} cores ({cpu}); "
+      f"kernel {platform.release()}; load average (1/5/15 min) at start {load_start}, at end {load_end}")
+print(f"concurrency {conc}; {dur} s measured per run after warm-up; {rounds} rounds, interleaved; "
+      f"nginx worker_processes {ngx}; wrk -t{wrkt}")
 print()
-print(f"SigV4 sign + serialize, one Events publish of 5 events: median {sign['median_us']:.2f} µs, "
-      f"p90 {sign['p90_us']:.2f} µs, p99 {sign['p99_us']:.2f} µs ({sign['samples']} samples)")
+so = sign["sign_only"]
+print(f"serialize + SigV4 sign, one Events publish of 5 events ({sign['body_bytes']} byte body): "
+      f"median {sign['median_us']:.1f} µs (p90 {sign['p90_us']:.1f}, p99 {sign['p99_us']:.1f}; "
+      f"CPU-time median {sign['cpu_median_us']:.1f} µs; {sign['samples']} samples)")
+print(f"SigV4 sign alone: median {so['median_us']:.1f} µs (p90 {so['p90_us']:.1f}, p99 {so['p99_us']:.1f}; "
+      f"CPU-time median {so['cpu_median_us']:.1f} µs)")
 print()
 print("| publisher | events/s (median) | requests/s (median) | rounds (events/s) | errors |")
 print("|---|---:|---:|---|---:|")

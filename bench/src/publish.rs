@@ -4,13 +4,16 @@
 //! [`Publisher::publish_all`] (one signed Events request, since the 5 share a channel), checks that
 //! the report is complete, and starts again. Warm-up first, then the measured window.
 
+use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Args;
 use groupcast::{Authorizer, PublishOptions, Publisher};
 
 use crate::drive::drive;
-use crate::workload::{Workload, credentials};
+use crate::stats::Throughput;
+use crate::workload::{SignedRequest, Workload, credentials, serialize_and_sign};
 
 /// Arguments of `publish`.
 #[derive(Debug, Args)]
@@ -32,6 +35,29 @@ pub(crate) struct PublishArgs {
     /// Tokio worker threads.
     #[arg(long, default_value_t = 2)]
     pub(crate) threads: usize,
+    /// Who sends. `groupcast` is the benchmark; the others apportion its cost: `reqwest-signed`
+    /// does only the per-request work (serialize + sign, as `sign` times it) and POSTs with a
+    /// plain reqwest client; `reqwest-presigned` POSTs one request signed once (what wrk sends).
+    #[arg(long, value_enum, default_value_t = Client::Groupcast)]
+    pub(crate) client: Client,
+}
+
+/// Who sends the requests; see [`PublishArgs::client`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum Client {
+    Groupcast,
+    ReqwestSigned,
+    ReqwestPresigned,
+}
+
+impl Client {
+    fn label(self) -> &'static str {
+        match self {
+            Client::Groupcast => "groupcast",
+            Client::ReqwestSigned => "reqwest + sign per request (no groupcast Publisher)",
+            Client::ReqwestPresigned => "reqwest, one presigned request (no signing)",
+        }
+    }
 }
 
 /// The publisher under test: IAM with static credentials, the sink as Events endpoint.
@@ -55,27 +81,73 @@ pub(crate) async fn publish_once(p: &Publisher, w: &Workload) -> Result<u64, Str
     Ok(report.delivered().count() as u64)
 }
 
-pub(crate) fn run(args: &PublishArgs) -> anyhow::Result<()> {
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(args.threads).enable_all().build()?;
-    let p = publisher(&args.url, &args.workload, args.concurrency)?;
-    let w = args.workload.clone();
-    let once = move || {
-        let (p, w) = (p.clone(), w.clone());
-        async move { publish_once(&p, &w).await }
-    };
+/// One POST of a signed request with a plain reqwest client; the events the sink accepted.
+async fn post(http: &reqwest::Client, url: &str, r: SignedRequest) -> Result<u64, String> {
+    let response = http.post(url).headers(r.headers).body(r.body).send().await.map_err(|e| e.to_string())?;
+    let status = response.status();
+    let body = response.bytes().await.map_err(|e| e.to_string())?;
+    let v: serde_json::Value = serde_json::from_slice(&body).map_err(|e| e.to_string())?;
+    match v["successful"].as_array() {
+        Some(ok) if status.is_success() => Ok(ok.len() as u64),
+        _ => Err(format!("status {status}: {}", String::from_utf8_lossy(&body))),
+    }
+}
+
+/// Warm-up, then the measured run, of `once` on `rt`.
+fn measure<F, Fut>(rt: &tokio::runtime::Runtime, args: &PublishArgs, once: F) -> (Throughput, Option<String>)
+where
+    F: Fn() -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = Result<u64, String>> + Send + 'static,
+{
     let (_, warm_err) = rt.block_on(drive(args.concurrency, Duration::from_secs_f64(args.warmup), once.clone()));
     let (t, err) = rt.block_on(drive(args.concurrency, Duration::from_secs_f64(args.duration), once));
+    (t, err.or(warm_err))
+}
+
+pub(crate) fn run(args: &PublishArgs) -> anyhow::Result<()> {
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(args.threads).enable_all().build()?;
+    let w = Arc::new(args.workload.clone());
+    let (t, err) = match args.client {
+        Client::Groupcast => {
+            let p = publisher(&args.url, &w, args.concurrency)?;
+            measure(&rt, args, move || {
+                let (p, w) = (p.clone(), w.clone());
+                async move { publish_once(&p, &w).await }
+            })
+        }
+        Client::ReqwestSigned | Client::ReqwestPresigned => {
+            // Configured as groupcast configures its own client.
+            let http = reqwest::Client::builder().tcp_nodelay(true).pool_max_idle_per_host(args.concurrency).build()?;
+            let url: Arc<str> = args.url.as_str().into();
+            let channel: Arc<str> = w.channel()?.into();
+            let presigned = Arc::new(serialize_and_sign(&url, &channel, &w.messages()?, &credentials(), &w.region)?);
+            let signed = args.client == Client::ReqwestSigned;
+            measure(&rt, args, move || {
+                let (http, url, channel, w, presigned) =
+                    (http.clone(), url.clone(), channel.clone(), w.clone(), presigned.clone());
+                async move {
+                    let r = if signed {
+                        let msgs = w.messages().map_err(|e| e.to_string())?;
+                        serialize_and_sign(&url, &channel, &msgs, &credentials(), &w.region).map_err(|e| e.to_string())?
+                    } else {
+                        SignedRequest { body: presigned.body.clone(), headers: presigned.headers.clone() }
+                    };
+                    post(&http, &url, r).await
+                }
+            })
+        }
+    };
     let out = serde_json::json!({
-        "publisher": "groupcast",
+        "publisher": args.client.label(),
         "concurrency": args.concurrency,
         "threads": args.threads,
         "duration_s": t.elapsed.as_secs_f64(),
         "requests": t.requests,
         "events": t.events,
         "errors": t.errors,
-        "first_error": err.or(warm_err),
-        "requests_per_s": t.requests_per_s().round(),
-        "events_per_s": t.events_per_s().round(),
+        "first_error": err,
+        "requests_per_s": t.requests_per_s().round() as u64,
+        "events_per_s": t.events_per_s().round() as u64,
     });
     println!("{out}");
     Ok(())
@@ -84,7 +156,7 @@ pub(crate) fn run(args: &PublishArgs) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::workload::{events_body, serialize_and_sign};
+    use crate::workload::events_body;
     use groupcast::Message;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     use tokio::net::TcpListener;
@@ -166,6 +238,21 @@ mod tests {
                 .unwrap_or_else(|| panic!("the publisher sent no {name} header"));
             assert_eq!(sent, ours.headers[name].to_str().unwrap(), "{name}");
         }
+    }
+
+    #[tokio::test]
+    async fn post_sends_the_signed_request_and_counts_accepted_events() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/event", listener.local_addr().unwrap());
+        let server = tokio::spawn(capture_one(listener));
+        let w = workload();
+        let r = serialize_and_sign(&url, &w.channel().unwrap(), &w.messages().unwrap(), &credentials(), &w.region).unwrap();
+        let body = r.body.clone();
+        let n = tokio::time::timeout(Duration::from_secs(10), post(&reqwest::Client::new(), &url, r)).await.unwrap().unwrap();
+        assert_eq!(n, 5);
+        let (head, sent) = server.await.unwrap();
+        assert_eq!(sent, body);
+        assert!(head.to_ascii_lowercase().contains("authorization: aws4-hmac-sha256 credential=akidexample/"), "{head}");
     }
 
     #[tokio::test]

@@ -113,62 +113,84 @@ pub(crate) struct SignArgs {
     /// Seconds of warm-up before sampling.
     #[arg(long, default_value_t = 1.0)]
     pub(crate) warmup: f64,
-    /// Seconds of sampling.
+    /// Seconds of sampling, for each of the two phases.
     #[arg(long, default_value_t = 3.0)]
     pub(crate) duration: f64,
 }
 
-/// Per-request timings of one phase, in µs.
-fn summary(mut samples: Vec<f64>) -> serde_json::Value {
+/// CPU time this thread has run, from `/proc/thread-self/schedstat` (Linux; ns). Unlike wall
+/// time it does not grow while other processes hold the CPU, which matters on a shared machine.
+fn thread_cpu_ns() -> Option<u64> {
+    std::fs::read_to_string("/proc/thread-self/schedstat").ok()?.split_whitespace().next()?.parse().ok()
+}
+
+/// Requests per CPU-time sample: enough to make the cost of reading the clock negligible.
+const CPU_BATCH: usize = 200;
+
+/// Times `f` per call: wall-clock µs of each call, and CPU µs per call over batches of
+/// [`CPU_BATCH`] calls. Runs for `duration` after `warmup`.
+fn time_calls<T>(
+    warmup: Duration,
+    duration: Duration,
+    mut f: impl FnMut() -> anyhow::Result<T>,
+) -> anyhow::Result<(Vec<f64>, Vec<f64>)> {
+    let warm_until = Instant::now() + warmup;
+    while Instant::now() < warm_until {
+        std::hint::black_box(f()?);
+    }
+    let mut wall = Vec::with_capacity(1 << 18);
+    let mut cpu = Vec::new();
+    let until = Instant::now() + duration;
+    while Instant::now() < until {
+        let cpu0 = thread_cpu_ns();
+        for _ in 0..CPU_BATCH {
+            let t = Instant::now();
+            std::hint::black_box(f()?);
+            wall.push(t.elapsed().as_secs_f64() * 1e6);
+        }
+        if let (Some(a), Some(b)) = (cpu0, thread_cpu_ns()) {
+            cpu.push(b.saturating_sub(a) as f64 / 1e3 / CPU_BATCH as f64);
+        }
+    }
+    Ok((wall, cpu))
+}
+
+/// Per-request timings of one phase: wall-clock percentiles and the median CPU time, in µs.
+fn summary((mut wall, mut cpu): (Vec<f64>, Vec<f64>)) -> serde_json::Value {
     serde_json::json!({
-        "median_us": percentile(&mut samples, 50.0),
-        "p90_us": percentile(&mut samples, 90.0),
-        "p99_us": percentile(&mut samples, 99.0),
+        "median_us": percentile(&mut wall, 50.0),
+        "p90_us": percentile(&mut wall, 90.0),
+        "p99_us": percentile(&mut wall, 99.0),
+        "samples": wall.len(),
+        "cpu_median_us": if cpu.is_empty() { serde_json::Value::Null } else { percentile(&mut cpu, 50.0).into() },
     })
 }
 
-/// `sign`: times serialize + sign per request, and the sign step alone, one request per sample.
+/// `sign`: times serialize + sign per request, and the sign step alone over a body made once.
 pub(crate) fn run_sign(args: &SignArgs) -> anyhow::Result<()> {
     let w = &args.workload;
     let msgs = w.messages()?;
     let channel = w.channel()?;
     let creds = credentials();
-    let once = || serialize_and_sign(&args.url, &channel, &msgs, &creds, &w.region);
+    let (warmup, duration) = (Duration::from_secs_f64(args.warmup), Duration::from_secs_f64(args.duration));
 
-    let warm_until = Instant::now() + Duration::from_secs_f64(args.warmup);
-    while Instant::now() < warm_until {
-        std::hint::black_box(once()?);
-    }
-    let mut total = Vec::with_capacity(1 << 20);
-    let until = Instant::now() + Duration::from_secs_f64(args.duration);
-    let mut body_len = 0;
-    while Instant::now() < until && total.len() < 1 << 20 {
-        let t = Instant::now();
-        let r = std::hint::black_box(once()?);
-        total.push(t.elapsed().as_secs_f64() * 1e6);
-        body_len = r.body.len();
-    }
+    let body_len = serialize_and_sign(&args.url, &channel, &msgs, &creds, &w.region)?.body.len();
+    let total = time_calls(warmup, duration, || Ok(serialize_and_sign(&args.url, &channel, &msgs, &creds, &w.region)?))?;
 
-    // The sign step alone, over a body made once.
     let envelopes: Vec<String> = msgs.iter().map(Message::envelope_json).collect();
     let body = events_body(&channel, &envelopes);
-    let mut sign_only = Vec::with_capacity(total.len());
-    for _ in 0..total.len() {
+    let sign_only = time_calls(warmup, duration, || {
         let mut headers = HeaderMap::new();
         headers.insert("accept", HeaderValue::from_static("application/json, text/javascript"));
         headers.insert("content-encoding", HeaderValue::from_static("amz-1.0"));
         headers.insert("content-type", HeaderValue::from_static("application/json; charset=UTF-8"));
-        let t = Instant::now();
         sign_headers("POST", &args.url, &mut headers, &body, &creds, &w.region, APPSYNC_SERVICE, SystemTime::now())?;
-        sign_only.push(t.elapsed().as_secs_f64() * 1e6);
-        std::hint::black_box(&headers);
-    }
+        Ok(headers)
+    })?;
 
-    let n = total.len();
     let mut out = summary(total);
     out["bench"] = "sign".into();
     out["what"] = "serialize 5 envelopes + Events body + SigV4 sign, per request".into();
-    out["samples"] = n.into();
     out["body_bytes"] = body_len.into();
     out["sign_only"] = summary(sign_only);
     println!("{out}");
