@@ -118,12 +118,13 @@ impl EventsWs {
         n: usize,
     ) -> Result<Vec<Result<Option<String>, Error>>, AttemptError> {
         let conn = self.connection(auth).await?;
-        conn.pace().await;
         let _permit = conn
             .in_flight
             .acquire()
             .await
             .map_err(|_| AttemptError::Retryable("the connection closed".into()))?;
+        // Paced last, right before sending, so that the booked times are the send times.
+        conn.pace().await;
         let id = uuid::Uuid::new_v4().to_string();
         let authorization = self
             .auth_object(auth, body, SystemTime::now())

@@ -530,6 +530,38 @@ async fn at_most_25_publishes_per_second_go_on_one_connection() {
 }
 
 #[tokio::test]
+async fn publishes_awaiting_an_answer_are_bounded_by_the_concurrency() {
+    let server = WsServer::start(Behaviour::default(), |c, n, p| {
+        WsReply::After(
+            Duration::from_millis(100),
+            Box::new(WsReply::Json(all_successful(c, n, p))),
+        )
+    })
+    .await;
+    let p = builder(&server, Authorizer::api_key("k"))
+        .concurrency(2)
+        .build()
+        .unwrap();
+    // Two calls at once share the connection: the bound holds across calls.
+    let (m1, m2) = (
+        msg("t", &["a", "b", "c"], json!(1)),
+        msg("t", &["d", "e", "f"], json!(2)),
+    );
+    let start = Instant::now();
+    let (r1, r2) = tokio::join!(p.publish(&m1), p.publish(&m2));
+    assert!(r1.unwrap().is_complete() && r2.unwrap().is_complete());
+    assert_eq!(server.conns().len(), 1);
+    assert_eq!(server.publishes().len(), 6);
+    assert_eq!(server.max_outstanding(), 2);
+    // Six answers, 100 ms each, two at a time.
+    assert!(
+        start.elapsed() >= Duration::from_millis(300),
+        "{:?}",
+        start.elapsed()
+    );
+}
+
+#[tokio::test]
 async fn a_connection_error_unauthorized_fails_without_retrying() {
     let behaviour = Behaviour {
         ack: json!({"type": "connection_error", "errors": [

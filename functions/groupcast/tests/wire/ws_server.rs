@@ -1,7 +1,7 @@
 //! A local AppSync Events WebSocket server on 127.0.0.1 (tokio-tungstenite): it checks the
 //! subprotocols, decodes the `header-…` auth object, acks `connection_init`, sends `ka` (or
 //! withholds it), records every client message, and answers each `publish` as the test says:
-//! a JSON message, silence, or a dropped connection.
+//! a JSON message (at once or later), silence, or a dropped connection.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -49,6 +49,8 @@ pub enum WsReply {
     Silence,
     /// Drop the TCP connection without a close frame.
     Drop,
+    /// Wait (without holding up other messages), then answer.
+    After(Duration, Box<WsReply>),
 }
 
 /// What the server does besides answering publishes.
@@ -77,6 +79,9 @@ struct State {
     conns: Vec<WsConn>,
     publishes: usize,
     rejected: Vec<String>,
+    /// Publishes received and not yet answered, now and at most.
+    outstanding: usize,
+    max_outstanding: usize,
 }
 
 pub struct WsServer {
@@ -143,6 +148,11 @@ impl WsServer {
     /// Every publish over every connection, in arrival order.
     pub fn publishes(&self) -> Vec<Value> {
         self.conns().iter().flat_map(WsConn::publishes).collect()
+    }
+
+    /// The most publishes that were ever awaiting an answer at once.
+    pub fn max_outstanding(&self) -> usize {
+        self.state.lock().unwrap().max_outstanding
     }
 
     /// Handshakes refused, and why.
@@ -224,6 +234,8 @@ async fn serve(
     let (mut sink, mut source) = ws.split();
     // The next `ka`: none before the ack, nor ever when withheld.
     let mut next_ka: Option<tokio::time::Instant> = None;
+    // Answers due later arrive here from their timers.
+    let (later_tx, mut later) = tokio::sync::mpsc::unbounded_channel::<Value>();
     loop {
         let at = next_ka;
         let tick = async move {
@@ -233,6 +245,12 @@ async fn serve(
             }
         };
         tokio::select! {
+            Some(v) = later.recv() => {
+                state.lock().unwrap().outstanding -= 1;
+                if sink.send(Frame::text(v.to_string())).await.is_err() {
+                    return;
+                }
+            }
             () = tick => {
                 next_ka = behaviour.ka_every.map(|d| tokio::time::Instant::now() + d);
                 if sink.send(Frame::text(json!({"type": "ka"}).to_string())).await.is_err() {
@@ -261,14 +279,33 @@ async fn serve(
                         next_ka = behaviour.ka_every.map(|d| tokio::time::Instant::now() + d);
                         Some(behaviour.ack.clone())
                     }
-                    Some("publish") => match handler(conn, n, &msg) {
-                        WsReply::Json(mut v) => {
-                            v["id"] = msg["id"].clone();
-                            Some(v)
+                    Some("publish") => {
+                        {
+                            let mut s = state.lock().unwrap();
+                            s.outstanding += 1;
+                            s.max_outstanding = s.max_outstanding.max(s.outstanding);
                         }
-                        WsReply::Silence => None,
-                        WsReply::Drop => return,
-                    },
+                        let mut reply = handler(conn, n, &msg);
+                        let mut delay = Duration::ZERO;
+                        while let WsReply::After(d, next) = reply {
+                            delay += d;
+                            reply = *next;
+                        }
+                        match reply {
+                            WsReply::Json(mut v) => {
+                                v["id"] = msg["id"].clone();
+                                let tx = later_tx.clone();
+                                tokio::spawn(async move {
+                                    tokio::time::sleep(delay).await;
+                                    let _ = tx.send(v);
+                                });
+                                None
+                            }
+                            WsReply::Silence => None,
+                            WsReply::Drop => return,
+                            WsReply::After(..) => unreachable!(),
+                        }
+                    }
                     _ => None,
                 };
                 if let Some(v) = reply
