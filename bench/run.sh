@@ -145,7 +145,7 @@ for p in order:
     ev = statistics.median(r["events_per_s"] for r in rs)
     rq = statistics.median(r["requests_per_s"] for r in rs)
     med[p] = (ev, rq)
-    print(f"| {p} | {ev:,.0f} | {rq:,.0f} | {', '.join(format(r['events_per_s'], ',') for r in rs)} | "
+    print(f"| {p} | {ev:,.0f} | {rq:,.0f} | {', '.join(format(round(r['events_per_s']), ',') for r in rs)} | "
           f"{sum(r.get('errors', 0) for r in rs)} |")
 print()
 gc, node, sink = med.get("groupcast"), med.get("node"), med.get("wrk (sink capacity)")
