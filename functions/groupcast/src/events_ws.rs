@@ -41,8 +41,8 @@ use crate::sign::{APPSYNC_SERVICE, SigV4};
 
 /// The subprotocol of the AppSync Events WebSocket protocol.
 pub const SUBPROTOCOL: &str = "aws-appsync-event-ws";
-/// Publish messages AWS accepts per second on one connection (AppSync quotas).
-pub const PUBLISHES_PER_SECOND: usize = 25;
+/// Publish messages AWS accepts per second on one connection; see [`limits`](crate::limits).
+pub use crate::limits::EVENTS_WS_PUBLISHES_PER_SECOND as PUBLISHES_PER_SECOND;
 /// The keep-alive timeout when `connection_ack` names none.
 pub const DEFAULT_CONNECTION_TIMEOUT: Duration = Duration::from_millis(300_000);
 

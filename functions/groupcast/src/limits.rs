@@ -14,6 +14,8 @@ pub const EVENTS_PER_PUBLISH: usize = 5;
 pub const EVENT_MAX_BYTES: usize = 240_000;
 /// Bytes in one AppSync Events HTTP publish request body. "1.2 MB", read as decimal. *AppSync quotas.*
 pub const EVENTS_REQUEST_MAX_BYTES: usize = 1_200_000;
+/// Publish messages per second on one AppSync Events WebSocket connection. *AppSync quotas.*
+pub const EVENTS_WS_PUBLISHES_PER_SECOND: usize = 25;
 
 /// Characters in one channel segment (and in a namespace name). *Events guide, channel paths.*
 pub const CHANNEL_SEGMENT_MAX_CHARS: usize = 50;
