@@ -2,12 +2,12 @@
 //! `--data-bytes`, fixed static IAM credentials, and the one Events request they make; plus the
 //! `sign` micro benchmark and the wrk script built from that request.
 //!
-//! The request is built the way `groupcast::Publisher` builds it: envelopes with
-//! [`Message::envelope_json`], the channel with [`groupcast::events::channel`] and
-//! [`groupcast::group_segment`], the body `{"channel":…,"events":[…]}` with each envelope as a
-//! JSON string, the IAM header set of an Events publish, then [`groupcast::sign::sign_headers`].
-//! The body step is repeated here because groupcast keeps its batcher (`events::batches`)
-//! crate-private; a test checks that the bytes equal what the publisher sends.
+//! The request is built the way `groupcast::Publisher` builds it, with groupcast's functions:
+//! envelopes with [`Message::envelope_json`], the channel with [`groupcast::events::channel`]
+//! and [`groupcast::group_segment`], the body with [`groupcast::events::publish_body`], the IAM
+//! header set of an Events publish (repeated here: groupcast keeps it crate-private), then
+//! [`groupcast::sign::sign_headers`]. A test checks the body and signed headers against what the
+//! publisher sends.
 
 use std::time::{Duration, Instant, SystemTime};
 
@@ -69,18 +69,9 @@ pub(crate) struct SignedRequest {
     pub(crate) headers: HeaderMap,
 }
 
-/// The Events body for `envelopes` on `channel`, byte for byte as groupcast's batcher writes it.
+/// The Events body for `envelopes` on `channel`: groupcast's own [`groupcast::events::publish_body`].
 pub(crate) fn events_body(channel: &str, envelopes: &[String]) -> Vec<u8> {
-    let channel_json = serde_json::to_string(channel).expect("a string serializes");
-    let encoded: Vec<String> =
-        envelopes.iter().map(|e| serde_json::to_string(e).expect("a string serializes")).collect();
-    let mut body = String::with_capacity(32 + channel_json.len() + encoded.iter().map(|e| e.len() + 1).sum::<usize>());
-    body.push_str("{\"channel\":");
-    body.push_str(&channel_json);
-    body.push_str(",\"events\":[");
-    body.push_str(&encoded.join(","));
-    body.push_str("]}");
-    body.into_bytes()
+    groupcast::events::publish_body(channel, envelopes)
 }
 
 /// Serializes `msgs` into one Events request and signs it, as one publish attempt does.
