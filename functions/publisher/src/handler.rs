@@ -365,12 +365,15 @@ mod tests {
     use groupcast::PublishReport;
     use std::sync::Mutex;
 
+    /// One `publish_all` call: its message ids and transports.
+    type Call = (Vec<Uuid>, Option<Vec<Transport>>);
+
     /// Delivers everything except to `fail_groups`; refuses as invalid any call holding a
     /// message whose data is `"too-big"`; records each call's message ids and transports.
     #[derive(Default)]
     struct FakePublisher {
         fail_groups: Vec<&'static str>,
-        calls: Mutex<Vec<(Vec<Uuid>, Option<Vec<Transport>>)>>,
+        calls: Mutex<Vec<Call>>,
     }
 
     impl Publish for FakePublisher {

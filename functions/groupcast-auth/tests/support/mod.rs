@@ -385,24 +385,23 @@ async fn handle_runtime(req: Req, state: Arc<Mutex<RuntimeState>>, changed: Arc<
         changed.notify_waiters();
         return reply(202, r#"{"status":"OK"}"#);
     }
-    if req.method == Method::POST {
-        if let Some(id_kind) = rest.strip_prefix("invocation/") {
-            if let Some((id, kind)) = id_kind.split_once('/') {
-                let outcome = match kind {
-                    "response" => Outcome::Response(parse(&req.body)),
-                    // The body is `{"errorType", "errorMessage"}` (the header only says "unhandled").
-                    "error" => Outcome::Error(parse(&req.body)),
-                    _ => return reply(404, "{}"),
-                };
-                state
-                    .lock()
-                    .unwrap()
-                    .outcomes
-                    .insert(id.to_owned(), (outcome, Instant::now()));
-                changed.notify_waiters();
-                return reply(202, r#"{"status":"OK"}"#);
-            }
-        }
+    let invocation = rest
+        .strip_prefix("invocation/")
+        .and_then(|r| r.split_once('/'));
+    if let (true, Some((id, kind))) = (req.method == Method::POST, invocation) {
+        let outcome = match kind {
+            "response" => Outcome::Response(parse(&req.body)),
+            // The body is `{"errorType", "errorMessage"}` (the header only says "unhandled").
+            "error" => Outcome::Error(parse(&req.body)),
+            _ => return reply(404, "{}"),
+        };
+        state
+            .lock()
+            .unwrap()
+            .outcomes
+            .insert(id.to_owned(), (outcome, Instant::now()));
+        changed.notify_waiters();
+        return reply(202, r#"{"status":"OK"}"#);
     }
     reply(404, r#"{"errorMessage":"unknown runtime API path"}"#)
 }
