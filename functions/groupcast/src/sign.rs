@@ -63,11 +63,14 @@ impl SigV4<'_> {
             .map_err(|e| {
                 Error::Credentials(format!("SigV4: a header is not visible ASCII: {e}"))
             })?;
+        // aws-sigv4 would hash the body with the portable `sha2` crate; aws-lc-rs (already our TLS
+        // crypto provider) hashes it with assembly, and the payload hash is most of a publish's
+        // SHA-256 work. The canonical request is the same either way (botocore checks it in tests).
         let request = SignableRequest::new(
             method,
             url,
             signable_headers.into_iter(),
-            SignableBody::Bytes(body),
+            SignableBody::Precomputed(payload_sha256_hex(body)),
         )
         .map_err(|e| Error::Credentials(format!("SigV4 request {url}: {e}")))?;
         let (instructions, _signature) = sign(request, &params)
@@ -82,6 +85,18 @@ impl SigV4<'_> {
         }
         Ok(())
     }
+}
+
+/// Lowercase hex SHA-256 of `body`, as SigV4's canonical request wants it.
+fn payload_sha256_hex(body: &[u8]) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, body);
+    let mut out = String::with_capacity(64);
+    for b in digest.as_ref() {
+        out.push(char::from(HEX[usize::from(b >> 4)]));
+        out.push(char::from(HEX[usize::from(b & 0xf)]));
+    }
+    out
 }
 
 /// Signs a request in place; the same as [`SigV4::sign`] with the parts given one by one.
