@@ -11,12 +11,13 @@ bash scripts/setup.sh
 export PATH="$root/.venv/bin:$PATH"
 export GROUPCAST_PYTHON="$root/.venv/bin/python"
 
-echo "== cargo test (workspace)"
+echo "== cargo test (workspace) ($(date -u +%T))"
 cargo test --workspace --locked
 
-echo "== isolation harness (node)"
+echo "== isolation harness (node) ($(date -u +%T))"
 npm test --prefix tests
 
-echo "== cargo lambda build (release, x86_64)"
+echo "== cargo lambda build (release, x86_64) ($(date -u +%T))"
 cargo lambda build --release --locked -p publisher -p authorizer -p iot-grant
 ls -l target/lambda/*/bootstrap
+echo "== done ($(date -u +%T))"
