@@ -199,6 +199,20 @@ mod tests {
                 }
             }
         }
+        // A group may be *named* like another group's encoding (`x---5f` is a valid segment):
+        // it must still get a segment of its own.
+        let encoded: Vec<(String, String)> = seen
+            .iter()
+            .filter(|(s, n)| *s != *n)
+            .map(|(s, n)| (s.clone(), n.clone()))
+            .collect();
+        for (segment, owner) in encoded {
+            let s = group_segment(&segment).unwrap();
+            assert_ne!(s, segment, "the group named {segment:?} takes the segment of {owner:?}");
+            if let Some(prev) = seen.insert(s.clone(), segment.clone()) {
+                panic!("{prev:?} and {segment:?} both map to {s:?}");
+            }
+        }
         assert!(seen.len() > 10_000);
     }
 }
