@@ -9,7 +9,7 @@ use groupcast::{Authorizer, Error, Outcome, Publisher, RetryPolicy, StaticToken,
 use serde_json::{Value, json};
 
 use crate::ws_server::{Behaviour, WsReply, WsServer, all_successful};
-use crate::{ACCESS_KEY, SECRET_KEY, creds, fast_retries, msg, python};
+use crate::{ACCESS_KEY, creds, fast_retries, msg};
 
 /// The Events HTTP host: every auth object names it, though nothing is sent to it.
 const HTTP_HOST: &str = "abc123.appsync-api.eu-west-1.amazonaws.com";
@@ -130,28 +130,7 @@ fn botocore_verify(signed: &[(&Value, String)]) -> Vec<Value> {
             json!({"method": "POST", "target": "/event", "headers": headers, "body": body})
         })
         .collect();
-    let dir = std::env::temp_dir().join(format!(
-        "groupcast-ws-sigv4-{}-{}",
-        std::process::id(),
-        fastrand::u64(..)
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    let input = dir.join("requests.json");
-    let spec = json!({"access_key": ACCESS_KEY, "secret_key": SECRET_KEY, "requests": requests});
-    std::fs::write(&input, spec.to_string()).unwrap();
-    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/verify_sigv4.py");
-    let out = std::process::Command::new(python())
-        .arg(&script)
-        .arg(&input)
-        .output()
-        .unwrap();
-    std::fs::remove_dir_all(&dir).ok();
-    assert!(
-        out.status.success(),
-        "verify_sigv4.py failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
+    crate::sigv4::botocore_verify(&requests)
 }
 
 #[tokio::test]

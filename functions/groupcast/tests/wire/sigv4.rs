@@ -8,8 +8,9 @@ use serde_json::json;
 use crate::server::{Captured, Reply, Server, events_success};
 use crate::{ACCESS_KEY, SECRET_KEY, creds, msg, python};
 
-/// Runs the botocore verifier over `requests`; one result per request.
-fn botocore_verify(requests: &[Captured]) -> Vec<serde_json::Value> {
+/// Runs the botocore verifier over `requests` (each `{method, target, headers, body}`); one
+/// result per request. The WebSocket tests use it too.
+pub(crate) fn botocore_verify<R: serde::Serialize>(requests: &[R]) -> Vec<serde_json::Value> {
     let dir = std::env::temp_dir().join(format!(
         "groupcast-sigv4-{}-{}",
         std::process::id(),
