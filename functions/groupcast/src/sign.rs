@@ -103,7 +103,8 @@ fn payload_sha256_hex(body: &[u8]) -> String {
 ///
 /// # Errors
 /// As [`SigV4::sign`].
-#[allow(clippy::too_many_arguments)] // one flat call for callers that hold the parts (the benchmark)
+// One flat call for callers that hold the parts (the benchmark).
+#[allow(clippy::too_many_arguments)]
 pub fn sign_headers(
     method: &str,
     url: &str,
