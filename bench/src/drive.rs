@@ -30,8 +30,12 @@ where
     let mut tasks = Vec::with_capacity(concurrency);
     for _ in 0..concurrency {
         let f = publish_once.clone();
-        let (requests, events, errors, first_error) =
-            (requests.clone(), events.clone(), errors.clone(), first_error.clone());
+        let (requests, events, errors, first_error) = (
+            requests.clone(),
+            events.clone(),
+            errors.clone(),
+            first_error.clone(),
+        );
         tasks.push(tokio::spawn(async move {
             while Instant::now() < deadline {
                 match f().await {
@@ -74,7 +78,11 @@ mod tests {
             async move {
                 tokio::time::sleep(Duration::from_millis(1)).await;
                 // Every 3rd call fails, so both counters move.
-                if c.fetch_add(1, Ordering::Relaxed) % 3 == 2 { Err("boom".to_string()) } else { Ok(5) }
+                if c.fetch_add(1, Ordering::Relaxed) % 3 == 2 {
+                    Err("boom".to_string())
+                } else {
+                    Ok(5)
+                }
             }
         })
         .await;

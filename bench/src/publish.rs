@@ -61,7 +61,11 @@ impl Client {
 }
 
 /// The publisher under test: IAM with static credentials, the sink as Events endpoint.
-pub(crate) fn publisher(url: &str, w: &Workload, concurrency: usize) -> Result<Publisher, groupcast::Error> {
+pub(crate) fn publisher(
+    url: &str,
+    w: &Workload,
+    concurrency: usize,
+) -> Result<Publisher, groupcast::Error> {
     Publisher::builder()
         .events(url, w.namespace.as_str())
         .region(w.region.as_str())
@@ -74,7 +78,10 @@ pub(crate) fn publisher(url: &str, w: &Workload, concurrency: usize) -> Result<P
 /// One publish call of 5 fresh messages; the events the sink accepted, or why not.
 pub(crate) async fn publish_once(p: &Publisher, w: &Workload) -> Result<u64, String> {
     let msgs = w.messages().map_err(|e| e.to_string())?;
-    let report = p.publish_all(&msgs, &PublishOptions::default()).await.map_err(|e| e.to_string())?;
+    let report = p
+        .publish_all(&msgs, &PublishOptions::default())
+        .await
+        .map_err(|e| e.to_string())?;
     if let Some(f) = report.failures().next() {
         return Err(format!("{:?}", f.outcome));
     }
@@ -83,29 +90,53 @@ pub(crate) async fn publish_once(p: &Publisher, w: &Workload) -> Result<u64, Str
 
 /// One POST of a signed request with a plain reqwest client; the events the sink accepted.
 async fn post(http: &reqwest::Client, url: &str, r: SignedRequest) -> Result<u64, String> {
-    let response = http.post(url).headers(r.headers).body(r.body).send().await.map_err(|e| e.to_string())?;
+    let response = http
+        .post(url)
+        .headers(r.headers)
+        .body(r.body)
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
     let status = response.status();
     let body = response.bytes().await.map_err(|e| e.to_string())?;
     let v: serde_json::Value = serde_json::from_slice(&body).map_err(|e| e.to_string())?;
     match v["successful"].as_array() {
         Some(ok) if status.is_success() => Ok(ok.len() as u64),
-        _ => Err(format!("status {status}: {}", String::from_utf8_lossy(&body))),
+        _ => Err(format!(
+            "status {status}: {}",
+            String::from_utf8_lossy(&body)
+        )),
     }
 }
 
 /// Warm-up, then the measured run, of `once` on `rt`.
-fn measure<F, Fut>(rt: &tokio::runtime::Runtime, args: &PublishArgs, once: F) -> (Throughput, Option<String>)
+fn measure<F, Fut>(
+    rt: &tokio::runtime::Runtime,
+    args: &PublishArgs,
+    once: F,
+) -> (Throughput, Option<String>)
 where
     F: Fn() -> Fut + Clone + Send + Sync + 'static,
     Fut: Future<Output = Result<u64, String>> + Send + 'static,
 {
-    let (_, warm_err) = rt.block_on(drive(args.concurrency, Duration::from_secs_f64(args.warmup), once.clone()));
-    let (t, err) = rt.block_on(drive(args.concurrency, Duration::from_secs_f64(args.duration), once));
+    let (_, warm_err) = rt.block_on(drive(
+        args.concurrency,
+        Duration::from_secs_f64(args.warmup),
+        once.clone(),
+    ));
+    let (t, err) = rt.block_on(drive(
+        args.concurrency,
+        Duration::from_secs_f64(args.duration),
+        once,
+    ));
     (t, err.or(warm_err))
 }
 
 pub(crate) fn run(args: &PublishArgs) -> anyhow::Result<()> {
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(args.threads).enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(args.threads)
+        .enable_all()
+        .build()?;
     let w = Arc::new(args.workload.clone());
     let (t, err) = match args.client {
         Client::Groupcast => {
@@ -117,20 +148,38 @@ pub(crate) fn run(args: &PublishArgs) -> anyhow::Result<()> {
         }
         Client::ReqwestSigned | Client::ReqwestPresigned => {
             // Configured as groupcast configures its own client.
-            let http = reqwest::Client::builder().tcp_nodelay(true).pool_max_idle_per_host(args.concurrency).build()?;
+            let http = reqwest::Client::builder()
+                .tcp_nodelay(true)
+                .pool_max_idle_per_host(args.concurrency)
+                .build()?;
             let url: Arc<str> = args.url.as_str().into();
             let channel: Arc<str> = w.channel()?.into();
-            let presigned = Arc::new(serialize_and_sign(&url, &channel, &w.messages()?, &credentials(), &w.region)?);
+            let presigned = Arc::new(serialize_and_sign(
+                &url,
+                &channel,
+                &w.messages()?,
+                &credentials(),
+                &w.region,
+            )?);
             let signed = args.client == Client::ReqwestSigned;
             measure(&rt, args, move || {
-                let (http, url, channel, w, presigned) =
-                    (http.clone(), url.clone(), channel.clone(), w.clone(), presigned.clone());
+                let (http, url, channel, w, presigned) = (
+                    http.clone(),
+                    url.clone(),
+                    channel.clone(),
+                    w.clone(),
+                    presigned.clone(),
+                );
                 async move {
                     let r = if signed {
                         let msgs = w.messages().map_err(|e| e.to_string())?;
-                        serialize_and_sign(&url, &channel, &msgs, &credentials(), &w.region).map_err(|e| e.to_string())?
+                        serialize_and_sign(&url, &channel, &msgs, &credentials(), &w.region)
+                            .map_err(|e| e.to_string())?
                     } else {
-                        SignedRequest { body: presigned.body.clone(), headers: presigned.headers.clone() }
+                        SignedRequest {
+                            body: presigned.body.clone(),
+                            headers: presigned.headers.clone(),
+                        }
                     };
                     post(&http, &url, r).await
                 }
@@ -178,7 +227,11 @@ mod tests {
         };
         let len: usize = head
             .lines()
-            .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse().unwrap()))
+            .find_map(|l| {
+                l.to_ascii_lowercase()
+                    .strip_prefix("content-length:")
+                    .map(|v| v.trim().parse().unwrap())
+            })
             .expect("a content-length header");
         while buf.len() < body_start + len {
             let n = sock.read(&mut chunk).await.unwrap();
@@ -213,28 +266,52 @@ mod tests {
         let w = workload();
         let msgs: Vec<Message> = w.messages().unwrap();
         let p = publisher(&url, &w, 4).unwrap();
-        let report = tokio::time::timeout(Duration::from_secs(10), p.publish_all(&msgs, &PublishOptions::default()))
-            .await
-            .expect("publish within 10 s")
-            .unwrap();
+        let report = tokio::time::timeout(
+            Duration::from_secs(10),
+            p.publish_all(&msgs, &PublishOptions::default()),
+        )
+        .await
+        .expect("publish within 10 s")
+        .unwrap();
         assert!(report.is_complete(), "{report:?}");
         assert_eq!(report.delivered().count(), 5);
         let (head, body) = server.await.unwrap();
 
         let envelopes: Vec<String> = msgs.iter().map(Message::envelope_json).collect();
         let channel = w.channel().unwrap();
-        assert_eq!(String::from_utf8(body).unwrap(), String::from_utf8(events_body(&channel, &envelopes)).unwrap());
+        assert_eq!(
+            String::from_utf8(body).unwrap(),
+            String::from_utf8(events_body(&channel, &envelopes)).unwrap()
+        );
         let ours = serialize_and_sign(&url, &channel, &msgs, &credentials(), &w.region).unwrap();
-        let signed_headers = |auth: &str| auth.split("SignedHeaders=").nth(1).unwrap().split(',').next().unwrap().to_owned();
+        let signed_headers = |auth: &str| {
+            auth.split("SignedHeaders=")
+                .nth(1)
+                .unwrap()
+                .split(',')
+                .next()
+                .unwrap()
+                .to_owned()
+        };
         let sent_auth = head
             .lines()
-            .find_map(|l| l.strip_prefix("authorization: ").or_else(|| l.strip_prefix("Authorization: ")))
+            .find_map(|l| {
+                l.strip_prefix("authorization: ")
+                    .or_else(|| l.strip_prefix("Authorization: "))
+            })
             .expect("an authorization header");
-        assert_eq!(signed_headers(sent_auth), signed_headers(ours.headers["authorization"].to_str().unwrap()));
+        assert_eq!(
+            signed_headers(sent_auth),
+            signed_headers(ours.headers["authorization"].to_str().unwrap())
+        );
         for name in ["accept", "content-encoding", "content-type"] {
             let sent = head
                 .lines()
-                .find_map(|l| l.split_once(": ").filter(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v))
+                .find_map(|l| {
+                    l.split_once(": ")
+                        .filter(|(k, _)| k.eq_ignore_ascii_case(name))
+                        .map(|(_, v)| v)
+                })
                 .unwrap_or_else(|| panic!("the publisher sent no {name} header"));
             assert_eq!(sent, ours.headers[name].to_str().unwrap(), "{name}");
         }
@@ -246,13 +323,30 @@ mod tests {
         let url = format!("http://{}/event", listener.local_addr().unwrap());
         let server = tokio::spawn(capture_one(listener));
         let w = workload();
-        let r = serialize_and_sign(&url, &w.channel().unwrap(), &w.messages().unwrap(), &credentials(), &w.region).unwrap();
+        let r = serialize_and_sign(
+            &url,
+            &w.channel().unwrap(),
+            &w.messages().unwrap(),
+            &credentials(),
+            &w.region,
+        )
+        .unwrap();
         let body = r.body.clone();
-        let n = tokio::time::timeout(Duration::from_secs(10), post(&reqwest::Client::new(), &url, r)).await.unwrap().unwrap();
+        let n = tokio::time::timeout(
+            Duration::from_secs(10),
+            post(&reqwest::Client::new(), &url, r),
+        )
+        .await
+        .unwrap()
+        .unwrap();
         assert_eq!(n, 5);
         let (head, sent) = server.await.unwrap();
         assert_eq!(sent, body);
-        assert!(head.to_ascii_lowercase().contains("authorization: aws4-hmac-sha256 credential=akidexample/"), "{head}");
+        assert!(
+            head.to_ascii_lowercase()
+                .contains("authorization: aws4-hmac-sha256 credential=akidexample/"),
+            "{head}"
+        );
     }
 
     #[tokio::test]
@@ -262,7 +356,10 @@ mod tests {
         let server = tokio::spawn(capture_one(listener));
         let w = workload();
         let p = publisher(&url, &w, 4).unwrap();
-        let n = tokio::time::timeout(Duration::from_secs(10), publish_once(&p, &w)).await.unwrap().unwrap();
+        let n = tokio::time::timeout(Duration::from_secs(10), publish_once(&p, &w))
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(n, 5);
         server.await.unwrap();
     }

@@ -52,7 +52,12 @@ mod tests {
 
     #[test]
     fn throughput_divides_by_elapsed_time() {
-        let t = Throughput { elapsed: Duration::from_millis(500), requests: 100, events: 500, errors: 0 };
+        let t = Throughput {
+            elapsed: Duration::from_millis(500),
+            requests: 100,
+            events: 500,
+            errors: 0,
+        };
         assert_eq!(t.requests_per_s(), 200.0);
         assert_eq!(t.events_per_s(), 1000.0);
     }

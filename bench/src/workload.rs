@@ -24,7 +24,13 @@ pub(crate) const EVENTS_PER_REQUEST: usize = groupcast::limits::EVENTS_PER_PUBLI
 
 /// Static example credentials (AWS's documentation pair). Nothing leaves 127.0.0.1.
 pub(crate) fn credentials() -> Credentials {
-    Credentials::new("AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", None, None, "groupcast-bench")
+    Credentials::new(
+        "AKIDEXAMPLE",
+        "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
+        None,
+        None,
+        "groupcast-bench",
+    )
 }
 
 /// What is published; the same defaults as `bench/node/publish.mjs`.
@@ -52,13 +58,22 @@ impl Workload {
     pub(crate) fn messages(&self) -> Result<Vec<Message>, groupcast::Error> {
         let data = serde_json::json!({ "text": "x".repeat(self.data_bytes) });
         (0..EVENTS_PER_REQUEST)
-            .map(|_| Message::builder(self.topic.as_str()).data(data.clone()).group(self.group.as_str()).build())
+            .map(|_| {
+                Message::builder(self.topic.as_str())
+                    .data(data.clone())
+                    .group(self.group.as_str())
+                    .build()
+            })
             .collect()
     }
 
     /// The channel the group's messages go to.
     pub(crate) fn channel(&self) -> anyhow::Result<String> {
-        Ok(groupcast::events::channel(&self.namespace, &groupcast::group_segment(&self.group)?, &self.topic))
+        Ok(groupcast::events::channel(
+            &self.namespace,
+            &groupcast::group_segment(&self.group)?,
+            &self.topic,
+        ))
     }
 }
 
@@ -86,10 +101,25 @@ pub(crate) fn serialize_and_sign(
     let body = events_body(channel, &envelopes);
     let mut headers = HeaderMap::new();
     // The IAM header set groupcast sends with an Events publish.
-    headers.insert("accept", HeaderValue::from_static("application/json, text/javascript"));
+    headers.insert(
+        "accept",
+        HeaderValue::from_static("application/json, text/javascript"),
+    );
     headers.insert("content-encoding", HeaderValue::from_static("amz-1.0"));
-    headers.insert("content-type", HeaderValue::from_static("application/json; charset=UTF-8"));
-    sign_headers("POST", url, &mut headers, &body, credentials, region, APPSYNC_SERVICE, SystemTime::now())?;
+    headers.insert(
+        "content-type",
+        HeaderValue::from_static("application/json; charset=UTF-8"),
+    );
+    sign_headers(
+        "POST",
+        url,
+        &mut headers,
+        &body,
+        credentials,
+        region,
+        APPSYNC_SERVICE,
+        SystemTime::now(),
+    )?;
     Ok(SignedRequest { body, headers })
 }
 
@@ -99,7 +129,10 @@ pub(crate) struct SignArgs {
     #[command(flatten)]
     pub(crate) workload: Workload,
     /// The URL signed (only its host and path matter).
-    #[arg(long, default_value = "https://example1234567890.appsync-api.us-east-1.amazonaws.com/event")]
+    #[arg(
+        long,
+        default_value = "https://example1234567890.appsync-api.us-east-1.amazonaws.com/event"
+    )]
     pub(crate) url: String,
     /// Seconds of warm-up before sampling.
     #[arg(long, default_value_t = 1.0)]
@@ -112,7 +145,12 @@ pub(crate) struct SignArgs {
 /// CPU time this thread has run, from `/proc/thread-self/schedstat` (Linux; ns). Unlike wall
 /// time it does not grow while other processes hold the CPU, which matters on a shared machine.
 fn thread_cpu_ns() -> Option<u64> {
-    std::fs::read_to_string("/proc/thread-self/schedstat").ok()?.split_whitespace().next()?.parse().ok()
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
 }
 
 /// Requests per CPU-time sample: enough to make the cost of reading the clock negligible.
@@ -163,19 +201,43 @@ pub(crate) fn run_sign(args: &SignArgs) -> anyhow::Result<()> {
     let msgs = w.messages()?;
     let channel = w.channel()?;
     let creds = credentials();
-    let (warmup, duration) = (Duration::from_secs_f64(args.warmup), Duration::from_secs_f64(args.duration));
+    let (warmup, duration) = (
+        Duration::from_secs_f64(args.warmup),
+        Duration::from_secs_f64(args.duration),
+    );
 
-    let body_len = serialize_and_sign(&args.url, &channel, &msgs, &creds, &w.region)?.body.len();
-    let total = time_calls(warmup, duration, || Ok(serialize_and_sign(&args.url, &channel, &msgs, &creds, &w.region)?))?;
+    let body_len = serialize_and_sign(&args.url, &channel, &msgs, &creds, &w.region)?
+        .body
+        .len();
+    let total = time_calls(warmup, duration, || {
+        Ok(serialize_and_sign(
+            &args.url, &channel, &msgs, &creds, &w.region,
+        )?)
+    })?;
 
     let envelopes: Vec<String> = msgs.iter().map(Message::envelope_json).collect();
     let body = events_body(&channel, &envelopes);
     let sign_only = time_calls(warmup, duration, || {
         let mut headers = HeaderMap::new();
-        headers.insert("accept", HeaderValue::from_static("application/json, text/javascript"));
+        headers.insert(
+            "accept",
+            HeaderValue::from_static("application/json, text/javascript"),
+        );
         headers.insert("content-encoding", HeaderValue::from_static("amz-1.0"));
-        headers.insert("content-type", HeaderValue::from_static("application/json; charset=UTF-8"));
-        sign_headers("POST", &args.url, &mut headers, &body, &creds, &w.region, APPSYNC_SERVICE, SystemTime::now())?;
+        headers.insert(
+            "content-type",
+            HeaderValue::from_static("application/json; charset=UTF-8"),
+        );
+        sign_headers(
+            "POST",
+            &args.url,
+            &mut headers,
+            &body,
+            &creds,
+            &w.region,
+            APPSYNC_SERVICE,
+            SystemTime::now(),
+        )?;
         Ok(headers)
     })?;
 
@@ -201,7 +263,13 @@ pub(crate) struct WrkArgs {
 /// `wrk-script`: a Lua script making wrk POST one publish signed now, with its headers and body.
 pub(crate) fn run_wrk_script(args: &WrkArgs) -> anyhow::Result<()> {
     let w = &args.workload;
-    let r = serialize_and_sign(&args.url, &w.channel()?, &w.messages()?, &credentials(), &w.region)?;
+    let r = serialize_and_sign(
+        &args.url,
+        &w.channel()?,
+        &w.messages()?,
+        &credentials(),
+        &w.region,
+    )?;
     print!("{}", wrk_lua(&r)?);
     Ok(())
 }
@@ -217,12 +285,20 @@ fn lua_long_string(s: &str) -> String {
 }
 
 fn wrk_lua(r: &SignedRequest) -> anyhow::Result<String> {
-    let mut lua = String::from("-- generated by `groupcast-bench wrk-script`: one signed Events publish\n");
+    let mut lua =
+        String::from("-- generated by `groupcast-bench wrk-script`: one signed Events publish\n");
     lua.push_str("wrk.method = \"POST\"\n");
-    lua.push_str(&format!("wrk.body = {}\n", lua_long_string(std::str::from_utf8(&r.body)?)));
+    lua.push_str(&format!(
+        "wrk.body = {}\n",
+        lua_long_string(std::str::from_utf8(&r.body)?)
+    ));
     for (name, value) in &r.headers {
         // Header names are tokens (no quotes or backslashes); `t[[[x]]]` would parse as a call.
-        lua.push_str(&format!("wrk.headers[\"{}\"] = {}\n", name.as_str(), lua_long_string(value.to_str()?)));
+        lua.push_str(&format!(
+            "wrk.headers[\"{}\"] = {}\n",
+            name.as_str(),
+            lua_long_string(value.to_str()?)
+        ));
     }
     Ok(lua)
 }
@@ -245,8 +321,14 @@ mod tests {
     fn serialize_and_sign_makes_a_five_event_signed_publish() {
         let w = workload();
         let msgs = w.messages().unwrap();
-        let r = serialize_and_sign("https://h.example/event", &w.channel().unwrap(), &msgs, &credentials(), "us-east-1")
-            .unwrap();
+        let r = serialize_and_sign(
+            "https://h.example/event",
+            &w.channel().unwrap(),
+            &msgs,
+            &credentials(),
+            "us-east-1",
+        )
+        .unwrap();
         let body: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
         assert_eq!(body["channel"], "/bench/readers/load/test");
         let events = body["events"].as_array().unwrap();
@@ -264,9 +346,19 @@ mod tests {
     #[test]
     fn wrk_lua_carries_body_and_headers_verbatim() {
         let mut headers = HeaderMap::new();
-        headers.insert("authorization", HeaderValue::from_static("AWS4-HMAC-SHA256 x"));
-        let lua = wrk_lua(&SignedRequest { body: br#"{"a":"]]"}"#.to_vec(), headers }).unwrap();
+        headers.insert(
+            "authorization",
+            HeaderValue::from_static("AWS4-HMAC-SHA256 x"),
+        );
+        let lua = wrk_lua(&SignedRequest {
+            body: br#"{"a":"]]"}"#.to_vec(),
+            headers,
+        })
+        .unwrap();
         assert!(lua.contains(r#"wrk.body = [=[{"a":"]]"}]=]"#), "{lua}");
-        assert!(lua.contains("wrk.headers[\"authorization\"] = [[AWS4-HMAC-SHA256 x]]"), "{lua}");
+        assert!(
+            lua.contains("wrk.headers[\"authorization\"] = [[AWS4-HMAC-SHA256 x]]"),
+            "{lua}"
+        );
     }
 }
