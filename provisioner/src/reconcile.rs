@@ -195,6 +195,41 @@ fn matches_pattern(pattern: &str, name: &str) -> bool {
         && groupcast::decode_segment(&name[prefix.len()..name.len() - suffix.len()]).is_some()
 }
 
+/// What [`Reconciler::settle`] reads of a live API.
+trait LiveApi {
+    /// How errors name this kind of API: "an Event API".
+    const NOUN: &'static str;
+    fn id(&self) -> &str;
+    fn name(&self) -> &str;
+    fn tags(&self) -> &BTreeMap<String, String>;
+}
+
+impl LiveApi for EventApi {
+    const NOUN: &'static str = "an Event API";
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn tags(&self) -> &BTreeMap<String, String> {
+        &self.tags
+    }
+}
+
+impl LiveApi for GraphqlApi {
+    const NOUN: &'static str = "a GraphQL API";
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn tags(&self) -> &BTreeMap<String, String> {
+        &self.tags
+    }
+}
+
 impl<A: AppSync, I: Iot> Reconciler<'_, A, I> {
     fn record(
         &mut self,
@@ -274,6 +309,48 @@ impl<A: AppSync, I: Iot> Reconciler<'_, A, I> {
         Ok(())
     }
 
+    /// The one live API of a kind that the config names (`wanted`), once the rest are settled:
+    /// every API this project owns that is not the wanted one (or a second of that name) is
+    /// deleted, and an API of the wanted name that this project does not own stops the run, as
+    /// taking it over would change a resource someone else made. `wanted: None` deletes them all.
+    async fn settle<T: LiveApi>(
+        &mut self,
+        kind: &'static str,
+        wanted: Option<&str>,
+        live: Vec<T>,
+        delete: impl AsyncFn(&str) -> anyhow::Result<()>,
+    ) -> anyhow::Result<Option<T>> {
+        let (ours, others): (Vec<T>, Vec<T>) =
+            live.into_iter().partition(|a| self.owned(a.tags()));
+        if let Some(name) = wanted
+            && others.iter().any(|a| a.name() == name)
+            && !ours.iter().any(|a| a.name() == name)
+        {
+            bail!(
+                "{} named {name:?} exists but is not tagged {PROJECT_TAG}={}: groupcast will not take it over",
+                T::NOUN,
+                self.project()
+            );
+        }
+        let mut kept = None;
+        for a in ours {
+            if kept.is_none() && Some(a.name()) == wanted {
+                kept = Some(a);
+                continue;
+            }
+            self.record(
+                Action::Delete,
+                kind,
+                format!("{} ({})", a.name(), a.id()),
+                None,
+            );
+            if self.apply {
+                delete(a.id()).await?;
+            }
+        }
+        Ok(kept)
+    }
+
     /// Every Event API, with tags. A list result without tags or `eventConfig` is completed with
     /// read calls, so ownership and drift never depend on what a list call chooses to return.
     async fn event_apis(&self) -> anyhow::Result<Vec<EventApi>> {
@@ -305,43 +382,19 @@ impl<A: AppSync, I: Iot> Reconciler<'_, A, I> {
 
     /// The Event API, its namespaces and its API key.
     pub(crate) async fn events(&mut self) -> anyhow::Result<Option<EventsOutputs>> {
-        let project = self.project().to_owned();
         let live_apis = self.event_apis().await?;
-        let (ours, others): (Vec<EventApi>, Vec<EventApi>) =
-            live_apis.into_iter().partition(|a| self.owned(&a.tags));
+        let wanted = self.config.events.as_ref().map(|ev| ev.name.clone());
+        let appsync = self.appsync;
+        let api = self
+            .settle("event-api", wanted.as_deref(), live_apis, async |id| {
+                appsync.delete_event_api(id).await
+            })
+            .await?;
         let Some(ev) = self.config.events.clone() else {
-            for a in ours {
-                self.record(Action::Delete, "event-api", &a.name, None);
-                if self.apply {
-                    self.appsync.delete_event_api(&a.id).await?;
-                }
-            }
             return Ok(None);
         };
-        if others.iter().any(|a| a.name == ev.name) && !ours.iter().any(|a| a.name == ev.name) {
-            bail!(
-                "an Event API named {:?} exists but is not tagged {PROJECT_TAG}={project}: groupcast will not take it over",
-                ev.name
-            );
-        }
         let desired = event_config_spec(self.config).expect("events configured");
         let tags = self.config.resource_tags();
-        let mut api = None;
-        for a in ours {
-            if a.name != ev.name || api.is_some() {
-                self.record(
-                    Action::Delete,
-                    "event-api",
-                    format!("{} ({})", a.name, a.id),
-                    None,
-                );
-                if self.apply {
-                    self.appsync.delete_event_api(&a.id).await?;
-                }
-            } else {
-                api = Some(a);
-            }
-        }
         let api = match api {
             Some(mut a) => {
                 if a.config.as_ref() != Some(&desired) {
@@ -545,25 +598,17 @@ impl<A: AppSync, I: Iot> Reconciler<'_, A, I> {
 
     /// The GraphQL API, its schema, NONE data source, resolvers and API key.
     pub(crate) async fn graphql(&mut self) -> anyhow::Result<Option<GraphqlOutputs>> {
-        let project = self.project().to_owned();
         let live_apis = self.graphql_apis().await?;
-        let (ours, others): (Vec<GraphqlApi>, Vec<GraphqlApi>) =
-            live_apis.into_iter().partition(|a| self.owned(&a.tags));
+        let wanted = self.config.graphql.as_ref().map(|gq| gq.name.clone());
+        let appsync = self.appsync;
+        let api = self
+            .settle("graphql-api", wanted.as_deref(), live_apis, async |id| {
+                appsync.delete_graphql_api(id).await
+            })
+            .await?;
         let Some(gq) = self.config.graphql.clone() else {
-            for a in ours {
-                self.record(Action::Delete, "graphql-api", &a.name, None);
-                if self.apply {
-                    self.appsync.delete_graphql_api(&a.id).await?;
-                }
-            }
             return Ok(None);
         };
-        if others.iter().any(|a| a.name == gq.name) && !ours.iter().any(|a| a.name == gq.name) {
-            bail!(
-                "a GraphQL API named {:?} exists but is not tagged {PROJECT_TAG}={project}: groupcast will not take it over",
-                gq.name
-            );
-        }
         let desired = graphql_auth_spec(self.config).expect("graphql configured");
         let schema = self
             .rendered
@@ -571,22 +616,6 @@ impl<A: AppSync, I: Iot> Reconciler<'_, A, I> {
             .context("schema was not rendered")?
             .to_owned();
         let mut tags = self.config.resource_tags();
-        let mut api = None;
-        for a in ours {
-            if a.name != gq.name || api.is_some() {
-                self.record(
-                    Action::Delete,
-                    "graphql-api",
-                    format!("{} ({})", a.name, a.id),
-                    None,
-                );
-                if self.apply {
-                    self.appsync.delete_graphql_api(&a.id).await?;
-                }
-            } else {
-                api = Some(a);
-            }
-        }
         let api = match api {
             Some(mut a) => {
                 if a.auth != desired {
@@ -918,32 +947,17 @@ impl<A: AppSync, I: Iot> Reconciler<'_, A, I> {
 
     /// Deletes everything groupcast owns for this project.
     pub(crate) async fn destroy(&mut self) -> anyhow::Result<()> {
-        for a in self.event_apis().await? {
-            if self.owned(&a.tags) {
-                self.record(
-                    Action::Delete,
-                    "event-api",
-                    format!("{} ({})", a.name, a.id),
-                    None,
-                );
-                if self.apply {
-                    self.appsync.delete_event_api(&a.id).await?;
-                }
-            }
-        }
-        for a in self.graphql_apis().await? {
-            if self.owned(&a.tags) {
-                self.record(
-                    Action::Delete,
-                    "graphql-api",
-                    format!("{} ({})", a.name, a.id),
-                    None,
-                );
-                if self.apply {
-                    self.appsync.delete_graphql_api(&a.id).await?;
-                }
-            }
-        }
+        let appsync = self.appsync;
+        let live = self.event_apis().await?;
+        self.settle("event-api", None, live, async |id| {
+            appsync.delete_event_api(id).await
+        })
+        .await?;
+        let live = self.graphql_apis().await?;
+        self.settle("graphql-api", None, live, async |id| {
+            appsync.delete_graphql_api(id).await
+        })
+        .await?;
         if let Some(iot) = &self.config.iot {
             let pattern = iot.pattern(self.project());
             for (name, _) in self.owned_policies(&pattern).await? {
