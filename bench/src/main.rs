@@ -10,6 +10,7 @@
 //! Every command prints one JSON line (or the Lua script) on stdout.
 
 mod drive;
+mod floor;
 mod publish;
 mod stats;
 mod workload;

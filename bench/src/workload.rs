@@ -137,13 +137,36 @@ pub(crate) struct SignArgs {
     /// Seconds of warm-up before sampling.
     #[arg(long, default_value_t = 1.0)]
     pub(crate) warmup: f64,
-    /// Seconds of sampling, for each of the two phases.
+    /// Seconds of sampling, for each phase.
     #[arg(long, default_value_t = 3.0)]
     pub(crate) duration: f64,
+    /// Run exactly this many calls per phase, without warm-up, instead of timing for
+    /// `--duration`: for instruction counts under `valgrind --tool=callgrind`
+    /// (`bench/instructions.sh`).
+    #[arg(long)]
+    pub(crate) iterations: Option<u64>,
+    /// Run only this phase (the others report nothing): lets `bench/instructions.sh` count each
+    /// phase's instructions apart.
+    #[arg(long, value_enum)]
+    pub(crate) phase: Option<SignPhase>,
+}
+
+/// The phases of `sign`, in the order they run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum SignPhase {
+    /// Serialize 5 envelopes, build the body, sign: one publish attempt's CPU work.
+    Total,
+    /// SigV4 sign alone, over a body made once.
+    Sign,
+    /// The SHA-256 work a signature of this request requires (see `floor.rs`).
+    Sha256Work,
+    /// The signing key derivation alone (4 HMAC-SHA256), repeated by `aws-sigv4` per request.
+    SigningKey,
 }
 
 /// CPU time this thread has run, from `/proc/thread-self/schedstat` (Linux; ns). Unlike wall
-/// time it does not grow while other processes hold the CPU, which matters on a shared machine.
+/// time it does not grow while other processes hold the CPU. This kernel updates it at scheduler
+/// ticks (4 ms here), so it is only read at the ends of a whole phase.
 fn thread_cpu_ns() -> Option<u64> {
     std::fs::read_to_string("/proc/thread-self/schedstat")
         .ok()?
@@ -153,99 +176,143 @@ fn thread_cpu_ns() -> Option<u64> {
         .ok()
 }
 
-/// Requests per CPU-time sample: enough to make the cost of reading the clock negligible.
-const CPU_BATCH: usize = 200;
-
-/// Times `f` per call: wall-clock µs of each call, and CPU µs per call over batches of
-/// [`CPU_BATCH`] calls. Runs for `duration` after `warmup`.
-fn time_calls<T>(
-    warmup: Duration,
-    duration: Duration,
-    mut f: impl FnMut() -> anyhow::Result<T>,
-) -> anyhow::Result<(Vec<f64>, Vec<f64>)> {
-    let warm_until = Instant::now() + warmup;
-    while Instant::now() < warm_until {
-        std::hint::black_box(f()?);
-    }
-    let mut wall = Vec::with_capacity(1 << 18);
-    let mut cpu = Vec::new();
-    let until = Instant::now() + duration;
-    while Instant::now() < until {
-        let cpu0 = thread_cpu_ns();
-        for _ in 0..CPU_BATCH {
-            let t = Instant::now();
-            std::hint::black_box(f()?);
-            wall.push(t.elapsed().as_secs_f64() * 1e6);
-        }
-        if let (Some(a), Some(b)) = (cpu0, thread_cpu_ns()) {
-            cpu.push(b.saturating_sub(a) as f64 / 1e3 / CPU_BATCH as f64);
-        }
-    }
-    Ok((wall, cpu))
+/// How long a phase runs.
+#[derive(Debug, Clone, Copy)]
+enum Run {
+    Timed {
+        warmup: Duration,
+        duration: Duration,
+    },
+    Counted(u64),
 }
 
-/// Per-request timings of one phase: wall-clock percentiles and the median CPU time, in µs.
-fn summary((mut wall, mut cpu): (Vec<f64>, Vec<f64>)) -> serde_json::Value {
+/// One phase's timings: wall-clock µs of each call, and the mean CPU µs per call.
+struct Phase {
+    wall: Vec<f64>,
+    cpu_mean_us: Option<f64>,
+}
+
+/// Times `f` per call, for the phase's duration after its warm-up, or for a fixed count.
+fn time_calls<T>(run: Run, mut f: impl FnMut() -> anyhow::Result<T>) -> anyhow::Result<Phase> {
+    let (count, until) = match run {
+        Run::Timed { warmup, duration } => {
+            let warm_until = Instant::now() + warmup;
+            while Instant::now() < warm_until {
+                std::hint::black_box(f()?);
+            }
+            (u64::MAX, Some(Instant::now() + duration))
+        }
+        Run::Counted(n) => (n, None),
+    };
+    let mut wall = Vec::with_capacity(1 << 18);
+    let cpu0 = thread_cpu_ns();
+    for _ in 0..count {
+        if until.is_some_and(|u| Instant::now() >= u) {
+            break;
+        }
+        let t = Instant::now();
+        std::hint::black_box(f()?);
+        wall.push(t.elapsed().as_secs_f64() * 1e6);
+    }
+    let cpu_mean_us = match (cpu0, thread_cpu_ns()) {
+        (Some(a), Some(b)) if !wall.is_empty() => {
+            Some(b.saturating_sub(a) as f64 / 1e3 / wall.len() as f64)
+        }
+        _ => None,
+    };
+    Ok(Phase { wall, cpu_mean_us })
+}
+
+/// Per-request timings of one phase: wall-clock percentiles and the mean CPU time, in µs.
+fn summary(mut phase: Phase) -> serde_json::Value {
     serde_json::json!({
-        "median_us": percentile(&mut wall, 50.0),
-        "p90_us": percentile(&mut wall, 90.0),
-        "p99_us": percentile(&mut wall, 99.0),
-        "samples": wall.len(),
-        "cpu_median_us": if cpu.is_empty() { serde_json::Value::Null } else { percentile(&mut cpu, 50.0).into() },
+        "median_us": percentile(&mut phase.wall, 50.0),
+        "p10_us": percentile(&mut phase.wall, 10.0),
+        "p90_us": percentile(&mut phase.wall, 90.0),
+        "p99_us": percentile(&mut phase.wall, 99.0),
+        "samples": phase.wall.len(),
+        "cpu_mean_us": phase.cpu_mean_us,
     })
 }
 
-/// `sign`: times serialize + sign per request, and the sign step alone over a body made once.
+/// `sign`: times serialize + sign per request; the sign step alone over a body made once; the
+/// SHA-256 work that signature requires ([`crate::floor`]); and the signing key derivation alone.
 pub(crate) fn run_sign(args: &SignArgs) -> anyhow::Result<()> {
     let w = &args.workload;
     let msgs = w.messages()?;
     let channel = w.channel()?;
     let creds = credentials();
-    let (warmup, duration) = (
-        Duration::from_secs_f64(args.warmup),
-        Duration::from_secs_f64(args.duration),
-    );
+    let run = match args.iterations {
+        Some(n) => Run::Counted(n),
+        None => Run::Timed {
+            warmup: Duration::from_secs_f64(args.warmup),
+            duration: Duration::from_secs_f64(args.duration),
+        },
+    };
 
-    let body_len = serialize_and_sign(&args.url, &channel, &msgs, &creds, &w.region)?
+    let mut first = None;
+    let canonical_request = crate::floor::capture_canonical_request(|| {
+        first = Some(serialize_and_sign(
+            &args.url, &channel, &msgs, &creds, &w.region,
+        ));
+    })?;
+    let body_len = first
+        .ok_or_else(|| anyhow::anyhow!("nothing signed"))??
         .body
         .len();
-    let total = time_calls(warmup, duration, || {
-        Ok(serialize_and_sign(
-            &args.url, &channel, &msgs, &creds, &w.region,
-        )?)
-    })?;
+    let wanted = |p: SignPhase| args.phase.is_none_or(|only| only == p);
+    let mut out = serde_json::json!({
+        "bench": "sign",
+        "what": "serialize 5 envelopes + Events body + SigV4 sign, per request",
+        "body_bytes": body_len,
+        "canonical_request_bytes": canonical_request.len(),
+    });
+    if wanted(SignPhase::Total) {
+        out["total"] = summary(time_calls(run, || {
+            Ok(serialize_and_sign(
+                &args.url, &channel, &msgs, &creds, &w.region,
+            )?)
+        })?);
+    }
 
     let envelopes: Vec<String> = msgs.iter().map(Message::envelope_json).collect();
     let body = events_body(&channel, &envelopes);
-    let sign_only = time_calls(warmup, duration, || {
-        let mut headers = HeaderMap::new();
-        headers.insert(
-            "accept",
-            HeaderValue::from_static("application/json, text/javascript"),
-        );
-        headers.insert("content-encoding", HeaderValue::from_static("amz-1.0"));
-        headers.insert(
-            "content-type",
-            HeaderValue::from_static("application/json; charset=UTF-8"),
-        );
-        sign_headers(
-            "POST",
-            &args.url,
-            &mut headers,
-            &body,
-            &creds,
-            &w.region,
-            APPSYNC_SERVICE,
-            SystemTime::now(),
-        )?;
-        Ok(headers)
-    })?;
+    if wanted(SignPhase::Sign) {
+        out["sign_only"] = summary(time_calls(run, || {
+            let mut headers = HeaderMap::new();
+            headers.insert(
+                "accept",
+                HeaderValue::from_static("application/json, text/javascript"),
+            );
+            headers.insert("content-encoding", HeaderValue::from_static("amz-1.0"));
+            headers.insert(
+                "content-type",
+                HeaderValue::from_static("application/json; charset=UTF-8"),
+            );
+            sign_headers(
+                "POST",
+                &args.url,
+                &mut headers,
+                &body,
+                &creds,
+                &w.region,
+                APPSYNC_SERVICE,
+                SystemTime::now(),
+            )?;
+            Ok(headers)
+        })?);
+    }
 
-    let mut out = summary(total);
-    out["bench"] = "sign".into();
-    out["what"] = "serialize 5 envelopes + Events body + SigV4 sign, per request".into();
-    out["body_bytes"] = body_len.into();
-    out["sign_only"] = summary(sign_only);
+    let work =
+        crate::floor::signing_work(&body, canonical_request, &creds, &w.region, APPSYNC_SERVICE);
+    if wanted(SignPhase::Sha256Work) {
+        out["sha256_work"] = summary(time_calls(run, || Ok(work.hash()))?);
+    }
+    if wanted(SignPhase::SigningKey) {
+        out["signing_key"] = summary(time_calls(run, || {
+            Ok(work.signing_key().as_ref().to_vec())
+        })?);
+    }
     println!("{out}");
     Ok(())
 }
