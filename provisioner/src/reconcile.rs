@@ -320,8 +320,7 @@ impl<A: AppSync, I: Iot> Reconciler<'_, A, I> {
         live: Vec<T>,
         delete: impl AsyncFn(&str) -> anyhow::Result<()>,
     ) -> anyhow::Result<Option<T>> {
-        let (ours, others): (Vec<T>, Vec<T>) =
-            live.into_iter().partition(|a| self.owned(a.tags()));
+        let (ours, others): (Vec<T>, Vec<T>) = live.into_iter().partition(|a| self.owned(a.tags()));
         if let Some(name) = wanted
             && others.iter().any(|a| a.name() == name)
             && !ours.iter().any(|a| a.name() == name)
