@@ -158,19 +158,26 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Render(args) => {
             let rendered = renderer(args.templates.as_ref())?.render(&config, &Ids::default())?;
-            let written = rendered.write(&args.out)?;
+            let done = rendered.write(&args.out)?;
+            let shown = |paths: &[PathBuf]| -> Vec<String> {
+                paths.iter().map(|p| p.display().to_string()).collect()
+            };
             match cli.global.output {
                 OutputFormat::Json => {
-                    let paths: Vec<String> =
-                        written.iter().map(|p| p.display().to_string()).collect();
                     println!(
                         "{}",
-                        serde_json::to_string_pretty(&serde_json::json!({ "written": paths }))?
+                        serde_json::to_string_pretty(&serde_json::json!({
+                            "written": shown(&done.written),
+                            "removed": shown(&done.removed),
+                        }))?
                     );
                 }
                 OutputFormat::Text => {
-                    for p in &written {
+                    for p in &done.written {
                         println!("{}", p.display());
+                    }
+                    for p in &done.removed {
+                        eprintln!("removed {} (no longer rendered)", p.display());
                     }
                 }
             }

@@ -73,23 +73,99 @@ impl Rendered {
         self.files.get(path).map(String::as_str)
     }
 
-    /// Writes every document under `dir`, creating directories as needed.
-    pub(crate) fn write(&self, dir: &Path) -> Result<Vec<PathBuf>, RenderError> {
+    /// Writes every document under `dir`, creating directories as needed, and removes the
+    /// documents an earlier write put there that this rendering no longer has (a group, namespace
+    /// or section taken out of the config), so that `dir` never holds a stale policy or handler
+    /// that a later deploy step could pick up.
+    ///
+    /// Only files listed in `dir`'s [`MANIFEST`] from the earlier write are ever removed:
+    /// anything else in `dir` is left alone. Directories emptied that way are removed too.
+    pub(crate) fn write(&self, dir: &Path) -> Result<Written, RenderError> {
+        let io = |path: &Path| {
+            let path = path.display().to_string();
+            move |error| RenderError::Io { path, error }
+        };
+        let manifest_path = dir.join(MANIFEST);
+        let earlier = match std::fs::read_to_string(&manifest_path) {
+            Ok(text) => parse_manifest(&manifest_path, &text)?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+            Err(e) => return Err(io(&manifest_path)(e)),
+        };
         let mut written = Vec::new();
         for (rel, text) in &self.files {
             let path = dir.join(rel);
-            let io = |error| RenderError::Io {
-                path: path.display().to_string(),
-                error,
-            };
             if let Some(parent) = path.parent() {
-                std::fs::create_dir_all(parent).map_err(io)?;
+                std::fs::create_dir_all(parent).map_err(io(parent))?;
             }
-            std::fs::write(&path, text).map_err(io)?;
+            std::fs::write(&path, text).map_err(io(&path))?;
             written.push(path);
         }
-        Ok(written)
+        // The manifest lists what is there now before anything is removed: an interrupted run
+        // leaves at worst a stale file that the next run removes, never a forgotten one.
+        let mut listing = String::from(MANIFEST_HEADER);
+        for rel in self.files.keys() {
+            listing.push_str(rel);
+            listing.push('\n');
+        }
+        std::fs::write(&manifest_path, listing).map_err(io(&manifest_path))?;
+        let mut removed = Vec::new();
+        for rel in earlier.iter().filter(|rel| !self.files.contains_key(*rel)) {
+            let path = dir.join(rel);
+            match std::fs::remove_file(&path) {
+                Ok(()) => removed.push(path.clone()),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(io(&path)(e)),
+            }
+            // Up to `dir`, drop directories this left empty (remove_dir refuses non-empty ones).
+            let mut parent = path.parent();
+            while let Some(p) = parent.filter(|p| *p != dir) {
+                if std::fs::remove_dir(p).is_err() {
+                    break;
+                }
+                parent = p.parent();
+            }
+        }
+        Ok(Written { written, removed })
     }
+}
+
+/// The file in an output directory that lists what the last `render`/`apply` wrote there.
+pub(crate) const MANIFEST: &str = ".groupcast-rendered";
+const MANIFEST_HEADER: &str = "# Written by groupcast's provisioner: the documents it rendered here, one per line.\n\
+     # The next render removes those of them it no longer renders. Do not edit.\n";
+
+/// The relative paths a manifest lists. Each must be a plain relative path (no `..`, no root):
+/// a tampered manifest must not make a render delete anything outside its directory.
+fn parse_manifest(path: &Path, text: &str) -> Result<Vec<String>, RenderError> {
+    let mut out = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let plain = Path::new(line)
+            .components()
+            .all(|c| matches!(c, std::path::Component::Normal(_)));
+        if !plain {
+            return Err(RenderError::Invalid {
+                path: format!("{}:{}", path.display(), n + 1),
+                message: format!(
+                    "{line:?} is not a relative path inside the output directory; \
+                     delete the file to start afresh"
+                ),
+            });
+        }
+        out.push(line.to_owned());
+    }
+    Ok(out)
+}
+
+/// What [`Rendered::write`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Written {
+    /// Every document written, in path order.
+    pub(crate) written: Vec<PathBuf>,
+    /// Documents of an earlier write that this one no longer has, now deleted.
+    pub(crate) removed: Vec<PathBuf>,
 }
 
 /// The loaded templates.
@@ -370,6 +446,90 @@ fn chain(e: &dyn std::error::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn rendered(paths: &[&str]) -> Rendered {
+        Rendered {
+            files: paths
+                .iter()
+                .map(|p| ((*p).to_owned(), format!("doc {p}\n")))
+                .collect(),
+        }
+    }
+
+    fn scratch_dir(name: &str) -> PathBuf {
+        let dir =
+            std::env::temp_dir().join(format!("groupcast-render-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    #[test]
+    fn a_second_write_removes_what_it_no_longer_renders_and_nothing_else() {
+        let dir = scratch_dir("stale");
+        let first = rendered(&["graphql/schema.graphql", "iot/p-a.json", "iot/p-b.json"]);
+        let done = first.write(&dir).unwrap();
+        assert_eq!(done.written.len(), 3);
+        assert!(done.removed.is_empty());
+        // Someone else's file in the output directory, and one in a rendered directory.
+        std::fs::write(dir.join("README.txt"), "mine").unwrap();
+        std::fs::write(dir.join("iot/notes.txt"), "mine too").unwrap();
+
+        let second = rendered(&["iot/p-a.json"]);
+        let done = second.write(&dir).unwrap();
+        assert_eq!(
+            done.removed,
+            vec![dir.join("graphql/schema.graphql"), dir.join("iot/p-b.json")]
+        );
+        assert!(!dir.join("graphql").exists(), "the emptied directory stays");
+        assert!(dir.join("iot/p-a.json").exists());
+        assert_eq!(
+            std::fs::read_to_string(dir.join("README.txt")).unwrap(),
+            "mine"
+        );
+        assert_eq!(
+            std::fs::read_to_string(dir.join("iot/notes.txt")).unwrap(),
+            "mine too"
+        );
+        let manifest = std::fs::read_to_string(dir.join(MANIFEST)).unwrap();
+        assert_eq!(
+            manifest
+                .lines()
+                .filter(|l| !l.starts_with('#'))
+                .collect::<Vec<_>>(),
+            ["iot/p-a.json"]
+        );
+
+        // A file the manifest lists but someone already deleted is no error.
+        std::fs::remove_file(dir.join("iot/p-a.json")).unwrap();
+        assert!(rendered(&[]).write(&dir).unwrap().removed.is_empty());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_manifest_naming_paths_outside_the_directory_is_refused_before_anything_changes() {
+        let parent = scratch_dir("escape");
+        let dir = parent.join("out");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(parent.join("victim.txt"), "keep").unwrap();
+        for bad in ["../victim.txt", "/etc/passwd", "iot/../../victim.txt"] {
+            std::fs::write(dir.join(MANIFEST), format!("{bad}\n")).unwrap();
+            let e = rendered(&["iot/p-a.json"])
+                .write(&dir)
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.contains(".groupcast-rendered:1") && e.contains("not a relative path"),
+                "{e}"
+            );
+            assert!(!dir.join("iot").exists(), "{bad}: wrote before refusing");
+        }
+        assert_eq!(
+            std::fs::read_to_string(parent.join("victim.txt")).unwrap(),
+            "keep"
+        );
+        std::fs::remove_dir_all(&parent).unwrap();
+    }
 
     #[test]
     fn the_json_filter_escapes_quotes_and_line_separators() {

@@ -25,7 +25,8 @@ fn tree(dir: &Path) -> BTreeMap<String, Vec<u8>> {
     out
 }
 
-const EXAMPLE_ARTIFACTS: [&str; 12] = [
+const EXAMPLE_ARTIFACTS: [&str; 13] = [
+    ".groupcast-rendered",
     "events/jobs.js",
     "events/live.js",
     "graphql/Mutation.publish.request.vtl",
@@ -77,6 +78,72 @@ fn render_writes_every_artifact_byte_identically_across_runs() {
             .contains("apis/*/channelNamespace/live"),
         "{publisher}"
     );
+}
+
+#[test]
+fn render_removes_the_documents_a_changed_config_no_longer_has_and_keeps_other_files() {
+    let dir = scratch("render-stale");
+    let full = example();
+    // The example without its [graphql] section and without the "editors" IoT group.
+    let start = full.find("[graphql]").unwrap();
+    let end = full.find("[iot]").unwrap();
+    let smaller = format!("{}{}", &full[..start], &full[end..]).replace(r#", "editors"]"#, "]");
+    assert_ne!(smaller, full);
+    std::fs::write(dir.join("full.toml"), &full).unwrap();
+    std::fs::write(dir.join("smaller.toml"), &smaller).unwrap();
+
+    ok(&provisioner(
+        &dir,
+        None,
+        &["--config", "full.toml", "render", "--out", "out"],
+    ));
+    std::fs::write(dir.join("out/deploy-notes.md"), "ours").unwrap();
+    let out = ok(&provisioner(
+        &dir,
+        None,
+        &[
+            "--config",
+            "smaller.toml",
+            "--output",
+            "json",
+            "render",
+            "--out",
+            "out",
+        ],
+    ));
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let removed: Vec<&str> = report["removed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p.as_str().unwrap().strip_prefix("out/").unwrap())
+        .collect();
+    assert_eq!(
+        removed,
+        [
+            "graphql/Mutation.publish.request.vtl",
+            "graphql/Mutation.publish.response.vtl",
+            "graphql/Subscription.subscribe.request.vtl",
+            "graphql/Subscription.subscribe.response.vtl",
+            "graphql/schema.graphql",
+            "iot/acme-live-editors.json",
+        ]
+    );
+    let left = tree(&dir.join("out"));
+    let expected: Vec<&str> = EXAMPLE_ARTIFACTS
+        .iter()
+        .copied()
+        .filter(|p| !p.starts_with("graphql/") && *p != "iot/acme-live-editors.json")
+        .chain(["deploy-notes.md"])
+        .collect();
+    let mut expected = expected;
+    expected.sort_unstable();
+    assert_eq!(
+        left.keys().map(String::as_str).collect::<Vec<_>>(),
+        expected
+    );
+    assert!(!dir.join("out/graphql").exists());
+    assert_eq!(left["deploy-notes.md"], b"ours");
 }
 
 #[test]
