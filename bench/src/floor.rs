@@ -59,8 +59,15 @@ impl SigningWork {
     }
 }
 
+/// Lowercase hex, without an allocation per byte: the floor should count hashing, not this.
 fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        out.push(char::from(DIGITS[usize::from(b >> 4)]));
+        out.push(char::from(DIGITS[usize::from(b & 0xf)]));
+    }
+    out
 }
 
 /// Runs `sign` once and returns the canonical request `aws-sigv4` built for it, from the
