@@ -85,6 +85,9 @@ impl std::fmt::Display for GraphqlError {
 impl Error {
     /// An [`Error::Invalid`] for `field` breaking `rule`.
     pub fn invalid(field: impl Into<String>, rule: impl Into<String>) -> Self {
-        Error::Invalid { field: field.into(), rule: rule.into() }
+        Error::Invalid {
+            field: field.into(),
+            rule: rule.into(),
+        }
     }
 }

@@ -59,7 +59,9 @@ pub fn is_valid_segment(s: &str) -> bool {
     ok_len
         && bytes[0].is_ascii_alphanumeric()
         && bytes[bytes.len() - 1].is_ascii_alphanumeric()
-        && bytes.iter().all(|b| b.is_ascii_alphanumeric() || *b == b'-')
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || *b == b'-')
 }
 
 /// Maps a group name to its channel segment and IoT topic level. See the [module docs](self).
@@ -155,28 +157,50 @@ mod tests {
         assert_eq!(group_segment("*").unwrap(), "x---2a");
         assert_eq!(group_segment("a/b").unwrap(), "x--a-2fb");
         assert_eq!(group_segment("é").unwrap(), "x---c3-a9");
-        assert_eq!(group_segment(&"z".repeat(51)).unwrap_err(), GroupError::TooLongToEncode {
-            group: "z".repeat(51),
-            encoded_len: 54,
-            max: 50
-        });
+        assert_eq!(
+            group_segment(&"z".repeat(51)).unwrap_err(),
+            GroupError::TooLongToEncode {
+                group: "z".repeat(51),
+                encoded_len: 54,
+                max: 50
+            }
+        );
     }
 
     #[test]
     fn every_segment_is_valid_and_free_of_wildcards() {
-        for g in ["*", "#", "+", "$aws", "?", "a b", "\"'\\", "ＡＤＭＩＮ", "аdmins", "${iot:ClientId}"] {
+        for g in [
+            "*",
+            "#",
+            "+",
+            "$aws",
+            "?",
+            "a b",
+            "\"'\\",
+            "ＡＤＭＩＮ",
+            "аdmins",
+            "${iot:ClientId}",
+        ] {
             let s = group_segment(g).unwrap();
             assert!(is_valid_segment(&s), "{g:?} -> {s:?}");
-            assert!(!s.contains(['/', '*', '?', '+', '#', '$']), "{g:?} -> {s:?}");
+            assert!(
+                !s.contains(['/', '*', '?', '+', '#', '$']),
+                "{g:?} -> {s:?}"
+            );
         }
     }
 
     #[test]
     fn decoding_inverts_the_mapping_and_rejects_non_canonical_forms() {
         for g in ["admins", "Team_A", "a--b", "é", "x--a", "-", "東京"] {
-            assert_eq!(decode_segment(&group_segment(g).unwrap()).as_deref(), Some(g));
+            assert_eq!(
+                decode_segment(&group_segment(g).unwrap()).as_deref(),
+                Some(g)
+            );
         }
-        for s in ["x--", "x---2", "x---zz", "x--a-41", "a--b", "x---ff", "", "-a"] {
+        for s in [
+            "x--", "x---2", "x---zz", "x--a-41", "a--b", "x---ff", "", "-a",
+        ] {
             assert_eq!(decode_segment(s), None, "{s:?}");
         }
     }
@@ -208,7 +232,10 @@ mod tests {
             .collect();
         for (segment, owner) in encoded {
             let s = group_segment(&segment).unwrap();
-            assert_ne!(s, segment, "the group named {segment:?} takes the segment of {owner:?}");
+            assert_ne!(
+                s, segment,
+                "the group named {segment:?} takes the segment of {owner:?}"
+            );
             if let Some(prev) = seen.insert(s.clone(), segment.clone()) {
                 panic!("{prev:?} and {segment:?} both map to {s:?}");
             }

@@ -36,7 +36,8 @@ pub const FILTER_CONTAINS_ANY_MAX_VALUES: usize = 20;
 /// Characters in one string value of a filter. *GraphQL enhanced filtering.*
 pub const FILTER_VALUE_MAX_CHARS: usize = 256;
 /// Groups one GraphQL subscription can be filtered on: 10 entries of 20 `containsAny` values.
-pub const SUBSCRIPTION_MAX_GROUPS: usize = FILTER_GROUP_MAX_FILTERS * FILTER_CONTAINS_ANY_MAX_VALUES;
+pub const SUBSCRIPTION_MAX_GROUPS: usize =
+    FILTER_GROUP_MAX_FILTERS * FILTER_CONTAINS_ANY_MAX_VALUES;
 
 /// Bytes in one IoT Core MQTT payload. "128 KB", read as decimal. *IoT Core quotas.*
 pub const IOT_PAYLOAD_MAX_BYTES: usize = 128_000;

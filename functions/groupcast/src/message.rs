@@ -159,7 +159,10 @@ pub fn validate_topic(topic: &str) -> Result<(), Error> {
     const RULE: &str = "1 to 3 segments joined by '/', each 1-50 characters of [A-Za-z0-9-] \
                         starting and ending with a letter or digit";
     if topic.is_empty() {
-        return Err(Error::invalid("topic", format!("must not be empty: {RULE}")));
+        return Err(Error::invalid(
+            "topic",
+            format!("must not be empty: {RULE}"),
+        ));
     }
     let segments: Vec<&str> = topic.split('/').collect();
     if segments.len() > TOPIC_MAX_SEGMENTS {
@@ -169,7 +172,10 @@ pub fn validate_topic(topic: &str) -> Result<(), Error> {
         ));
     }
     if let Some(bad) = segments.iter().find(|s| !is_valid_segment(s)) {
-        return Err(Error::invalid("topic", format!("{topic:?} has the segment {bad:?}: {RULE}")));
+        return Err(Error::invalid(
+            "topic",
+            format!("{topic:?} has the segment {bad:?}: {RULE}"),
+        ));
     }
     Ok(())
 }
@@ -187,7 +193,10 @@ mod tests {
 
     #[test]
     fn builds_with_a_fresh_v4_id_and_deduplicated_groups() {
-        let m = Message::builder("a/b").groups(["x", "y", "x"]).build().unwrap();
+        let m = Message::builder("a/b")
+            .groups(["x", "y", "x"])
+            .build()
+            .unwrap();
         assert_eq!(m.id().get_version_num(), 4);
         assert_eq!(m.groups(), ["x", "y"]);
         let envelope: serde_json::Value = serde_json::from_str(&m.envelope_json()).unwrap();
@@ -197,7 +206,17 @@ mod tests {
 
     #[test]
     fn rejects_bad_topics_naming_the_field() {
-        for t in ["", "/a", "a/", "a//b", "a/b/c/d", "a b", "a*", "-a", &"a".repeat(51)] {
+        for t in [
+            "",
+            "/a",
+            "a/",
+            "a//b",
+            "a/b/c/d",
+            "a b",
+            "a*",
+            "-a",
+            &"a".repeat(51),
+        ] {
             let e = Message::builder(t).group("g").build().unwrap_err();
             assert!(e.to_string().contains("topic"), "{t:?}: {e}");
             assert_eq!(field_of(e), "topic");
@@ -206,10 +225,19 @@ mod tests {
 
     #[test]
     fn rejects_empty_and_unmappable_groups_naming_the_index() {
-        assert_eq!(field_of(Message::builder("t").build().unwrap_err()), "groups");
-        let e = Message::builder("t").groups(["ok", ""]).build().unwrap_err();
+        assert_eq!(
+            field_of(Message::builder("t").build().unwrap_err()),
+            "groups"
+        );
+        let e = Message::builder("t")
+            .groups(["ok", ""])
+            .build()
+            .unwrap_err();
         assert_eq!(field_of(e), "groups[1]");
-        let e = Message::builder("t").group("é".repeat(20)).build().unwrap_err();
+        let e = Message::builder("t")
+            .group("é".repeat(20))
+            .build()
+            .unwrap_err();
         assert_eq!(field_of(e), "groups[0]");
     }
 }

@@ -126,8 +126,8 @@ impl Outputs {
     /// # Errors
     /// [`Error::Config`] when the text is not an outputs document of a version this library reads.
     pub fn from_json(text: &str) -> Result<Self, Error> {
-        let outputs: Outputs = serde_json::from_str(text)
-            .map_err(|e| Error::Config(format!("outputs JSON: {e}")))?;
+        let outputs: Outputs =
+            serde_json::from_str(text).map_err(|e| Error::Config(format!("outputs JSON: {e}")))?;
         if outputs.version != OUTPUTS_VERSION {
             return Err(Error::Config(format!(
                 "outputs JSON: version is {}, this library reads version {OUTPUTS_VERSION}",
