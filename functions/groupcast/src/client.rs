@@ -69,7 +69,7 @@ pub(crate) enum Resolved {
 /// One HTTP request's worth of work, and the report slots it decides.
 struct Unit {
     transport: Transport,
-    url: String,
+    url: reqwest::Url,
     body: Vec<u8>,
     auth: Resolved,
     slots: Vec<usize>,
@@ -326,23 +326,26 @@ impl Publisher {
                 // The WebSocket transport sends the same batches; its `url` is what IAM signs.
                 Transport::Events | Transport::EventsWs => {
                     let ep = s.events.as_ref().expect("checked above");
-                    let mut order: Vec<String> = Vec::new();
-                    let mut by_channel: HashMap<String, Vec<(usize, &str)>> = HashMap::new();
+                    // Grouped by (segment, topic), which names the channel one to one (neither
+                    // part holds a `/`): the channel text is built once per channel.
+                    let mut order: Vec<(&str, &str)> = Vec::new();
+                    let mut by_channel: HashMap<(&str, &str), Vec<(usize, &str)>> = HashMap::new();
                     for (i, msg) in msgs.iter().enumerate() {
                         for (g, seg) in segments[i].iter().enumerate() {
-                            let ch = events::channel(&ep.namespace, seg, msg.topic());
-                            let list = by_channel.entry(ch.clone()).or_insert_with(|| {
-                                order.push(ch);
+                            let key = (seg.as_str(), msg.topic());
+                            let list = by_channel.entry(key).or_insert_with(|| {
+                                order.push(key);
                                 Vec::new()
                             });
                             list.push((slot_of[&(i, *t, g)], envelopes[i].as_str()));
                         }
                     }
-                    for ch in order {
-                        for b in events::batches(&ch, &by_channel[&ch])? {
+                    for key in order {
+                        let ch = events::channel(&ep.namespace, key.0, key.1);
+                        for b in events::batches(&ch, &by_channel[&key])? {
                             units.push(Unit {
                                 transport: *t,
-                                url: ep.url.clone(),
+                                url: ep.parsed.clone(),
                                 body: b.body,
                                 auth: a.clone(),
                                 slots: b.keys,
@@ -351,7 +354,7 @@ impl Publisher {
                     }
                 }
                 Transport::Graphql => {
-                    let url = s.graphql.as_ref().expect("checked above");
+                    let url = parse_url("graphql.url", s.graphql.as_ref().expect("checked above"))?;
                     for (i, msg) in msgs.iter().enumerate() {
                         let slots = (0..msg.groups().len())
                             .map(|g| slot_of[&(i, *t, g)])
@@ -372,7 +375,10 @@ impl Publisher {
                             let topic = iot::topic(&ep.topic_prefix, seg, msg.topic());
                             units.push(Unit {
                                 transport: *t,
-                                url: iot::publish_url(&ep.base, &topic),
+                                url: parse_url(
+                                    "iot.endpoint",
+                                    &iot::publish_url(&ep.base, &topic),
+                                )?,
                                 body: envelopes[i].clone().into_bytes(),
                                 auth: a.clone(),
                                 slots: vec![slot_of[&(i, *t, g)]],
@@ -449,7 +455,13 @@ impl Publisher {
                     region,
                     service,
                 }
-                .sign("POST", &u.url, &mut headers, &u.body, SystemTime::now())
+                .sign(
+                    "POST",
+                    u.url.as_str(),
+                    &mut headers,
+                    &u.body,
+                    SystemTime::now(),
+                )
                 .map_err(AttemptError::Fatal)?;
             }
             Resolved::ApiKey(k) => {
@@ -462,7 +474,7 @@ impl Publisher {
         let response = self
             .inner
             .http
-            .post(&u.url)
+            .post(u.url.clone())
             .headers(headers)
             .body(u.body.clone())
             .send()
@@ -558,6 +570,11 @@ fn event_outcomes(per_event: Vec<Result<Option<String>, Error>>) -> Vec<Outcome>
             },
         })
         .collect()
+}
+
+/// A request URL, parsed once per request rather than once per attempt.
+fn parse_url(field: &str, url: &str) -> Result<reqwest::Url, Error> {
+    reqwest::Url::parse(url).map_err(|e| Error::invalid(field, format!("{url:?}: {e}")))
 }
 
 fn header_value(what: &str, v: &str) -> Result<HeaderValue, AttemptError> {

@@ -44,6 +44,8 @@ pub const DEFAULT_IOT_TOPIC_PREFIX: &str = "groupcast";
 pub(crate) struct EventsEndpoint {
     /// `…/event`.
     pub(crate) url: String,
+    /// `url`, parsed once here rather than by every request.
+    pub(crate) parsed: reqwest::Url,
     pub(crate) namespace: String,
 }
 
@@ -397,7 +399,13 @@ impl PublisherBuilder {
                 if !url.ends_with("/event") {
                     url.push_str("/event");
                 }
-                Some(EventsEndpoint { url, namespace: ns })
+                let parsed = reqwest::Url::parse(&url)
+                    .map_err(|e| Error::invalid("events.url", format!("{url:?}: {e}")))?;
+                Some(EventsEndpoint {
+                    url,
+                    parsed,
+                    namespace: ns,
+                })
             }
         };
         let events_ws = match (self.events_realtime, &events) {

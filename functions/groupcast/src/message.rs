@@ -84,7 +84,9 @@ impl Message {
     }
     /// The envelope as compact JSON text.
     pub fn envelope_json(&self) -> String {
-        serde_json::to_string(&self.envelope()).expect("a JSON value always serializes")
+        // A message serializes as its envelope (same fields, same order; a test holds them
+        // equal), so the payload is not deep-copied into an `Envelope` first.
+        serde_json::to_string(self).expect("a JSON value always serializes")
     }
 }
 
@@ -183,6 +185,21 @@ pub fn validate_topic(topic: &str) -> Result<(), Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn envelope_json_is_the_envelope_serialized() {
+        let m = Message::builder("jobs/42")
+            .data(serde_json::json!({"b": [1, {"z": null, "a": "é\u{2028}"}], "a": 1.5}))
+            .groups(["team-a", "Team_B"])
+            .build()
+            .unwrap();
+        assert_eq!(
+            m.envelope_json(),
+            serde_json::to_string(&m.envelope()).unwrap()
+        );
+        let back: Envelope = serde_json::from_str(&m.envelope_json()).unwrap();
+        assert_eq!(back, m.envelope());
+    }
 
     fn field_of(e: Error) -> String {
         match e {
