@@ -187,6 +187,15 @@ mod tests {
     use super::*;
 
     #[test]
+    fn ids_are_random_v4_and_distinct() {
+        let ids: std::collections::HashSet<Uuid> = (0..10_000)
+            .map(|_| Message::builder("t").group("g").build().unwrap().id())
+            .collect();
+        assert_eq!(ids.len(), 10_000);
+        assert!(ids.iter().all(|id| id.get_version_num() == 4));
+    }
+
+    #[test]
     fn envelope_json_is_the_envelope_serialized() {
         let m = Message::builder("jobs/42")
             .data(serde_json::json!({"b": [1, {"z": null, "a": "é\u{2028}"}], "a": 1.5}))
