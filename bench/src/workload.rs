@@ -5,7 +5,7 @@
 //! The request is built the way `groupcast::Publisher` builds it, with groupcast's functions:
 //! envelopes with [`Message::envelope_json`], the channel with [`groupcast::events::channel`]
 //! and [`groupcast::group_segment`], the body with [`groupcast::events::publish_body`], the IAM
-//! header set of an Events publish (repeated here: groupcast keeps it crate-private), then
+//! header set of an Events publish with [`groupcast::events::iam_headers`], then
 //! [`groupcast::sign::sign_headers`]. A test checks the body and signed headers against what the
 //! publisher sends.
 
@@ -15,7 +15,7 @@ use aws_credential_types::Credentials;
 use clap::Args;
 use groupcast::Message;
 use groupcast::sign::{APPSYNC_SERVICE, sign_headers};
-use http::{HeaderMap, HeaderValue};
+use http::HeaderMap;
 
 use crate::stats::percentile;
 
@@ -99,17 +99,7 @@ pub(crate) fn serialize_and_sign(
 ) -> Result<SignedRequest, groupcast::Error> {
     let envelopes: Vec<String> = msgs.iter().map(Message::envelope_json).collect();
     let body = events_body(channel, &envelopes);
-    let mut headers = HeaderMap::new();
-    // The IAM header set groupcast sends with an Events publish.
-    headers.insert(
-        "accept",
-        HeaderValue::from_static("application/json, text/javascript"),
-    );
-    headers.insert("content-encoding", HeaderValue::from_static("amz-1.0"));
-    headers.insert(
-        "content-type",
-        HeaderValue::from_static("application/json; charset=UTF-8"),
-    );
+    let mut headers = groupcast::events::iam_headers();
     sign_headers(
         "POST",
         url,
@@ -279,16 +269,7 @@ pub(crate) fn run_sign(args: &SignArgs) -> anyhow::Result<()> {
     let body = events_body(&channel, &envelopes);
     if wanted(SignPhase::Sign) {
         out["sign_only"] = summary(time_calls(run, || {
-            let mut headers = HeaderMap::new();
-            headers.insert(
-                "accept",
-                HeaderValue::from_static("application/json, text/javascript"),
-            );
-            headers.insert("content-encoding", HeaderValue::from_static("amz-1.0"));
-            headers.insert(
-                "content-type",
-                HeaderValue::from_static("application/json; charset=UTF-8"),
-            );
+            let mut headers = groupcast::events::iam_headers();
             sign_headers(
                 "POST",
                 &args.url,
@@ -373,6 +354,7 @@ fn wrk_lua(r: &SignedRequest) -> anyhow::Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use http::HeaderValue;
 
     fn workload() -> Workload {
         Workload {

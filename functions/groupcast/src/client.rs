@@ -430,7 +430,7 @@ impl Publisher {
         let s = &self.inner.settings;
         let mut headers = HeaderMap::new();
         match (&u.auth, u.transport) {
-            (Resolved::Iam(_), Transport::Events) => headers = events_iam_headers(),
+            (Resolved::Iam(_), Transport::Events) => headers = events::iam_headers(),
             (Resolved::Iam(_), Transport::Graphql) => {
                 headers.insert("accept", HeaderValue::from_static("application/json"));
                 headers.insert(
@@ -539,22 +539,6 @@ async fn resolve(a: &Authorizer) -> Result<Resolved, Error> {
         Authorizer::ApiKey(k) => Resolved::ApiKey(k.clone()),
         Authorizer::Token(p) => Resolved::Token(p.token().await?),
     })
-}
-
-/// The header set AWS documents for IAM publishing to Events (aws-protocols.md §1), before
-/// signing; the WebSocket transport's IAM auth objects carry the same set.
-pub(crate) fn events_iam_headers() -> HeaderMap {
-    let mut headers = HeaderMap::new();
-    headers.insert(
-        "accept",
-        HeaderValue::from_static("application/json, text/javascript"),
-    );
-    headers.insert("content-encoding", HeaderValue::from_static("amz-1.0"));
-    headers.insert(
-        "content-type",
-        HeaderValue::from_static("application/json; charset=UTF-8"),
-    );
-    headers
 }
 
 /// Per-event results of an Events publish (HTTP or WebSocket) as outcomes; a failed event is

@@ -17,6 +17,29 @@ pub fn channel(namespace: &str, segment: &str, topic: &str) -> String {
     format!("/{namespace}/{segment}/{topic}")
 }
 
+/// The headers AWS documents for an IAM-signed publish to AppSync Events (HTTP `POST /event`, and
+/// the WebSocket transport's IAM auth objects), before signing: sign all of them, plus `host`.
+///
+/// ```
+/// let headers = groupcast::events::iam_headers();
+/// assert_eq!(headers["content-encoding"], "amz-1.0");
+/// assert_eq!(headers.len(), 3);
+/// ```
+pub fn iam_headers() -> http::HeaderMap {
+    use http::HeaderValue;
+    let mut headers = http::HeaderMap::with_capacity(3);
+    headers.insert(
+        "accept",
+        HeaderValue::from_static("application/json, text/javascript"),
+    );
+    headers.insert("content-encoding", HeaderValue::from_static("amz-1.0"));
+    headers.insert(
+        "content-type",
+        HeaderValue::from_static("application/json; charset=UTF-8"),
+    );
+    headers
+}
+
 /// Checks one event (the envelope JSON text) against the per-event limit.
 pub(crate) fn check_event(field: &str, event: &str) -> Result<(), Error> {
     if event.len() > EVENT_MAX_BYTES {

@@ -33,9 +33,10 @@ use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::{self, Message as Frame};
 
-use crate::client::{Resolved, events_iam_headers};
+use crate::client::Resolved;
 use crate::config::EventsWsEndpoint;
 use crate::error::{Error, GraphqlError};
+use crate::events::iam_headers;
 use crate::retry::{self, AttemptError};
 use crate::sign::{APPSYNC_SERVICE, SigV4};
 
@@ -260,7 +261,7 @@ impl EventsWs {
                 o.insert("host".into(), host.into());
             }
             Resolved::Iam(credentials) => {
-                let mut headers: HeaderMap = events_iam_headers();
+                let mut headers: HeaderMap = iam_headers();
                 SigV4 {
                     credentials,
                     region: self.region.as_deref().unwrap_or_default(),
