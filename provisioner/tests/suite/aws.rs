@@ -606,7 +606,27 @@ fn removed_namespaces_groups_and_sections_are_deleted_on_apply() {
     ] {
         assert!(text.contains(line), "missing {line:?} in\n{text}");
     }
-    ok(&apply(&dir, peers, &config));
+    assert!(dir.join("deployed/events/jobs.js").exists());
+    let applied = apply(&dir, peers, &config);
+    ok(&applied);
+    // The deployed documents follow the config too: nothing of what left it stays behind.
+    for gone in [
+        "events/jobs.js",
+        "graphql/schema.graphql",
+        "iot/acme-live-editors.json",
+    ] {
+        assert!(
+            !dir.join("deployed").join(gone).exists(),
+            "{gone} is still deployed"
+        );
+        assert!(
+            stderr(&applied).contains(&format!("removed deployed/{gone} (no longer rendered)")),
+            "{}",
+            stderr(&applied)
+        );
+    }
+    assert!(!dir.join("deployed/graphql").exists());
+    assert!(dir.join("deployed/events/live.js").exists());
     let after = owned_summary(&peers.list());
     assert_eq!(after["event_apis"], serde_json::json!(["acme-live-events"]));
     assert_eq!(after["namespaces"], serde_json::json!([["live"]]));
