@@ -13,7 +13,7 @@ use http::{HeaderMap, HeaderValue};
 use tokio::time::Instant;
 
 use crate::auth::Authorizer;
-use crate::config::{PublisherBuilder, Settings};
+use crate::config::{PublisherBuilder, Settings, parse_url};
 use crate::error::Error;
 use crate::message::Message;
 use crate::report::{Delivery, Outcome, PublishReport};
@@ -345,7 +345,7 @@ impl Publisher {
                         for b in events::batches(&ch, &by_channel[&key])? {
                             units.push(Unit {
                                 transport: *t,
-                                url: ep.parsed.clone(),
+                                url: ep.url.clone(),
                                 body: b.body,
                                 auth: a.clone(),
                                 slots: b.keys,
@@ -354,7 +354,7 @@ impl Publisher {
                     }
                 }
                 Transport::Graphql => {
-                    let url = parse_url("graphql.url", s.graphql.as_ref().expect("checked above"))?;
+                    let url = s.graphql.as_ref().expect("checked above");
                     for (i, msg) in msgs.iter().enumerate() {
                         let slots = (0..msg.groups().len())
                             .map(|g| slot_of[&(i, *t, g)])
@@ -554,11 +554,6 @@ fn event_outcomes(per_event: Vec<Result<Option<String>, Error>>) -> Vec<Outcome>
             },
         })
         .collect()
-}
-
-/// A request URL, parsed once per request rather than once per attempt.
-fn parse_url(field: &str, url: &str) -> Result<reqwest::Url, Error> {
-    reqwest::Url::parse(url).map_err(|e| Error::invalid(field, format!("{url:?}: {e}")))
 }
 
 fn header_value(what: &str, v: &str) -> Result<HeaderValue, AttemptError> {

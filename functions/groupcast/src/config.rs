@@ -42,10 +42,8 @@ pub const DEFAULT_IOT_TOPIC_PREFIX: &str = "groupcast";
 
 #[derive(Debug, Clone)]
 pub(crate) struct EventsEndpoint {
-    /// `…/event`.
-    pub(crate) url: String,
-    /// `url`, parsed once here rather than by every request.
-    pub(crate) parsed: reqwest::Url,
+    /// `…/event`, parsed once here rather than by every request.
+    pub(crate) url: reqwest::Url,
     pub(crate) namespace: String,
 }
 
@@ -109,7 +107,8 @@ pub struct PublisherBuilder {
 pub(crate) struct Settings {
     pub(crate) events: Option<EventsEndpoint>,
     pub(crate) events_ws: Option<EventsWsEndpoint>,
-    pub(crate) graphql: Option<String>,
+    /// `…/graphql`, parsed once.
+    pub(crate) graphql: Option<reqwest::Url>,
     pub(crate) iot: Option<IotEndpoint>,
     pub(crate) region: Option<String>,
     pub(crate) events_authorizer: Option<Authorizer>,
@@ -399,11 +398,8 @@ impl PublisherBuilder {
                 if !url.ends_with("/event") {
                     url.push_str("/event");
                 }
-                let parsed = reqwest::Url::parse(&url)
-                    .map_err(|e| Error::invalid("events.url", format!("{url:?}: {e}")))?;
                 Some(EventsEndpoint {
-                    url,
-                    parsed,
+                    url: parse_url("events.url", &url)?,
                     namespace: ns,
                 })
             }
@@ -417,8 +413,8 @@ impl PublisherBuilder {
             }
             (Some(url), Some(ep)) => Some(EventsWsEndpoint {
                 url: realtime_url(&url)?,
-                http_url: ep.url.clone(),
-                http_host: host_of(&ep.url),
+                http_url: ep.url.to_string(),
+                http_host: host_of(ep.url.as_str()),
             }),
         };
         let graphql = match self.graphql {
@@ -431,7 +427,7 @@ impl PublisherBuilder {
                 if path.is_empty() || path == "/" {
                     url.push_str("/graphql");
                 }
-                Some(url)
+                Some(parse_url("graphql.url", &url)?)
             }
         };
         let iot = match self.iot {
@@ -545,6 +541,11 @@ fn realtime_url(s: &str) -> Result<String, Error> {
     Ok(url)
 }
 
+/// A request URL, parsed once rather than by reqwest on every attempt.
+pub(crate) fn parse_url(field: &str, url: &str) -> Result<reqwest::Url, Error> {
+    reqwest::Url::parse(url).map_err(|e| Error::invalid(field, format!("{url:?}: {e}")))
+}
+
 /// `host[:port]` of a URL that `base_url` accepted, as a `Host` header names it.
 fn host_of(url: &str) -> String {
     let u = reqwest::Url::parse(url).expect("checked by base_url");
@@ -639,7 +640,7 @@ mod tests {
             ("http://127.0.0.1:1234/event", "live")
         );
         assert_eq!(
-            s.graphql.as_deref(),
+            s.graphql.as_ref().map(reqwest::Url::as_str),
             Some("https://gql.example.com/graphql")
         );
         let iot = s.iot.unwrap();
@@ -698,7 +699,7 @@ mod tests {
             .unwrap();
         let (s, _) = b.settings().unwrap();
         assert_eq!(
-            s.events.unwrap().url,
+            s.events.unwrap().url.as_str(),
             "https://h.appsync-api.us-west-2.amazonaws.com/event"
         );
         assert_eq!(s.iot.unwrap().topic_prefix, "gc");
