@@ -42,7 +42,7 @@ impl SigningWork {
             "20240101",
             self.region,
             self.service,
-            hex(&creq)
+            hex::encode(creq)
         );
         std::hint::black_box(payload);
         aws_sigv4::sign::v4::calculate_signature(key, string_to_sign.as_bytes())
@@ -57,17 +57,6 @@ impl SigningWork {
             &self.service,
         )
     }
-}
-
-/// Lowercase hex, without an allocation per byte: the floor should count hashing, not this.
-fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        out.push(char::from(DIGITS[usize::from(b >> 4)]));
-        out.push(char::from(DIGITS[usize::from(b & 0xf)]));
-    }
-    out
 }
 
 /// Runs `sign` once and returns the canonical request `aws-sigv4` built for it, from the
@@ -161,7 +150,7 @@ mod tests {
             "{creq}"
         );
         let payload = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &signed.body);
-        assert_eq!(*lines.last().unwrap(), hex(payload.as_ref()));
+        assert_eq!(*lines.last().unwrap(), hex::encode(payload));
     }
 
     #[test]
