@@ -176,9 +176,7 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     for p in &done.written {
                         println!("{}", p.display());
                     }
-                    for p in &done.removed {
-                        eprintln!("removed {} (no longer rendered)", p.display());
-                    }
+                    done.eprint_removed();
                 }
             }
             Ok(ExitCode::SUCCESS)

@@ -100,10 +100,10 @@ pub(crate) async fn apply(
         events_api_id: outputs.events.as_ref().map(|e| e.api_id.clone()),
         graphql_api_id: outputs.graphql.as_ref().map(|g| g.api_id.clone()),
     };
-    let documents = render.render(config, &ids)?.write(&args.out)?;
-    for p in &documents.removed {
-        eprintln!("removed {} (no longer rendered)", p.display());
-    }
+    render
+        .render(config, &ids)?
+        .write(&args.out)?
+        .eprint_removed();
     match global.output {
         OutputFormat::Json => println!("{}", outputs.to_json_pretty()),
         OutputFormat::Text => {

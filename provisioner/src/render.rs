@@ -168,6 +168,15 @@ pub(crate) struct Written {
     pub(crate) removed: Vec<PathBuf>,
 }
 
+impl Written {
+    /// Names each removed document on stderr, as `render` and `apply` report them.
+    pub(crate) fn eprint_removed(&self) {
+        for p in &self.removed {
+            eprintln!("removed {} (no longer rendered)", p.display());
+        }
+    }
+}
+
 /// The loaded templates.
 #[derive(Debug)]
 pub(crate) struct Renderer {
