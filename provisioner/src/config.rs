@@ -103,6 +103,21 @@ pub(crate) struct Config {
     pub(crate) events: Option<Events>,
     pub(crate) graphql: Option<Graphql>,
     pub(crate) iot: Option<Iot>,
+    #[serde(default)]
+    pub(crate) publisher: Publisher,
+}
+
+/// `[publisher]`: the trusted publisher. Only these IAM principals may publish (the Events
+/// `onPublish` handler and the GraphQL publish resolver check the caller's ARN against
+/// [`Config::publisher_principals`]); every other IAM caller, an end user's identity-pool
+/// session included, is refused.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Publisher {
+    /// More principals that may publish besides the publisher Lambda's execution role
+    /// ([`Config::publisher_role_name`]): IAM role ARNs (any session of the role) or IAM user ARNs.
+    #[serde(default)]
+    pub(crate) extra_principal_arns: Vec<String>,
 }
 
 /// `[project]`.
@@ -112,6 +127,25 @@ pub(crate) struct Project {
     pub(crate) name: String,
     pub(crate) region: String,
     pub(crate) account_id: String,
+}
+
+impl Project {
+    /// The ARN partition of the project's region: `aws-cn` in China, `aws-us-gov` in GovCloud,
+    /// `aws` elsewhere (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference-arns.html).
+    pub(crate) fn partition(&self) -> &'static str {
+        partition_of(&self.region)
+    }
+}
+
+/// The ARN partition of `region` (see [`Project::partition`]).
+pub(crate) fn partition_of(region: &str) -> &'static str {
+    if region.starts_with("cn-") {
+        "aws-cn"
+    } else if region.starts_with("us-gov-") {
+        "aws-us-gov"
+    } else {
+        "aws"
+    }
 }
 
 /// `[events]`: the AppSync Event API.
@@ -354,6 +388,42 @@ impl Config {
             .collect()
     }
 
+    /// The publisher Lambda's execution role, which `apply` creates: `{project}-publisher`.
+    pub(crate) fn publisher_role_name(&self) -> String {
+        format!("{}-publisher", self.project.name)
+    }
+
+    /// Who may publish, as the templates test it against the caller's ARN
+    /// (`ctx.identity.userArn` in Events handlers, `$ctx.identity.userArn` in VTL): an entry
+    /// ending in `/` is the prefix of a role's assumed-role session ARNs
+    /// (`arn:aws:sts::ACCOUNT:assumed-role/NAME/`, any session name), any other entry an IAM user
+    /// ARN matched exactly. The publisher role always comes first, then
+    /// `publisher.extra_principal_arns` (valid after [`Config::validate`]).
+    ///
+    /// An assumed-role ARN names the role without its path
+    /// (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_identifiers.html#identifiers-arns),
+    /// so a role ARN `arn:aws:iam::1:role/ci/pub` becomes `arn:aws:sts::1:assumed-role/pub/`.
+    pub(crate) fn publisher_principals(&self) -> Vec<String> {
+        let p = self.project.partition();
+        let account = &self.project.account_id;
+        let mut out = vec![format!(
+            "arn:{p}:sts::{account}:assumed-role/{}/",
+            self.publisher_role_name()
+        )];
+        for arn in &self.publisher.extra_principal_arns {
+            if let Some(parsed) = parse_principal_arn(arn) {
+                out.push(match parsed.kind {
+                    "role" => format!(
+                        "arn:{}:sts::{}:assumed-role/{}/",
+                        parsed.partition, parsed.account, parsed.name
+                    ),
+                    _ => arn.clone(),
+                });
+            }
+        }
+        out
+    }
+
     /// Every tag groupcast puts on a resource: the configured ones plus [`PROJECT_TAG`].
     pub(crate) fn resource_tags(&self) -> BTreeMap<String, String> {
         let mut tags = self.tags.clone();
@@ -395,6 +465,13 @@ impl Config {
                 &field,
                 !k.starts_with("aws:") && !k.starts_with("groupcast:"),
                 "tag keys starting with aws: or groupcast: are reserved (groupcast adds groupcast:project itself)",
+            )?;
+        }
+        for (i, arn) in self.publisher.extra_principal_arns.iter().enumerate() {
+            check(
+                &format!("publisher.extra_principal_arns[{i}]"),
+                parse_principal_arn(arn).is_some(),
+                "must be an IAM role or user ARN (arn:aws:iam::ACCOUNT:role/NAME or arn:aws:iam::ACCOUNT:user/NAME)",
             )?;
         }
         if let Some(ev) = &self.events {
@@ -627,6 +704,40 @@ fn validate_modes(
         )?;
     }
     Ok(())
+}
+
+/// An IAM role or user ARN, split: `arn:PARTITION:iam::ACCOUNT:(role|user)/[PATH/]NAME`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct PrincipalArn<'a> {
+    pub(crate) partition: &'a str,
+    pub(crate) account: &'a str,
+    /// `role` or `user`.
+    pub(crate) kind: &'a str,
+    /// The name, without the path.
+    pub(crate) name: &'a str,
+}
+
+/// Splits an IAM role or user ARN; `None` for anything else (names and paths use IAM's
+/// `[\w+=,.@-]` alphabet, https://docs.aws.amazon.com/IAM/latest/APIReference/API_Role.html).
+pub(crate) fn parse_principal_arn(arn: &str) -> Option<PrincipalArn<'_>> {
+    let rest = arn.strip_prefix("arn:")?;
+    let (partition, rest) = rest.split_once(':')?;
+    let rest = rest.strip_prefix("iam::")?;
+    let (account, resource) = rest.split_once(':')?;
+    let (kind, path_name) = resource.split_once('/')?;
+    let name = path_name.rsplit('/').next()?;
+    let ok = matches!(partition, "aws" | "aws-cn" | "aws-us-gov")
+        && account.len() == 12
+        && account.bytes().all(|b| b.is_ascii_digit())
+        && matches!(kind, "role" | "user")
+        && (1..=64).contains(&name.len())
+        && path_name.split('/').all(|part| !part.is_empty() && part.chars().all(is_policy_char));
+    ok.then_some(PrincipalArn {
+        partition,
+        account,
+        kind,
+        name,
+    })
 }
 
 fn check(field: &str, ok: bool, rule: &str) -> Result<(), (String, String)> {

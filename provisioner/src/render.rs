@@ -375,6 +375,8 @@ fn base_context(config: &Config) -> Value {
         "project": config.project.name,
         "region": config.project.region,
         "account_id": config.project.account_id,
+        "partition": config.project.partition(),
+        "publisher_principals": config.publisher_principals(),
         "limits": {
             "segment_max_chars": limits::CHANNEL_SEGMENT_MAX_CHARS,
             "channel_max_segments": limits::CHANNEL_MAX_SEGMENTS,
