@@ -424,6 +424,39 @@ impl Config {
         out
     }
 
+    // SHIM(h-iamdocs)
+    pub(crate) fn appsync_log_level(&self) -> &str {
+        "ERROR"
+    }
+
+    // SHIM(h-iamdocs)
+    pub(crate) fn appsync_logs_role_name(&self) -> String {
+        format!("{}-appsync-logs", self.project.name)
+    }
+
+    /// Every role name `apply` may have created for this project, configured or not: what
+    /// `destroy` and the cleanup of roles the config no longer needs look for.
+    pub(crate) fn all_role_names(&self) -> Vec<String> {
+        ["publisher", "authorizer", "iot-grant", "appsync-logs"]
+            .iter()
+            .map(|r| format!("{}-{r}", self.project.name))
+            .collect()
+    }
+
+    /// The ARN of one of the project's IAM roles.
+    pub(crate) fn role_arn(&self, name: &str) -> String {
+        format!(
+            "arn:{}:iam::{}:role/{name}",
+            self.project.partition(),
+            self.project.account_id
+        )
+    }
+
+    /// The inline policy groupcast puts on the identity pool's authenticated role.
+    pub(crate) fn identity_pool_policy_name(&self) -> String {
+        format!("groupcast-{}-iot", self.project.name)
+    }
+
     /// Every tag groupcast puts on a resource: the configured ones plus [`PROJECT_TAG`].
     pub(crate) fn resource_tags(&self) -> BTreeMap<String, String> {
         let mut tags = self.tags.clone();
@@ -731,7 +764,9 @@ pub(crate) fn parse_principal_arn(arn: &str) -> Option<PrincipalArn<'_>> {
         && account.bytes().all(|b| b.is_ascii_digit())
         && matches!(kind, "role" | "user")
         && (1..=64).contains(&name.len())
-        && path_name.split('/').all(|part| !part.is_empty() && part.chars().all(is_policy_char));
+        && path_name
+            .split('/')
+            .all(|part| !part.is_empty() && part.chars().all(is_policy_char));
     ok.then_some(PrincipalArn {
         partition,
         account,
