@@ -72,6 +72,39 @@ fn log_config(config: &Config) -> Option<LogConfigSpec> {
     })
 }
 
+/// A client-id regex that only matches whole ids. AppSync takes `appIdClientRegex` and OIDC
+/// `clientId` as regular expressions
+/// (https://docs.aws.amazon.com/appsync/latest/APIReference/API_OpenIDConnectConfig.html,
+/// https://docs.aws.amazon.com/appsync/latest/APIReference/API_CognitoConfig.html) without saying
+/// whether they must match the whole id; anchored, they do either way, so `abc` never admits
+/// `xabcx`.
+pub(crate) fn full_match(regex: &str) -> String {
+    // Kept as written only when plainly anchored: `^a|b$` is `^a` or `b$`, not anchored at all.
+    if regex.starts_with('^')
+        && regex.ends_with('$')
+        && !regex.ends_with("\\$")
+        && !regex.contains('|')
+    {
+        regex.to_owned()
+    } else {
+        format!("^(?:{regex})$")
+    }
+}
+
+/// A literal client id as a regex that matches exactly it (OIDC `client_id` in the config is an
+/// id, not a pattern).
+pub(crate) fn literal(id: &str) -> String {
+    let mut out = String::from("^");
+    for c in id.chars() {
+        if "\\.^$|?*+()[]{}".contains(c) {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('$');
+    out
+}
+
 fn provider_spec(mode: AuthMode, auth: &AuthProviders, region: &str) -> ProviderSpec {
     let mut p = ProviderSpec {
         auth_type: mode.as_str().to_owned(),
@@ -88,7 +121,7 @@ fn provider_spec(mode: AuthMode, auth: &AuthProviders, region: &str) -> Provider
             p.cognito = Some(CognitoSpec {
                 user_pool_id: c.user_pool_id.clone(),
                 aws_region: c.region.clone().unwrap_or_else(|| region.to_owned()),
-                app_id_client_regex: c.app_id_client_regex.clone(),
+                app_id_client_regex: c.app_id_client_regex.as_deref().map(full_match),
             });
         }
         AuthMode::Oidc => {
@@ -98,7 +131,7 @@ fn provider_spec(mode: AuthMode, auth: &AuthProviders, region: &str) -> Provider
                 .expect("validated: mode has its provider");
             p.oidc = Some(OidcSpec {
                 issuer: o.issuer.clone(),
-                client_id: o.client_id.clone(),
+                client_id: o.client_id.as_deref().map(literal),
                 iat_ttl: o.iat_ttl_ms.unwrap_or(0),
                 auth_ttl: o.auth_ttl_ms.unwrap_or(0),
             });
@@ -675,5 +708,21 @@ impl<C: Cloud> Reconciler<'_, C> {
         })
         .await?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_regexes_are_anchored_so_they_match_whole_ids_only() {
+        assert_eq!(full_match("^[a-z0-9]{26}$"), "^[a-z0-9]{26}$");
+        assert_eq!(full_match("abc"), "^(?:abc)$");
+        assert_eq!(full_match("^a|b$"), "^(?:^a|b$)$");
+        assert_eq!(full_match("a|b"), "^(?:a|b)$");
+        assert_eq!(full_match("^abc\\$"), "^(?:^abc\\$)$");
+        assert_eq!(literal("groupcast"), "^groupcast$");
+        assert_eq!(literal("app.example+1"), "^app\\.example\\+1$");
     }
 }
