@@ -31,7 +31,11 @@ fn apply(dir: &Path, peers: &Peers, config: &str) -> std::process::Output {
 }
 
 fn plan(dir: &Path, peers: &Peers, config: &str) -> std::process::Output {
-    provisioner(dir, Some(peers), &["--config", config, "plan"])
+    provisioner(
+        dir,
+        Some(peers),
+        &["--config", config, "plan", "--detailed-exitcode"],
+    )
 }
 
 /// What groupcast owns, by the independent boto3 view: counts that must not grow on re-runs.
@@ -165,7 +169,14 @@ fn apply_twice_creates_everything_once_and_the_second_run_only_reads() {
     let json = provisioner(
         &dir,
         Some(peers),
-        &["--config", &config, "--output", "json", "plan"],
+        &[
+            "--config",
+            &config,
+            "--output",
+            "json",
+            "plan",
+            "--detailed-exitcode",
+        ],
     );
     assert_eq!(json.status.code(), Some(0));
     assert_eq!(
@@ -183,7 +194,14 @@ fn json_output_is_only_json() {
     let p = provisioner(
         &dir,
         Some(peers),
-        &["--config", &config, "--output", "json", "plan"],
+        &[
+            "--config",
+            &config,
+            "--output",
+            "json",
+            "plan",
+            "--detailed-exitcode",
+        ],
     );
     assert_eq!(p.status.code(), Some(2), "{}", stderr(&p));
     let plan: Value = serde_json::from_str(&stdout(&p)).unwrap();
@@ -216,8 +234,42 @@ fn json_output_is_only_json() {
             "d",
         ],
     );
-    let printed = Outputs::from_json(&ok(&a)).unwrap();
-    assert_eq!(printed, Outputs::from_path(dir.join("o.json")).unwrap());
+    let printed: Value = serde_json::from_str(&ok(&a)).unwrap();
+    let written = Outputs::from_path(dir.join("o.json")).unwrap();
+    // stdout (CI logs) never shows the API key; the outputs file, readable by its owner only, does.
+    let key = written.events.as_ref().unwrap().api_key.clone().unwrap();
+    assert!(!stdout(&a).contains(&key), "{}", stdout(&a));
+    assert!(
+        printed["outputs"]["events"]["apiKey"]
+            .as_str()
+            .unwrap()
+            .starts_with("(redacted")
+    );
+    let mut shown: Outputs = serde_json::from_value(printed["outputs"].clone()).unwrap();
+    shown.events.as_mut().unwrap().api_key = Some(key);
+    assert_eq!(shown, written);
+    let applied = printed["changes"].as_array().unwrap();
+    assert!(
+        applied
+            .iter()
+            .any(|c| c["kind"] == "event-api" && c["action"] == "create"),
+        "{printed:#}"
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(dir.join("o.json"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "{mode:o}");
+    }
+    // Each change was also a line on stderr, though stderr is not a terminal here.
+    assert!(
+        stderr(&a).contains("+ create event-api acme-live-events"),
+        "{}",
+        stderr(&a)
+    );
 }
 
 /// stub: UpdateApi, UpdateChannelNamespace, UpdateResolver (moto has none of them);
@@ -382,12 +434,28 @@ fn destroy_deletes_what_groupcast_owns_and_nothing_else() {
         "error: destroy needs --yes when stdin is not a terminal\n"
     );
 
+    assert!(dir.join("outputs.json").exists());
     ok(&provisioner(
         &dir,
         Some(peers),
-        &["--config", &config, "destroy", "--yes"],
+        &[
+            "--config",
+            &config,
+            "destroy",
+            "--yes",
+            "--outputs",
+            "outputs.json",
+        ],
     ));
+    assert!(
+        !dir.join("outputs.json").exists(),
+        "destroy left the outputs file"
+    );
     let list = peers.list();
+    // AppSync may no longer invoke the authorizer.
+    for f in list["functions"].as_array().unwrap() {
+        assert_eq!(f["statements"], serde_json::json!([]), "{f}");
+    }
     let empty: Vec<Value> = Vec::new();
     assert_eq!(
         owned_summary(&list),
@@ -509,7 +577,14 @@ fn apply_refuses_to_take_over_an_untagged_resource_with_the_same_name() {
     let out = provisioner(
         &dir,
         Some(peers),
-        &["--config", &config, "--output", "json", "plan"],
+        &[
+            "--config",
+            &config,
+            "--output",
+            "json",
+            "plan",
+            "--detailed-exitcode",
+        ],
     );
     assert_eq!(out.status.code(), Some(1));
     assert!(
@@ -567,7 +642,7 @@ fn a_schema_that_appsync_rejects_stops_apply_with_its_details() {
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
     assert!(
-        err.starts_with("error: GraphQL schema of acme-live-pubsub: schema creation FAILED: "),
+        err.contains("\nerror: GraphQL schema of acme-live-pubsub: schema creation FAILED: "),
         "{err}"
     );
     assert!(
@@ -580,7 +655,14 @@ fn a_schema_that_appsync_rejects_stops_apply_with_its_details() {
     let p = provisioner(
         &dir,
         Some(peers),
-        &["--config", &config, "plan", "--templates", t],
+        &[
+            "--config",
+            &config,
+            "plan",
+            "--detailed-exitcode",
+            "--templates",
+            t,
+        ],
     );
     assert_eq!(p.status.code(), Some(0), "{}", stdout(&p));
 }
