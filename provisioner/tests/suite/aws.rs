@@ -807,3 +807,73 @@ fn credentials_of_another_account_are_refused_before_any_change() {
         peers.calls()
     );
 }
+
+/// Errors say their cause in words, on one line: an endpoint that does not implement a call
+/// (the stub answers with moto's HTML 404), no credentials, nothing listening, an unknown profile.
+#[test]
+fn aws_errors_are_one_readable_line_with_a_hint() {
+    let (peers, _guard) = Peers::get();
+    let dir = scratch("errors");
+    let config = write_config(&dir, &example());
+    let last_line =
+        |o: &std::process::Output| stderr(o).lines().last().unwrap_or_default().to_owned();
+
+    peers.post("/_stub/fail?nth=1&status=404&type=html");
+    let out = plan(&dir, peers, &config);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        last_line(&out),
+        "error: GetCallerIdentity: the endpoint does not implement this call (HTTP 404; a local peer without this operation?)"
+    );
+
+    let out =
+        crate::util::provisioner_with(&dir, Some(peers), &["--config", &config, "plan"], |cmd| {
+            cmd.env_remove("AWS_ACCESS_KEY_ID")
+                .env_remove("AWS_SECRET_ACCESS_KEY");
+        });
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        last_line(&out).starts_with(
+            "error: GetCallerIdentity: no AWS credentials found (hint: set AWS_PROFILE"
+        ),
+        "{}",
+        stderr(&out)
+    );
+
+    let out = provisioner(
+        &dir,
+        None,
+        &[
+            "--config",
+            &config,
+            "--endpoint-url",
+            "http://127.0.0.1:9",
+            "plan",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        last_line(&out).starts_with("error: GetCallerIdentity: cannot connect to the AWS endpoint"),
+        "{}",
+        stderr(&out)
+    );
+
+    let out = provisioner(
+        &dir,
+        Some(peers),
+        &["--config", &config, "--profile", "prdo", "plan"],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        last_line(&out).starts_with("error: --profile/AWS_PROFILE: no profile named \"prdo\""),
+        "{}",
+        stderr(&out)
+    );
+    for o in [&out] {
+        assert!(
+            !stderr(o).contains('\u{1b}'),
+            "colour codes in a log: {}",
+            stderr(o)
+        );
+    }
+}
