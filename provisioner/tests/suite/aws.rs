@@ -869,11 +869,9 @@ fn aws_errors_are_one_readable_line_with_a_hint() {
         "{}",
         stderr(&out)
     );
-    for o in [&out] {
-        assert!(
-            !stderr(o).contains('\u{1b}'),
-            "colour codes in a log: {}",
-            stderr(o)
-        );
-    }
+    assert!(
+        !stderr(&out).contains('\u{1b}'),
+        "colour codes in a log: {}",
+        stderr(&out)
+    );
 }
