@@ -6,8 +6,10 @@
 //!   limited rate) and read the user's groups. Configured from `GROUPCAST_JWT_*` variables.
 //! - [`events`]: the AppSync Events Lambda authorizer's request/response types and its decision:
 //!   subscribe only to your groups' channels, never publish.
-//! - [`grant`]: attach exactly the user's groups' IoT policies to their Cognito identity; the
-//!   iot-grant function and the provisioner's `iot grant` share it (`iot` feature for the AWS SDK).
+//! - [`grant`]: make this project's IoT policies on a Cognito identity exactly those of the user's
+//!   IoT groups (only `iot.groups`, only policies tagged with the project, the 10-policy quota); the
+//!   one implementation behind the iot-grant function and the provisioner's `iot grant` (`iot`
+//!   feature for the AWS SDK).
 //!
 //! ```no_run
 //! # async fn f() -> Result<(), groupcast_auth::jwt::JwtError> {
