@@ -149,7 +149,8 @@ pub(crate) async fn grant(
     config: &Config,
     args: GrantArgs,
 ) -> anyhow::Result<ExitCode> {
-    let (_, iot) = clients(global, config).await?;
+    // The grant goes through groupcast-auth's IotPolicyApi, implemented for the SDK's client.
+    let iot = aws_sdk_iot::Client::new(&aws::sdk_config(global, config).await?);
     let g = grant_groups(&iot, config, &args.identity_id, &args.groups).await?;
     match global.output {
         OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&g)?),

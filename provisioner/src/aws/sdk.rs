@@ -909,41 +909,6 @@ impl Iot for SdkIot {
         }
     }
 
-    async fn attached(&self, target: &str) -> Result<Vec<String>> {
-        let mut out = Vec::new();
-        let mut marker = None;
-        loop {
-            let page = self
-                .0
-                .list_attached_policies()
-                .target(target)
-                .set_marker(marker)
-                .send()
-                .await
-                .map_err(|e| sdk_err("ListAttachedPolicies", e))?;
-            out.extend(
-                page.policies()
-                    .iter()
-                    .filter_map(|p| p.policy_name().map(str::to_owned)),
-            );
-            marker = page.next_marker().map(str::to_owned);
-            if marker.is_none() {
-                return Ok(out);
-            }
-        }
-    }
-
-    async fn attach(&self, name: &str, target: &str) -> Result<()> {
-        self.0
-            .attach_policy()
-            .policy_name(name)
-            .target(target)
-            .send()
-            .await
-            .map_err(|e| sdk_err("AttachPolicy", e))?;
-        Ok(())
-    }
-
     async fn detach(&self, name: &str, target: &str) -> Result<()> {
         self.0
             .detach_policy()

@@ -403,8 +403,10 @@ fn destroy_deletes_what_groupcast_owns_and_nothing_else() {
     assert_eq!(names("graphql_apis"), empty);
 }
 
-/// moto: AttachPolicy / DetachPolicy / ListAttachedPolicies on a Cognito identity (created in
-/// moto's cognito-identity backend first); stub: the tags that mark groupcast's policies.
+/// moto: AttachPolicy / DetachPolicy / ListAttachedPolicies / GetPolicy on a Cognito identity
+/// (created in moto's cognito-identity backend first); stub: the tags that mark groupcast's
+/// policies. An untagged policy whose name fits the pattern (`acme-live-intruder`) is never
+/// granted nor revoked: only the `groupcast:project` tag makes a policy this project's.
 #[test]
 fn iot_grant_attaches_exactly_the_requested_groups() {
     let (peers, _guard) = Peers::get();
@@ -414,6 +416,8 @@ fn iot_grant_attaches_exactly_the_requested_groups() {
     let identity = peers.inventory(&["identity"]).trim().to_owned();
     peers.inventory(&["foreign", "someone-elses"]);
     peers.inventory(&["attach", "someone-elses", &identity]);
+    peers.inventory(&["foreign", "acme-live-intruder"]);
+    peers.inventory(&["attach", "acme-live-intruder", &identity]);
     let attached =
         || -> Value { serde_json::from_str(&peers.inventory(&["attached", &identity])).unwrap() };
     let grant = |groups: &str| {
@@ -443,7 +447,12 @@ fn iot_grant_attaches_exactly_the_requested_groups() {
     );
     assert_eq!(
         attached(),
-        serde_json::json!(["acme-live-admins", "acme-live-team-a", "someone-elses"])
+        serde_json::json!([
+            "acme-live-admins",
+            "acme-live-intruder",
+            "acme-live-team-a",
+            "someone-elses"
+        ])
     );
 
     let g = grant("Team_B,admins");
@@ -451,7 +460,12 @@ fn iot_grant_attaches_exactly_the_requested_groups() {
     assert_eq!(g["detached"], serde_json::json!(["acme-live-team-a"]));
     assert_eq!(
         attached(),
-        serde_json::json!(["acme-live-admins", "acme-live-x--Team-5fB", "someone-elses"])
+        serde_json::json!([
+            "acme-live-admins",
+            "acme-live-intruder",
+            "acme-live-x--Team-5fB",
+            "someone-elses"
+        ])
     );
 
     let unknown = provisioner(
@@ -475,7 +489,12 @@ fn iot_grant_attaches_exactly_the_requested_groups() {
     );
     assert_eq!(
         attached(),
-        serde_json::json!(["acme-live-admins", "acme-live-x--Team-5fB", "someone-elses"])
+        serde_json::json!([
+            "acme-live-admins",
+            "acme-live-intruder",
+            "acme-live-x--Team-5fB",
+            "someone-elses"
+        ])
     );
 
     let g = grant("");
@@ -483,7 +502,10 @@ fn iot_grant_attaches_exactly_the_requested_groups() {
         g["detached"],
         serde_json::json!(["acme-live-admins", "acme-live-x--Team-5fB"])
     );
-    assert_eq!(attached(), serde_json::json!(["someone-elses"]));
+    assert_eq!(
+        attached(),
+        serde_json::json!(["acme-live-intruder", "someone-elses"])
+    );
 }
 
 /// moto: an existing, untagged Event API with the configured name is never adopted or changed.
