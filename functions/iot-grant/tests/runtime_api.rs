@@ -213,7 +213,7 @@ impl Stub {
                     let arn = req.path["/tags?".len()..]
                         .split('&')
                         .find_map(|kv| kv.strip_prefix("resourceArn="))
-                        .map(|v| percent_decode(v))
+                        .map(percent_decode)
                         .unwrap_or_default();
                     let state = s.lock().unwrap();
                     let tags: Vec<Value> = state
