@@ -8,10 +8,10 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use anyhow::{Context as _, bail};
 use groupcast::Outputs;
-use groupcast_auth::grant::{self, GrantRules, IotPolicyApi};
 use groupcast::outputs::{
     EventsOutputs, GraphqlOutputs, IotOutputs, NamespaceOutputs, OUTPUTS_VERSION,
 };
+use groupcast_auth::grant::{self, GrantRules, IotPolicyApi};
 use serde::Serialize;
 use sha2::Digest as _;
 

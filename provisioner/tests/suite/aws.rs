@@ -412,8 +412,28 @@ fn iot_grant_attaches_exactly_the_requested_groups() {
     let (peers, _guard) = Peers::get();
     let dir = scratch("grant");
     let config = write_config(&dir, &example());
-    ok(&apply(&dir, peers, &config));
     let identity = peers.inventory(&["identity"]).trim().to_owned();
+    // Before apply no policy exists: the grant is refused, naming the groups, and changes nothing.
+    let early = provisioner(
+        &dir,
+        Some(peers),
+        &[
+            "--config",
+            &config,
+            "iot",
+            "grant",
+            "--identity-id",
+            &identity,
+            "--groups",
+            "admins",
+        ],
+    );
+    assert_eq!(early.status.code(), Some(1));
+    assert_eq!(
+        stderr(&early),
+        "error: --groups: [\"admins\"] have no IoT policy yet (run provisioner apply); nothing was changed\n"
+    );
+    ok(&apply(&dir, peers, &config));
     peers.inventory(&["foreign", "someone-elses"]);
     peers.inventory(&["attach", "someone-elses", &identity]);
     peers.inventory(&["foreign", "acme-live-intruder"]);
