@@ -404,8 +404,6 @@ pub(crate) trait Iot {
     async fn tag(&self, arn: &str, tags: &BTreeMap<String, String>) -> Result<()>;
     async fn untag(&self, arn: &str, keys: &[String]) -> Result<()>;
     async fn targets(&self, name: &str) -> Result<Vec<String>>;
-    async fn attached(&self, target: &str) -> Result<Vec<String>>;
-    async fn attach(&self, name: &str, target: &str) -> Result<()>;
     async fn detach(&self, name: &str, target: &str) -> Result<()>;
     async fn data_endpoint(&self) -> Result<String>;
 }

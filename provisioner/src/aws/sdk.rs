@@ -785,6 +785,11 @@ impl SdkIot {
     pub(crate) fn new(config: &aws_config::SdkConfig) -> Self {
         SdkIot(iot::Client::new(config))
     }
+
+    /// The SDK client, for `groupcast_auth::grant` (which speaks to it directly).
+    pub(crate) fn client(&self) -> &iot::Client {
+        &self.0
+    }
 }
 
 fn iot_tags(tags: &BTreeMap<String, String>) -> Vec<iot::types::Tag> {
@@ -953,34 +958,6 @@ impl Iot for SdkIot {
             .try_collect()
             .await
             .map_err(|e| sdk_err("ListTargetsForPolicy", e))
-    }
-
-    async fn attached(&self, target: &str) -> Result<Vec<String>> {
-        let policies = self
-            .0
-            .list_attached_policies()
-            .target(target)
-            .into_paginator()
-            .items()
-            .send()
-            .try_collect()
-            .await
-            .map_err(|e| sdk_err("ListAttachedPolicies", e))?;
-        Ok(policies
-            .iter()
-            .filter_map(|p| p.policy_name().map(str::to_owned))
-            .collect())
-    }
-
-    async fn attach(&self, name: &str, target: &str) -> Result<()> {
-        self.0
-            .attach_policy()
-            .policy_name(name)
-            .target(target)
-            .send()
-            .await
-            .map_err(|e| sdk_err("AttachPolicy", e))?;
-        Ok(())
     }
 
     async fn detach(&self, name: &str, target: &str) -> Result<()> {

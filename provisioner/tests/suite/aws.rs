@@ -477,17 +477,41 @@ fn destroy_deletes_what_groupcast_owns_and_nothing_else() {
     assert_eq!(names("graphql_apis"), empty);
 }
 
-/// moto: AttachPolicy / DetachPolicy / ListAttachedPolicies on a Cognito identity (created in
-/// moto's cognito-identity backend first); stub: the tags that mark groupcast's policies.
+/// moto: AttachPolicy / DetachPolicy / ListAttachedPolicies / GetPolicy on a Cognito identity
+/// (created in moto's cognito-identity backend first); stub: the tags that mark groupcast's
+/// policies. An untagged policy whose name fits the pattern (`acme-live-intruder`) is never
+/// granted nor revoked: only the `groupcast:project` tag makes a policy this project's.
 #[test]
 fn iot_grant_attaches_exactly_the_requested_groups() {
     let (peers, _guard) = Peers::get();
     let dir = scratch("grant");
     let config = write_config(&dir, &example());
-    ok(&apply(&dir, peers, &config));
     let identity = peers.inventory(&["identity"]).trim().to_owned();
+    // Before apply no policy exists: the grant is refused, naming the groups, and changes nothing.
+    let early = provisioner(
+        &dir,
+        Some(peers),
+        &[
+            "--config",
+            &config,
+            "iot",
+            "grant",
+            "--identity-id",
+            &identity,
+            "--groups",
+            "admins",
+        ],
+    );
+    assert_eq!(early.status.code(), Some(1));
+    assert_eq!(
+        stderr(&early),
+        "error: --groups: [\"admins\"] have no IoT policy yet (run provisioner apply); nothing was changed\n"
+    );
+    ok(&apply(&dir, peers, &config));
     peers.inventory(&["foreign", "someone-elses"]);
     peers.inventory(&["attach", "someone-elses", &identity]);
+    peers.inventory(&["foreign", "acme-live-intruder"]);
+    peers.inventory(&["attach", "acme-live-intruder", &identity]);
     let attached =
         || -> Value { serde_json::from_str(&peers.inventory(&["attached", &identity])).unwrap() };
     let grant = |groups: &str| {
@@ -517,7 +541,12 @@ fn iot_grant_attaches_exactly_the_requested_groups() {
     );
     assert_eq!(
         attached(),
-        serde_json::json!(["acme-live-admins", "acme-live-team-a", "someone-elses"])
+        serde_json::json!([
+            "acme-live-admins",
+            "acme-live-intruder",
+            "acme-live-team-a",
+            "someone-elses"
+        ])
     );
 
     let g = grant("Team_B,admins");
@@ -525,7 +554,12 @@ fn iot_grant_attaches_exactly_the_requested_groups() {
     assert_eq!(g["detached"], serde_json::json!(["acme-live-team-a"]));
     assert_eq!(
         attached(),
-        serde_json::json!(["acme-live-admins", "acme-live-x--Team-5fB", "someone-elses"])
+        serde_json::json!([
+            "acme-live-admins",
+            "acme-live-intruder",
+            "acme-live-x--Team-5fB",
+            "someone-elses"
+        ])
     );
 
     let unknown = provisioner(
@@ -549,7 +583,12 @@ fn iot_grant_attaches_exactly_the_requested_groups() {
     );
     assert_eq!(
         attached(),
-        serde_json::json!(["acme-live-admins", "acme-live-x--Team-5fB", "someone-elses"])
+        serde_json::json!([
+            "acme-live-admins",
+            "acme-live-intruder",
+            "acme-live-x--Team-5fB",
+            "someone-elses"
+        ])
     );
 
     let g = grant("");
@@ -557,7 +596,10 @@ fn iot_grant_attaches_exactly_the_requested_groups() {
         g["detached"],
         serde_json::json!(["acme-live-admins", "acme-live-x--Team-5fB"])
     );
-    assert_eq!(attached(), serde_json::json!(["someone-elses"]));
+    assert_eq!(
+        attached(),
+        serde_json::json!(["acme-live-intruder", "someone-elses"])
+    );
 }
 
 /// moto: an existing, untagged Event API with the configured name is never adopted or changed.
