@@ -34,6 +34,10 @@
 //! - Requests are retried on 429, 5xx, network errors and timeouts, with exponential backoff and
 //!   full jitter, within one deadline per call; never on validation or auth errors. A retry
 //!   resends the same bytes, so the message id stays the same.
+//! - An AppSync Events response that fails some events with a transient code (429, 5xx,
+//!   throttling, internal errors: [`retry::is_transient_code`]) is followed by a retry of only
+//!   those events, byte for byte, within the same attempt budget and deadline; other failed
+//!   events are final. Each [`Delivery`] says how many attempts carried it.
 //! - Nothing is dropped silently: an event the service does not confirm is reported as failed.
 
 #![warn(missing_docs)]

@@ -310,6 +310,8 @@ struct DeliveryView<'a> {
     group: &'a str,
     #[serde(flatten)]
     outcome: &'a Outcome,
+    /// The attempts it took.
+    attempts: u32,
 }
 
 /// The answer to a direct or EventBridge invocation.
@@ -330,6 +332,7 @@ fn answer(published: &[Published]) -> Value {
                             .push(DeliveryView {
                                 group: &d.group,
                                 outcome: &d.outcome,
+                                attempts: d.attempts,
                             });
                     }
                     entry["transports"] = serde_json::to_value(transports).expect("serializable");
@@ -409,6 +412,7 @@ mod tests {
                             group: g.clone(),
                             transport: *t,
                             outcome,
+                            attempts: 1,
                         });
                     }
                 }
@@ -441,11 +445,11 @@ mod tests {
         Uuid::parse_str(m["id"].as_str().unwrap()).unwrap();
         assert_eq!(
             m["transports"]["events"][0],
-            json!({"group": "a", "status": "delivered", "identifier": "ev-a"})
+            json!({"group": "a", "status": "delivered", "identifier": "ev-a", "attempts": 1})
         );
         assert_eq!(
             m["transports"]["iot"][1],
-            json!({"group": "b", "status": "failed", "error": "sink said no", "retryable": true})
+            json!({"group": "b", "status": "failed", "error": "sink said no", "retryable": true, "attempts": 1})
         );
         let list = handle(
             &p,
