@@ -13,6 +13,8 @@
 //!   publish call may override it ([`PublishOptions`]).
 //! - [`group_segment`]: the one rule from a group name to a channel segment and IoT topic level.
 //! - [`limits`]: every AWS limit groupcast enforces, checked before anything is sent.
+//! - `lambda` (feature `lambda`): the publisher Lambda's batch policy for direct, SQS and
+//!   EventBridge invocations.
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), groupcast::Error> {
@@ -52,6 +54,8 @@ pub mod events_ws;
 pub mod graphql;
 pub mod group;
 pub mod iot;
+#[cfg(feature = "lambda")]
+pub mod lambda;
 pub mod limits;
 mod message;
 pub mod outputs;
