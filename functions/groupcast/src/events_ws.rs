@@ -423,7 +423,7 @@ fn errors_text(errors: &[GraphqlError]) -> String {
 }
 
 /// Maps an answer to a publish message to per-event results, or to an attempt error.
-fn classify_answer(
+pub(crate) fn classify_answer(
     text: &str,
     n: usize,
 ) -> Result<Vec<Result<Option<String>, Error>>, AttemptError> {

@@ -18,25 +18,14 @@ use std::collections::{BTreeMap, HashMap};
 
 use aws_lambda_events::event::eventbridge::EventBridgeEvent;
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::{Delivery, Error, Message, Outcome, Publish, PublishOptions, Transport};
 
-/// One message as callers write it.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct MessageInput {
-    topic: String,
-    #[serde(default)]
-    data: Value,
-    groups: Vec<String>,
-    #[serde(default)]
-    transports: Option<Vec<Transport>>,
-    #[serde(default)]
-    id: Option<Uuid>,
-}
+/// The fields of a message as callers write it.
+const MESSAGE_FIELDS: &str = "topic, data, groups, transports, id";
 
 /// Why an invocation failed; [`Failure::error_type`] is the Lambda `errorType`.
 #[derive(Debug, thiserror::Error)]
@@ -244,23 +233,66 @@ pub fn parse_message(
     input: Value,
     fallback_id: Option<Uuid>,
 ) -> Result<(Message, Option<Vec<Transport>>), String> {
-    let input: MessageInput = serde_json::from_value(input).map_err(|e| format!(": {e}"))?;
-    let mut builder = Message::builder(input.topic)
-        .data(input.data)
-        .groups(input.groups);
-    if let Some(id) = input.id.or(fallback_id) {
+    let Value::Object(mut fields) = input else {
+        return Err(format!(
+            ": a message is a JSON object {{{MESSAGE_FIELDS}}}, not {}",
+            kind_of(&input)
+        ));
+    };
+    if let Some(unknown) = fields
+        .keys()
+        .find(|k| !MESSAGE_FIELDS.split(", ").any(|f| f == k.as_str()))
+    {
+        return Err(format!(
+            ".{unknown}: unknown field; a message has only {MESSAGE_FIELDS}"
+        ));
+    }
+    let topic: String = take(&mut fields, "topic")?
+        .ok_or_else(|| ".topic: missing; every message needs a topic".to_owned())?;
+    let groups: Vec<String> = take(&mut fields, "groups")?
+        .ok_or_else(|| ".groups: missing; every message needs its groups".to_owned())?;
+    let data: Value = fields.remove("data").unwrap_or_default();
+    let transports: Option<Vec<Transport>> = take(&mut fields, "transports")?;
+    let id: Option<Uuid> = take(&mut fields, "id")?;
+    let mut builder = Message::builder(topic).data(data).groups(groups);
+    if let Some(id) = id.or(fallback_id) {
         builder = builder.id(id);
     }
     let message = builder.build().map_err(|e| match e {
         Error::Invalid { field, rule } => format!(".{field}: {rule}"),
         other => format!(": {other}"),
     })?;
-    if input.transports.as_ref().is_some_and(Vec::is_empty) {
+    if transports.as_ref().is_some_and(Vec::is_empty) {
         return Err(
             ".transports: the list is empty; omit it to use the publisher's transports".into(),
         );
     }
-    Ok((message, input.transports))
+    Ok((message, transports))
+}
+
+/// Field `name` of a message, read as `T` (absent or null: `None`); the error names the field.
+fn take<T: serde::de::DeserializeOwned>(
+    fields: &mut serde_json::Map<String, Value>,
+    name: &str,
+) -> Result<Option<T>, String> {
+    match fields.remove(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => serde_json::from_value(v)
+            .map(Some)
+            .map_err(|e| format!(".{name}: {e}")),
+    }
+}
+
+/// A JSON value's kind, for messages.
+fn kind_of(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
 }
 
 /// Publishes `messages`, one call per distinct transport choice, and pairs each message with its

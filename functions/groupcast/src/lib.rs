@@ -51,6 +51,8 @@ mod error;
 pub mod events;
 #[cfg(feature = "websocket")]
 pub mod events_ws;
+#[cfg(test)]
+mod fuzz;
 pub mod graphql;
 pub mod group;
 pub mod iot;
