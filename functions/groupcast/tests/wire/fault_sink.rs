@@ -5,10 +5,11 @@
 //!
 //! Deterministic under concurrency: the roll of a request depends on the seed, its bytes and how
 //! often those bytes came before, not on arrival order; the roll of an event on the seed, its
-//! channel and text and how often that pair came before.
+//! channel and text and how often that pair came before. So a run repeats exactly when its
+//! messages do (fixed ids: the envelope carries the id).
 //!
-//! Shared by the library's wire tests and the publisher Lambda's tests (`#[path]`), which both
-//! declare the server as the crate's `server` module.
+//! Shared by the library's wire tests, the publisher Lambda's tests and the benchmark (`#[path]`),
+//! each of which declares `server.rs` as this module's sibling `server`.
 #![allow(dead_code)]
 
 use std::collections::HashMap;
@@ -19,7 +20,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::server::{Captured, Reply, Server};
+use super::server::{Captured, Reply, Server};
 
 /// The rates of each fault, as fractions of requests (or of events, for `event_failed`).
 #[derive(Debug, Clone, Copy)]

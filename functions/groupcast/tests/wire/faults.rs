@@ -10,7 +10,6 @@ use groupcast::{Authorizer, Message, Outcome, PublishReport, Publisher, RetryPol
 use serde_json::json;
 
 use crate::fault_sink::{FaultSink, Faults};
-use crate::msg;
 
 pub const GROUPS: [&str; 5] = ["g0", "g1", "g2", "g3", "Team_4"];
 
@@ -35,9 +34,19 @@ fn publisher(sink: &FaultSink, policy: RetryPolicy, deadline: Duration) -> Publi
         .unwrap()
 }
 
+/// `n` messages with fixed ids, so that the sink's rolls (which hash the bytes) repeat run to run.
 fn messages(n: usize) -> Vec<Message> {
     (0..n)
-        .map(|i| msg("orders", &GROUPS, json!({"n": i})))
+        .map(|i| {
+            Message::builder("orders")
+                .groups(GROUPS)
+                .data(json!({"n": i}))
+                .id(uuid::Uuid::from_u128(
+                    0x1313_0000_0000_4000_8000_0000_0000_0000 + i as u128,
+                ))
+                .build()
+                .unwrap()
+        })
         .collect()
 }
 
