@@ -30,6 +30,10 @@ pub struct PublishOptions {
     /// The authorizer of Events and GraphQL requests (default: the publisher's). IoT requests
     /// use it when it is [`Authorizer::Iam`], and the publisher's IAM credentials otherwise.
     pub authorizer: Option<Authorizer>,
+    /// A wall-clock time the call must end by, e.g. a Lambda invocation's deadline less the time
+    /// to answer: the call's deadline is the earlier of this and the publisher's (default: the
+    /// publisher's alone). One already past fails every delivery, retryable, without sending.
+    pub deadline: Option<SystemTime>,
 }
 
 /// Publishing as an interface, so that functions can be tested with a fake.
@@ -208,7 +212,11 @@ impl Publisher {
         opts: &PublishOptions,
     ) -> Result<PublishReport, Error> {
         let start = Instant::now();
-        let deadline = start + self.inner.settings.deadline;
+        let mut deadline = start + self.inner.settings.deadline;
+        if let Some(until) = opts.deadline {
+            let left = until.duration_since(SystemTime::now()).unwrap_or_default();
+            deadline = deadline.min(start + left);
+        }
         let s = &self.inner.settings;
         let transports = match &opts.transports {
             Some(ts) if ts.is_empty() => {

@@ -15,6 +15,7 @@
 //! published once.
 
 use std::collections::{BTreeMap, HashMap};
+use std::time::SystemTime;
 
 use aws_lambda_events::event::eventbridge::EventBridgeEvent;
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
@@ -83,18 +84,32 @@ impl Published {
 /// EventBridge) a message is invalid; [`Failure::PublishFailed`] when an EventBridge message was
 /// not delivered everywhere; [`Failure::Publish`] when the publisher refused the call as a whole.
 pub async fn handle<P: Publish + Sync>(publisher: &P, event: Value) -> Result<Value, Failure> {
+    handle_until(publisher, event, None).await
+}
+
+/// [`handle`], ending every publish by `deadline` when given (see [`PublishOptions::deadline`]):
+/// pass the invocation's deadline less the time to answer, so that a slow endpoint yields
+/// reported failures (and `batchItemFailures`) rather than a timed-out invocation.
+///
+/// # Errors
+/// As [`handle`].
+pub async fn handle_until<P: Publish + Sync>(
+    publisher: &P,
+    event: Value,
+    deadline: Option<SystemTime>,
+) -> Result<Value, Failure> {
     if event.get("Records").is_some_and(Value::is_array) {
         let event: SqsEvent = serde_json::from_value(event)
             .map_err(|e| Failure::InvalidInput(format!("Records: {e}")))?;
-        let answer = handle_sqs(publisher, event).await?;
+        let answer = handle_sqs(publisher, event, deadline).await?;
         return Ok(serde_json::to_value(answer).expect("a batch response serializes"));
     }
     if event.get("detail-type").is_some() && event.get("detail").is_some() {
         let event: EventBridgeEvent<Value> = serde_json::from_value(event)
             .map_err(|e| Failure::InvalidInput(format!("EventBridge event: {e}")))?;
-        return handle_eventbridge(publisher, event).await;
+        return handle_eventbridge(publisher, event, deadline).await;
     }
-    handle_direct(publisher, event).await
+    handle_direct(publisher, event, deadline).await
 }
 
 /// A direct invocation: one message or a list of them.
@@ -104,6 +119,7 @@ pub async fn handle<P: Publish + Sync>(publisher: &P, event: Value) -> Result<Va
 pub async fn handle_direct<P: Publish + Sync>(
     publisher: &P,
     event: Value,
+    deadline: Option<SystemTime>,
 ) -> Result<Value, Failure> {
     let (inputs, field): (Vec<Value>, fn(usize) -> String) = match event {
         Value::Array(items) => (items, |i| format!("[{i}]")),
@@ -120,7 +136,7 @@ pub async fn handle_direct<P: Publish + Sync>(
             .map_err(|e| Failure::InvalidInput(format!("{}{e}", field(i))))?;
         messages.push((message, transports));
     }
-    let published = publish(publisher, messages).await?;
+    let published = publish(publisher, messages, deadline).await?;
     Ok(answer(&published))
 }
 
@@ -132,6 +148,7 @@ pub async fn handle_direct<P: Publish + Sync>(
 pub async fn handle_sqs<P: Publish + Sync>(
     publisher: &P,
     event: SqsEvent,
+    deadline: Option<SystemTime>,
 ) -> Result<SqsBatchResponse, Failure> {
     let mut failures: Vec<String> = Vec::new();
     let mut messages = Vec::new();
@@ -157,7 +174,7 @@ pub async fn handle_sqs<P: Publish + Sync>(
             }
         }
     }
-    match publish(publisher, messages).await {
+    match publish(publisher, messages, deadline).await {
         Ok(published) => {
             let ok: HashMap<Uuid, bool> =
                 published.iter().map(|p| (p.message.id(), p.ok())).collect();
@@ -194,11 +211,12 @@ pub async fn handle_sqs<P: Publish + Sync>(
 pub async fn handle_eventbridge<P: Publish + Sync>(
     publisher: &P,
     event: EventBridgeEvent<Value>,
+    deadline: Option<SystemTime>,
 ) -> Result<Value, Failure> {
     let event_id = event.id.as_deref().and_then(|s| Uuid::parse_str(s).ok());
     let message = parse_message(event.detail, event_id)
         .map_err(|e| Failure::InvalidInput(format!("detail{e}")))?;
-    let published = publish(publisher, vec![message]).await?;
+    let published = publish(publisher, vec![message], deadline).await?;
     let deliveries: Vec<&Delivery> = published
         .iter()
         .flat_map(|p| p.result.iter().flatten())
@@ -302,6 +320,7 @@ fn kind_of(v: &Value) -> &'static str {
 async fn publish<P: Publish + Sync>(
     publisher: &P,
     messages: Vec<(Message, Option<Vec<Transport>>)>,
+    deadline: Option<SystemTime>,
 ) -> Result<Vec<Published>, Failure> {
     let mut by_choice: BTreeMap<Option<Vec<Transport>>, Vec<Message>> = BTreeMap::new();
     let mut seen: Vec<Uuid> = Vec::new();
@@ -321,6 +340,7 @@ async fn publish<P: Publish + Sync>(
     for (transports, batch) in by_choice {
         let opts = PublishOptions {
             transports,
+            deadline,
             ..Default::default()
         };
         match publisher.publish_all(&batch, &opts).await {
@@ -724,5 +744,32 @@ mod tests {
             .await
             .unwrap_err();
         assert!(e.to_string().contains("source"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn the_invocation_deadline_reaches_every_publish_call() {
+        #[derive(Default)]
+        struct Deadlines(Mutex<Vec<Option<SystemTime>>>);
+        impl Publish for Deadlines {
+            async fn publish_all(
+                &self,
+                _: &[Message],
+                opts: &PublishOptions,
+            ) -> Result<crate::PublishReport, Error> {
+                self.0.lock().unwrap().push(opts.deadline);
+                Ok(crate::PublishReport::default())
+            }
+        }
+        let p = Deadlines::default();
+        let until = SystemTime::now() + std::time::Duration::from_secs(3);
+        let message = json!({"topic": "t", "groups": ["a"]});
+        handle_until(&p, message.clone(), Some(until))
+            .await
+            .unwrap();
+        handle_until(&p, sqs(&[(SQS_ID, message.to_string())]), Some(until))
+            .await
+            .unwrap();
+        handle(&p, message).await.unwrap();
+        assert_eq!(*p.0.lock().unwrap(), [Some(until), Some(until), None]);
     }
 }

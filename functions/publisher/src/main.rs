@@ -2,7 +2,13 @@
 //! direct, SQS and EventBridge invocations. The publisher is configured once, at cold start, from
 //! the `GROUPCAST_*` variables of the `groupcast` library.
 
+use std::time::Duration;
+
 use lambda_runtime::{Diagnostic, Error, LambdaEvent, service_fn};
+
+/// Time kept back from the invocation's deadline to send the answer: publishing stops this long
+/// before Lambda would end the invocation, so failures are reported rather than cut off.
+const ANSWER_MARGIN: Duration = Duration::from_millis(300);
 
 // One invocation at a time: a single-threaded runtime starts faster and uses less memory.
 #[tokio::main(flavor = "current_thread")]
@@ -15,7 +21,8 @@ async fn main() -> Result<(), Error> {
     let publisher = &publisher;
     lambda_runtime::run(service_fn(
         move |event: LambdaEvent<serde_json::Value>| async move {
-            groupcast::lambda::handle(publisher, event.payload)
+            let until = event.context.deadline().checked_sub(ANSWER_MARGIN);
+            groupcast::lambda::handle_until(publisher, event.payload, until)
                 .await
                 .map_err(|f| Diagnostic {
                     error_type: f.error_type().into(),

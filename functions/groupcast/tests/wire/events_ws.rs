@@ -645,7 +645,7 @@ async fn events_ws_is_opt_in_and_never_combined_with_events() {
     // Per call too.
     let opts = groupcast::PublishOptions {
         transports: Some(vec![Transport::EventsWs, Transport::Events]),
-        authorizer: None,
+        ..Default::default()
     };
     let e = p
         .publish_all(&[msg("t", &["g"], json!(1))], &opts)

@@ -300,3 +300,52 @@ async fn every_delivery_says_how_many_attempts_it_took() {
     assert!(report.is_complete());
     assert_eq!(report.deliveries[0].attempts, 3);
 }
+
+#[tokio::test]
+async fn a_call_deadline_earlier_than_the_publishers_ends_the_call_by_it() {
+    let server = Server::start(|_, _| {
+        Reply::After(
+            Duration::from_secs(30),
+            Box::new(Reply::Json(200, "{}".into())),
+        )
+    })
+    .await;
+    let p = publisher(&server, patient(), Duration::from_secs(10));
+    let opts = groupcast::PublishOptions {
+        deadline: Some(std::time::SystemTime::now() + Duration::from_millis(400)),
+        ..Default::default()
+    };
+    let start = Instant::now();
+    let report = p
+        .publish_all(&[msg("t", &["g"], json!(1))], &opts)
+        .await
+        .unwrap();
+    let elapsed = start.elapsed();
+    assert!(elapsed < Duration::from_millis(800), "took {elapsed:?}");
+    let Outcome::Failed { error, retryable } = &report.deliveries[0].outcome else {
+        panic!()
+    };
+    assert!(*retryable && error.contains("timed out"), "{error}");
+}
+
+#[tokio::test]
+async fn a_call_deadline_already_past_sends_nothing_and_fails_every_delivery_retryable() {
+    let server = Server::events_ok().await;
+    let p = publisher(&server, fast_retries(), Duration::from_secs(10));
+    let opts = groupcast::PublishOptions {
+        deadline: Some(std::time::SystemTime::now() - Duration::from_secs(1)),
+        ..Default::default()
+    };
+    let report = p
+        .publish_all(&[msg("t", &["a", "b"], json!(1))], &opts)
+        .await
+        .unwrap();
+    assert!(server.requests().is_empty());
+    for d in &report.deliveries {
+        assert_eq!(d.attempts, 0);
+        let Outcome::Failed { error, retryable } = &d.outcome else {
+            panic!()
+        };
+        assert!(*retryable && error.contains("deadline passed"), "{error}");
+    }
+}
