@@ -424,7 +424,8 @@ impl Publisher {
         let n = u.slots.len();
         let unit = &u;
         let results = retry::run_each(policy, deadline, n, |_, pending| {
-            let body = if pending.len() == n {
+            // Only an Events unit (one span per event) is ever retried in part.
+            let body = if pending.len() == n || unit.spans.len() != n {
                 std::borrow::Cow::Borrowed(unit.body.as_slice())
             } else {
                 std::borrow::Cow::Owned(events::subset_body(&unit.body, &unit.spans, pending))
@@ -433,7 +434,9 @@ impl Publisher {
             async move { self.attempt(unit, &body, count).await }
         })
         .await;
-        u.slots
+        let mut failed = 0usize;
+        let out: Vec<(usize, Outcome, u32)> = u
+            .slots
             .iter()
             .copied()
             .zip(results)
@@ -441,7 +444,10 @@ impl Publisher {
                 let outcome = match result {
                     Ok(outcome) => outcome,
                     Err(f) => {
-                        tracing::warn!(transport = %u.transport, attempts, error = %f.error, "publish failed");
+                        if failed == 0 {
+                            tracing::warn!(transport = %u.transport, attempts, error = %f.error, "publish failed");
+                        }
+                        failed += 1;
                         Outcome::Failed {
                             error: f.error,
                             retryable: f.retryable,
@@ -450,7 +456,11 @@ impl Publisher {
                 };
                 (slot, outcome, attempts)
             })
-            .collect()
+            .collect();
+        if failed > 1 {
+            tracing::warn!(transport = %u.transport, failed, of = n, "events of one request failed");
+        }
+        out
     }
 
     /// One attempt with `body` (all of the unit's events, or the `n` still pending): sign (when

@@ -1,8 +1,10 @@
 //! Retries: which failures are worth another attempt, and exponential backoff with full jitter,
 //! all inside one deadline.
 //!
-//! Retried: HTTP 429, 5xx, connect errors, resets and timeouts. Never retried: validation, auth
-//! (401/403) and every other 4xx. A retry resends the same bytes, so the message id never changes.
+//! Retried: HTTP 429, 5xx, connect errors, resets and timeouts, and, alone, each event an
+//! accepted request lists as failed with a transient code ([`is_transient_code`]). Never
+//! retried: validation, auth (401/403) and every other 4xx. A retry resends the same bytes (of
+//! the request, or of the events it retries), so the message id never changes.
 
 use std::future::Future;
 use std::time::Duration;
