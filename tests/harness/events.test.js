@@ -75,6 +75,7 @@ const corpus = [
   ['Cognito identity of the pool\'s multi-Region issuer', cognito(['team-a'], { issuer: 'https://issuer-cognito-idp.us-east-1.amazonaws.com/us-east-1_AbCdEf123' }), '/live/team-a', true],
   ['Cognito identity of another user pool', cognito(['team-a'], { issuer: 'https://cognito-idp.us-east-1.amazonaws.com/us-east-1_Other' }), '/live/team-a', /issuer/],
   ['Cognito issuer with a trailing slash', cognito(['team-a'], { issuer: `${ISS}/`, claims: { roles: ['team-a'] } }), '/live/team-a', /issuer/],
+  ['an identity whose issuer is null, with groups where OIDC keeps them', { sub: 's2', issuer: null, claims: { roles: ['team-a'] } }, '/live/team-a', /issuer/],
   ['an unknown issuer with groups where OIDC keeps them', oidc({ roles: ['team-a'] }, 'https://evil.example.invalid'), '/live/team-a', /issuer/],
   ['an identity without issuer, handlerContext or userArn, holding groups', { sub: 's1', groups: ['team-a'], claims: { roles: ['team-a'] } }, '/live/team-a', /unexpected shape/],
   ['an identity with an issuer and a handlerContext', { ...cognito(['team-a']), handlerContext: { groups: '["team-a"]' } }, '/live/team-a', /unexpected shape/],
