@@ -105,6 +105,73 @@ pub(crate) struct Config {
     pub(crate) iot: Option<Iot>,
     #[serde(default)]
     pub(crate) publisher: Publisher,
+    #[serde(default)]
+    pub(crate) logging: Logging,
+}
+
+/// `[logging]`: how much the AppSync APIs log to CloudWatch, through the role
+/// [`Config::appsync_logs_role_name`] (the handler's rejection reasons show from `ERROR` up).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Logging {
+    #[serde(default)]
+    pub(crate) level: LogLevel,
+}
+
+/// An AppSync log level. The Event API's `logLevel` and the GraphQL API's `fieldLogLevel` accept
+/// the same five values (https://docs.aws.amazon.com/appsync/latest/APIReference/API_EventLogConfig.html,
+/// https://docs.aws.amazon.com/appsync/latest/APIReference/API_LogConfig.html), so one level
+/// serves both; serde rejects anything else with the list of these.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[allow(clippy::upper_case_acronyms)]
+pub(crate) enum LogLevel {
+    #[serde(rename = "NONE")]
+    None,
+    #[default]
+    #[serde(rename = "ERROR")]
+    Error,
+    #[serde(rename = "ALL")]
+    All,
+    #[serde(rename = "INFO")]
+    Info,
+    #[serde(rename = "DEBUG")]
+    Debug,
+}
+
+impl LogLevel {
+    /// The name AppSync uses (`ERROR`, …).
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            LogLevel::None => "NONE",
+            LogLevel::Error => "ERROR",
+            LogLevel::All => "ALL",
+            LogLevel::Info => "INFO",
+            LogLevel::Debug => "DEBUG",
+        }
+    }
+}
+
+/// The three Lambda functions groupcast ships. Each function and its execution role share one
+/// name, `{project}-{suffix}` ([`Config::function_name`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(crate) enum Function {
+    Publisher,
+    Authorizer,
+    IotGrant,
+}
+
+impl Function {
+    /// Every function, in a fixed order.
+    pub(crate) const ALL: [Function; 3] =
+        [Function::Publisher, Function::Authorizer, Function::IotGrant];
+
+    fn suffix(self) -> &'static str {
+        match self {
+            Function::Publisher => "publisher",
+            Function::Authorizer => "authorizer",
+            Function::IotGrant => "iot-grant",
+        }
+    }
 }
 
 /// `[publisher]`: the trusted publisher. Only these IAM principals may publish (the Events
@@ -118,6 +185,10 @@ pub(crate) struct Publisher {
     /// ([`Config::publisher_role_name`]): IAM role ARNs (any session of the role) or IAM user ARNs.
     #[serde(default)]
     pub(crate) extra_principal_arns: Vec<String>,
+    /// The publisher uses the `events-ws` transport (a WebSocket), so its role also gets
+    /// `appsync:EventConnect` on the Event API. Publishing over HTTP needs no connect permission.
+    #[serde(default)]
+    pub(crate) websocket: bool,
 }
 
 /// `[project]`.
@@ -305,6 +376,12 @@ pub(crate) struct Iot {
     pub(crate) topic_prefix: String,
     pub(crate) policy_name_pattern: Option<String>,
     pub(crate) groups: Vec<String>,
+    /// The Cognito identity pool whose identities get the group policies (`REGION:UUID`). The
+    /// iot-grant role may resolve identities (`cognito-identity:GetId`) in this pool only.
+    pub(crate) identity_pool_id: Option<String>,
+    /// The identity pool's authenticated role (the user's): apply puts the IAM half of IoT's
+    /// two-policy rule on it (`iam/identity-pool-iot-policy.json`).
+    pub(crate) authenticated_role_name: Option<String>,
 }
 
 impl Iot {
@@ -388,9 +465,37 @@ impl Config {
             .collect()
     }
 
+    /// The name of one of groupcast's Lambda functions and of its execution role, which `apply`
+    /// creates: `{project}-publisher`, `{project}-authorizer`, `{project}-iot-grant`.
+    pub(crate) fn function_name(&self, f: Function) -> String {
+        format!("{}-{}", self.project.name, f.suffix())
+    }
+
     /// The publisher Lambda's execution role, which `apply` creates: `{project}-publisher`.
     pub(crate) fn publisher_role_name(&self) -> String {
-        format!("{}-publisher", self.project.name)
+        self.function_name(Function::Publisher)
+    }
+
+    /// The role AppSync assumes to write both APIs' logs to CloudWatch: `{project}-appsync-logs`.
+    pub(crate) fn appsync_logs_role_name(&self) -> String {
+        format!("{}-appsync-logs", self.project.name)
+    }
+
+    /// Whether an API authorizes callers with a Lambda authorizer (`[events.auth.lambda]` or
+    /// `[graphql.auth.lambda]`): then the authorizer function and its role are deployed.
+    pub(crate) fn uses_lambda_auth(&self) -> bool {
+        self.authorizer_arns().next().is_some()
+    }
+
+    /// The configured Lambda authorizer ARNs, Event API first, without repeats.
+    pub(crate) fn authorizer_arns(&self) -> impl Iterator<Item = &str> {
+        let events = self.events.as_ref().and_then(|e| e.auth.lambda.as_ref());
+        let graphql = self.graphql.as_ref().and_then(|g| g.auth.lambda.as_ref());
+        let events_arn = events.map(|l| l.authorizer_arn.as_str());
+        let graphql_arn = graphql
+            .map(|l| l.authorizer_arn.as_str())
+            .filter(|a| Some(*a) != events_arn);
+        events_arn.into_iter().chain(graphql_arn)
     }
 
     /// Who may publish, as the templates test it against the caller's ARN
@@ -616,14 +721,47 @@ impl Config {
                 &format!("its policy name {name:?} is longer than 128 characters"),
             )?;
         }
+        if let Some(id) = &iot.identity_pool_id {
+            let (region, uuid) = id.split_once(':').unwrap_or(("", ""));
+            check(
+                "iot.identity_pool_id",
+                is_region(region) && is_uuid(uuid),
+                "must be an identity pool id REGION:UUID such as us-east-1:0f6d3c2a-1b2c-4d5e-8f90-123456789abc",
+            )?;
+            check(
+                "iot.identity_pool_id",
+                partition_of(region) == self.project.partition(),
+                &format!(
+                    "the identity pool's region must be in project.region's partition ({})",
+                    self.project.partition()
+                ),
+            )?;
+        }
+        if let Some(role) = &iot.authenticated_role_name {
+            // https://docs.aws.amazon.com/IAM/latest/APIReference/API_Role.html (RoleName).
+            check(
+                "iot.authenticated_role_name",
+                is_name(role, 1, 64, is_policy_char),
+                "must be an IAM role name: 1-64 characters of letters, digits and _+=,.@- (the name, not the ARN)",
+            )?;
+        }
         Ok(())
     }
+}
+
+/// A lowercase UUID, `8-4-4-4-12` hex digits (the form Cognito uses in identity pool ids).
+fn is_uuid(s: &str) -> bool {
+    let groups: Vec<&str> = s.split('-').collect();
+    groups.iter().map(|g| g.len()).eq([8, 4, 4, 4, 12])
+        && groups
+            .iter()
+            .all(|g| g.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
 }
 
 fn validate_providers(
     at: &str,
     auth: &AuthProviders,
-    _region: &str,
+    region: &str,
 ) -> Result<(), (String, String)> {
     if let Some(c) = &auth.cognito {
         let (region, id) = c.user_pool_id.split_once('_').unwrap_or(("", ""));
@@ -648,10 +786,22 @@ fn validate_providers(
         )?;
     }
     if let Some(l) = &auth.lambda {
+        let field = format!("{at}.lambda.authorizer_arn");
+        let parsed = parse_lambda_arn(&l.authorizer_arn);
         check(
-            &format!("{at}.lambda.authorizer_arn"),
-            l.authorizer_arn.starts_with("arn:aws") && l.authorizer_arn.contains(":lambda:"),
-            "must be a Lambda function ARN (arn:aws:lambda:REGION:ACCOUNT:function:NAME)",
+            &field,
+            parsed.is_some(),
+            "must be a Lambda function ARN (arn:PARTITION:lambda:REGION:ACCOUNT:function:NAME, \
+             PARTITION one of aws, aws-cn, aws-us-gov)",
+        )?;
+        let partition = partition_of(region);
+        check(
+            &field,
+            parsed.is_some_and(|a| a.partition == partition),
+            &format!(
+                "must be in the project region's partition: arn:{partition}:lambda:… \
+                 (project.region is {region})"
+            ),
         )?;
         check(
             &format!("{at}.lambda.result_ttl_seconds"),
@@ -704,6 +854,42 @@ fn validate_modes(
         )?;
     }
     Ok(())
+}
+
+/// A Lambda function ARN, split: `arn:PARTITION:lambda:REGION:ACCOUNT:function:NAME[:QUALIFIER]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct LambdaArn<'a> {
+    pub(crate) partition: &'a str,
+    pub(crate) region: &'a str,
+    pub(crate) account: &'a str,
+    pub(crate) name: &'a str,
+}
+
+/// Splits a Lambda function ARN; `None` for anything else. The partition must be a real one
+/// (`aws`, `aws-cn`, `aws-us-gov`); names are `[A-Za-z0-9_-]{1,64}` and a qualifier (version or
+/// alias) `[A-Za-z0-9$_-]{1,128}`
+/// (https://docs.aws.amazon.com/lambda/latest/api/API_GetFunction.html#API_GetFunction_RequestSyntax).
+pub(crate) fn parse_lambda_arn(arn: &str) -> Option<LambdaArn<'_>> {
+    let parts: Vec<&str> = arn.split(':').collect();
+    let (partition, region, account, name, qualifier) = match parts[..] {
+        ["arn", p, "lambda", r, a, "function", n] => (p, r, a, n, None),
+        ["arn", p, "lambda", r, a, "function", n, q] => (p, r, a, n, Some(q)),
+        _ => return None,
+    };
+    let ok = matches!(partition, "aws" | "aws-cn" | "aws-us-gov")
+        && is_region(region)
+        && account.len() == 12
+        && account.bytes().all(|b| b.is_ascii_digit())
+        && is_name(name, 1, 64, |c| c.is_ascii_alphanumeric() || "_-".contains(c))
+        && qualifier.is_none_or(|q| {
+            is_name(q, 1, 128, |c| c.is_ascii_alphanumeric() || "$_-".contains(c))
+        });
+    ok.then_some(LambdaArn {
+        partition,
+        region,
+        account,
+        name,
+    })
 }
 
 /// An IAM role or user ARN, split: `arn:PARTITION:iam::ACCOUNT:(role|user)/[PATH/]NAME`.
@@ -937,7 +1123,7 @@ mod tests {
         let text = EXAMPLE.replace("[events.auth.lambda]", "[events.auth.lambdax]");
         assert!(err(&text).rule.contains("unknown field `lambdax`"));
         let text = EXAMPLE.replace(
-            "[events.auth.lambda]\nauthorizer_arn = \"arn:aws:lambda:us-east-1:123456789012:function:groupcast-authorizer\"\nresult_ttl_seconds = 300\n",
+            "[events.auth.lambda]                # the function docs/lambdas.md deploys: {project}-authorizer\nauthorizer_arn = \"arn:aws:lambda:us-east-1:123456789012:function:acme-live-authorizer\"\nresult_ttl_seconds = 300\n",
             "",
         );
         let e = err(&text);
