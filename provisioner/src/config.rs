@@ -139,7 +139,8 @@ pub(crate) enum LogLevel {
 }
 
 impl LogLevel {
-    /// The name AppSync uses (`ERROR`, …).
+    /// The name AppSync uses (`ERROR`, …): `logLevel` / `fieldLogLevel` in apply's `logConfig`.
+    #[allow(dead_code, reason = "apply's logConfig (issue 9) is its caller")]
     pub(crate) fn as_str(self) -> &'static str {
         match self {
             LogLevel::None => "NONE",
@@ -162,8 +163,15 @@ pub(crate) enum Function {
 
 impl Function {
     /// Every function, in a fixed order.
-    pub(crate) const ALL: [Function; 3] =
-        [Function::Publisher, Function::Authorizer, Function::IotGrant];
+    #[allow(
+        dead_code,
+        reason = "for the deploy outputs (issue 9) that name every function"
+    )]
+    pub(crate) const ALL: [Function; 3] = [
+        Function::Publisher,
+        Function::Authorizer,
+        Function::IotGrant,
+    ];
 
     fn suffix(self) -> &'static str {
         match self {
@@ -572,6 +580,11 @@ impl Config {
                 "tag keys starting with aws: or groupcast: are reserved (groupcast adds groupcast:project itself)",
             )?;
         }
+        check(
+            "publisher.websocket",
+            !self.publisher.websocket || self.events.is_some(),
+            "websocket = true is the events-ws transport: it needs [events]",
+        )?;
         for (i, arn) in self.publisher.extra_principal_arns.iter().enumerate() {
             check(
                 &format!("publisher.extra_principal_arns[{i}]"),
@@ -753,9 +766,10 @@ impl Config {
 fn is_uuid(s: &str) -> bool {
     let groups: Vec<&str> = s.split('-').collect();
     groups.iter().map(|g| g.len()).eq([8, 4, 4, 4, 12])
-        && groups
-            .iter()
-            .all(|g| g.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
+        && groups.iter().all(|g| {
+            g.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        })
 }
 
 fn validate_providers(
@@ -880,9 +894,13 @@ pub(crate) fn parse_lambda_arn(arn: &str) -> Option<LambdaArn<'_>> {
         && is_region(region)
         && account.len() == 12
         && account.bytes().all(|b| b.is_ascii_digit())
-        && is_name(name, 1, 64, |c| c.is_ascii_alphanumeric() || "_-".contains(c))
+        && is_name(name, 1, 64, |c| {
+            c.is_ascii_alphanumeric() || "_-".contains(c)
+        })
         && qualifier.is_none_or(|q| {
-            is_name(q, 1, 128, |c| c.is_ascii_alphanumeric() || "$_-".contains(c))
+            is_name(q, 1, 128, |c| {
+                c.is_ascii_alphanumeric() || "$_-".contains(c)
+            })
         });
     ok.then_some(LambdaArn {
         partition,
@@ -917,7 +935,9 @@ pub(crate) fn parse_principal_arn(arn: &str) -> Option<PrincipalArn<'_>> {
         && account.bytes().all(|b| b.is_ascii_digit())
         && matches!(kind, "role" | "user")
         && (1..=64).contains(&name.len())
-        && path_name.split('/').all(|part| !part.is_empty() && part.chars().all(is_policy_char));
+        && path_name
+            .split('/')
+            .all(|part| !part.is_empty() && part.chars().all(is_policy_char));
     ok.then_some(PrincipalArn {
         partition,
         account,
@@ -1146,6 +1166,139 @@ mod tests {
         assert!(e.rule.starts_with("must be 1-200"));
         let text = EXAMPLE.replace("result_ttl_seconds = 300", "result_ttl_seconds = 3601");
         assert_eq!(err(&text).field, "events.auth.lambda.result_ttl_seconds");
+    }
+
+    #[test]
+    fn an_authorizer_arn_outside_a_real_partition_is_rejected_with_the_rule() {
+        let field = "events.auth.lambda.authorizer_arn";
+        for bad in [
+            "arn:aws-xx:lambda:us-east-1:123456789012:function:acme-live-authorizer",
+            "arn:awsx:lambda:us-east-1:123456789012:function:acme-live-authorizer",
+            "arn:aws:lambda:us-east-1:123456789012:layer:acme-live-authorizer",
+            "arn:aws:lambda:us-east-1:1234:function:acme-live-authorizer",
+            "arn:aws:lambda:us-east-1:123456789012:function:a/b",
+        ] {
+            let e = err(&EXAMPLE.replace(
+                "arn:aws:lambda:us-east-1:123456789012:function:acme-live-authorizer",
+                bad,
+            ));
+            assert_eq!(e.field, field, "{bad}");
+            assert!(
+                e.rule.contains("PARTITION one of aws, aws-cn, aws-us-gov"),
+                "{e}"
+            );
+        }
+        // A real partition, but not the project region's.
+        let e = err(&EXAMPLE.replace(
+            "arn:aws:lambda:us-east-1:123456789012:function:acme-live-authorizer",
+            "arn:aws-cn:lambda:cn-north-1:123456789012:function:acme-live-authorizer",
+        ));
+        assert_eq!(e.field, field);
+        assert_eq!(
+            e.rule,
+            "must be in the project region's partition: arn:aws:lambda:… (project.region is us-east-1)"
+        );
+        // A qualified ARN (version or alias) is a function ARN too.
+        let ok = EXAMPLE.replace(
+            "function:acme-live-authorizer\"",
+            "function:acme-live-authorizer:live\"",
+        );
+        assert_ne!(ok, EXAMPLE);
+        Config::parse(Path::new("g.toml"), &ok).unwrap();
+    }
+
+    #[test]
+    fn the_new_iot_keys_are_validated_with_field_and_rule() {
+        let pool = "us-east-1:0f6d3c2a-1b2c-4d5e-8f90-123456789abc";
+        for bad in [
+            "0f6d3c2a-1b2c-4d5e-8f90-123456789abc",
+            "us-east-1:*",
+            "us-east-1:0F6D3C2A-1B2C-4D5E-8F90-123456789ABC",
+            "useast:0f6d3c2a-1b2c-4d5e-8f90-123456789abc",
+        ] {
+            let e = err(&EXAMPLE.replace(pool, bad));
+            assert_eq!(e.field, "iot.identity_pool_id", "{bad}");
+            assert!(
+                e.rule
+                    .starts_with("must be an identity pool id REGION:UUID"),
+                "{e}"
+            );
+        }
+        let e = err(&EXAMPLE.replace(pool, "cn-north-1:0f6d3c2a-1b2c-4d5e-8f90-123456789abc"));
+        assert_eq!(e.field, "iot.identity_pool_id");
+        assert!(e.rule.contains("partition (aws)"), "{e}");
+        for bad in [
+            "arn:aws:iam::123456789012:role/x",
+            "",
+            "a b",
+            &"r".repeat(65),
+        ] {
+            let e = err(&EXAMPLE.replace("\"acme-live-identity-auth\"", &format!("{bad:?}")));
+            assert_eq!(e.field, "iot.authenticated_role_name", "{bad}");
+            assert!(e.rule.starts_with("must be an IAM role name"), "{e}");
+        }
+    }
+
+    #[test]
+    fn the_log_level_is_one_appsync_accepts_and_defaults_to_error() {
+        let c = Config::parse(Path::new("g.toml"), EXAMPLE).unwrap();
+        assert_eq!(c.logging.level, LogLevel::Error);
+        let without = EXAMPLE.replace("[logging]\nlevel = \"ERROR\"", "");
+        assert_ne!(without, EXAMPLE);
+        let c = Config::parse(Path::new("g.toml"), &without).unwrap();
+        assert_eq!(c.logging.level.as_str(), "ERROR");
+        for level in ["NONE", "ERROR", "ALL", "INFO", "DEBUG"] {
+            let text = EXAMPLE.replace("level = \"ERROR\"", &format!("level = \"{level}\""));
+            let c = Config::parse(Path::new("g.toml"), &text).unwrap();
+            assert_eq!(c.logging.level.as_str(), level);
+        }
+        let e = err(&EXAMPLE.replace("level = \"ERROR\"", "level = \"WARN\""));
+        assert_eq!(e.field, "logging.level");
+        assert!(e.rule.contains("unknown variant `WARN`"), "{e}");
+        assert!(
+            e.rule.contains("`NONE`, `ERROR`, `ALL`, `INFO`, `DEBUG`"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_websocket_publisher_needs_the_event_api() {
+        let start = EXAMPLE.find("[events]").unwrap();
+        let end = EXAMPLE.find("[graphql]").unwrap();
+        let no_events = format!("{}{}", &EXAMPLE[..start], &EXAMPLE[end..])
+            .replace("# websocket = false", "websocket = true");
+        let e = err(&no_events);
+        assert_eq!(e.field, "publisher.websocket");
+        assert_eq!(
+            e.rule,
+            "websocket = true is the events-ws transport: it needs [events]"
+        );
+        let c = Config::parse(
+            Path::new("g.toml"),
+            &EXAMPLE.replace("# websocket = false", "websocket = true"),
+        )
+        .unwrap();
+        assert!(c.publisher.websocket);
+    }
+
+    #[test]
+    fn functions_and_their_roles_share_one_name_each() {
+        let c = Config::parse(Path::new("g.toml"), EXAMPLE).unwrap();
+        let names: Vec<String> = Function::ALL.iter().map(|f| c.function_name(*f)).collect();
+        assert_eq!(
+            names,
+            [
+                "acme-live-publisher",
+                "acme-live-authorizer",
+                "acme-live-iot-grant"
+            ]
+        );
+        assert_eq!(c.publisher_role_name(), names[0]);
+        assert_eq!(c.appsync_logs_role_name(), "acme-live-appsync-logs");
+        assert_eq!(
+            c.authorizer_arns().collect::<Vec<_>>(),
+            ["arn:aws:lambda:us-east-1:123456789012:function:acme-live-authorizer"]
+        );
     }
 
     #[test]

@@ -11,6 +11,12 @@ use tera::Tera;
 
 use crate::config::Config;
 
+mod iam;
+#[allow(unused_imports)] // The lead's apply code uses these.
+pub(crate) use iam::{
+    DEPLOYER_ACTIONS, IdentityPoolRole, RoleDoc, Scope, identity_pool_role, roles,
+};
+
 include!(concat!(env!("OUT_DIR"), "/embedded.rs"));
 
 /// The placeholder for an API id that does not exist yet (before `apply`).
@@ -261,6 +267,7 @@ impl Renderer {
         };
         let region = &config.project.region;
         let account = &config.project.account_id;
+        let partition = config.project.partition();
 
         if let Some(gq) = &config.graphql {
             let modes: Vec<&str> = gq
@@ -298,7 +305,7 @@ impl Renderer {
                 .map_or("groups", |o| o.groups_claim.as_str());
             for ns in &ev.namespaces {
                 namespace_arns.push(format!(
-                    "arn:aws:appsync:{region}:{account}:apis/{api}/channelNamespace/{}",
+                    "arn:{partition}:appsync:{region}:{account}:apis/{api}/channelNamespace/{}",
                     ns.name
                 ));
                 let ctx = with(json!({"namespace": {
@@ -350,12 +357,14 @@ impl Renderer {
 
         let graphql_publish_arn = config.graphql.as_ref().map(|_| {
             let api = ids.graphql_api_id.as_deref().unwrap_or(UNKNOWN_ID);
-            format!("arn:aws:appsync:{region}:{account}:apis/{api}/types/Mutation/fields/publish")
+            format!("arn:{partition}:appsync:{region}:{account}:apis/{api}/types/Mutation/fields/publish")
         });
-        let iot_topic_arn = config
-            .iot
-            .as_ref()
-            .map(|i| format!("arn:aws:iot:{region}:{account}:topic/{}/*", i.topic_prefix));
+        let iot_topic_arn = config.iot.as_ref().map(|i| {
+            format!(
+                "arn:{partition}:iot:{region}:{account}:topic/{}/*",
+                i.topic_prefix
+            )
+        });
         let ctx = with(json!({"publisher": {
             "namespace_arns": namespace_arns,
             "graphql_publish_arn": graphql_publish_arn,
@@ -365,6 +374,8 @@ impl Renderer {
         let doc = self.render_one(PUBLISHER_POLICY, &ctx)?;
         check_json(&path, &doc)?;
         files.insert(path, doc);
+
+        self.render_iam(config, ids, &base, &mut files)?;
         Ok(Rendered { files })
     }
 }
