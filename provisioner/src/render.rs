@@ -370,7 +370,7 @@ impl Renderer {
             "graphql_publish_arn": graphql_publish_arn,
             "iot_topic_arn": iot_topic_arn,
         }}));
-        let path = "iam/publisher-policy.json".to_owned();
+        let path = iam::PUBLISHER_POLICY_PATH.to_owned();
         let doc = self.render_one(PUBLISHER_POLICY, &ctx)?;
         check_json(&path, &doc)?;
         files.insert(path, doc);
