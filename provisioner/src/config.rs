@@ -537,6 +537,39 @@ impl Config {
         out
     }
 
+    // SHIM(h-iamdocs)
+    pub(crate) fn appsync_log_level(&self) -> &str {
+        "ERROR"
+    }
+
+    // SHIM(h-iamdocs)
+    pub(crate) fn appsync_logs_role_name(&self) -> String {
+        format!("{}-appsync-logs", self.project.name)
+    }
+
+    /// Every role name `apply` may have created for this project, configured or not: what
+    /// `destroy` and the cleanup of roles the config no longer needs look for.
+    pub(crate) fn all_role_names(&self) -> Vec<String> {
+        ["publisher", "authorizer", "iot-grant", "appsync-logs"]
+            .iter()
+            .map(|r| format!("{}-{r}", self.project.name))
+            .collect()
+    }
+
+    /// The ARN of one of the project's IAM roles.
+    pub(crate) fn role_arn(&self, name: &str) -> String {
+        format!(
+            "arn:{}:iam::{}:role/{name}",
+            self.project.partition(),
+            self.project.account_id
+        )
+    }
+
+    /// The inline policy groupcast puts on the identity pool's authenticated role.
+    pub(crate) fn identity_pool_policy_name(&self) -> String {
+        format!("groupcast-{}-iot", self.project.name)
+    }
+
     /// Every tag groupcast puts on a resource: the configured ones plus [`PROJECT_TAG`].
     pub(crate) fn resource_tags(&self) -> BTreeMap<String, String> {
         let mut tags = self.tags.clone();
@@ -566,13 +599,15 @@ impl Config {
             let field = format!("tags.{k}");
             check(
                 &field,
-                !k.is_empty() && k.chars().count() <= 128,
-                "a tag key is 1-128 characters",
+                !k.is_empty() && k.chars().count() <= 128 && k.chars().all(is_tag_key_char),
+                "a tag key is 1-128 characters of A-Z, a-z, 0-9, space and + - = . _ : / \
+                 (what AppSync, IoT and IAM all accept)",
             )?;
             check(
                 &field,
-                v.chars().count() <= 256,
-                "a tag value is at most 256 characters",
+                v.chars().count() <= 256 && v.chars().all(|c| is_tag_key_char(c) || c == '@'),
+                "a tag value is at most 256 characters of A-Z, a-z, 0-9, space and + - = . _ : / @ \
+                 (what AppSync, IoT and IAM all accept)",
             )?;
             check(
                 &field,
@@ -640,6 +675,19 @@ impl Config {
                 seen.insert(ns.name.as_str()),
                 "namespace names must be unique",
             )?;
+            if let Some(other) = ev.namespaces[..i]
+                .iter()
+                .find(|o| o.name.eq_ignore_ascii_case(&ns.name))
+            {
+                return Err((
+                    field,
+                    format!(
+                        "namespace {:?} differs from namespace {:?} only by case: their handlers \
+                         (events/{}.js) would overwrite each other on a case-insensitive disk",
+                        ns.name, other.name, ns.name
+                    ),
+                ));
+            }
             if ns.publish_iam_only {
                 check(
                     &format!("events.namespaces[{i}].publish_iam_only"),
@@ -728,6 +776,21 @@ impl Config {
             let level = groupcast::group_segment(g).map_err(|e| (field.clone(), e.to_string()))?;
             check(&field, seen.insert(g.as_str()), "groups must be unique")?;
             let name = pattern.replace("{group}", &level);
+            // Policy names are case sensitive in IoT, but their documents (iot/NAME.json) would
+            // overwrite each other on a case-insensitive disk (macOS, Windows): refuse the pair.
+            if let Some((other, other_name)) = iot.groups[..i].iter().find_map(|o| {
+                let o_name = pattern.replace("{group}", &groupcast::group_segment(o).ok()?);
+                o_name.eq_ignore_ascii_case(&name).then_some((o, o_name))
+            }) {
+                return Err((
+                    field,
+                    format!(
+                        "group {g:?} (policy {name}) and group {other:?} (policy {other_name}) \
+                         differ only by case: their documents iot/{name}.json would overwrite each \
+                         other on a case-insensitive disk; rename one of the groups"
+                    ),
+                ));
+            }
             check(
                 &field,
                 (1..=128).contains(&name.chars().count()),
@@ -828,6 +891,12 @@ fn validate_providers(
             &format!("{at}.oidc.issuer"),
             o.issuer.starts_with("https://") && o.issuer.len() > "https://".len(),
             "must be an https:// URL",
+        )?;
+        check(
+            &format!("{at}.oidc.client_id"),
+            o.client_id.as_deref().is_some_and(|c| !c.trim().is_empty()),
+            "is required: without it AppSync accepts tokens the issuer minted for any of its clients \
+             (https://docs.aws.amazon.com/appsync/latest/APIReference/API_OpenIDConnectConfig.html)",
         )?;
         check(
             &format!("{at}.oidc.groups_claim"),
@@ -963,6 +1032,14 @@ pub(crate) fn is_claim(s: &str) -> bool {
     is_name(s, 1, 128, |c| {
         c.is_ascii_alphanumeric() || ":._-".contains(c)
     })
+}
+
+/// The tag key characters AppSync (`^(?!aws:)[ a-zA-Z+-=._:/]+$`,
+/// https://docs.aws.amazon.com/appsync/latest/APIReference/API_TagResource.html), IoT and IAM
+/// (`[\p{L}\p{Z}\p{N}_.:/=+\-@]`, https://docs.aws.amazon.com/IAM/latest/UserGuide/id_tags.html)
+/// all accept; values also take `@`.
+fn is_tag_key_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || " +-=._:/".contains(c)
 }
 
 /// `[\w+=,.@-]`, the IoT policy name alphabet.
@@ -1311,5 +1388,91 @@ mod tests {
                 Step::Index(2)
             ]
         );
+    }
+
+    /// The example with `from` replaced by `to`, parsed; the error as `field: rule`.
+    fn example_with(from: &str, to: &str) -> Result<Config, String> {
+        let text = include_str!("../../examples/groupcast.toml");
+        assert!(text.contains(from), "the example has no {from:?}");
+        Config::parse(Path::new("x.toml"), &text.replacen(from, to, 1))
+            .map_err(|e| format!("{}: {}", e.field, e.rule))
+    }
+
+    #[test]
+    fn tags_aws_services_reject_are_refused_at_load_naming_the_key() {
+        let e = example_with("team = \"platform\"", "team = \"R&D\"").unwrap_err();
+        assert!(
+            e.starts_with("tags.team: a tag value is at most 256 characters of"),
+            "{e}"
+        );
+        let e = example_with("team = \"platform\"", "\"t#am\" = \"x\"").unwrap_err();
+        assert!(
+            e.starts_with("tags.t#am: a tag key is 1-128 characters of"),
+            "{e}"
+        );
+        example_with("team = \"platform\"", "\"team:a/b\" = \"x@y.z +1\"").unwrap();
+    }
+
+    #[test]
+    fn an_oidc_provider_without_client_id_is_refused() {
+        let oidc = "[events.auth.oidc]\nissuer = \"https://login.example.com\"\n";
+        let e = example_with(
+            "[events.auth.iam]\n",
+            &format!("[events.auth.iam]\n\n{oidc}"),
+        )
+        .unwrap_err();
+        assert!(
+            e.starts_with("events.auth.oidc.client_id: is required"),
+            "{e}"
+        );
+        example_with(
+            "[events.auth.iam]\n",
+            &format!("[events.auth.iam]\n\n{oidc}client_id = \"groupcast\"\n"),
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn groups_whose_policy_files_differ_only_by_case_are_refused_naming_both() {
+        let e = example_with("\"editors\"]", "\"editors\", \"Admins\"]").unwrap_err();
+        assert!(e.starts_with("iot.groups[4]: group \"Admins\" (policy acme-live-Admins) and group \"admins\" (policy acme-live-admins) differ only by case"), "{e}");
+    }
+
+    #[test]
+    fn namespaces_that_differ_only_by_case_are_refused_naming_both() {
+        let e = example_with("name = \"jobs\"", "name = \"Live\"").unwrap_err();
+        assert!(
+            e.starts_with("events.namespaces[1].name: namespace \"Live\" differs from namespace \"live\" only by case"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn publisher_principals_are_the_publisher_role_then_the_extra_ones_as_session_prefixes() {
+        let config = example_with(
+            "[tags]",
+            "[publisher]\nextra_principal_arns = [\"arn:aws:iam::123456789012:role/ci/deployer\", \"arn:aws:iam::123456789012:user/ops\"]\n\n[tags]",
+        )
+        .unwrap();
+        assert_eq!(
+            config.publisher_principals(),
+            [
+                "arn:aws:sts::123456789012:assumed-role/acme-live-publisher/",
+                "arn:aws:sts::123456789012:assumed-role/deployer/",
+                "arn:aws:iam::123456789012:user/ops",
+            ]
+        );
+        let e = example_with(
+            "[tags]",
+            "[publisher]\nextra_principal_arns = [\"arn:aws:sts::123456789012:assumed-role/x/y\"]\n\n[tags]",
+        )
+        .unwrap_err();
+        assert!(
+            e.starts_with("publisher.extra_principal_arns[0]: must be an IAM role or user ARN"),
+            "{e}"
+        );
+        let cn = example_with("region = \"us-east-1\"", "region = \"cn-north-1\"").unwrap();
+        assert_eq!(cn.project.partition(), "aws-cn");
+        assert!(cn.publisher_principals()[0].starts_with("arn:aws-cn:sts::"));
     }
 }

@@ -1,8 +1,11 @@
 //! `provisioner`: render, plan, apply and destroy groupcast's AWS resources from one config file.
 //! See docs/config.md for the config file and `provisioner --help` for the commands.
+//!
+//! This file is the command tree and start-up; each subcommand's `Args` and `run` live in
+//! `commands/`. Modules depend one way: `commands` → `reconcile` → `aws` → `config`, and
+//! `commands`/`reconcile` → `render` → `config`.
 
 mod aws;
-mod cli;
 mod commands;
 mod config;
 mod reconcile;
@@ -10,28 +13,79 @@ mod render;
 
 use std::process::ExitCode;
 
-use clap::Parser as _;
+use clap::{Parser, Subcommand};
+
+use crate::commands::{Global, apply, destroy, iot, plan, render as render_cmd};
+
+/// Create and update groupcast's AWS resources (AppSync Events, AppSync GraphQL, IoT Core, and
+/// the IAM permissions they need) from one config file.
+#[derive(Debug, Parser)]
+#[command(
+    name = "provisioner",
+    version,
+    after_help = "Config reference: docs/config.md"
+)]
+struct Cli {
+    #[command(flatten)]
+    global: Global,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// `provisioner render --out DIR`: write every document (schema, VTL, handlers, policies)
+    /// offline, without credentials.
+    #[command(
+        after_help = "Example:\n  provisioner render --config examples/groupcast.toml --out out/"
+    )]
+    Render(render_cmd::Args),
+    /// `provisioner plan`: show what apply would create, update or delete, with diffs.
+    /// Exit code 0 = no changes, 2 = changes, 1 = error.
+    #[command(after_help = "Example:\n  provisioner plan --config groupcast.toml --profile prod")]
+    Plan(plan::Args),
+    /// `provisioner apply`: create or update everything to match the config, then write the
+    /// outputs JSON and the rendered documents with the real API ids.
+    #[command(
+        after_help = "Example:\n  provisioner apply --config groupcast.toml --outputs groupcast.outputs.json --out deployed/"
+    )]
+    Apply(apply::Args),
+    /// `provisioner destroy --yes`: delete everything groupcast created for this project (only
+    /// resources carrying its groupcast:project tag).
+    #[command(after_help = "Example:\n  provisioner destroy --config groupcast.toml --yes")]
+    Destroy(destroy::Args),
+    /// IoT Core operations.
+    #[command(subcommand)]
+    Iot(iot::Command),
+}
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let cli = cli::Cli::parse();
-    let level = match cli.global.verbose {
-        0 => "warn",
-        1 => "info",
-        2 => "debug",
-        _ => "trace",
-    };
+    let cli = Cli::parse();
+    let level = ["warn", "info", "debug", "trace"][usize::from(cli.global.verbose.min(3))];
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .init();
-    match cli::run(cli).await {
+    match run(cli).await {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let config = config::Config::load(&cli.global.config)?;
+    let g = &cli.global;
+    match cli.command {
+        Command::Render(args) => render_cmd::run(g, &config, args),
+        Command::Plan(args) => plan::run(g, &config, args).await,
+        Command::Apply(args) => apply::run(g, &config, args).await,
+        Command::Destroy(args) => destroy::run(g, &config, args).await,
+        Command::Iot(iot::Command::Grant(args)) => iot::grant(g, &config, args).await,
     }
 }

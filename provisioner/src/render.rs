@@ -465,6 +465,26 @@ fn chain(e: &dyn std::error::Error) -> String {
     s
 }
 
+// SHIM(h-iamdocs): replaced by the iamdocs branch at merge.
+/// A role `apply` creates, with the paths of its documents in [`Rendered`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct RoleDoc {
+    pub(crate) role_name: String,
+    pub(crate) trust_path: String,
+    pub(crate) policy_path: String,
+    pub(crate) service: &'static str,
+}
+
+// SHIM(h-iamdocs)
+pub(crate) fn roles(_config: &Config) -> Vec<RoleDoc> {
+    Vec::new()
+}
+
+// SHIM(h-iamdocs)
+pub(crate) fn identity_pool_role(_config: &Config) -> Option<(String, String)> {
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

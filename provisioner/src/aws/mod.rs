@@ -1,9 +1,13 @@
-//! The AWS side: the SDK configuration (profiles, SSO, region, endpoint, retries) and the two small
-//! traits, [`AppSync`] and [`Iot`], that every AWS call goes through. The types here are the
+//! The AWS side: the options that build the SDK configuration (profiles, SSO, region, endpoint,
+//! retries, the account check) and the small traits, [`AppSync`], [`Iot`], [`Iam`] and
+//! [`Lambda`], that every AWS call goes through (bundled as a [`Cloud`]). The types here are the
 //! provisioner's own view of live resources, so reconciling logic never touches SDK types and
 //! `PartialEq` on a spec tells "in sync" from "needs an update".
 
+#[cfg(test)]
+pub(crate) mod fake;
 mod sdk;
+mod sdk_iam;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -11,48 +15,135 @@ use std::time::Duration;
 use serde::Serialize;
 
 pub(crate) use sdk::{SdkAppSync, SdkIot};
+pub(crate) use sdk_iam::{SdkIam, SdkLambda, SdkSts};
 
-use crate::cli::Global;
 use crate::config::Config;
 
 /// What an AWS call failure looks like to the reconciler.
 pub(crate) type Result<T> = anyhow::Result<T>;
 
-/// Loads the SDK configuration from the global options, the environment and profiles.
-pub(crate) async fn sdk_config(
-    global: &Global,
-    config: &Config,
-) -> anyhow::Result<aws_config::SdkConfig> {
-    let region = global
-        .region
-        .clone()
-        .unwrap_or_else(|| config.project.region.clone());
-    if region != config.project.region {
-        // Rendered ARNs and policies name project.region: deploying them elsewhere would be wrong.
-        anyhow::bail!(
-            "--region/AWS_REGION is {region} but project.region in {} is {}; they must match",
-            global.config.display(),
-            config.project.region
-        );
+/// The AWS options every subcommand takes (flattened into the global options): they build the
+/// SDK configuration, like cargo-lambda's `RemoteConfig`.
+#[derive(Debug, Clone, clap::Args)]
+pub(crate) struct AwsOptions {
+    /// AWS region for API calls (default: the config's project.region).
+    #[arg(long, global = true, env = "AWS_REGION")]
+    pub(crate) region: Option<String>,
+    /// AWS profile (SSO, credential_process and static profiles work).
+    #[arg(long, global = true, env = "AWS_PROFILE")]
+    pub(crate) profile: Option<String>,
+    /// Send every AWS call to this endpoint (local peers such as moto).
+    #[arg(long, global = true, value_name = "URL")]
+    pub(crate) endpoint_url: Option<String>,
+}
+
+impl AwsOptions {
+    /// Loads the SDK configuration from these options, the environment and profiles.
+    pub(crate) async fn sdk_config(
+        &self,
+        config: &Config,
+    ) -> anyhow::Result<aws_config::SdkConfig> {
+        let region = self
+            .region
+            .clone()
+            .unwrap_or_else(|| config.project.region.clone());
+        if region != config.project.region {
+            // Rendered ARNs and policies name project.region: deploying them elsewhere would be wrong.
+            anyhow::bail!(
+                "--region/AWS_REGION is {region} but project.region in the config is {}; they must match",
+                config.project.region
+            );
+        }
+        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new(region));
+        if let Some(profile) = &self.profile {
+            loader = loader.profile_name(profile);
+        }
+        if let Some(url) = &self.endpoint_url {
+            loader = loader.endpoint_url(url);
+        }
+        // IoT's policy APIs allow ~15 calls/s: retry throttling with backoff. AWS_MAX_ATTEMPTS and
+        // AWS_RETRY_MODE (read by aws-config) still win, so tests can turn retries down.
+        if std::env::var_os("AWS_MAX_ATTEMPTS").is_none() {
+            loader = loader.retry_config(
+                aws_config::retry::RetryConfig::standard()
+                    .with_max_attempts(8)
+                    .with_initial_backoff(Duration::from_millis(250)),
+            );
+        }
+        Ok(loader.load().await)
     }
-    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .region(aws_config::Region::new(region));
-    if let Some(profile) = &global.profile {
-        loader = loader.profile_name(profile);
+
+    /// The SDK clients, once the caller's account is checked against `project.account_id`:
+    /// rendered policies name that account, so deploying them into another one would be wrong.
+    pub(crate) async fn connect(&self, config: &Config) -> anyhow::Result<Sdk> {
+        let sdk = self.sdk_config(config).await?;
+        let cloud = Sdk::new(&sdk);
+        let account = cloud.sts.account_id().await?;
+        if account != config.project.account_id {
+            anyhow::bail!(
+                "the credentials in use belong to account {account}, but project.account_id is {}: \
+                 use credentials for {} (--profile) or fix the config",
+                config.project.account_id,
+                config.project.account_id
+            );
+        }
+        Ok(cloud)
     }
-    if let Some(url) = &global.endpoint_url {
-        loader = loader.endpoint_url(url);
+}
+
+/// Every AWS service the reconciler talks to, one client each. Generic code takes a `Cloud`, so
+/// tests pass the in-memory fake (`aws::fake`) and the binary the SDK ([`Sdk`]).
+pub(crate) trait Cloud {
+    type AppSync: AppSync;
+    type Iot: Iot;
+    type Iam: Iam;
+    type Lambda: Lambda;
+    fn appsync(&self) -> &Self::AppSync;
+    fn iot(&self) -> &Self::Iot;
+    fn iam(&self) -> &Self::Iam;
+    fn lambda(&self) -> &Self::Lambda;
+}
+
+/// The AWS SDK clients.
+#[derive(Debug, Clone)]
+pub(crate) struct Sdk {
+    pub(crate) appsync: SdkAppSync,
+    pub(crate) iot: SdkIot,
+    pub(crate) iam: SdkIam,
+    pub(crate) lambda: SdkLambda,
+    pub(crate) sts: SdkSts,
+}
+
+impl Sdk {
+    pub(crate) fn new(config: &aws_config::SdkConfig) -> Self {
+        Sdk {
+            appsync: SdkAppSync::new(config),
+            iot: SdkIot::new(config),
+            iam: SdkIam::new(config),
+            lambda: SdkLambda::new(config),
+            sts: SdkSts::new(config),
+        }
     }
-    // IoT's policy APIs allow ~15 calls/s: retry throttling with backoff. AWS_MAX_ATTEMPTS and
-    // AWS_RETRY_MODE (read by aws-config) still win, so tests can turn retries down.
-    if std::env::var_os("AWS_MAX_ATTEMPTS").is_none() {
-        loader = loader.retry_config(
-            aws_config::retry::RetryConfig::standard()
-                .with_max_attempts(8)
-                .with_initial_backoff(Duration::from_millis(250)),
-        );
+}
+
+impl Cloud for Sdk {
+    type AppSync = SdkAppSync;
+    type Iot = SdkIot;
+    type Iam = SdkIam;
+    type Lambda = SdkLambda;
+    fn appsync(&self) -> &SdkAppSync {
+        &self.appsync
     }
-    Ok(loader.load().await)
+    fn iot(&self) -> &SdkIot {
+        &self.iot
+    }
+    fn iam(&self) -> &SdkIam {
+        &self.iam
+    }
+    fn lambda(&self) -> &SdkLambda {
+        &self.lambda
+    }
 }
 
 /// One AppSync auth provider, as both the Event API and the GraphQL API describe it.
@@ -101,6 +192,18 @@ pub(crate) struct EventConfigSpec {
     pub(crate) connection_auth_modes: Vec<String>,
     pub(crate) default_publish_auth_modes: Vec<String>,
     pub(crate) default_subscribe_auth_modes: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) log_config: Option<LogConfigSpec>,
+}
+
+/// An API's CloudWatch logging: the level and the role AppSync writes logs with
+/// (https://docs.aws.amazon.com/appsync/latest/eventapi/monitoring.html,
+/// https://docs.aws.amazon.com/appsync/latest/devguide/monitoring.html#cwl).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct LogConfigSpec {
+    pub(crate) level: String,
+    pub(crate) role_arn: String,
 }
 
 /// A live Event API.
@@ -130,6 +233,7 @@ pub(crate) struct NamespaceSpec {
 pub(crate) struct Namespace {
     pub(crate) spec: NamespaceSpec,
     pub(crate) arn: String,
+    pub(crate) tags: BTreeMap<String, String>,
 }
 
 /// A live API key.
@@ -141,12 +245,15 @@ pub(crate) struct ApiKey {
     pub(crate) expires: i64,
 }
 
-/// A GraphQL API's auth: the default type and the additional providers.
+/// A GraphQL API's settings groupcast manages: the default auth type, the additional providers
+/// and logging.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub(crate) struct GraphqlAuthSpec {
+pub(crate) struct GraphqlApiSpec {
     pub(crate) authentication_type: String,
     pub(crate) additional: Vec<ProviderSpec>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) log_config: Option<LogConfigSpec>,
 }
 
 /// A live GraphQL API.
@@ -158,7 +265,7 @@ pub(crate) struct GraphqlApi {
     pub(crate) tags: BTreeMap<String, String>,
     pub(crate) url: String,
     pub(crate) realtime_url: Option<String>,
-    pub(crate) auth: GraphqlAuthSpec,
+    pub(crate) spec: GraphqlApiSpec,
 }
 
 /// A unit resolver on the NONE data source, desired or live.
@@ -221,6 +328,7 @@ pub(crate) trait AppSync {
     async fn list_api_keys(&self, api_id: &str) -> Result<Vec<ApiKey>>;
     async fn create_api_key(&self, api_id: &str, description: &str, expires: i64)
     -> Result<ApiKey>;
+    async fn delete_api_key(&self, api_id: &str, key_id: &str) -> Result<()>;
     async fn tag(&self, arn: &str, tags: &BTreeMap<String, String>) -> Result<()>;
     async fn untag(&self, arn: &str, keys: &[String]) -> Result<()>;
 
@@ -228,14 +336,14 @@ pub(crate) trait AppSync {
     async fn create_graphql_api(
         &self,
         name: &str,
-        auth: &GraphqlAuthSpec,
+        auth: &GraphqlApiSpec,
         tags: &BTreeMap<String, String>,
     ) -> Result<GraphqlApi>;
     async fn update_graphql_api(
         &self,
         id: &str,
         name: &str,
-        auth: &GraphqlAuthSpec,
+        auth: &GraphqlApiSpec,
     ) -> Result<GraphqlApi>;
     async fn delete_graphql_api(&self, id: &str) -> Result<()>;
     /// Starts schema creation and waits for it; `Err` carries AppSync's details when it fails.
@@ -276,4 +384,53 @@ pub(crate) trait Iot {
     async fn attach(&self, name: &str, target: &str) -> Result<()>;
     async fn detach(&self, name: &str, target: &str) -> Result<()>;
     async fn data_endpoint(&self) -> Result<String>;
+}
+
+/// A live IAM role.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Role {
+    pub(crate) name: String,
+    pub(crate) arn: String,
+    /// The trust policy, as JSON text (decoded: IAM returns it URL-encoded).
+    pub(crate) trust_policy: String,
+    pub(crate) tags: BTreeMap<String, String>,
+}
+
+/// IAM: roles, their trust policies, inline policies and tags.
+pub(crate) trait Iam {
+    async fn get_role(&self, name: &str) -> Result<Option<Role>>;
+    async fn create_role(
+        &self,
+        name: &str,
+        trust_policy: &str,
+        tags: &BTreeMap<String, String>,
+    ) -> Result<Role>;
+    async fn update_trust_policy(&self, name: &str, trust_policy: &str) -> Result<()>;
+    /// Deletes a role that has no inline policies left.
+    async fn delete_role(&self, name: &str) -> Result<()>;
+    async fn role_policy_names(&self, role: &str) -> Result<Vec<String>>;
+    /// An inline policy's document as JSON text (decoded), `None` when the role has no such policy.
+    async fn role_policy(&self, role: &str, policy: &str) -> Result<Option<String>>;
+    async fn put_role_policy(&self, role: &str, policy: &str, document: &str) -> Result<()>;
+    async fn delete_role_policy(&self, role: &str, policy: &str) -> Result<()>;
+    async fn tag_role(&self, role: &str, tags: &BTreeMap<String, String>) -> Result<()>;
+    async fn untag_role(&self, role: &str, keys: &[String]) -> Result<()>;
+}
+
+/// One statement of a Lambda function's resource policy, as groupcast reads it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct Permission {
+    pub(crate) statement_id: String,
+    pub(crate) principal: String,
+    pub(crate) action: String,
+    pub(crate) source_arn: Option<String>,
+}
+
+/// Lambda: the resource policy of a function (who may invoke it).
+pub(crate) trait Lambda {
+    /// The function's permissions; `None` when the function does not exist (yet).
+    async fn permissions(&self, function: &str) -> Result<Option<Vec<Permission>>>;
+    async fn add_permission(&self, function: &str, permission: &Permission) -> Result<()>;
+    async fn remove_permission(&self, function: &str, statement_id: &str) -> Result<()>;
 }

@@ -11,9 +11,9 @@ use aws_sdk_appsync::types as at;
 use aws_sdk_iot as iot;
 
 use super::{
-    ApiKey, AppSync, CognitoSpec, EventApi, EventConfigSpec, GraphqlApi, GraphqlAuthSpec, Iot,
-    LambdaSpec, Namespace, NamespaceSpec, OidcSpec, Policy, PolicyVersion, ProviderSpec,
-    ResolverSpec, Result,
+    ApiKey, AppSync, CognitoSpec, EventApi, EventConfigSpec, GraphqlApi, GraphqlApiSpec, Iot,
+    LambdaSpec, LogConfigSpec, Namespace, NamespaceSpec, OidcSpec, Policy, PolicyVersion,
+    ProviderSpec, ResolverSpec, Result,
 };
 
 /// How long `put_schema` waits for AppSync to finish schema creation.
@@ -21,7 +21,7 @@ const SCHEMA_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// An SDK error as a user reads it: `Op: Code: message` when the service said what went wrong,
 /// else the whole chain (the top level alone says only "service error").
-fn sdk_err<E, R>(op: &str, e: aws_sdk_appsync::error::SdkError<E, R>) -> anyhow::Error
+pub(super) fn sdk_err<E, R>(op: &str, e: aws_sdk_appsync::error::SdkError<E, R>) -> anyhow::Error
 where
     E: aws_sdk_appsync::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     R: std::fmt::Debug + Send + Sync + 'static,
@@ -130,6 +130,21 @@ fn event_config_to_sdk(c: &EventConfigSpec) -> at::EventConfig {
         .set_connection_auth_modes(Some(modes(&c.connection_auth_modes)))
         .set_default_publish_auth_modes(Some(modes(&c.default_publish_auth_modes)))
         .set_default_subscribe_auth_modes(Some(modes(&c.default_subscribe_auth_modes)))
+        .set_log_config(c.log_config.as_ref().map(|l| {
+            at::EventLogConfig::builder()
+                .log_level(at::EventLogLevel::from(l.level.as_str()))
+                .cloud_watch_logs_role_arn(&l.role_arn)
+                .build()
+                .expect("required fields are set")
+        }))
+        .build()
+        .expect("required fields are set")
+}
+
+fn graphql_log_config_to_sdk(l: &LogConfigSpec) -> at::LogConfig {
+    at::LogConfig::builder()
+        .field_log_level(at::FieldLogLevel::from(l.level.as_str()))
+        .cloud_watch_logs_role_arn(&l.role_arn)
         .build()
         .expect("required fields are set")
 }
@@ -153,6 +168,10 @@ fn event_config_from_sdk(c: &at::EventConfig) -> EventConfigSpec {
         connection_auth_modes: mode_names(c.connection_auth_modes()),
         default_publish_auth_modes: mode_names(c.default_publish_auth_modes()),
         default_subscribe_auth_modes: mode_names(c.default_subscribe_auth_modes()),
+        log_config: c.log_config().map(|l| LogConfigSpec {
+            level: l.log_level().as_str().to_owned(),
+            role_arn: l.cloud_watch_logs_role_arn().to_owned(),
+        }),
     }
 }
 
@@ -181,6 +200,7 @@ fn namespace(n: &at::ChannelNamespace) -> Namespace {
             code: n.code_handlers().unwrap_or_default().to_owned(),
         },
         arn: n.channel_namespace_arn().unwrap_or_default().to_owned(),
+        tags: btree(n.tags()),
     }
 }
 
@@ -213,7 +233,7 @@ fn graphql_api(a: &at::GraphqlApi) -> Result<GraphqlApi> {
         tags: btree(a.tags()),
         url,
         realtime_url: uris.and_then(|u| u.get("REALTIME")).cloned(),
-        auth: GraphqlAuthSpec {
+        spec: GraphqlApiSpec {
             authentication_type: a
                 .authentication_type()
                 .map(|t| t.as_str().to_owned())
@@ -235,6 +255,10 @@ fn graphql_api(a: &at::GraphqlApi) -> Result<GraphqlApi> {
                     lambda: p.lambda_authorizer_config().map(lambda_from_sdk),
                 })
                 .collect(),
+            log_config: a.log_config().map(|l| LogConfigSpec {
+                level: l.field_log_level().as_str().to_owned(),
+                role_arn: l.cloud_watch_logs_role_arn().to_owned(),
+            }),
         },
     })
 }
@@ -251,24 +275,16 @@ fn resolver(r: &at::Resolver) -> ResolverSpec {
 
 impl AppSync for SdkAppSync {
     async fn list_event_apis(&self) -> Result<Vec<EventApi>> {
-        let mut out = Vec::new();
-        let mut token = None;
-        loop {
-            let page = self
-                .0
-                .list_apis()
-                .set_next_token(token)
-                .send()
-                .await
-                .map_err(|e| sdk_err("ListApis", e))?;
-            for a in page.apis() {
-                out.push(event_api(a)?);
-            }
-            token = page.next_token().map(str::to_owned);
-            if token.is_none() {
-                return Ok(out);
-            }
-        }
+        let apis = self
+            .0
+            .list_apis()
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| sdk_err("ListApis", e))?;
+        apis.iter().map(event_api).collect()
     }
 
     async fn get_event_api(&self, id: &str) -> Result<EventApi> {
@@ -340,23 +356,17 @@ impl AppSync for SdkAppSync {
     }
 
     async fn list_namespaces(&self, api_id: &str) -> Result<Vec<Namespace>> {
-        let mut out = Vec::new();
-        let mut token = None;
-        loop {
-            let page = self
-                .0
-                .list_channel_namespaces()
-                .api_id(api_id)
-                .set_next_token(token)
-                .send()
-                .await
-                .map_err(|e| sdk_err("ListChannelNamespaces", e))?;
-            out.extend(page.channel_namespaces().iter().map(namespace));
-            token = page.next_token().map(str::to_owned);
-            if token.is_none() {
-                return Ok(out);
-            }
-        }
+        let list = self
+            .0
+            .list_channel_namespaces()
+            .api_id(api_id)
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| sdk_err("ListChannelNamespaces", e))?;
+        Ok(list.iter().map(namespace).collect())
     }
 
     async fn create_namespace(
@@ -413,27 +423,24 @@ impl AppSync for SdkAppSync {
     }
 
     async fn list_api_keys(&self, api_id: &str) -> Result<Vec<ApiKey>> {
-        let mut out = Vec::new();
-        let mut token = None;
-        loop {
-            let page = self
-                .0
-                .list_api_keys()
-                .api_id(api_id)
-                .set_next_token(token)
-                .send()
-                .await
-                .map_err(|e| sdk_err("ListApiKeys", e))?;
-            out.extend(page.api_keys().iter().map(|k| ApiKey {
+        let keys = self
+            .0
+            .list_api_keys()
+            .api_id(api_id)
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| sdk_err("ListApiKeys", e))?;
+        Ok(keys
+            .iter()
+            .map(|k| ApiKey {
                 id: k.id().unwrap_or_default().to_owned(),
                 description: k.description().map(str::to_owned),
                 expires: k.expires(),
-            }));
-            token = page.next_token().map(str::to_owned);
-            if token.is_none() {
-                return Ok(out);
-            }
-        }
+            })
+            .collect())
     }
 
     async fn create_api_key(
@@ -459,6 +466,17 @@ impl AppSync for SdkAppSync {
         })
     }
 
+    async fn delete_api_key(&self, api_id: &str, key_id: &str) -> Result<()> {
+        self.0
+            .delete_api_key()
+            .api_id(api_id)
+            .id(key_id)
+            .send()
+            .await
+            .map_err(|e| sdk_err("DeleteApiKey", e))?;
+        Ok(())
+    }
+
     async fn tag(&self, arn: &str, tags: &BTreeMap<String, String>) -> Result<()> {
         self.0
             .tag_resource()
@@ -482,30 +500,22 @@ impl AppSync for SdkAppSync {
     }
 
     async fn list_graphql_apis(&self) -> Result<Vec<GraphqlApi>> {
-        let mut out = Vec::new();
-        let mut token = None;
-        loop {
-            let page = self
-                .0
-                .list_graphql_apis()
-                .set_next_token(token)
-                .send()
-                .await
-                .map_err(|e| sdk_err("ListGraphqlApis", e))?;
-            for a in page.graphql_apis() {
-                out.push(graphql_api(a)?);
-            }
-            token = page.next_token().map(str::to_owned);
-            if token.is_none() {
-                return Ok(out);
-            }
-        }
+        let apis = self
+            .0
+            .list_graphql_apis()
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| sdk_err("ListGraphqlApis", e))?;
+        apis.iter().map(graphql_api).collect()
     }
 
     async fn create_graphql_api(
         &self,
         name: &str,
-        auth: &GraphqlAuthSpec,
+        auth: &GraphqlApiSpec,
         tags: &BTreeMap<String, String>,
     ) -> Result<GraphqlApi> {
         let out = self
@@ -518,6 +528,7 @@ impl AppSync for SdkAppSync {
             .set_additional_authentication_providers(Some(
                 auth.additional.iter().map(additional_to_sdk).collect(),
             ))
+            .set_log_config(auth.log_config.as_ref().map(graphql_log_config_to_sdk))
             .set_tags(Some(sorted(tags)))
             .send()
             .await
@@ -532,7 +543,7 @@ impl AppSync for SdkAppSync {
         &self,
         id: &str,
         name: &str,
-        auth: &GraphqlAuthSpec,
+        auth: &GraphqlApiSpec,
     ) -> Result<GraphqlApi> {
         let out = self
             .0
@@ -545,6 +556,7 @@ impl AppSync for SdkAppSync {
             .set_additional_authentication_providers(Some(
                 auth.additional.iter().map(additional_to_sdk).collect(),
             ))
+            .set_log_config(auth.log_config.as_ref().map(graphql_log_config_to_sdk))
             .send()
             .await
             .map_err(|e| sdk_err("UpdateGraphqlApi", e))?;
@@ -746,26 +758,19 @@ impl Iot for SdkIot {
     }
 
     async fn list_policy_names(&self) -> Result<Vec<String>> {
-        let mut out = Vec::new();
-        let mut marker = None;
-        loop {
-            let page = self
-                .0
-                .list_policies()
-                .set_marker(marker)
-                .send()
-                .await
-                .map_err(|e| sdk_err("ListPolicies", e))?;
-            out.extend(
-                page.policies()
-                    .iter()
-                    .filter_map(|p| p.policy_name().map(str::to_owned)),
-            );
-            marker = page.next_marker().map(str::to_owned);
-            if marker.is_none() {
-                return Ok(out);
-            }
-        }
+        let policies = self
+            .0
+            .list_policies()
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| sdk_err("ListPolicies", e))?;
+        Ok(policies
+            .iter()
+            .filter_map(|p| p.policy_name().map(str::to_owned))
+            .collect())
     }
 
     async fn create_policy(
@@ -844,27 +849,20 @@ impl Iot for SdkIot {
     }
 
     async fn tags(&self, arn: &str) -> Result<BTreeMap<String, String>> {
-        let mut out = BTreeMap::new();
-        let mut token = None;
-        loop {
-            let page = self
-                .0
-                .list_tags_for_resource()
-                .resource_arn(arn)
-                .set_next_token(token)
-                .send()
-                .await
-                .map_err(|e| sdk_err("ListTagsForResource", e))?;
-            out.extend(
-                page.tags()
-                    .iter()
-                    .map(|t| (t.key().to_owned(), t.value().unwrap_or_default().to_owned())),
-            );
-            token = page.next_token().map(str::to_owned);
-            if token.is_none() {
-                return Ok(out);
-            }
-        }
+        let tags = self
+            .0
+            .list_tags_for_resource()
+            .resource_arn(arn)
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| sdk_err("ListTagsForResource", e))?;
+        Ok(tags
+            .iter()
+            .map(|t| (t.key().to_owned(), t.value().unwrap_or_default().to_owned()))
+            .collect())
     }
 
     async fn tag(&self, arn: &str, tags: &BTreeMap<String, String>) -> Result<()> {
@@ -890,47 +888,32 @@ impl Iot for SdkIot {
     }
 
     async fn targets(&self, name: &str) -> Result<Vec<String>> {
-        let mut out = Vec::new();
-        let mut marker = None;
-        loop {
-            let page = self
-                .0
-                .list_targets_for_policy()
-                .policy_name(name)
-                .set_marker(marker)
-                .send()
-                .await
-                .map_err(|e| sdk_err("ListTargetsForPolicy", e))?;
-            out.extend(page.targets().iter().cloned());
-            marker = page.next_marker().map(str::to_owned);
-            if marker.is_none() {
-                return Ok(out);
-            }
-        }
+        self.0
+            .list_targets_for_policy()
+            .policy_name(name)
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| sdk_err("ListTargetsForPolicy", e))
     }
 
     async fn attached(&self, target: &str) -> Result<Vec<String>> {
-        let mut out = Vec::new();
-        let mut marker = None;
-        loop {
-            let page = self
-                .0
-                .list_attached_policies()
-                .target(target)
-                .set_marker(marker)
-                .send()
-                .await
-                .map_err(|e| sdk_err("ListAttachedPolicies", e))?;
-            out.extend(
-                page.policies()
-                    .iter()
-                    .filter_map(|p| p.policy_name().map(str::to_owned)),
-            );
-            marker = page.next_marker().map(str::to_owned);
-            if marker.is_none() {
-                return Ok(out);
-            }
-        }
+        let policies = self
+            .0
+            .list_attached_policies()
+            .target(target)
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| sdk_err("ListAttachedPolicies", e))?;
+        Ok(policies
+            .iter()
+            .filter_map(|p| p.policy_name().map(str::to_owned))
+            .collect())
     }
 
     async fn attach(&self, name: &str, target: &str) -> Result<()> {

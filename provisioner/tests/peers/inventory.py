@@ -6,6 +6,8 @@ provisioner's own SDK code is not used to check itself).
   python inventory.py ENDPOINT attached ID       -> JSON list of policy names attached to ID
   python inventory.py ENDPOINT foreign NAME      -> creates an untagged Event API and IoT policy NAME
   python inventory.py ENDPOINT attach NAME ID    -> attaches policy NAME to ID
+  python inventory.py ENDPOINT function NAME     -> deploys a Lambda function NAME (a stand-in for the authorizer)
+  python inventory.py ENDPOINT role NAME         -> creates an untagged IAM role NAME (someone else's)
 """
 
 import json
@@ -51,6 +53,24 @@ def listing():
             "default_version": next(v["versionId"] for v in versions if v["isDefaultVersion"]),
             "default_document": json.loads(iot.get_policy(policyName=name)["policyDocument"]),
         })
+    iam, lam = client("iam"), client("lambda")
+    out["iam_roles"] = []
+    for r in iam.list_roles()["Roles"]:
+        name = r["RoleName"]
+        tags = iam.list_role_tags(RoleName=name)["Tags"]
+        out["iam_roles"].append({
+            "name": name, "tags": {t["Key"]: t["Value"] for t in tags},
+            "policies": sorted(iam.list_role_policies(RoleName=name)["PolicyNames"]),
+        })
+    out["functions"] = []
+    for f in lam.list_functions()["Functions"]:
+        try:
+            statements = json.loads(lam.get_policy(FunctionName=f["FunctionName"])["Policy"])["Statement"]
+        except lam.exceptions.ResourceNotFoundException:
+            statements = []
+        out["functions"].append({"name": f["FunctionName"], "statements": [
+            {"sid": s["Sid"], "source_arn": s.get("Condition", {}).get("ArnLike", {}).get("AWS:SourceArn")}
+            for s in statements]})
     for kind in out.values():
         kind.sort(key=lambda r: (r["name"], r.get("id", "")))
     return out
@@ -73,5 +93,19 @@ elif CMD == "foreign":
         {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "iot:Connect", "Resource": "*"}]}))
 elif CMD == "attach":
     client("iot").attach_policy(policyName=ARGS[0], target=ARGS[1])
+elif CMD == "function":
+    iam = client("iam")
+    role = iam.create_role(RoleName=f"{ARGS[0]}-test-role", AssumeRolePolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                                                "Principal": {"Service": "lambda.amazonaws.com"}}]}))["Role"]
+    import io, zipfile
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr("bootstrap", "#!/bin/sh\n")
+    client("lambda").create_function(FunctionName=ARGS[0], Runtime="provided.al2023", Role=role["Arn"],
+                                     Handler="bootstrap", Code={"ZipFile": buf.getvalue()})
+elif CMD == "role":
+    client("iam").create_role(RoleName=ARGS[0], AssumeRolePolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": []}))
 else:
     sys.exit(f"unknown command {CMD}")

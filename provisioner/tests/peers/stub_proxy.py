@@ -18,7 +18,8 @@ itself with the same REST-JSON shapes as AWS:
     DELETE /policies/{name}                               forwarded; its tags are dropped
 
 Test controls (never counted as calls):
-    GET  /_stub/calls            every counted request so far: [{"method", "path", "service"}]
+    GET  /_stub/calls            every counted request so far: [{"method", "path", "service", "action"}]
+                                 (action: the form's Action for query-protocol calls, else null)
     POST /_stub/calls/reset      forget them
     POST /_stub/fail?nth=N[&status=S&type=T]
                                  make the Nth counted request from now fail once (default: 400
@@ -144,14 +145,31 @@ class Handler(BaseHTTPRequestHandler):
         if path.startswith("/moto-api/"):
             return self.forward()
         service = service_of(self.headers)
+        action = None
         with LOCK:
-            STATE["calls"].append({"method": self.command, "path": self.path, "service": service})
+            # Query-protocol services (IAM, STS) POST every call: record its Action, so tests can
+            # tell reads (Get*/List*) from writes.
+            if "x-www-form-urlencoded" in (self.headers.get("Content-Type") or ""):
+                action = urllib.parse.parse_qs(self.body().decode()).get("Action", [None])[0]
+            STATE["calls"].append({"method": self.command, "path": self.path, "service": service,
+                                   "action": action})
             n = len(STATE["calls"])
             fail = STATE["fail_at"] is not None and n == STATE["fail_at"]
             if fail:
                 STATE["fail_at"] = None
         if fail:
             status, kind = STATE["fail_with"]
+            if action is not None:
+                # Query-protocol services read an XML error.
+                xml = (f"<ErrorResponse><Error><Type>Sender</Type><Code>{kind}</Code>"
+                       f"<Message>injected failure on call {n}</Message></Error>"
+                       f"<RequestId>stub</RequestId></ErrorResponse>").encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "text/xml")
+                self.send_header("Content-Length", str(len(xml)))
+                self.end_headers()
+                self.wfile.write(xml)
+                return
             return self.reply(status, {"message": f"injected failure on call {n}"}, kind)
         if service == "appsync":
             return self.appsync(path)

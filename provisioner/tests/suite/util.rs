@@ -46,9 +46,16 @@ impl Peers {
     pub(crate) fn get() -> (&'static Peers, MutexGuard<'static, ()>) {
         let guard = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
         let peers = PEERS.get_or_init(Peers::start);
-        peers.post("/moto-api/reset");
-        peers.post("/_stub/calls/reset");
+        peers.reset();
         (peers, guard)
+    }
+
+    /// Empties moto, deploys the example's Lambda authorizer (apply grants AppSync the right to
+    /// invoke it) and forgets the calls so far.
+    pub(crate) fn reset(&self) {
+        self.post("/moto-api/reset");
+        self.inventory(&["function", &example_authorizer()]);
+        self.post("/_stub/calls/reset");
     }
 
     fn start() -> Peers {
@@ -173,6 +180,31 @@ pub(crate) fn scratch(name: &str) -> Scratch {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     Scratch(dir)
+}
+
+/// The function name of the example's Lambda authorizer ARN.
+pub(crate) fn example_authorizer() -> String {
+    let text = example();
+    let arn = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("authorizer_arn = \""))
+        .expect("the example has a Lambda authorizer");
+    arn.split('"')
+        .next()
+        .unwrap()
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .to_owned()
+}
+
+/// Whether a call the stub recorded changes something: any non-GET call except the reads of
+/// query-protocol services (IAM and STS POST their Get*/List* calls).
+pub(crate) fn is_write(call: &Value) -> bool {
+    let read_action = call["action"]
+        .as_str()
+        .is_some_and(|a| a.starts_with("Get") || a.starts_with("List"));
+    call["method"] != "GET" && !read_action
 }
 
 /// The bundled example config.

@@ -1,0 +1,49 @@
+//! `provisioner destroy`: delete everything groupcast owns for this project.
+
+use std::io::IsTerminal as _;
+use std::process::ExitCode;
+
+use super::{Global, OutputFormat};
+use crate::config::Config;
+use crate::reconcile::{Mode, Reconciler};
+use crate::render::Renderer;
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    /// Do not ask for confirmation.
+    #[arg(long, short = 'y')]
+    pub(crate) yes: bool,
+}
+
+/// Deletes, after confirmation (or `--yes`), every resource tagged with the project.
+pub(crate) async fn run(global: &Global, config: &Config, args: Args) -> anyhow::Result<ExitCode> {
+    if !args.yes && !confirm(config)? {
+        anyhow::bail!("destroy cancelled (pass --yes to skip the question)");
+    }
+    let renderer = Renderer::embedded()?;
+    let cloud = global.aws.connect(config).await?;
+    let progress = std::io::stderr().is_terminal() && global.output == OutputFormat::Text;
+    let mut r = Reconciler::new(&cloud, config, &renderer, Mode::Apply { progress })?;
+    r.destroy().await?;
+    match global.output {
+        OutputFormat::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({ "deleted": r.changes }))?
+        ),
+        OutputFormat::Text => println!("Deleted {} resource(s).", r.changes.len()),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn confirm(config: &Config) -> anyhow::Result<bool> {
+    if !std::io::stdin().is_terminal() {
+        anyhow::bail!("destroy needs --yes when stdin is not a terminal");
+    }
+    eprint!(
+        "Delete every resource tagged groupcast:project={} in {}? Type the project name to confirm: ",
+        config.project.name, config.project.region
+    );
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line)?;
+    Ok(line.trim() == config.project.name)
+}

@@ -1,0 +1,37 @@
+//! `provisioner plan`: what apply would change, with diffs, without changing anything.
+
+use std::process::ExitCode;
+
+use super::{Global, OutputFormat, TemplateArgs, print_changes};
+use crate::config::Config;
+use crate::reconcile::{Mode, Reconciler};
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    #[command(flatten)]
+    pub(crate) templates: TemplateArgs,
+}
+
+/// Compares `config` with live state. Exit code 0 = no changes, 2 = changes.
+pub(crate) async fn run(global: &Global, config: &Config, args: Args) -> anyhow::Result<ExitCode> {
+    let renderer = args.templates.renderer()?;
+    let cloud = global.aws.connect(config).await?;
+    let mut r = Reconciler::new(&cloud, config, &renderer, Mode::Plan)?;
+    r.run().await?;
+    match global.output {
+        OutputFormat::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({ "changes": r.changes }))?
+        ),
+        OutputFormat::Text if r.changes.is_empty() => println!(
+            "No changes: live state matches {}.",
+            global.config.display()
+        ),
+        OutputFormat::Text => print_changes(&r.changes),
+    }
+    Ok(if r.changes.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(2)
+    })
+}

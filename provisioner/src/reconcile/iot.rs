@@ -1,0 +1,264 @@
+//! The IoT side of the reconciler: one policy per group (a changed document becomes a new
+//! default version), their deletion, and `iot grant`'s logic, [`grant_groups`].
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use anyhow::{Context as _, bail};
+use groupcast::outputs::IotOutputs;
+use serde::Serialize;
+
+use super::{PolicyDoc, Reconciler};
+use crate::aws::{self, Cloud, Iot};
+use crate::config::{Config, PROJECT_TAG};
+
+/// Whether `name` is a policy name the pattern produces (for some valid group segment).
+fn matches_pattern(pattern: &str, name: &str) -> bool {
+    let Some((prefix, suffix)) = pattern.split_once("{group}") else {
+        return false;
+    };
+    name.len() > prefix.len() + suffix.len()
+        && name.starts_with(prefix)
+        && name.ends_with(suffix)
+        && groupcast::decode_segment(&name[prefix.len()..name.len() - suffix.len()]).is_some()
+}
+
+impl<C: Cloud> Reconciler<'_, C> {
+    /// groupcast's policies among the names matching the pattern: (name, arn).
+    async fn owned_policies(&self, pattern: &str) -> anyhow::Result<Vec<(String, String)>> {
+        let iot = self.cloud.iot();
+        let mut out = Vec::new();
+        for name in iot.list_policy_names().await? {
+            if !matches_pattern(pattern, &name) {
+                continue;
+            }
+            if let Some(p) = iot.get_policy(&name).await?
+                && self.owned(&iot.tags(&p.arn).await?)
+            {
+                out.push((name, p.arn));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Deletes a policy: detached from every identity, its old versions, then itself.
+    async fn delete_policy(&mut self, name: &str) -> anyhow::Result<()> {
+        let iot = self.cloud.iot();
+        let doc = PolicyDoc::absent();
+        self.converge(
+            "iot-policy",
+            name,
+            Some(&doc),
+            None,
+            async |_| Ok(()),
+            async |_| Ok(()),
+            async || {
+                for target in iot.targets(name).await? {
+                    iot.detach(name, &target).await?;
+                }
+                for v in iot.list_versions(name).await? {
+                    if !v.is_default {
+                        iot.delete_version(name, &v.id).await?;
+                    }
+                }
+                iot.delete_policy(name).await
+            },
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// One IoT policy per group; a changed document becomes a new default version.
+    pub(crate) async fn iot(&mut self) -> anyhow::Result<Option<IotOutputs>> {
+        let project = self.project().to_owned();
+        let Some(iot_cfg) = self.config.iot.clone() else {
+            return Ok(None);
+        };
+        let iot = self.cloud.iot();
+        let pattern = iot_cfg.pattern(&project);
+        let tags = self.config.resource_tags();
+        let mut policies = BTreeMap::new();
+        for g in self.config.iot_groups() {
+            let path = format!("iot/{}.json", g.policy_name);
+            let doc = self
+                .rendered
+                .get(&path)
+                .with_context(|| format!("{path} was not rendered"))?
+                .to_owned();
+            policies.insert(g.group.clone(), g.policy_name.clone());
+            let live = iot.get_policy(&g.policy_name).await?;
+            let live_tags = match &live {
+                Some(p) => Some(iot.tags(&p.arn).await?),
+                None => None,
+            };
+            if let Some(t) = &live_tags
+                && !self.owned(t)
+            {
+                bail!(
+                    "IoT policy {:?} exists but is not tagged {PROJECT_TAG}={project}: groupcast will not change it",
+                    g.policy_name
+                );
+            }
+            let name = g.policy_name.clone();
+            self.converge(
+                "iot-policy",
+                &g.policy_name,
+                live.as_ref()
+                    .map(|p| PolicyDoc::parse(&p.document))
+                    .as_ref(),
+                Some(&PolicyDoc::parse(&doc)),
+                async |_| iot.create_policy(&name, &doc, &tags).await.map(drop),
+                async |_| new_policy_version(iot, &name, &doc).await,
+                async || Ok(()),
+            )
+            .await?;
+            if let (Some(p), Some(live_tags)) = (&live, &live_tags) {
+                let arn = p.arn.clone();
+                self.sync_tags(
+                    "iot-policy",
+                    &g.policy_name,
+                    live_tags,
+                    &tags,
+                    async |t| iot.tag(&arn, t).await,
+                    async |k| iot.untag(&arn, k).await,
+                )
+                .await?;
+            }
+        }
+        let desired: BTreeSet<&String> = policies.values().collect();
+        for (name, _) in self.owned_policies(&pattern).await? {
+            if !desired.contains(&name) {
+                self.delete_policy(&name).await?;
+            }
+        }
+        let data_endpoint = if self.applying() {
+            iot.data_endpoint().await?
+        } else {
+            String::new()
+        };
+        Ok(Some(IotOutputs {
+            data_endpoint,
+            topic_prefix: iot_cfg.topic_prefix.clone(),
+            policy_name_pattern: pattern,
+            policies,
+        }))
+    }
+
+    /// Deletes every IoT policy this project owns.
+    pub(super) async fn destroy_iot(&mut self) -> anyhow::Result<()> {
+        if let Some(iot) = &self.config.iot {
+            let pattern = iot.pattern(self.project());
+            for (name, _) in self.owned_policies(&pattern).await? {
+                self.delete_policy(&name).await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// IoT keeps 5 versions: make room by deleting the oldest non-default one, then add `doc`.
+async fn new_policy_version<I: Iot>(iot: &I, name: &str, doc: &str) -> anyhow::Result<()> {
+    let mut versions = iot.list_versions(name).await?;
+    if versions.len() >= groupcast::limits::IOT_POLICY_MAX_VERSIONS {
+        versions.retain(|v| !v.is_default);
+        versions.sort_by(|a, b| {
+            let key = |v: &aws::PolicyVersion| {
+                (v.created.unwrap_or(0.0), v.id.parse::<u64>().unwrap_or(0))
+            };
+            key(a)
+                .partial_cmp(&key(b))
+                .unwrap_or(std::cmp::Ordering::Equal)
+        });
+        if let Some(oldest) = versions.first() {
+            iot.delete_version(name, &oldest.id).await?;
+        }
+    }
+    iot.create_version(name, doc).await
+}
+
+/// What `iot grant` did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct Grant {
+    pub(crate) identity_id: String,
+    pub(crate) attached: Vec<String>,
+    pub(crate) detached: Vec<String>,
+    pub(crate) policies: Vec<String>,
+}
+
+/// Attaches exactly `groups`' policies to `identity` and detaches its other groupcast policies.
+pub(crate) async fn grant_groups<I: Iot>(
+    iot: &I,
+    config: &Config,
+    identity: &str,
+    groups: &[String],
+) -> anyhow::Result<Grant> {
+    let Some(iot_cfg) = &config.iot else {
+        bail!("iot grant needs an [iot] section in the config")
+    };
+    let mapped = config.iot_groups();
+    let mut want = BTreeSet::new();
+    // `--groups ""` (revoke all) arrives as one empty name.
+    for g in groups.iter().filter(|g| !g.is_empty()) {
+        let m = mapped.iter().find(|m| &m.group == g).with_context(|| {
+            format!("--groups: {g:?} is not in iot.groups, so it has no policy")
+        })?;
+        want.insert(m.policy_name.clone());
+    }
+    let pattern = iot_cfg.pattern(&config.project.name);
+    let attached = iot.attached(identity).await?;
+    let mut ours = BTreeSet::new();
+    let mut foreign = 0;
+    for name in &attached {
+        let owned = matches_pattern(&pattern, name)
+            && match iot.get_policy(name).await? {
+                Some(p) => iot.tags(&p.arn).await?.get(PROJECT_TAG) == Some(&config.project.name),
+                None => false,
+            };
+        if owned {
+            ours.insert(name.clone());
+        } else {
+            foreign += 1;
+        }
+    }
+    let max = groupcast::limits::IOT_POLICIES_PER_TARGET;
+    if foreign + want.len() > max {
+        bail!(
+            "--groups: {} policies plus {foreign} other attached policies exceed IoT's {max} policies per identity",
+            want.len()
+        );
+    }
+    let detach: Vec<String> = ours.difference(&want).cloned().collect();
+    let attach: Vec<String> = want
+        .iter()
+        .filter(|w| !ours.contains(*w))
+        .cloned()
+        .collect();
+    // Detach first: narrowing access must not wait on a failure to widen it.
+    for name in &detach {
+        iot.detach(name, identity).await?;
+    }
+    for name in &attach {
+        iot.attach(name, identity).await?;
+    }
+    Ok(Grant {
+        identity_id: identity.to_owned(),
+        attached: attach,
+        detached: detach,
+        policies: want.into_iter().collect(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn policy_names_match_the_pattern_only_for_valid_segments() {
+        assert!(matches_pattern("acme-{group}", "acme-team-a"));
+        assert!(matches_pattern("acme-{group}", "acme-x--Team-5fB"));
+        assert!(!matches_pattern("acme-{group}", "acme-"));
+        assert!(!matches_pattern("acme-{group}", "other-team-a"));
+        assert!(!matches_pattern("acme-{group}", "acme-a--b"));
+        assert!(matches_pattern("{group}.gc", "admins.gc"));
+    }
+}
