@@ -140,7 +140,6 @@ pub(crate) enum LogLevel {
 
 impl LogLevel {
     /// The name AppSync uses (`ERROR`, …): `logLevel` / `fieldLogLevel` in apply's `logConfig`.
-    #[allow(dead_code, reason = "apply's logConfig (issue 9) is its caller")]
     pub(crate) fn as_str(self) -> &'static str {
         match self {
             LogLevel::None => "NONE",
@@ -537,14 +536,9 @@ impl Config {
         out
     }
 
-    // SHIM(h-iamdocs)
+    /// The AppSync log level of both APIs (`[logging] level`), as AppSync spells it.
     pub(crate) fn appsync_log_level(&self) -> &str {
-        "ERROR"
-    }
-
-    // SHIM(h-iamdocs)
-    pub(crate) fn appsync_logs_role_name(&self) -> String {
-        format!("{}-appsync-logs", self.project.name)
+        self.logging.level.as_str()
     }
 
     /// Every role name `apply` may have created for this project, configured or not: what
@@ -1310,7 +1304,10 @@ mod tests {
             "a b",
             &"r".repeat(65),
         ] {
-            let e = err(&EXAMPLE.replace("\"acme-live-identity-auth\"", &format!("{bad:?}")));
+            let e = err(&EXAMPLE.replace(
+                "# authenticated_role_name = \"acme-live-identity-auth\"",
+                &format!("authenticated_role_name = {bad:?}"),
+            ));
             assert_eq!(e.field, "iot.authenticated_role_name", "{bad}");
             assert!(e.rule.starts_with("must be an IAM role name"), "{e}");
         }
@@ -1450,8 +1447,8 @@ mod tests {
     #[test]
     fn publisher_principals_are_the_publisher_role_then_the_extra_ones_as_session_prefixes() {
         let config = example_with(
-            "[tags]",
-            "[publisher]\nextra_principal_arns = [\"arn:aws:iam::123456789012:role/ci/deployer\", \"arn:aws:iam::123456789012:user/ops\"]\n\n[tags]",
+            "[publisher]",
+            "[publisher]\nextra_principal_arns = [\"arn:aws:iam::123456789012:role/ci/deployer\", \"arn:aws:iam::123456789012:user/ops\"]",
         )
         .unwrap();
         assert_eq!(
@@ -1463,15 +1460,23 @@ mod tests {
             ]
         );
         let e = example_with(
-            "[tags]",
-            "[publisher]\nextra_principal_arns = [\"arn:aws:sts::123456789012:assumed-role/x/y\"]\n\n[tags]",
+            "[publisher]",
+            "[publisher]\nextra_principal_arns = [\"arn:aws:sts::123456789012:assumed-role/x/y\"]",
         )
         .unwrap_err();
         assert!(
             e.starts_with("publisher.extra_principal_arns[0]: must be an IAM role or user ARN"),
             "{e}"
         );
-        let cn = example_with("region = \"us-east-1\"", "region = \"cn-north-1\"").unwrap();
+        // The authorizer must move to the China partition with the project (its own rule).
+        let text = include_str!("../../examples/groupcast.toml")
+            .replacen("region = \"us-east-1\"", "region = \"cn-north-1\"", 1)
+            .replace("arn:aws:lambda:us-east-1:", "arn:aws-cn:lambda:cn-north-1:")
+            .replace(
+                "identity_pool_id = \"us-east-1:",
+                "identity_pool_id = \"cn-north-1:",
+            );
+        let cn = Config::parse(Path::new("x.toml"), &text).unwrap();
         assert_eq!(cn.project.partition(), "aws-cn");
         assert!(cn.publisher_principals()[0].starts_with("arn:aws-cn:sts::"));
     }

@@ -12,10 +12,7 @@ use tera::Tera;
 use crate::config::Config;
 
 mod iam;
-#[allow(unused_imports)] // The lead's apply code uses these.
-pub(crate) use iam::{
-    DEPLOYER_ACTIONS, IdentityPoolRole, RoleDoc, Scope, identity_pool_role, roles,
-};
+pub(crate) use iam::{RoleDoc, identity_pool_role, roles};
 
 include!(concat!(env!("OUT_DIR"), "/embedded.rs"));
 
@@ -463,26 +460,6 @@ fn chain(e: &dyn std::error::Error) -> String {
         cur = c.source();
     }
     s
-}
-
-// SHIM(h-iamdocs): replaced by the iamdocs branch at merge.
-/// A role `apply` creates, with the paths of its documents in [`Rendered`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct RoleDoc {
-    pub(crate) role_name: String,
-    pub(crate) trust_path: String,
-    pub(crate) policy_path: String,
-    pub(crate) service: &'static str,
-}
-
-// SHIM(h-iamdocs)
-pub(crate) fn roles(_config: &Config) -> Vec<RoleDoc> {
-    Vec::new()
-}
-
-// SHIM(h-iamdocs)
-pub(crate) fn identity_pool_role(_config: &Config) -> Option<(String, String)> {
-    None
 }
 
 #[cfg(test)]

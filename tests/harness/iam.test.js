@@ -13,7 +13,15 @@ const { render, renderText, REPO } = require('./lib/render');
 const { allows } = require('./lib/policy');
 
 const EXAMPLE = path.join(REPO, 'examples', 'groupcast.toml');
-const files = render(EXAMPLE);
+// The bundled example with its optional identity pool role on (commented out there: the role must exist first).
+const exampleText = (edit = (t) => t) => {
+  const text = fs.readFileSync(EXAMPLE, 'utf8').replace('# authenticated_role_name', 'authenticated_role_name');
+  assert.notEqual(text, fs.readFileSync(EXAMPLE, 'utf8'));
+  return edit(text);
+};
+const rendered = renderText(exampleText());
+assert.ok(rendered.ok, rendered.stderr);
+const files = rendered.files;
 const json = (f) => {
   assert.ok(files[f], `${f} was not rendered`);
   return JSON.parse(files[f]);
@@ -26,6 +34,14 @@ const OTHER = 'us-east-1:99999999-0000-0000-0000-000000000000';
 const POOL = 'us-east-1:0f6d3c2a-1b2c-4d5e-8f90-123456789abc';
 const vars = { 'cognito-identity.amazonaws.com:sub': ME };
 const logGroup = (fn) => `arn:aws:logs:us-east-1:${ACCT}:log-group:/aws/lambda/${fn}`;
+
+test('iam: the bundled example as shipped renders every IAM document but the identity pool role\'s', () => {
+  const shipped = render(EXAMPLE);
+  assert.deepEqual(
+    Object.keys(files).filter((f) => f.startsWith('iam/') && !(f in shipped)),
+    ['iam/identity-pool-iot-policy.json'],
+  );
+});
 
 test('iam: the bundled example renders every IAM document as JSON', () => {
   const iam = Object.keys(files).filter((f) => f.startsWith('iam/')).sort();
@@ -98,8 +114,7 @@ test('iam: the publisher role is the publisher policy plus its own logs, without
 });
 
 test('iam: a WebSocket publisher (publisher.websocket = true) may connect to the Event API and nothing else', () => {
-  const text = fs.readFileSync(EXAMPLE, 'utf8').replace('# websocket = false', 'websocket = true');
-  const r = renderText(text);
+  const r = renderText(exampleText((t) => t.replace('# websocket = false', 'websocket = true')));
   assert.ok(r.ok, r.stderr);
   const role = JSON.parse(r.files['iam/publisher-role-policy.json']);
   const apis = `arn:aws:appsync:us-east-1:${ACCT}:apis/`;

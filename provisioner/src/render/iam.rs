@@ -42,8 +42,8 @@ pub(crate) const APPSYNC_SERVICE: &str = "appsync.amazonaws.com";
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct RoleDoc {
     pub(crate) role_name: String,
-    pub(crate) trust_path: &'static str,
-    pub(crate) policy_path: &'static str,
+    pub(crate) trust_path: String,
+    pub(crate) policy_path: String,
     pub(crate) service: &'static str,
 }
 
@@ -52,10 +52,10 @@ pub(crate) struct RoleDoc {
 /// logging role with `[events]` or `[graphql]`. Each path is rendered by [`Renderer::render`].
 /// The identity pool's role is the user's and not in this list: see [`identity_pool_role`].
 pub(crate) fn roles(config: &Config) -> Vec<RoleDoc> {
-    let lambda = |f: Function, policy_path| RoleDoc {
+    let lambda = |f: Function, policy_path: &str| RoleDoc {
         role_name: config.function_name(f),
-        trust_path: LAMBDA_TRUST,
-        policy_path,
+        trust_path: LAMBDA_TRUST.to_owned(),
+        policy_path: policy_path.to_owned(),
         service: LAMBDA_SERVICE,
     };
     let mut out = vec![lambda(Function::Publisher, PUBLISHER_ROLE_POLICY)];
@@ -68,8 +68,8 @@ pub(crate) fn roles(config: &Config) -> Vec<RoleDoc> {
     if config.events.is_some() || config.graphql.is_some() {
         out.push(RoleDoc {
             role_name: config.appsync_logs_role_name(),
-            trust_path: APPSYNC_LOGS_TRUST,
-            policy_path: APPSYNC_LOGS_ROLE_POLICY,
+            trust_path: APPSYNC_LOGS_TRUST.to_owned(),
+            policy_path: APPSYNC_LOGS_ROLE_POLICY.to_owned(),
             service: APPSYNC_SERVICE,
         });
     }
@@ -77,20 +77,11 @@ pub(crate) fn roles(config: &Config) -> Vec<RoleDoc> {
 }
 
 /// The identity pool's authenticated role (`iot.authenticated_role_name`, owned by the user) and
-/// the path of the policy `apply` puts on it; `None` without `[iot]` or without that key.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct IdentityPoolRole {
-    pub(crate) role_name: String,
-    pub(crate) policy_path: &'static str,
-}
-
-/// See [`IdentityPoolRole`].
-pub(crate) fn identity_pool_role(config: &Config) -> Option<IdentityPoolRole> {
+/// the path of the policy `apply` puts on it: `(role name, policy path)`; `None` without `[iot]`
+/// or without that key.
+pub(crate) fn identity_pool_role(config: &Config) -> Option<(String, String)> {
     let role = config.iot.as_ref()?.authenticated_role_name.as_ref()?;
-    Some(IdentityPoolRole {
-        role_name: role.clone(),
-        policy_path: IDENTITY_POOL_IOT_POLICY,
-    })
+    Some((role.clone(), IDENTITY_POOL_IOT_POLICY.to_owned()))
 }
 
 /// What a deployer statement is scoped to; [`deployer_statements`] turns each into ARNs.
@@ -100,8 +91,9 @@ pub(crate) enum Scope {
     Any,
     /// `*` when `[events]` or `[graphql]` is configured: listing and creating APIs name no API.
     AppsyncAccount,
-    /// `*` with `[iot]`: listing policies names none, and attachments are authorized against
-    /// their target, which for a Cognito identity has no ARN (see iot-grant-role-policy).
+    /// `*` with `[iot]`: the data endpoint and the policy list name no resource, and attachments
+    /// are authorized against their target, which for a Cognito identity has no ARN (see
+    /// iot-grant-role-policy).
     IotAccount,
     /// Every AppSync API of the account and region (`apis/*`, which covers namespaces, keys,
     /// data sources and resolvers): API ids are random and apply may create new ones, so the
@@ -144,6 +136,7 @@ pub(crate) const DEPLOYER_ACTIONS: &[(&str, Scope, &[&str])] = &[
         "GroupcastIotAccountWide",
         Scope::IotAccount,
         &[
+            "iot:DescribeEndpoint",
             "iot:ListPolicies",
             "iot:AttachPolicy",
             "iot:DetachPolicy",
@@ -232,6 +225,7 @@ pub(crate) const DEPLOYER_ACTIONS: &[(&str, Scope, &[&str])] = &[
         "GroupcastAuthorizerPermission",
         Scope::Authorizers,
         &[
+            "lambda:GetFunction",
             "lambda:GetPolicy",
             "lambda:AddPermission",
             "lambda:RemovePermission",
@@ -291,13 +285,7 @@ fn scope_resources(config: &Config, scope: Scope) -> (Vec<String>, Option<Value>
         // A role ARN carries the role's path (`role/service-role/NAME`); the user's role may
         // have one.
         Scope::IdentityPoolRole => match identity_pool_role(config) {
-            Some(r) => (
-                vec![
-                    role_arn(&r.role_name),
-                    role_arn(&format!("*/{}", r.role_name)),
-                ],
-                None,
-            ),
+            Some((name, _)) => (vec![role_arn(&name), role_arn(&format!("*/{name}"))], None),
             None => (Vec::new(), None),
         },
         // iam:PassedToService limits where the role may be passed
@@ -454,7 +442,15 @@ mod tests {
     use super::*;
     use crate::render::Rendered;
 
-    const EXAMPLE: &str = include_str!("../../../examples/groupcast.toml");
+    const BUNDLED: &str = include_str!("../../../examples/groupcast.toml");
+
+    /// The bundled example with its optional identity pool role on (commented out there, as the
+    /// role must exist before apply).
+    fn example() -> String {
+        let on = BUNDLED.replace("# authenticated_role_name", "authenticated_role_name");
+        assert_ne!(on, BUNDLED);
+        on
+    }
 
     fn config(text: &str) -> Config {
         Config::parse(Path::new("g.toml"), text).unwrap()
@@ -502,7 +498,7 @@ mod tests {
 
     #[test]
     fn the_bundled_example_renders_every_iam_document_with_star_ids_before_apply() {
-        let r = render(&config(EXAMPLE), &Ids::default());
+        let r = render(&config(&example()), &Ids::default());
         let iam: Vec<&str> = r
             .files
             .keys()
@@ -609,7 +605,7 @@ mod tests {
 
     #[test]
     fn real_api_ids_replace_the_stars_once_apply_knows_them() {
-        let r = render(&config(EXAMPLE), &real_ids());
+        let r = render(&config(&example()), &real_ids());
         let publish = statements(&r, PUBLISHER_ROLE_POLICY);
         assert_eq!(
             publish[0]["Resource"][0],
@@ -645,9 +641,9 @@ mod tests {
                 .filter(|s| s.to_string().contains("EventConnect"))
                 .collect::<Vec<_>>()
         };
-        assert_eq!(connects(EXAMPLE, &real_ids()), Vec::<Value>::new());
-        let ws = EXAMPLE.replace("# websocket = false", "websocket = true");
-        assert_ne!(ws, EXAMPLE);
+        assert_eq!(connects(&example(), &real_ids()), Vec::<Value>::new());
+        let ws = example().replace("# websocket = false", "websocket = true");
+        assert_ne!(ws, example());
         assert_eq!(
             connects(&ws, &real_ids()),
             [json!({
@@ -672,7 +668,7 @@ mod tests {
 
     #[test]
     fn a_china_region_project_renders_the_aws_cn_partition_in_every_iam_document() {
-        let cn = EXAMPLE
+        let cn = example()
             .replace("us-east-1", "cn-north-1")
             .replace("arn:aws:", "arn:aws-cn:");
         for ids in [Ids::default(), real_ids()] {
@@ -692,7 +688,7 @@ mod tests {
 
     #[test]
     fn roles_lists_what_apply_creates_and_each_document_is_rendered() {
-        let c = config(EXAMPLE);
+        let c = config(&example());
         let r = render(&c, &Ids::default());
         let roles = roles(&c);
         let names: Vec<(&str, &str)> = roles
@@ -709,27 +705,34 @@ mod tests {
             ]
         );
         for d in &roles {
-            assert!(r.get(d.trust_path).is_some(), "{}", d.trust_path);
-            assert!(r.get(d.policy_path).is_some(), "{}", d.policy_path);
-            let trusted = doc(&r, d.trust_path).to_string();
+            assert!(r.get(&d.trust_path).is_some(), "{}", d.trust_path);
+            assert!(r.get(&d.policy_path).is_some(), "{}", d.policy_path);
+            let trusted = doc(&r, &d.trust_path).to_string();
             assert!(trusted.contains(d.service), "{}: {trusted}", d.role_name);
         }
         assert_eq!(
             identity_pool_role(&c),
-            Some(IdentityPoolRole {
-                role_name: "acme-live-identity-auth".to_owned(),
-                policy_path: IDENTITY_POOL_IOT_POLICY,
-            })
+            Some((
+                "acme-live-identity-auth".to_owned(),
+                IDENTITY_POOL_IOT_POLICY.to_owned()
+            ))
         );
         assert!(r.get(IDENTITY_POOL_IOT_POLICY).is_some());
+        // As shipped, the example leaves the role out (it must exist before apply).
+        let shipped = config(BUNDLED);
+        assert_eq!(identity_pool_role(&shipped), None);
+        let r = render(&shipped, &Ids::default());
+        assert!(r.get(IDENTITY_POOL_IOT_POLICY).is_none());
+        assert!(!r.get(DEPLOYER_POLICY).unwrap().contains("identity-auth"));
     }
 
     #[test]
     fn roles_and_documents_follow_the_sections_configured() {
         // IoT only: no authorizer, no AppSync logging role.
-        let start = EXAMPLE.find("[events]").unwrap();
-        let end = EXAMPLE.find("[iot]").unwrap();
-        let iot_only = format!("{}{}", &EXAMPLE[..start], &EXAMPLE[end..])
+        let full = example();
+        let start = full.find("[events]").unwrap();
+        let end = full.find("[iot]").unwrap();
+        let iot_only = format!("{}{}", &full[..start], &full[end..])
             .replace("authenticated_role_name = \"acme-live-identity-auth\"", "")
             .replace(
                 "identity_pool_id = \"us-east-1:0f6d3c2a-1b2c-4d5e-8f90-123456789abc\"",
@@ -768,7 +771,7 @@ mod tests {
         }
 
         // Events without a Lambda authorizer: no authorizer role.
-        let no_lambda = EXAMPLE
+        let no_lambda = example()
             .replace(
                 "\"AMAZON_COGNITO_USER_POOLS\", \"AWS_LAMBDA\", \"AWS_IAM\"",
                 "\"AMAZON_COGNITO_USER_POOLS\", \"AWS_IAM\"",
@@ -797,7 +800,7 @@ mod tests {
 
     #[test]
     fn the_deployer_policy_holds_every_listed_action_scoped_to_the_project() {
-        let c = config(EXAMPLE);
+        let c = config(&example());
         let r = render(&c, &real_ids());
         let statements = statements(&r, DEPLOYER_POLICY);
         let mut listed: Vec<&str> = DEPLOYER_ACTIONS

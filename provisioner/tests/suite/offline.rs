@@ -25,7 +25,7 @@ fn tree(dir: &Path) -> BTreeMap<String, Vec<u8>> {
     out
 }
 
-const EXAMPLE_ARTIFACTS: [&str; 21] = [
+const EXAMPLE_ARTIFACTS: [&str; 20] = [
     ".groupcast-rendered",
     "events/jobs.js",
     "events/live.js",
@@ -38,7 +38,6 @@ const EXAMPLE_ARTIFACTS: [&str; 21] = [
     "iam/appsync-logs-trust.json",
     "iam/authorizer-role-policy.json",
     "iam/deployer-policy.json",
-    "iam/identity-pool-iot-policy.json",
     "iam/iot-grant-role-policy.json",
     "iam/lambda-trust.json",
     "iam/publisher-policy.json",
@@ -356,7 +355,8 @@ fn render_writes_the_iam_documents_in_the_regions_partition_with_event_connect_f
     let cn = example()
         .replace("us-east-1", "cn-north-1")
         .replace("arn:aws:", "arn:aws-cn:")
-        .replace("# websocket = false", "websocket = true");
+        .replace("# websocket = false", "websocket = true")
+        .replace("# authenticated_role_name", "authenticated_role_name");
     std::fs::write(dir.join("cn.toml"), &cn).unwrap();
     ok(&provisioner(
         &dir,
