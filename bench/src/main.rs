@@ -6,10 +6,14 @@
 //!   local sink, in a closed loop; events/s.
 //! - `wrk-script`: one request signed the same way, as a wrk Lua script, so that wrk measures the
 //!   sink's capacity with the very requests the publisher sends.
+//! - `faults`: issue 13's fault scenario (1,000 messages × 5 groups against a sink injecting
+//!   500 / 429 / resets / per-event failures): delivered, reported failed, duplicates, wall time,
+//!   for groupcast and for the Node publisher as AWS documents it.
 //!
 //! Every command prints one JSON line (or the Lua script) on stdout.
 
 mod drive;
+mod faults;
 mod floor;
 mod publish;
 mod stats;
@@ -33,6 +37,8 @@ enum Command {
     Publish(publish::PublishArgs),
     /// `groupcast-bench wrk-script --url URL`: a wrk Lua script replaying one signed publish.
     WrkScript(workload::WrkArgs),
+    /// `groupcast-bench faults [--node-script bench/node/faults.mjs]`: the fault scenario.
+    Faults(faults::FaultArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -40,5 +46,6 @@ fn main() -> anyhow::Result<()> {
         Command::Sign(args) => workload::run_sign(&args),
         Command::Publish(args) => publish::run(&args),
         Command::WrkScript(args) => workload::run_wrk_script(&args),
+        Command::Faults(args) => faults::run(&args),
     }
 }

@@ -5,6 +5,15 @@
 //! `commands/`. Modules depend one way: `commands` → `reconcile` → `aws` → `config`, and
 //! `commands`/`reconcile` → `render` → `config`.
 
+/// `println!` that returns the write error instead of panicking (a closed pipe is an error the
+/// caller ends quietly on, not a crash).
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout().lock(), $($arg)*)?
+    }};
+}
+
 mod aws;
 mod commands;
 mod config;
@@ -41,7 +50,7 @@ enum Command {
     )]
     Render(render_cmd::Args),
     /// `provisioner plan`: show what apply would create, update or delete, with diffs.
-    /// Exit code 0 = no changes, 2 = changes, 1 = error.
+    /// Exit code 0 = success, 1 = error; with --detailed-exitcode 0 = no changes, 2 = changes.
     #[command(after_help = "Example:\n  provisioner plan --config groupcast.toml --profile prod")]
     Plan(plan::Args),
     /// `provisioner apply`: create or update everything to match the config, then write the
@@ -61,21 +70,43 @@ enum Command {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let cli = Cli::parse();
+    // Usage errors exit 1 like every other error: 2 means "changes present" for
+    // `plan --detailed-exitcode`, and a typo must never read as that. Help and version exit 0.
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
     let level = ["warn", "info", "debug", "trace"][usize::from(cli.global.verbose.min(3))];
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     match run(cli).await {
         Ok(code) => code,
+        // `provisioner plan | head`: the reader has all it wants; end quietly, as ripgrep does.
+        Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
         }
     }
+}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
 }
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {

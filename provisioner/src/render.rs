@@ -9,7 +9,7 @@ use groupcast::limits::{self, IOT_POLICY_MAX_CHARS, NAMESPACE_CODE_MAX_CHARS};
 use serde_json::{Value, json};
 use tera::Tera;
 
-use crate::config::Config;
+use crate::config::{CognitoAuth, Config};
 
 mod iam;
 pub(crate) use iam::{RoleDoc, identity_pool_role, roles};
@@ -300,6 +300,21 @@ impl Renderer {
                 .oidc
                 .as_ref()
                 .map_or("groups", |o| o.groups_claim.as_str());
+            // The handler recognises a caller's mode by who issued its identity, never by which
+            // fields it happens to carry (templates/README.md, "Context").
+            let cognito_issuers = ev
+                .auth
+                .cognito
+                .as_ref()
+                .map_or_else(Vec::new, |c| cognito_issuers(c, region));
+            let oidc_issuer = ev.auth.oidc.as_ref().map(|o| o.issuer.as_str());
+            // A namespace subscribes with the API's default modes: groupcast sets them explicitly
+            // on every namespace (reconcile.rs), and has no per-namespace override.
+            let subscribe_modes: Vec<&str> = ev
+                .default_subscribe_auth_modes
+                .iter()
+                .map(|m| m.as_str())
+                .collect();
             for ns in &ev.namespaces {
                 namespace_arns.push(format!(
                     "arn:{partition}:appsync:{region}:{account}:apis/{api}/channelNamespace/{}",
@@ -311,6 +326,9 @@ impl Renderer {
                     "publish_iam_only": ns.publish_iam_only,
                     "lambda_groups_key": "groups",
                     "oidc_groups_claim": oidc_claim,
+                    "subscribe_auth_modes": subscribe_modes,
+                    "cognito_issuers": cognito_issuers,
+                    "oidc_issuer": oidc_issuer,
                 }}));
                 let path = format!("events/{}.js", ns.name);
                 let code = self.render_one(HANDLER, &ctx)?;
@@ -375,6 +393,19 @@ impl Renderer {
         self.render_iam(config, ids, &base, &mut files)?;
         Ok(Rendered { files })
     }
+}
+
+/// The `iss` values a token of user pool `c` may carry: the original issuer
+/// `https://cognito-idp.{region}.amazonaws.com/{pool}` and the multi-Region "updated" issuer
+/// `https://issuer-cognito-idp.{region}.amazonaws.com/{pool}` a pool can be switched to
+/// (https://docs.aws.amazon.com/cognito-user-identity-pools/latest/APIReference/API_IssuerConfigurationType.html).
+/// The region is the one `apply` gives AppSync for the pool: `cognito.region`, else the project's.
+fn cognito_issuers(c: &CognitoAuth, project_region: &str) -> Vec<String> {
+    let region = c.region.as_deref().unwrap_or(project_region);
+    ["cognito-idp", "issuer-cognito-idp"]
+        .iter()
+        .map(|host| format!("https://{host}.{region}.amazonaws.com/{}", c.user_pool_id))
+        .collect()
 }
 
 /// The variables every template gets (templates/README.md, "Context").

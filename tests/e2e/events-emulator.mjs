@@ -90,7 +90,8 @@ function jwtClaims(token) {
 /// Returns {port, httpUrl, realtimeUrl, host, published, close()}; `published` logs every accepted publish.
 export async function startEmulator({ handlers, apiKey, lambdaAuthorizer = null, kaIntervalMs = 60000 }) {
   const namespaces = new Map(Object.entries(handlers).map(([ns, src]) => [ns, load(src)]));
-  const publisherArn = 'arn:aws:sts::123456789012:assumed-role/groupcast-publisher/e2e-emulator';
+  // A session of the publisher role e2e.toml implies (`{project}-publisher`): the handler admits only it.
+  const publisherArn = 'arn:aws:sts::123456789012:assumed-role/e2e-publisher/e2e-emulator';
   const published = [];
   const connections = new Set();
 

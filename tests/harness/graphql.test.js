@@ -38,7 +38,7 @@ function check(t, rendered, caller, args, expect) {
   if (expect.entries !== undefined) assert.equal(r.filter.filterGroup.length, expect.entries, 'filterGroup entries');
   const conditions = args.prefix ? 2 : 1;
   for (const e of r.filter.filterGroup) assert.equal(e.filters.length, conditions, `each entry: groups containsAny${args.prefix ? ' AND topic beginsWith' : ''}`);
-  const userGroups = caller.claims ? caller.claims['cognito:groups'] : JSON.parse(caller.resolverContext['cognito:groups']);
+  const userGroups = caller.claims ? caller.claims['cognito:groups'] : JSON.parse(caller.resolverContext.groups);
   const extra = [...(expect.strangers || []), ...(args.onlyGroups || [])];
   for (const m of [...probes(userGroups, args, extra), ...(expect.messages || [])]) {
     const got = matches(r.filter, m);
@@ -50,20 +50,24 @@ function check(t, rendered, caller, args, expect) {
 
 const corpus = [
   // Who is the caller?
-  ['no groups claim at all', cognito(undefined), {}, { reject: /no 'cognito:groups' groups/ }],
+  ['no groups claim at all', cognito(undefined), {}, { reject: /the caller has no groups/ }],
   ['groups claim is an empty list', cognito([]), {}, { reject: /in no group/ }],
   ['groups claim is a string, not a list', cognito('admins'), {}, { reject: /not a list/ }],
   ['groups claim holds a number', cognito(['admins', 7]), {}, { reject: /not a group name/ }],
   ['groups claim holds an empty name', cognito(['admins', '']), {}, { reject: /not a group name/ }],
-  ['groups claim is null', cognito(null), {}, { reject: /no 'cognito:groups' groups/ }],
-  ['OIDC token with groups in another claim', oidc({ groups: ['admins'] }), {}, { reject: /no 'cognito:groups' groups/ }],
-  ['API key caller (no identity)', { mode: vtl.MODES.API_KEY }, {}, { reject: /no 'cognito:groups' groups/ }],
-  ['IAM caller subscribing', { mode: vtl.MODES.IAM }, {}, { reject: /no 'cognito:groups' groups/ }],
-  ['Lambda authorizer context without groups', lambda({ sub: 'x' }), {}, { reject: /no 'cognito:groups' groups/ }],
-  ['Lambda authorizer groups that are not JSON', lambda({ 'cognito:groups': 'admins' }), {}, { reject: /./ }],
-  ['Lambda authorizer groups JSON object, not list', lambda({ 'cognito:groups': '{"0":"admins","length":1}' }), {}, { reject: /not a list/ }],
-  ['Lambda authorizer groups nested list', lambda({ 'cognito:groups': '[["admins"]]' }), {}, { reject: /not a group name/ }],
-  ['Lambda authorizer groups empty list', lambda({ 'cognito:groups': '[]' }), {}, { reject: /in no group/ }],
+  ['groups claim is null', cognito(null), {}, { reject: /the caller has no groups/ }],
+  ['Cognito token with groups only in another claim', cognito(undefined, { groups: ['admins'] }), {}, { reject: /the caller has no groups/ }],
+  ['OIDC token with groups in another claim', oidc({ groups: ['admins'] }), {}, { reject: /the caller has no groups/ }],
+  ['OIDC token with groups in the claim', oidc({ 'cognito:groups': ['admins'] }), {}, { entries: 1 }],
+  ['API key caller (no identity)', { mode: vtl.MODES.API_KEY }, {}, { reject: /subscribers do not use API Key Authorization/ }],
+  ['IAM caller subscribing', { mode: vtl.MODES.IAM }, {}, { reject: /subscribers do not use IAM Authorization/ }],
+  ['Lambda authorizer context without groups', lambda({ sub: 'x' }), {}, { reject: /the caller has no groups/ }],
+  ['Lambda authorizer groups under the claim name instead of groups', lambda({ 'cognito:groups': '["admins"]' }), {}, { reject: /the caller has no groups/ }],
+  ['Lambda authorizer groups as a real list, not JSON text', lambda({ groups: ['admins'] }), {}, { reject: /resolverContext.groups is not JSON text/ }],
+  ['Lambda authorizer groups that are not JSON', lambda({ groups: 'admins' }), {}, { reject: /./ }],
+  ['Lambda authorizer groups JSON object, not list', lambda({ groups: '{"0":"admins","length":1}' }), {}, { reject: /not a list/ }],
+  ['Lambda authorizer groups nested list', lambda({ groups: '[["admins"]]' }), {}, { reject: /not a group name/ }],
+  ['Lambda authorizer groups empty list', lambda({ groups: '[]' }), {}, { reject: /in no group/ }],
   // onlyGroups
   ['empty onlyGroups', cognito(['admins']), { onlyGroups: [] }, { reject: /give at least one group/ }],
   ['onlyGroups entry the user lacks', cognito(['users']), { onlyGroups: ['admins'] }, { reject: /not a member of the group admins/ }],
@@ -104,7 +108,7 @@ const corpus = [
   ['prefix of 300 characters', cognito(['admins']), { prefix: long(300) }, { reject: /prefix: at most 256/ }],
   ['prefix with 21 groups applies to every entry', cognito(groupsN(21)), { prefix: 'a/' }, { entries: 2 }],
   // Good callers.
-  ['Lambda authorizer groups as JSON text', lambda({ 'cognito:groups': '["team-a","Team_B"]' }), { prefix: 'x' }, { entries: 1 }],
+  ['Lambda authorizer groups as JSON text', lambda({ groups: '["team-a","Team_B"]' }), { prefix: 'x' }, { entries: 1 }],
   ['onlyGroups narrows to one own group', cognito(['admins', 'team-a']), { onlyGroups: ['team-a'] }, { strangers: ['admins'] }],
 ];
 
@@ -117,18 +121,43 @@ test('subscribe: more groups than the configured maximum (3) are refused', (t) =
   check(t, small, cognito(groupsN(4)), { onlyGroups: groupsN(3) }, { entries: 1 });
 });
 
-// Publishing.
-const iam = { mode: vtl.MODES.IAM };
-const msg = (over = {}) => ({ topic: 'chat/1', data: '{"x":1}', groups: ['team-a'], uuid: 'client-chosen', ...over });
+test('subscribe: a mode the API\'s subscribers do not use is refused, whatever groups it carries (small.toml: Cognito only)', (t) => {
+  check(t, small, oidc({ 'cognito:groups': ['team-a'] }), {}, { reject: /subscribers do not use Open ID Connect Authorization/ });
+  check(t, small, lambda({ groups: '["team-a"]' }), {}, { reject: /subscribers do not use Lambda Authorization/ });
+  check(t, small, cognito(['team-a']), {}, { entries: 1 });
+});
+
+// Publishing. Only the configured publisher principals publish (harness.toml: the harness-publisher role's
+// sessions, the IAM user ci-publisher, the role ops/ops-publisher's sessions).
+const PUBLISHER = 'arn:aws:sts::123456789012:assumed-role/harness-publisher/';
+const iamAs = (userArn, extra = {}) => ({ mode: vtl.MODES.IAM, iam: { username: 'AROAEXAMPLE:x', userArn, ...extra } });
+const iam = iamAs(`${PUBLISHER}publisher-lambda`);
+const UUID = '0b6e2f3a-8c1d-4e5f-9a7b-3c2d1e0f4a5b';
+const msg = (over = {}) => ({ topic: 'chat/1', data: '{"x":1}', groups: ['team-a'], uuid: UUID, ...over });
 const publishCorpus = [
   ['a message with no groups', iam, msg({ groups: [] }), /needs at least one group/],
   ['a message with an empty group name', iam, msg({ groups: ['team-a', ''] }), /every group is a string/],
   ['a message with a group name over 256 characters', iam, msg({ groups: [long(257)] }), /every group is a string/],
   ['a message with an empty topic', iam, msg({ topic: '' }), /topic: must be a non-empty/],
   ['a message with a blank topic', iam, msg({ topic: '   ' }), /topic: must be a non-empty/],
+  ['a message whose uuid is not a UUID', iam, msg({ uuid: 'client-chosen' }), /uuid: must be a UUID/],
+  ['a message whose uuid is empty', iam, msg({ uuid: '' }), /uuid: must be a UUID/],
+  ['a message whose uuid has a suffix', iam, msg({ uuid: `${UUID}x` }), /uuid: must be a UUID/],
+  ['a message whose uuid has no hyphens', iam, msg({ uuid: UUID.replace(/-/g, '') }), /uuid: must be a UUID/],
   ['a Cognito user publishing', cognito(['team-a']), msg(), /Unauthorized/],
   ['an API key publishing', { mode: vtl.MODES.API_KEY }, msg(), /Unauthorized/],
-  ['a Lambda-authorized caller publishing', lambda({ 'cognito:groups': '["team-a"]' }), msg(), /Unauthorized/],
+  ['a Lambda-authorized caller publishing', lambda({ groups: '["team-a"]' }), msg(), /Unauthorized/],
+  ['an IAM role whose name extends the publisher\'s (harness-publisher-evil)', iamAs('arn:aws:sts::123456789012:assumed-role/harness-publisher-evil/x'), msg(), /Unauthorized/],
+  ['an IAM role named like the publisher with a suffix', iamAs('arn:aws:sts::123456789012:assumed-role/harness-publisherx/x'), msg(), /Unauthorized/],
+  ['the publisher role\'s prefix with an empty session name', iamAs(PUBLISHER), msg(), /Unauthorized/],
+  ['the publisher role\'s prefix with a session holding a slash', iamAs(`${PUBLISHER}a/b`), msg(), /Unauthorized/],
+  ['the publisher role in another account', iamAs('arn:aws:sts::999999999999:assumed-role/harness-publisher/x'), msg(), /Unauthorized/],
+  ['the publisher role\'s ARN itself, not a session', iamAs('arn:aws:iam::123456789012:role/harness-publisher'), msg(), /Unauthorized/],
+  ['an IAM user whose name extends the extra user\'s', iamAs('arn:aws:iam::123456789012:user/ci-publisher2'), msg(), /Unauthorized/],
+  ['another IAM user', iamAs('arn:aws:iam::123456789012:user/someone'), msg(), /Unauthorized/],
+  ['an end user\'s Cognito identity-pool session', iamAs('arn:aws:sts::123456789012:assumed-role/acme-identity-pool-auth/CognitoIdentityCredentials', { cognitoIdentityPoolId: 'us-east-1:0c9d9c1e-0000-4000-8000-000000000000', cognitoIdentityId: 'us-east-1:11111111-2222-3333-4444-555555555555' }), msg(), /Unauthorized/],
+  ['an identity-pool session on the publisher role itself', iamAs(`${PUBLISHER}CognitoIdentityCredentials`, { cognitoIdentityPoolId: 'us-east-1:0c9d9c1e-0000-4000-8000-000000000000' }), msg(), /Unauthorized/],
+  ['an IAM caller without userArn', iamAs(undefined), msg(), /Unauthorized/],
 ];
 for (const [name, caller, args, reason] of publishCorpus) {
   test(`publish: ${name} is refused`, () => {
@@ -138,13 +167,33 @@ for (const [name, caller, args, reason] of publishCorpus) {
   });
 }
 
-test('publish: IAM publishes, and the uuid is the server\'s, not the caller\'s', () => {
-  const r = vtl.publish(files, iam, msg());
+for (const [name, caller] of [
+  ['the publisher role\'s session', iam],
+  ['another session of the publisher role', iamAs(`${PUBLISHER}i-0123`)],
+  ['an extra publisher role\'s session (its path is not in assumed-role ARNs)', iamAs('arn:aws:sts::123456789012:assumed-role/ops-publisher/deploy')],
+  ['the extra publisher IAM user', iamAs('arn:aws:iam::123456789012:user/ci-publisher')],
+]) {
+  test(`publish: ${name} publishes, keeping its uuid`, () => {
+    const r = vtl.publish(files, caller, msg());
+    assert.equal(r.rejected, false, r.message);
+    assert.deepEqual(r.message, msg(), 'the message, its uuid included, is returned as published');
+    assert.deepEqual(r.misuse, []);
+  });
+}
+
+test('publish: an upper-case UUID is kept as sent', () => {
+  const r = vtl.publish(files, iam, msg({ uuid: UUID.toUpperCase() }));
   assert.equal(r.rejected, false, r.message);
-  assert.deepEqual({ ...r.message, uuid: null }, { ...msg(), uuid: null });
-  assert.notEqual(r.message.uuid, 'client-chosen');
-  assert.match(r.message.uuid, /^[0-9a-f-]{36}$/);
-  assert.deepEqual(r.misuse, []);
+  assert.equal(r.message.uuid, UUID.toUpperCase());
+});
+
+test('publish: without a uuid, the server mints one', () => {
+  for (const args of [msg({ uuid: undefined }), msg({ uuid: null })]) {
+    const r = vtl.publish(files, iam, args);
+    assert.equal(r.rejected, false, r.message);
+    assert.match(r.message.uuid, /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
+    assert.deepEqual({ ...r.message, uuid: null }, { ...args, uuid: null });
+  }
 });
 
 test('publish then subscribe: a published message reaches only subscribers of its groups', () => {

@@ -44,7 +44,12 @@ for (const group of configured) {
     assert.equal(can('iot:Connect', `client/${ME}`), true, 'connect as own identity id');
     assert.equal(can('iot:Connect', 'client/us-east-1:99999999-0000-0000-0000-000000000000'), false, 'ATTACK: connect as another identity');
     assert.equal(can('iot:Connect', 'client/*'), false, 'ATTACK: connect with client id *');
-    assert.equal(can('iot:Connect', `client/${ME}x`), false, 'ATTACK: connect with a longer client id');
+    assert.equal(can('iot:Connect', `client/${ME}x`), false, 'ATTACK: connect with a longer client id (no dash)');
+    assert.equal(can('iot:Connect', `client/${ME}-tab-2`), true, 'a second connection: own identity id, a dash, a suffix');
+    assert.equal(can('iot:Connect', `client/${ME}-`), true, 'own identity id and a dash');
+    assert.equal(can('iot:Connect', 'client/us-east-1:99999999-0000-0000-0000-000000000000-tab'), false, 'ATTACK: another identity\'s id with a suffix');
+    assert.equal(can('iot:Connect', `client/x${ME}`), false, 'ATTACK: own identity id after a prefix');
+    assert.equal(can('iot:Connect', `client/${ME.slice(0, -1)}-x`), false, 'ATTACK: a prefix of own identity id with a suffix');
     assert.equal(allows(p.doc, 'iot:Connect', `${ARN}client/${ME}`, {}), false, 'a missing policy variable must match nothing');
     // Subscribe and receive on own topics.
     assert.equal(can('iot:Subscribe', `topicfilter/${PREFIX}/${level}/#`), true);
@@ -64,6 +69,19 @@ for (const group of configured) {
     }
   });
 }
+
+test('iot: every ARN uses the partition of the project\'s region (aws-cn in China, aws-us-gov in GovCloud)', () => {
+  for (const [region, partition] of [['cn-north-1', 'aws-cn'], ['us-gov-west-1', 'aws-us-gov'], ['eu-west-1', 'aws']]) {
+    const r = renderText(configText('small.toml').replace('region = "eu-west-1"', `region = "${region}"`));
+    assert.equal(r.ok, true, r.stderr);
+    const docs = Object.entries(r.files).filter(([f]) => f.startsWith('iot/'));
+    assert.equal(docs.length, 2);
+    for (const [f, text] of docs) {
+      const resources = JSON.parse(text).Statement.flatMap((st) => [].concat(st.Resource));
+      for (const res of resources) assert.ok(res.startsWith(`arn:${partition}:iot:${region}:210987654321:`), `${f}: ${res}`);
+    }
+  }
+});
 
 test('iot: a topic prefix with a wildcard or MQTT character is refused before any policy is written', () => {
   for (const bad of ['*', 'group*', 'a/#', 'a/+', '$aws', 'a?', '']) {

@@ -38,6 +38,8 @@ const JUDGES = {
 // Mutations of templates without comment syntax: [name, file, text to find (exactly once), replacement].
 const EXPLICIT = [
   ['iot:connect-as-self', 'templates/iot/group-policy.json.tera', '"client/${cognito-identity.amazonaws.com:sub}"', '"client/*"'],
+  ['iot:connect-suffix-dash', 'templates/iot/group-policy.json.tera', '"client/${cognito-identity.amazonaws.com:sub}-*"', '"client/${cognito-identity.amazonaws.com:sub}*"'],
+  ['iot:partition', 'templates/iot/group-policy.json.tera', '"arn:" ~ partition ~ ":iot:"', '"arn:aws:iot:"'],
   ['iot:subscribe-own-level', 'templates/iot/group-policy.json.tera', '"topicfilter/" ~ iot.topic_prefix ~ "/" ~ iot.group_level ~ "/*"', '"topicfilter/" ~ iot.topic_prefix ~ "/*"'],
   ['iot:receive-own-level', 'templates/iot/group-policy.json.tera', '"topic/" ~ iot.topic_prefix ~ "/" ~ iot.group_level ~ "/*"', '"topic/" ~ iot.topic_prefix ~ "/*"'],
   ['iot:level-separator', 'templates/iot/group-policy.json.tera', '~ iot.group_level ~ "/*" %}\n{%- set receive_arn', '~ iot.group_level ~ "*" %}\n{%- set receive_arn'],

@@ -17,6 +17,7 @@ const RUNS = 300;
 const files = render('harness.toml');
 const live = load(files['events/live.js']);
 const seg = live.groupSegment;
+const COGNITO_ISS = 'https://cognito-idp.us-east-1.amazonaws.com/us-east-1_AbCdEf123';
 
 // Names that collide in naive implementations: case, look-alikes, encodings, separators, wildcards.
 const POOL = ['admins', 'Admins', 'ADMINS', '\u0430dmins', 'ＡＤＭＩＮ', 'team-a', 'Team_A', 'team_a', 'team-a ', '*', '#', '+', 'a/b', 'x--a', 'a--b', 'x---2a', 'quo"te', 'back\\slash', '$aws', 'é', 'e\u0301', 'g1', 'g2', 'g3'];
@@ -69,7 +70,7 @@ test('property (Events): a subscription admitted by onSubscribe receives only it
   );
   fc.assert(
     fc.property(groups(8), path, fc.array(message, { minLength: 1, maxLength: 6 }), fc.constantFrom('cognito', 'lambda'), (userGroups, subPath, messages, mode) => {
-      const identity = mode === 'cognito' ? { sub: 's', groups: userGroups, claims: {} } : { handlerContext: { sub: 's', groups: JSON.stringify(userGroups) } };
+      const identity = mode === 'cognito' ? { sub: 's', issuer: COGNITO_ISS, groups: userGroups, claims: {} } : { handlerContext: { sub: 's', groups: JSON.stringify(userGroups) } };
       const r = live.subscribe(eventsCtx({ path: subPath, identity }));
       const own = userGroups.map(seg).filter((s) => s !== null);
       const segment = subPath.split('/')[2];

@@ -19,10 +19,16 @@ test('render: the bundled example config renders documents the harness accepts',
   const { load, eventsCtx } = require('./lib/handler');
   const { REPO } = require('./lib/render');
   const files = render(path.join(REPO, 'examples', 'groupcast.toml'));
+  const member = { sub: 's', username: 'u', issuer: 'https://cognito-idp.us-east-1.amazonaws.com/us-east-1_AbCdEf123', groups: ['team-a'], claims: {} };
+  const publisher = { accountId: '123456789012', userArn: 'arn:aws:sts::123456789012:assumed-role/acme-live-publisher/fn', cognitoIdentityPoolId: null };
+  const events = [{ id: '1', payload: {} }];
   for (const ns of ['live', 'jobs']) {
     const h = load(files[`events/${ns}.js`]);
-    assert.equal(h.subscribe(eventsCtx({ path: `/${ns}/*`, identity: { groups: ['team-a'] } })).allowed, false, `${ns}: /${ns}/* admitted`);
-    assert.equal(h.subscribe(eventsCtx({ path: `/${ns}/team-a/*`, identity: { groups: ['team-a'] } })).allowed, true, `${ns}: own group refused`);
+    assert.equal(h.subscribe(eventsCtx({ path: `/${ns}/*`, identity: member })).allowed, false, `${ns}: /${ns}/* admitted`);
+    const own = h.subscribe(eventsCtx({ path: `/${ns}/team-a/*`, identity: member }));
+    assert.equal(own.allowed, true, `${ns}: own group refused: ${own.reason}`);
+    const pub = h.publish(eventsCtx({ path: `/${ns}/team-a`, identity: publisher, operation: 'PUBLISH', events }));
+    assert.equal(pub.allowed, true, `${ns}: the publisher role refused: ${pub.reason}`);
   }
   const iot = Object.keys(files).filter((f) => f.startsWith('iot/'));
   assert.equal(iot.length, 4);

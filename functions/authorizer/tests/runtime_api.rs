@@ -1,6 +1,8 @@
 //! The real `authorizer` binary under an emulated Lambda Runtime API, verifying tokens against a
-//! local JWKS server: allow/deny per operation and channel, forged tokens denied, the
-//! handlerContext contract, ttlOverride bounded by the token's lifetime.
+//! local JWKS server, in both AppSync request shapes: Events (allow/deny per operation and
+//! channel, the handlerContext contract) and GraphQL (the resolverContext contract,
+//! `Mutation.publish` denied); forged tokens and malformed requests denied, ttlOverride bounded by
+//! the token's lifetime.
 
 #[path = "../../groupcast-auth/tests/support/mod.rs"]
 mod support;
@@ -27,6 +29,20 @@ fn request(token: &str, operation: &str, channel: Option<&str>) -> Value {
         "requestHeaders": {"authorization": token, "host": "example.appsync-api.us-east-1.amazonaws.com"}
     })
 }
+
+/// A GraphQL authorizer request, as AppSync sends it (no `operation`: `queryString` instead).
+fn graphql_request(token: &str, query: &str) -> Value {
+    json!({
+        "authorizationToken": token,
+        "requestContext": {
+            "apiId": "abcdefghijklmnopqrstuvwxyz", "accountId": "123456789012", "requestId": "r-2",
+            "queryString": query, "operationName": "OnNews", "variables": {"onlyGroups": ["team-a"]},
+        },
+        "requestHeaders": {"authorization": token, "host": "example.appsync-api.us-east-1.amazonaws.com"}
+    })
+}
+
+const SUBSCRIBE: &str = "subscription OnNews($onlyGroups: [String!]) { subscribe(onlyGroups: $onlyGroups) { topic data uuid } }";
 
 struct Harness {
     runtime: RuntimeApi,
@@ -195,4 +211,65 @@ async fn missing_configuration_stops_the_function_before_any_invocation() {
         "nobody answered: {:?}",
         outcome.ok().map(|o| matches!(o, Outcome::Response(_)))
     );
+}
+
+#[tokio::test]
+async fn graphql_requests_are_allowed_with_the_resolver_context_and_publish_denied() {
+    let h = start(&[]).await;
+    let token = h
+        .rsa
+        .sign(&id_claims(&h.jwks.issuer(), CLIENT, &["team-a", "Team_B"]));
+    let r = h.runtime.call(graphql_request(&token, SUBSCRIBE)).await;
+    assert_eq!(
+        r,
+        json!({
+            "isAuthorized": true,
+            "resolverContext": {"sub": "5f1c2e7a-user", "groups": "[\"team-a\",\"Team_B\"]"},
+            "deniedFields": ["Mutation.publish"],
+            "ttlOverride": 600
+        })
+    );
+    // resolverContext.groups is JSON array text, the same encoding as the Events handlerContext.
+    let groups: Vec<String> =
+        serde_json::from_str(r["resolverContext"]["groups"].as_str().unwrap()).unwrap();
+    assert_eq!(groups, ["team-a", "Team_B"]);
+    // A publish attempt is answered the same way: the field itself is denied.
+    let publish = "mutation { publish(topic: \"x\", data: \"{}\", groups: [\"team-a\"]) { uuid } }";
+    let r = h
+        .runtime
+        .call(graphql_request(&format!("Bearer {token}"), publish))
+        .await;
+    assert_eq!(r["deniedFields"], json!(["Mutation.publish"]), "{r}");
+}
+
+#[tokio::test]
+async fn graphql_requests_with_bad_tokens_and_malformed_requests_are_denied_without_a_crash() {
+    let h = start(&[]).await;
+    let claims = id_claims(&h.jwks.issuer(), CLIENT, &["team-a"]);
+    let mut expired = claims.clone();
+    expired["exp"] = json!(now_secs() - 5);
+    let deny = json!({"isAuthorized": false, "ttlOverride": 0});
+    for token in [
+        TestKey::rs256("rsa-1").sign(&claims),
+        h.rsa.sign(&expired),
+        String::new(),
+    ] {
+        let r = h.runtime.call(graphql_request(&token, SUBSCRIBE)).await;
+        assert_eq!(r, deny, "{token:.30}…");
+    }
+    let good = h.rsa.sign(&claims);
+    for malformed in [
+        json!({"authorizationToken": good, "requestContext": {"apiId": "a"}}),
+        json!({"authorizationToken": good, "requestContext": {"queryString": 42}}),
+        json!({"authorizationToken": good, "requestContext": "queryString"}),
+        json!({"authorizationToken": good}),
+        json!([good]),
+        json!(null),
+    ] {
+        let r = h.runtime.call(malformed.clone()).await;
+        assert_eq!(r, deny, "{malformed:.60}");
+    }
+    // Still serving: the malformed requests were denials, not crashes.
+    let r = h.runtime.call(graphql_request(&good, SUBSCRIBE)).await;
+    assert_eq!(r["isAuthorized"], true, "{r}");
 }

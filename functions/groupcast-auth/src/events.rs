@@ -12,20 +12,15 @@
 //!
 //! An allow carries `handlerContext = {"sub": …, "groups": "<JSON array text>"}` (the contract in
 //! `templates/README.md`, read by the generated Events handler) and a `ttlOverride` that never
-//! outlives the token. A deny carries `ttlOverride: 0`, so a refusal is never cached.
+//! outlives the token. A deny carries `ttlOverride: 0`, so a refusal is never cached. The Lambda
+//! entry that tells this shape from the GraphQL one is [`crate::authorizer::handle`].
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::authorizer;
 use crate::jwt::{JwtError, VerifiedToken, Verifier};
-
-/// The longest cache lifetime AppSync accepts for an authorizer result, seconds.
-pub const MAX_TTL_SECS: u64 = groupcast::limits::AUTHORIZER_TTL_MAX_SECONDS;
-/// `GROUPCAST_AUTHORIZER_TTL_SECS`: the cache lifetime to ask for (default 300, at most 3600).
-pub const TTL_ENV: &str = "GROUPCAST_AUTHORIZER_TTL_SECS";
-/// The default cache lifetime, seconds.
-pub const DEFAULT_TTL_SECS: u64 = 300;
 
 /// What AppSync sends the authorizer.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -129,43 +124,6 @@ impl AuthorizerResponse {
     }
 }
 
-/// Reads `GROUPCAST_AUTHORIZER_TTL_SECS` through `get`.
-///
-/// # Errors
-/// A message naming the variable and the rule.
-pub fn ttl_from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<u64, String> {
-    match get(TTL_ENV)
-        .map(|v| v.trim().to_owned())
-        .filter(|v| !v.is_empty())
-    {
-        None => Ok(DEFAULT_TTL_SECS),
-        Some(v) => v
-            .parse::<u64>()
-            .ok()
-            .filter(|n| *n <= MAX_TTL_SECS)
-            .ok_or_else(|| {
-                format!("{TTL_ENV}: {v:?} is not a whole number of seconds 0-{MAX_TTL_SECS}")
-            }),
-    }
-}
-
-/// The Lambda handler body: parses the raw event and [`authorize`]s it. A payload that is not an
-/// authorizer request is denied, not failed, so AppSync never sees an error it might misread.
-pub async fn handle(
-    verifier: &Verifier,
-    event: serde_json::Value,
-    max_ttl: u64,
-    now_secs: u64,
-) -> AuthorizerResponse {
-    match serde_json::from_value::<AuthorizerRequest>(event) {
-        Ok(request) => authorize(verifier, &request, max_ttl, now_secs).await,
-        Err(e) => {
-            tracing::warn!(error = %e, "deny: the event is not an AppSync Events authorizer request");
-            AuthorizerResponse::deny()
-        }
-    }
-}
-
 /// Verifies the request's token and decides. Never fails: every problem is a deny, logged with
 /// its reason (never the token).
 pub async fn authorize(
@@ -208,17 +166,10 @@ pub fn decide(
         Operation::EventPublish => return Err(DenyReason::Publish),
         Operation::Unknown => return Err(DenyReason::UnknownOperation),
     }
-    let remaining = token.exp.saturating_sub(now_secs);
-    let ttl = max_ttl.min(MAX_TTL_SECS).min(remaining);
-    let groups = serde_json::to_string(&token.groups).expect("strings always serialize");
-    let context = BTreeMap::from([
-        ("sub".to_owned(), token.sub.clone()),
-        ("groups".to_owned(), groups),
-    ]);
     Ok(AuthorizerResponse {
         is_authorized: true,
-        handler_context: Some(context),
-        ttl_override: ttl,
+        handler_context: Some(authorizer::identity_context(token)),
+        ttl_override: authorizer::ttl(token, max_ttl, now_secs),
     })
 }
 
@@ -449,17 +400,6 @@ mod tests {
         );
         let deny = serde_json::to_value(AuthorizerResponse::deny()).unwrap();
         assert_eq!(deny, json!({"isAuthorized": false, "ttlOverride": 0}));
-    }
-
-    #[test]
-    fn ttl_setting_is_bounded() {
-        assert_eq!(ttl_from_lookup(|_| None), Ok(300));
-        assert_eq!(ttl_from_lookup(|_| Some("60".into())), Ok(60));
-        assert!(
-            ttl_from_lookup(|_| Some("3601".into()))
-                .unwrap_err()
-                .contains(TTL_ENV)
-        );
     }
 
     #[test]

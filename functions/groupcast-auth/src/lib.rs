@@ -4,10 +4,16 @@
 //!
 //! - [`jwt`]: verify a JWT against the issuer's JWKS (cached, refreshed on an unknown `kid` at a
 //!   limited rate) and read the user's groups. Configured from `GROUPCAST_JWT_*` variables.
+//! - [`authorizer`]: the one Lambda authorizer entry for both APIs: tells the AppSync Events
+//!   request from the GraphQL one, denies anything else, and builds the shared identity context.
 //! - [`events`]: the AppSync Events Lambda authorizer's request/response types and its decision:
 //!   subscribe only to your groups' channels, never publish.
-//! - [`grant`]: attach exactly the user's groups' IoT policies to their Cognito identity; the
-//!   iot-grant function and the provisioner's `iot grant` share it (`iot` feature for the AWS SDK).
+//! - [`graphql`]: the AppSync GraphQL Lambda authorizer's types and decision: a verified token is
+//!   allowed with `resolverContext` groups, `Mutation.publish` denied.
+//! - [`grant`]: make this project's IoT policies on a Cognito identity exactly those of the user's
+//!   IoT groups (only `iot.groups`, only policies tagged with the project, the 10-policy quota); the
+//!   one implementation behind the iot-grant function and the provisioner's `iot grant` (`iot`
+//!   feature for the AWS SDK).
 //!
 //! ```no_run
 //! # async fn f() -> Result<(), groupcast_auth::jwt::JwtError> {
@@ -20,6 +26,8 @@
 
 #![warn(missing_docs)]
 
+pub mod authorizer;
 pub mod events;
 pub mod grant;
+pub mod graphql;
 pub mod jwt;

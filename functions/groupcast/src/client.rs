@@ -17,7 +17,7 @@ use crate::config::{PublisherBuilder, Settings, parse_url};
 use crate::error::Error;
 use crate::message::Message;
 use crate::report::{Delivery, Outcome, PublishReport};
-use crate::retry::{self, AttemptError};
+use crate::retry::{self, AttemptError, Item};
 use crate::sign::{APPSYNC_SERVICE, IOT_DATA_SERVICE, SigV4};
 use crate::transport::Transport;
 use crate::{events, graphql, group_segment, iot};
@@ -30,6 +30,10 @@ pub struct PublishOptions {
     /// The authorizer of Events and GraphQL requests (default: the publisher's). IoT requests
     /// use it when it is [`Authorizer::Iam`], and the publisher's IAM credentials otherwise.
     pub authorizer: Option<Authorizer>,
+    /// A wall-clock time the call must end by, e.g. a Lambda invocation's deadline less the time
+    /// to answer: the call's deadline is the earlier of this and the publisher's (default: the
+    /// publisher's alone). One already past fails every delivery, retryable, without sending.
+    pub deadline: Option<SystemTime>,
 }
 
 /// Publishing as an interface, so that functions can be tested with a fake.
@@ -71,6 +75,8 @@ struct Unit {
     transport: Transport,
     url: reqwest::Url,
     body: Vec<u8>,
+    /// Events units: where each event lies in `body`, so a retry can resend some of them.
+    spans: Vec<std::ops::Range<usize>>,
     auth: Resolved,
     slots: Vec<usize>,
 }
@@ -206,7 +212,11 @@ impl Publisher {
         opts: &PublishOptions,
     ) -> Result<PublishReport, Error> {
         let start = Instant::now();
-        let deadline = start + self.inner.settings.deadline;
+        let mut deadline = start + self.inner.settings.deadline;
+        if let Some(until) = opts.deadline {
+            let left = until.duration_since(SystemTime::now()).unwrap_or_default();
+            deadline = deadline.min(start + left);
+        }
         let s = &self.inner.settings;
         let transports = match &opts.transports {
             Some(ts) if ts.is_empty() => {
@@ -313,6 +323,7 @@ impl Publisher {
                             error: "no result was recorded".into(),
                             retryable: true,
                         },
+                        attempts: 0,
                     });
                 }
             }
@@ -347,6 +358,7 @@ impl Publisher {
                                 transport: *t,
                                 url: ep.url.clone(),
                                 body: b.body,
+                                spans: b.spans,
                                 auth: a.clone(),
                                 slots: b.keys,
                             });
@@ -363,6 +375,7 @@ impl Publisher {
                             transport: *t,
                             url: url.clone(),
                             body: graphql::body(msg),
+                            spans: Vec::new(),
                             auth: a.clone(),
                             slots,
                         });
@@ -380,6 +393,7 @@ impl Publisher {
                                     &iot::publish_url(&ep.base, &topic),
                                 )?,
                                 body: envelopes[i].clone().into_bytes(),
+                                spans: Vec::new(),
                                 auth: a.clone(),
                                 slots: vec![slot_of[&(i, *t, g)]],
                             });
@@ -389,43 +403,76 @@ impl Publisher {
             }
         }
 
-        let results: Vec<Vec<(usize, Outcome)>> = futures::stream::iter(units)
+        let results: Vec<Vec<(usize, Outcome, u32)>> = futures::stream::iter(units)
             .map(|u| self.run_unit(u, deadline))
             .buffer_unordered(s.concurrency)
             .collect()
             .await;
-        for (slot, outcome) in results.into_iter().flatten() {
+        for (slot, outcome, attempts) in results.into_iter().flatten() {
             deliveries[slot].outcome = outcome;
+            deliveries[slot].attempts = attempts;
         }
         Ok(PublishReport { deliveries })
     }
 
-    /// Sends one request with retries and says what became of each of its slots.
-    async fn run_unit(&self, u: Unit, deadline: Instant) -> Vec<(usize, Outcome)> {
+    /// Sends one request with retries and says what became of each of its slots, and after how
+    /// many attempts. An Events request whose response fails some events with a transient code
+    /// ([`retry::is_transient_code`]) is retried with only those events, byte for byte (so with
+    /// their ids), within the same attempt budget and deadline.
+    async fn run_unit(&self, u: Unit, deadline: Instant) -> Vec<(usize, Outcome, u32)> {
         let policy = &self.inner.settings.retry;
-        let (result, attempts) = retry::run(policy, deadline, |_| self.attempt(&u)).await;
-        match result {
-            Ok(per_event) => {
-                if !matches!(u.transport, Transport::Events | Transport::EventsWs) {
-                    tracing::debug!(transport = %u.transport, attempts, "delivered");
-                }
-                u.slots.iter().copied().zip(per_event).collect()
-            }
-            Err(f) => {
-                tracing::warn!(transport = %u.transport, attempts, error = %f.error, "publish failed");
-                let outcome = Outcome::Failed {
-                    error: f.error.to_string(),
-                    retryable: f.retryable,
+        let n = u.slots.len();
+        let unit = &u;
+        let results = retry::run_each(policy, deadline, n, |_, pending| {
+            // Only an Events unit (one span per event) is ever retried in part.
+            let body = if pending.len() == n || unit.spans.len() != n {
+                std::borrow::Cow::Borrowed(unit.body.as_slice())
+            } else {
+                std::borrow::Cow::Owned(events::subset_body(&unit.body, &unit.spans, pending))
+            };
+            let count = pending.len();
+            async move { self.attempt(unit, &body, count).await }
+        })
+        .await;
+        let mut failed = 0usize;
+        let out: Vec<(usize, Outcome, u32)> = u
+            .slots
+            .iter()
+            .copied()
+            .zip(results)
+            .map(|(slot, (result, attempts))| {
+                let outcome = match result {
+                    Ok(outcome) => outcome,
+                    Err(f) => {
+                        if failed == 0 {
+                            tracing::warn!(transport = %u.transport, attempts, error = %f.error, "publish failed");
+                        }
+                        failed += 1;
+                        Outcome::Failed {
+                            error: f.error,
+                            retryable: f.retryable,
+                        }
+                    }
                 };
-                u.slots.iter().map(|s| (*s, outcome.clone())).collect()
-            }
+                (slot, outcome, attempts)
+            })
+            .collect();
+        if failed > 1 {
+            tracing::warn!(transport = %u.transport, failed, of = n, "events of one request failed");
         }
+        out
     }
 
-    /// One attempt: sign (when IAM), send, classify, parse. On success, one outcome per slot.
-    async fn attempt(&self, u: &Unit) -> Result<Vec<Outcome>, AttemptError> {
+    /// One attempt with `body` (all of the unit's events, or the `n` still pending): sign (when
+    /// IAM), send, classify, parse. On success, one item per event or slot.
+    async fn attempt(
+        &self,
+        u: &Unit,
+        body: &[u8],
+        n: usize,
+    ) -> Result<Vec<Item<Outcome>>, AttemptError> {
         if u.transport == Transport::EventsWs {
-            return self.attempt_ws(u).await;
+            return self.attempt_ws(u, body, n).await;
         }
         let s = &self.inner.settings;
         let mut headers = HeaderMap::new();
@@ -459,7 +506,7 @@ impl Publisher {
                     "POST",
                     u.url.as_str(),
                     &mut headers,
-                    &u.body,
+                    body,
                     SystemTime::now(),
                 )
                 .map_err(AttemptError::Fatal)?;
@@ -476,56 +523,72 @@ impl Publisher {
             .http
             .post(u.url.clone())
             .headers(headers)
-            .body(u.body.clone())
+            .body(body.to_vec())
             .send()
             .await
             .map_err(|e| retry::classify_reqwest(&e))?;
         let status = response.status().as_u16();
-        let body = response
+        let response = response
             .bytes()
             .await
             .map_err(|e| retry::classify_reqwest(&e))?;
         if !(200..300).contains(&status) {
             if u.transport == Transport::Graphql
                 && !matches!(status, 401 | 403 | 429 | 500..=599)
-                && let Some(errors) = graphql::errors_in(&body)
+                && let Some(errors) = graphql::errors_in(&response)
             {
                 return Err(AttemptError::Fatal(Error::Graphql(errors)));
             }
             return Err(retry::classify_status(
                 status,
-                &String::from_utf8_lossy(&body),
+                &String::from_utf8_lossy(&response),
             ));
         }
         match u.transport {
             Transport::Events | Transport::EventsWs => {
                 let per_event =
-                    events::parse_response(&body, u.slots.len()).map_err(AttemptError::Fatal)?;
-                Ok(event_outcomes(per_event))
+                    events::parse_response(&response, n).map_err(AttemptError::Fatal)?;
+                Ok(event_items(per_event))
             }
             Transport::Graphql => {
-                let identifier = graphql::parse_response(&body).map_err(AttemptError::Fatal)?;
-                Ok(vec![Outcome::Delivered { identifier }; u.slots.len()])
+                let identifier = graphql::parse_response(&response).map_err(AttemptError::Fatal)?;
+                Ok((0..n)
+                    .map(|_| {
+                        Item::Done(Outcome::Delivered {
+                            identifier: identifier.clone(),
+                        })
+                    })
+                    .collect())
             }
-            Transport::Iot => Ok(vec![Outcome::Delivered { identifier: None }; u.slots.len()]),
+            Transport::Iot => Ok((0..n)
+                .map(|_| Item::Done(Outcome::Delivered { identifier: None }))
+                .collect()),
         }
     }
 
     /// One attempt over the WebSocket connection (made or remade as needed).
     #[cfg(feature = "websocket")]
-    async fn attempt_ws(&self, u: &Unit) -> Result<Vec<Outcome>, AttemptError> {
+    async fn attempt_ws(
+        &self,
+        u: &Unit,
+        body: &[u8],
+        n: usize,
+    ) -> Result<Vec<Item<Outcome>>, AttemptError> {
         let ws = self.inner.ws.as_ref().ok_or_else(|| {
             AttemptError::Fatal(Error::Config(
                 "events-ws: this publisher has no endpoint for it".into(),
             ))
         })?;
-        Ok(event_outcomes(
-            ws.publish(&u.auth, &u.body, u.slots.len()).await?,
-        ))
+        Ok(event_items(ws.publish(&u.auth, body, n).await?))
     }
 
     #[cfg(not(feature = "websocket"))]
-    async fn attempt_ws(&self, _u: &Unit) -> Result<Vec<Outcome>, AttemptError> {
+    async fn attempt_ws(
+        &self,
+        _u: &Unit,
+        _body: &[u8],
+        _n: usize,
+    ) -> Result<Vec<Item<Outcome>>, AttemptError> {
         Err(AttemptError::Fatal(Error::Config(
             crate::config::NO_WEBSOCKET_FEATURE.into(),
         )))
@@ -541,19 +604,27 @@ async fn resolve(a: &Authorizer) -> Result<Resolved, Error> {
     })
 }
 
-/// Per-event results of an Events publish (HTTP or WebSocket) as outcomes; a failed event is
-/// final: the service decided it.
-fn event_outcomes(per_event: Vec<Result<Option<String>, Error>>) -> Vec<Outcome> {
+/// Per-event results of an Events publish (HTTP or WebSocket): a delivered event is done; a
+/// failed one is retried alone when its code is transient ([`retry::is_transient_code`]), and
+/// final otherwise: the service decided it. An event the response does not mention is final too:
+/// it may have been delivered, and fail closed means it is reported failed, not sent twice.
+fn event_items(per_event: Vec<Result<Option<String>, Error>>) -> Vec<Item<Outcome>> {
     per_event
         .into_iter()
         .map(|r| match r {
-            Ok(identifier) => Outcome::Delivered { identifier },
-            Err(e) => Outcome::Failed {
+            Ok(identifier) => Item::Done(Outcome::Delivered { identifier }),
+            Err(e) if transient_event_failure(&e) => Item::Retry(e.to_string()),
+            Err(e) => Item::Done(Outcome::Failed {
                 error: e.to_string(),
                 retryable: false,
-            },
+            }),
         })
         .collect()
+}
+
+/// Whether `e` is a failed entry whose code is transient.
+fn transient_event_failure(e: &Error) -> bool {
+    matches!(e, Error::EventFailed { code: Some(c), .. } if retry::is_transient_code(c))
 }
 
 fn header_value(what: &str, v: &str) -> Result<HeaderValue, AttemptError> {

@@ -18,6 +18,9 @@
 //! | `GROUPCAST_DEADLINE_MS` | time budget of one publish call, retries included (default 10000) |
 //! | `GROUPCAST_MAX_ATTEMPTS` | attempts per request, the first included (default 4) |
 //! | `GROUPCAST_CONCURRENCY` | requests in flight per publish call (default 32) |
+//! | `GROUPCAST_RETRY_BASE_MS` | the backoff cap before the first retry, doubled per retry (default 50) |
+//! | `GROUPCAST_RETRY_MAX_MS` | the largest backoff cap (default 2000) |
+//! | `GROUPCAST_ATTEMPT_TIMEOUT_MS` | the longest one attempt may take before it is retried (default 5000) |
 //!
 //! IAM credentials come from `aws-config`'s default chain ([`crate::Publisher::from_env`]) or from
 //! [`PublisherBuilder::credentials`].
@@ -326,6 +329,18 @@ impl PublisherBuilder {
         if let Some(n) = get("GROUPCAST_CONCURRENCY") {
             self.concurrency = Some(parse_positive("GROUPCAST_CONCURRENCY", &n)?);
         }
+        for (name, field) in [
+            ("GROUPCAST_RETRY_BASE_MS", &mut self.retry.base_delay),
+            ("GROUPCAST_RETRY_MAX_MS", &mut self.retry.max_delay),
+            (
+                "GROUPCAST_ATTEMPT_TIMEOUT_MS",
+                &mut self.retry.attempt_timeout,
+            ),
+        ] {
+            if let Some(ms) = get(name) {
+                *field = Duration::from_millis(parse_positive(name, &ms)?);
+            }
+        }
         Ok(self)
     }
 
@@ -631,6 +646,9 @@ mod tests {
                 ("GROUPCAST_DEADLINE_MS", "2500"),
                 ("GROUPCAST_MAX_ATTEMPTS", "7"),
                 ("GROUPCAST_CONCURRENCY", "3"),
+                ("GROUPCAST_RETRY_BASE_MS", "2"),
+                ("GROUPCAST_RETRY_MAX_MS", "20"),
+                ("GROUPCAST_ATTEMPT_TIMEOUT_MS", "300"),
             ]))
             .unwrap();
         let (s, _) = b.settings().unwrap();
@@ -653,6 +671,18 @@ mod tests {
         assert_eq!(s.transports, [Transport::Events, Transport::Iot]);
         assert_eq!(s.deadline, Duration::from_millis(2500));
         assert_eq!((s.retry.max_attempts, s.concurrency), (7, 3));
+        assert_eq!(
+            (
+                s.retry.base_delay,
+                s.retry.max_delay,
+                s.retry.attempt_timeout
+            ),
+            (
+                Duration::from_millis(2),
+                Duration::from_millis(20),
+                Duration::from_millis(300)
+            )
+        );
     }
 
     #[test]
@@ -671,6 +701,9 @@ mod tests {
         for (k, v) in [
             ("GROUPCAST_DEADLINE_MS", "soon"),
             ("GROUPCAST_MAX_ATTEMPTS", "0"),
+            ("GROUPCAST_RETRY_BASE_MS", "-1"),
+            ("GROUPCAST_RETRY_MAX_MS", "0"),
+            ("GROUPCAST_ATTEMPT_TIMEOUT_MS", "1s"),
             ("GROUPCAST_TRANSPORTS", "events,smoke"),
             ("GROUPCAST_AUTH", "magic"),
         ] {

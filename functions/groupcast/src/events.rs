@@ -5,7 +5,8 @@
 //! [`EVENTS_REQUEST_MAX_BYTES`] per body. Each event is the message envelope's JSON *text*,
 //! carried as a JSON string. The response names each event by its index in the request, as
 //! `successful` or `failed`; failed entries come spelled `code`/`message` or
-//! `errorCode`/`errorMessage`, and both are read.
+//! `errorCode`/`errorMessage`, and both are read. The publisher re-sends the failed events whose
+//! code is transient ([`crate::retry::is_transient_code`]), alone and byte for byte.
 
 use serde::Deserialize;
 
@@ -63,6 +64,29 @@ pub(crate) struct Batch<K> {
     pub(crate) keys: Vec<K>,
     /// The request body `{"channel":…,"events":[…]}`.
     pub(crate) body: Vec<u8>,
+    /// Where each event (a JSON string) lies in `body`, so that a retry of some events resends
+    /// exactly their bytes ([`subset_body`]).
+    pub(crate) spans: Vec<std::ops::Range<usize>>,
+}
+
+/// The body of a request for some events of `body` (by their index), each byte for byte as in
+/// `body`: what a retry of only those events sends.
+pub(crate) fn subset_body(
+    body: &[u8],
+    spans: &[std::ops::Range<usize>],
+    which: &[usize],
+) -> Vec<u8> {
+    let head = spans.first().map_or(0, |s| s.start);
+    let mut out = Vec::with_capacity(body.len());
+    out.extend_from_slice(&body[..head]);
+    for (n, &i) in which.iter().enumerate() {
+        if n > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(&body[spans[i].clone()]);
+    }
+    out.extend_from_slice(BODY_TAIL.as_bytes());
+    out
 }
 
 const BODY_HEAD: &str = "{\"channel\":";
@@ -78,22 +102,30 @@ pub fn publish_body(channel: &str, events: &[impl AsRef<str>]) -> Vec<u8> {
         .iter()
         .map(|e| serde_json::to_string(e.as_ref()).expect("a string serializes"))
         .collect();
-    assemble(&channel_json, &encoded)
+    assemble(&channel_json, &encoded).0
 }
 
-fn assemble(channel_json: &str, encoded: &[String]) -> Vec<u8> {
+/// The body, and where each event lies in it.
+fn assemble(channel_json: &str, encoded: &[String]) -> (Vec<u8>, Vec<std::ops::Range<usize>>) {
     let len = BODY_HEAD.len()
         + channel_json.len()
         + BODY_MID.len()
         + encoded.iter().map(|e| e.len() + 1).sum::<usize>()
         + BODY_TAIL.len();
     let mut body = String::with_capacity(len);
+    let mut spans = Vec::with_capacity(encoded.len());
     body.push_str(BODY_HEAD);
     body.push_str(channel_json);
     body.push_str(BODY_MID);
-    body.push_str(&encoded.join(","));
+    for (i, e) in encoded.iter().enumerate() {
+        if i > 0 {
+            body.push(',');
+        }
+        spans.push(body.len()..body.len() + e.len());
+        body.push_str(e);
+    }
     body.push_str(BODY_TAIL);
-    body.into_bytes()
+    (body.into_bytes(), spans)
 }
 
 /// Splits a channel's events into requests of at most 5 events and 1.2 MB, keeping their order.
@@ -114,9 +146,11 @@ pub(crate) fn batches<K: Clone>(
         if keys.is_empty() {
             return;
         }
+        let (body, spans) = assemble(&channel_json, encoded);
         out.push(Batch {
             keys: std::mem::take(keys),
-            body: assemble(&channel_json, encoded),
+            body,
+            spans,
         });
         encoded.clear();
     };
@@ -242,10 +276,27 @@ mod tests {
         );
         assert_eq!(b[2].keys, [10, 11]);
         assert_eq!(b[0].body, publish_body("/ns/g/t", &["{}"; 5]));
+        assert_eq!(b[2].spans.len(), 2);
         let body: serde_json::Value = serde_json::from_slice(&b[0].body).unwrap();
         assert_eq!(
             body,
             serde_json::json!({"channel": "/ns/g/t", "events": ["{}", "{}", "{}", "{}", "{}"]})
+        );
+    }
+
+    #[test]
+    fn a_subset_body_carries_the_chosen_events_byte_for_byte() {
+        let events = ["{\"a\":1}", "\"two\"", "3", "[4]"];
+        let keyed: Vec<(usize, &str)> = events.iter().copied().enumerate().collect();
+        let b = batches("/ns/g/t", &keyed).unwrap().remove(0);
+        assert_eq!(subset_body(&b.body, &b.spans, &[0, 1, 2, 3]), b.body);
+        assert_eq!(
+            subset_body(&b.body, &b.spans, &[1, 3]),
+            publish_body("/ns/g/t", &[events[1], events[3]])
+        );
+        assert_eq!(
+            subset_body(&b.body, &b.spans, &[2]),
+            publish_body("/ns/g/t", &[events[2]])
         );
     }
 

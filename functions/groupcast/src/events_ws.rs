@@ -13,8 +13,9 @@
 //!   IAM signs exactly the `{"channel":…,"events":[…]}` bytes the message carries. The batches
 //!   (and their limits) are those of the HTTP transport ([`crate::events`]).
 //! - **Answers**: `publish_success` is read by the HTTP transport's parser (both failed-entry
-//!   spellings); `publish_error` carries `errors[{errorType,message}]`: unauthorized is final,
-//!   throttling and internal errors are retried, anything else is final.
+//!   spellings), and its failed events with a transient code are re-sent alone, as over HTTP;
+//!   `publish_error` carries `errors[{errorType,message}]`: unauthorized is final, throttling and
+//!   internal errors are retried, anything else is final.
 //! - **Pace**: at most [`PUBLISHES_PER_SECOND`] publish messages in any one-second window per
 //!   connection (AWS's quota), and at most the publisher's concurrency awaiting an answer.
 //! - **Connection loss**: every publish awaiting an answer fails as retryable; the retry policy
@@ -422,7 +423,7 @@ fn errors_text(errors: &[GraphqlError]) -> String {
 }
 
 /// Maps an answer to a publish message to per-event results, or to an attempt error.
-fn classify_answer(
+pub(crate) fn classify_answer(
     text: &str,
     n: usize,
 ) -> Result<Vec<Result<Option<String>, Error>>, AttemptError> {
@@ -440,7 +441,8 @@ fn classify_answer(
 }
 
 /// `errors[{errorType,message}]` of `publish_error`, `connection_error` or `error`: unauthorized
-/// is [`Error::Auth`], throttling and service faults are retried, everything else is final.
+/// is [`Error::Auth`], throttling and service faults ([`retry::is_transient_code`], the rule of a
+/// failed event's code too) are retried, everything else is final.
 fn classify_errors(errors: Vec<GraphqlError>) -> AttemptError {
     let kinds: Vec<String> = errors
         .iter()
@@ -462,13 +464,11 @@ fn classify_errors(errors: Vec<GraphqlError>) -> AttemptError {
             status: 403,
             message: errors_text(&errors),
         })
-    } else if any(&[
-        "throttl",
-        "limitexceeded",
-        "toomanyrequests",
-        "internal",
-        "unavailable",
-    ]) {
+    } else if errors.iter().any(|e| {
+        e.error_type
+            .as_deref()
+            .is_some_and(retry::is_transient_code)
+    }) {
         AttemptError::Retryable(errors_text(&errors))
     } else if errors.is_empty() {
         AttemptError::Fatal(Error::Protocol(

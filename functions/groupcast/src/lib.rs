@@ -13,6 +13,8 @@
 //!   publish call may override it ([`PublishOptions`]).
 //! - [`group_segment`]: the one rule from a group name to a channel segment and IoT topic level.
 //! - [`limits`]: every AWS limit groupcast enforces, checked before anything is sent.
+//! - `lambda` (feature `lambda`): the publisher Lambda's batch policy for direct, SQS and
+//!   EventBridge invocations.
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), groupcast::Error> {
@@ -34,6 +36,10 @@
 //! - Requests are retried on 429, 5xx, network errors and timeouts, with exponential backoff and
 //!   full jitter, within one deadline per call; never on validation or auth errors. A retry
 //!   resends the same bytes, so the message id stays the same.
+//! - An AppSync Events response that fails some events with a transient code (429, 5xx,
+//!   throttling, internal errors: [`retry::is_transient_code`]) is followed by a retry of only
+//!   those events, byte for byte, within the same attempt budget and deadline; other failed
+//!   events are final. Each [`Delivery`] says how many attempts carried it.
 //! - Nothing is dropped silently: an event the service does not confirm is reported as failed.
 
 #![warn(missing_docs)]
@@ -45,9 +51,13 @@ mod error;
 pub mod events;
 #[cfg(feature = "websocket")]
 pub mod events_ws;
+#[cfg(test)]
+mod fuzz;
 pub mod graphql;
 pub mod group;
 pub mod iot;
+#[cfg(feature = "lambda")]
+pub mod lambda;
 pub mod limits;
 mod message;
 pub mod outputs;

@@ -24,6 +24,11 @@ pub struct Delivery {
     pub transport: Transport,
     /// Delivered or failed.
     pub outcome: Outcome,
+    /// The attempts that carried it: 1 when the first attempt decided it, more after retries
+    /// (of the whole request, or of this event alone), 0 when none was made (the deadline had
+    /// passed).
+    #[serde(default)]
+    pub attempts: u32,
 }
 
 /// Delivered, or failed with its cause.

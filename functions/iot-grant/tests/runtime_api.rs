@@ -1,18 +1,37 @@
-//! The real `iot-grant` binary under an emulated Lambda Runtime API, verifying tokens against a
-//! local JWKS server and calling IoT on a local moto server (a real Cognito identity and real IoT
-//! policies there): attach, detach stale, leave foreign policies, idempotent, forged tokens refused.
+//! The real `iot-grant` binary under an emulated Lambda Runtime API, verifying ID tokens against a
+//! local JWKS server and calling AWS through a local stub in front of a moto server (real Cognito
+//! identities and real IoT policies and attachments there).
+//!
+//! moto 5.2.5 lacks two things the grant relies on, so the stub serves them and forwards the rest:
+//! - `cognito-identity:GetId` *with logins*: moto ignores `Logins` and mints a new identity per
+//!   call. The stub answers as Cognito does, the same identity for the same user pool login,
+//!   from identities created in moto (so IoT accepts them as targets), and records every request.
+//! - IoT `ListTagsForResource`: moto does not implement IoT tags; the stub holds the tags.
+//!
+//! The attacks: a token for user A naming identity B; another project's policies (tagged
+//! otherwise, or untagged) whose names match the pattern; a forged token.
 
 #[path = "../../groupcast-auth/tests/support/mod.rs"]
 mod support;
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::Stdio;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use base64::Engine as _;
+use http_body_util::Full;
+use hyper::Response;
+use hyper::body::Bytes;
 use serde_json::{Value, json};
-use support::{JwksServer, Outcome, RuntimeApi, TestKey, id_claims, jwks, spawn_function};
+use support::{
+    Http, JwksServer, Outcome, Req, RuntimeApi, TestKey, id_claims, jwks, spawn_function,
+};
 
 const CLIENT: &str = "app-client";
+const USER_POOL: &str = "us-east-1_TestPool1";
+const PROVIDER: &str = "cognito-idp.us-east-1.amazonaws.com/us-east-1_TestPool1";
 
 /// A moto server on a free loopback port, stopped on drop.
 struct Moto {
@@ -109,101 +128,394 @@ impl Moto {
     }
 }
 
+/// What the stub knows and saw.
+#[derive(Default)]
+struct StubState {
+    identity_pool: String,
+    /// A user pool login's `sub` → its identity id (created in moto).
+    identities: HashMap<String, String>,
+    /// IoT policy ARN → tags.
+    tags: HashMap<String, Vec<(String, String)>>,
+    /// Every GetId request body.
+    get_id: Vec<Value>,
+}
+
+/// The stub in front of moto (see the module docs).
+struct Stub {
+    http: Http,
+    state: Arc<Mutex<StubState>>,
+}
+
+fn aws_reply(status: u16, content_type: &str, body: Value) -> support::Reply {
+    Response::builder()
+        .status(status)
+        .header("content-type", content_type)
+        .body(Full::new(Bytes::from(body.to_string())))
+        .unwrap()
+}
+
+/// Cognito's answer to GetId for `body`: the identity of a valid user pool login, or the error
+/// Cognito gives.
+fn get_id(state: &StubState, body: &Value) -> (u16, Value) {
+    let refuse = |message: &str| {
+        (
+            400,
+            json!({"__type": "NotAuthorizedException", "message": message}),
+        )
+    };
+    if body["IdentityPoolId"] != json!(state.identity_pool) {
+        return (
+            400,
+            json!({"__type": "ResourceNotFoundException", "message": "IdentityPool not found"}),
+        );
+    }
+    let logins = body["Logins"].as_object().cloned().unwrap_or_default();
+    let (Some(token), 1) = (logins.get(PROVIDER).and_then(Value::as_str), logins.len()) else {
+        return refuse("Invalid login token. Not a valid user pool login for this identity pool.");
+    };
+    // Cognito verifies the token itself; the function verified it already, so the stub only reads
+    // whose it is.
+    let claims: Option<Value> = token.split('.').nth(1).and_then(|p| {
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(p)
+            .ok()?;
+        serde_json::from_slice(&bytes).ok()
+    });
+    let Some(claims) = claims.filter(|c| c["iss"] == json!(format!("https://{PROVIDER}"))) else {
+        return refuse("Invalid login token. Issuer doesn't match providerName");
+    };
+    match claims["sub"].as_str().and_then(|s| state.identities.get(s)) {
+        Some(id) => (200, json!({"IdentityId": id})),
+        None => refuse("unknown user"),
+    }
+}
+
+impl Stub {
+    async fn start(moto: &str) -> Stub {
+        let state = Arc::new(Mutex::new(StubState::default()));
+        let (s, moto) = (state.clone(), moto.to_owned());
+        let client = reqwest::Client::new();
+        let http = Http::serve(move |req: Req| {
+            let (s, moto, client) = (s.clone(), moto.clone(), client.clone());
+            async move {
+                let target = req
+                    .headers
+                    .get("x-amz-target")
+                    .and_then(|v| v.to_str().ok());
+                if target == Some("AWSCognitoIdentityService.GetId") {
+                    let body: Value = serde_json::from_slice(&req.body).unwrap_or(Value::Null);
+                    let mut state = s.lock().unwrap();
+                    state.get_id.push(body.clone());
+                    let (status, answer) = get_id(&state, &body);
+                    return aws_reply(status, "application/x-amz-json-1.1", answer);
+                }
+                if req.method == hyper::Method::GET && req.path.starts_with("/tags?") {
+                    let arn = req.path["/tags?".len()..]
+                        .split('&')
+                        .find_map(|kv| kv.strip_prefix("resourceArn="))
+                        .map(percent_decode)
+                        .unwrap_or_default();
+                    let state = s.lock().unwrap();
+                    let tags: Vec<Value> = state
+                        .tags
+                        .get(&arn)
+                        .into_iter()
+                        .flatten()
+                        .map(|(k, v)| json!({"Key": k, "Value": v}))
+                        .collect();
+                    return aws_reply(200, "application/json", json!({ "tags": tags }));
+                }
+                forward(&client, &moto, req).await
+            }
+        })
+        .await;
+        Stub { http, state }
+    }
+
+    fn url(&self) -> String {
+        self.http.url("")
+    }
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match (bytes[i], s.get(i + 1..i + 3)) {
+            (b'%', Some(hex)) if u8::from_str_radix(hex, 16).is_ok() => {
+                out.push(u8::from_str_radix(hex, 16).unwrap());
+                i += 3;
+            }
+            (b, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).unwrap()
+}
+
+async fn forward(client: &reqwest::Client, moto: &str, req: Req) -> support::Reply {
+    let mut request = client.request(req.method.clone(), format!("{moto}{}", req.path));
+    for (name, value) in &req.headers {
+        if name != "host" && name != "content-length" {
+            request = request.header(name, value);
+        }
+    }
+    let answer = request.body(req.body.clone()).send().await.unwrap();
+    let mut reply = Response::builder().status(answer.status());
+    for (name, value) in answer.headers() {
+        if !["content-length", "transfer-encoding", "connection"].contains(&name.as_str()) {
+            reply = reply.header(name, value);
+        }
+    }
+    reply
+        .body(Full::new(answer.bytes().await.unwrap()))
+        .unwrap()
+}
+
 const DOC: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iot:Connect","Resource":"*"}]}"#;
 
+/// Project `acme` with the default `{project}-{group}` pattern, two users' identities in moto,
+/// and policies: `acme`'s own, project `acme-live`'s `acme-live-team-a` (which `acme-{group}`
+/// matches, and which `acme`'s group `live-team-a` would want by name), an untagged
+/// `acme-handmade`, and a foreign `device-policy`.
+struct World {
+    moto: Moto,
+    stub: Stub,
+    jwks: JwksServer,
+    key: TestKey,
+    runtime: RuntimeApi,
+    a: String,
+    b: String,
+    _child: tokio::process::Child,
+}
+
+const A_SUB: &str = "user-a-sub";
+const B_SUB: &str = "user-b-sub";
+
+impl World {
+    async fn start() -> World {
+        let moto = Moto::start().await;
+        let setup = moto
+            .boto3(&format!(
+                "pool = ci.create_identity_pool(IdentityPoolName='groupcast', AllowUnauthenticatedIdentities=False)['IdentityPoolId']\n\
+                 a = ci.get_id(IdentityPoolId=pool)['IdentityId']\n\
+                 b = ci.get_id(IdentityPoolId=pool)['IdentityId']\n\
+                 arns = {{}}\n\
+                 for name in ['acme-team-a', 'acme-team-b', 'acme-admins', 'acme-live-team-a', 'acme-handmade', 'device-policy']:\n    \
+                     arns[name] = iot.create_policy(policyName=name, policyDocument={DOC:?})['policyArn']\n\
+                 for name in ['acme-admins', 'acme-live-team-a', 'acme-handmade', 'device-policy']:\n    \
+                     iot.attach_policy(policyName=name, target=a)\n\
+                 for name in ['acme-team-b', 'acme-live-team-a']:\n    \
+                     iot.attach_policy(policyName=name, target=b)\n\
+                 out = dict(pool=pool, a=a, b=b, arns=arns)"
+            ))
+            .await;
+        let (a, b) = (
+            setup["a"].as_str().unwrap().to_owned(),
+            setup["b"].as_str().unwrap().to_owned(),
+        );
+        let stub = Stub::start(&moto.url).await;
+        {
+            let mut s = stub.state.lock().unwrap();
+            s.identity_pool = setup["pool"].as_str().unwrap().to_owned();
+            s.identities = HashMap::from([(A_SUB.into(), a.clone()), (B_SUB.into(), b.clone())]);
+            for (name, project) in [
+                ("acme-team-a", "acme"),
+                ("acme-team-b", "acme"),
+                ("acme-admins", "acme"),
+                ("acme-live-team-a", "acme-live"),
+            ] {
+                let arn = setup["arns"][name].as_str().unwrap().to_owned();
+                s.tags
+                    .insert(arn, vec![("groupcast:project".into(), project.into())]);
+            }
+        }
+        let key = TestKey::es256("ec-1");
+        let jwks = JwksServer::start(jwks(&[&key])).await;
+        let runtime = RuntimeApi::start().await;
+        let env = [
+            ("GROUPCAST_PROJECT", "acme".to_owned()),
+            (
+                "GROUPCAST_IOT_GROUPS",
+                r#"["team-a","team-b","admins","live-team-a"]"#.to_owned(),
+            ),
+            ("GROUPCAST_IOT_POLICY_PATTERN", "acme-{group}".to_owned()),
+            (
+                "GROUPCAST_COGNITO_IDENTITY_POOL_ID",
+                setup["pool"].as_str().unwrap().to_owned(),
+            ),
+            ("GROUPCAST_COGNITO_USER_POOL_ID", USER_POOL.to_owned()),
+            // The issuer is the user pool's (the default); only the keys are served locally.
+            (
+                "GROUPCAST_JWT_JWKS_URL",
+                jwks.http.url("/.well-known/jwks.json"),
+            ),
+            ("GROUPCAST_JWT_AUDIENCES", CLIENT.to_owned()),
+            ("GROUPCAST_JWT_ALGORITHMS", "ES256".to_owned()),
+            ("AWS_ENDPOINT_URL", stub.url()),
+            ("AWS_ACCESS_KEY_ID", "testing".to_owned()),
+            ("AWS_SECRET_ACCESS_KEY", "testing".to_owned()),
+            ("AWS_MAX_ATTEMPTS", "1".to_owned()),
+        ];
+        let child = spawn_function(env!("CARGO_BIN_EXE_iot-grant"), &runtime, &env);
+        World {
+            moto,
+            stub,
+            jwks,
+            key,
+            runtime,
+            a,
+            b,
+            _child: child,
+        }
+    }
+
+    fn token(&self, sub: &str, groups: &[&str]) -> String {
+        let mut claims = id_claims(&format!("https://{PROVIDER}"), CLIENT, groups);
+        claims["sub"] = json!(sub);
+        self.key.sign(&claims)
+    }
+
+    async fn error(&self, payload: Value) -> Value {
+        let id = self.runtime.invoke(payload);
+        match self.runtime.outcome(&id).await {
+            Outcome::Error(e) => e,
+            Outcome::Response(r) => panic!("answered instead of refused: {r}"),
+        }
+    }
+
+    fn get_id_requests(&self) -> Vec<Value> {
+        self.stub.state.lock().unwrap().get_id.clone()
+    }
+}
+
 #[tokio::test]
-async fn grants_exactly_the_users_groups_policies_idempotently() {
-    let moto = Moto::start().await;
-    let identity = moto
-        .boto3(&format!(
-            "pool = ci.create_identity_pool(IdentityPoolName='groupcast', AllowUnauthenticatedIdentities=False)\n\
-             ident = ci.get_id(IdentityPoolId=pool['IdentityPoolId'])['IdentityId']\n\
-             for name in ['acme-live-team-a', 'acme-live-team-b', 'acme-live-x--Team-5fC', 'acme-live-old', 'device-policy']:\n    \
-                 iot.create_policy(policyName=name, policyDocument={DOC:?})\n\
-             for name in ['acme-live-old', 'device-policy', 'acme-live-team-a']:\n    \
-                 iot.attach_policy(policyName=name, target=ident)\n\
-             out = ident"
-        ))
-        .await;
-    let identity = identity.as_str().unwrap().to_owned();
+async fn a_token_for_user_a_naming_identity_b_is_refused_and_changes_nothing() {
+    let w = World::start().await;
+    let (a_before, b_before) = (w.moto.attached(&w.a).await, w.moto.attached(&w.b).await);
 
-    let key = TestKey::es256("ec-1");
-    let jwks = JwksServer::start(jwks(&[&key])).await;
-    let runtime = RuntimeApi::start().await;
-    let env = [
-        ("GROUPCAST_JWT_ISSUER", jwks.issuer()),
-        ("GROUPCAST_JWT_AUDIENCES", CLIENT.to_owned()),
-        ("GROUPCAST_JWT_ALGORITHMS", "ES256".to_owned()),
+    // A's valid token, with groups B has no policies for, aimed at B's identity.
+    let token_a = w.token(A_SUB, &["team-a", "admins"]);
+    let e = w.error(json!({"token": token_a, "identityId": w.b})).await;
+    assert_eq!(e["errorType"], "IdentityMismatch", "{e}");
+    let message = e["errorMessage"].as_str().unwrap();
+    assert!(
+        message.contains(&w.a) && message.contains(&w.b),
+        "the error names both identities: {message}"
+    );
+    // A token with no groups aimed at B (which would strip B's policies) is refused too.
+    let e = w
+        .error(json!({"token": w.token(A_SUB, &[]), "identityId": w.b}))
+        .await;
+    assert_eq!(e["errorType"], "IdentityMismatch", "{e}");
+
+    assert_eq!(w.moto.attached(&w.a).await, a_before);
+    assert_eq!(w.moto.attached(&w.b).await, b_before);
+    // The identity came from Cognito, asked with the user pool login and the raw token.
+    let requests = w.get_id_requests();
+    assert_eq!(requests.len(), 2);
+    let mut logins = serde_json::Map::new();
+    logins.insert(PROVIDER.to_owned(), json!(token_a));
+    assert_eq!(requests[0]["Logins"], Value::Object(logins));
+}
+
+#[tokio::test]
+async fn user_a_gets_exactly_their_groups_policies_and_another_projects_policies_are_never_touched()
+{
+    let w = World::start().await;
+    let b_before = w.moto.attached(&w.b).await;
+
+    // No identityId: the function finds A's identity itself.
+    let r = w
+        .runtime
+        .call(json!({"token": w.token(A_SUB, &["team-a", "live-team-a", "Team_X"])}))
+        .await;
+    assert_eq!(r["identityId"], json!(w.a), "{r}");
+    assert_eq!(r["sub"], A_SUB);
+    assert_eq!(r["attached"], json!(["acme-team-a"]), "{r}");
+    assert_eq!(r["detached"], json!(["acme-admins"]), "A left admins: {r}");
+    assert_eq!(r["policies"], json!(["acme-team-a"]));
+    assert_eq!(
+        r["notOwned"],
+        json!(["acme-live-team-a"]),
+        "acme-live's policy is never granted under acme's name: {r}"
+    );
+    assert_eq!(r["ignored"], json!(["Team_X"]), "not an IoT group: {r}");
+    assert_eq!(
+        w.moto.attached(&w.a).await,
+        [
+            "acme-handmade",
+            "acme-live-team-a",
+            "acme-team-a",
+            "device-policy"
+        ]
+    );
+
+    // Naming A's own identity is fine; the same grant again changes nothing.
+    let r = w
+        .runtime
+        .call(json!({"token": format!("Bearer {}", w.token(A_SUB, &["team-a", "live-team-a"])), "identityId": w.a}))
+        .await;
+    assert_eq!(
         (
-            "GROUPCAST_IOT_POLICY_PATTERN",
-            "acme-live-{group}".to_owned(),
+            r["attached"].clone(),
+            r["detached"].clone(),
+            r["kept"].clone()
         ),
-        ("AWS_ENDPOINT_URL", moto.url.clone()),
-        ("AWS_ACCESS_KEY_ID", "testing".to_owned()),
-        ("AWS_SECRET_ACCESS_KEY", "testing".to_owned()),
-    ];
-    let _child = spawn_function(env!("CARGO_BIN_EXE_iot-grant"), &runtime, &env);
-    let token = |groups: &[&str]| key.sign(&id_claims(&jwks.issuer(), CLIENT, groups));
-
-    let r = runtime
-        .call(json!({"token": token(&["team-a", "team-b", "Team_C", "no-iot"]), "identityId": identity}))
-        .await;
-    assert_eq!(r["sub"], "5f1c2e7a-user");
-    assert_eq!(
-        r["attached"],
-        json!(["acme-live-team-b", "acme-live-x--Team-5fC"]),
+        (json!([]), json!([]), json!(["acme-team-a"])),
         "{r}"
     );
-    assert_eq!(r["detached"], json!(["acme-live-old"]));
-    assert_eq!(r["kept"], json!(["acme-live-team-a"]));
-    assert_eq!(r["missing"], json!(["no-iot"]));
-    let expected = [
-        "acme-live-team-a",
-        "acme-live-team-b",
-        "acme-live-x--Team-5fC",
-        "device-policy",
-    ];
-    assert_eq!(moto.attached(&identity).await, expected);
 
-    // Idempotent: the same call changes nothing.
-    let r = runtime
-        .call(json!({"token": format!("Bearer {}", token(&["team-a", "team-b", "Team_C", "no-iot"])), "identityId": identity}))
-        .await;
+    // Leaving every group detaches acme's policies only: acme-live's, the untagged one that
+    // matches the pattern, and the foreign one stay.
+    let r = w.runtime.call(json!({"token": w.token(A_SUB, &[])})).await;
+    assert_eq!(r["detached"], json!(["acme-team-a"]), "{r}");
     assert_eq!(
-        (r["attached"].clone(), r["detached"].clone()),
-        (json!([]), json!([])),
-        "{r}"
-    );
-    assert_eq!(moto.attached(&identity).await, expected);
-
-    // Leaving groups detaches their policies; the foreign policy stays.
-    let r = runtime
-        .call(json!({"token": token(&["team-b"]), "identityId": identity}))
-        .await;
-    assert_eq!(
-        r["detached"],
-        json!(["acme-live-team-a", "acme-live-x--Team-5fC"]),
-        "{r}"
+        w.moto.attached(&w.a).await,
+        ["acme-handmade", "acme-live-team-a", "device-policy"]
     );
     assert_eq!(
-        moto.attached(&identity).await,
-        ["acme-live-team-b", "device-policy"]
+        w.moto.attached(&w.b).await,
+        b_before,
+        "B untouched throughout"
     );
 
-    // A forged token (signed by another key under the same kid) changes nothing.
-    let forged = TestKey::es256("ec-1").sign(&id_claims(&jwks.issuer(), CLIENT, &["team-a"]));
-    let id = runtime.invoke(json!({"token": forged, "identityId": identity}));
-    match runtime.outcome(&id).await {
-        Outcome::Error(e) => assert_eq!(e["errorType"], "Unauthorized", "{e}"),
-        other => panic!("a forged token was answered: {other:?}"),
-    }
-    let id = runtime.invoke(json!({"token": token(&["team-a"]), "identityId": "not-an-identity"}));
-    match runtime.outcome(&id).await {
-        Outcome::Error(e) => assert_eq!(e["errorType"], "BadRequest", "{e}"),
-        other => panic!("a bad identity id was answered: {other:?}"),
-    }
+    // A forged token (another key under the same kid) is refused before Cognito is asked.
+    let asked = w.get_id_requests().len();
+    let forged = TestKey::es256("ec-1").sign(&{
+        let mut c = id_claims(&format!("https://{PROVIDER}"), CLIENT, &["team-a"]);
+        c["sub"] = json!(A_SUB);
+        c
+    });
+    let e = w.error(json!({"token": forged})).await;
+    assert_eq!(e["errorType"], "Unauthorized", "{e}");
+    assert_eq!(w.get_id_requests().len(), asked);
     assert_eq!(
-        moto.attached(&identity).await,
-        ["acme-live-team-b", "device-policy"]
+        w.moto.attached(&w.a).await,
+        ["acme-handmade", "acme-live-team-a", "device-policy"]
     );
+    assert!(w.jwks.hits() >= 1);
+}
+
+#[tokio::test]
+async fn missing_cognito_configuration_stops_the_function_before_any_invocation() {
+    let runtime = RuntimeApi::start().await;
+    let mut child = spawn_function(
+        env!("CARGO_BIN_EXE_iot-grant"),
+        &runtime,
+        &[
+            ("GROUPCAST_PROJECT", "acme".into()),
+            ("GROUPCAST_IOT_GROUPS", r#"["team-a"]"#.into()),
+            ("GROUPCAST_IOT_POLICY_PATTERN", "acme-{group}".into()),
+            ("GROUPCAST_JWT_AUDIENCES", CLIENT.into()),
+        ],
+    );
+    let status = tokio::time::timeout(Duration::from_secs(20), child.wait())
+        .await
+        .expect("exits")
+        .unwrap();
+    assert!(!status.success());
 }

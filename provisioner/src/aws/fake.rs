@@ -559,26 +559,6 @@ impl Iot for Fake {
             .map(|p| p.3.clone())
             .unwrap_or_default())
     }
-    async fn attached(&self, target: &str) -> Result<Vec<String>> {
-        let w = self.world.lock().unwrap();
-        Ok(w.policies
-            .iter()
-            .filter(|(_, p)| p.3.iter().any(|t| t == target))
-            .map(|(n, _)| n.clone())
-            .collect())
-    }
-    async fn attach(&self, name: &str, target: &str) -> Result<()> {
-        self.write("AttachPolicy")?;
-        let mut w = self.world.lock().unwrap();
-        let p = w
-            .policies
-            .get_mut(name)
-            .ok_or_else(|| not_found("AttachPolicy", name))?;
-        if !p.3.iter().any(|t| t == target) {
-            p.3.push(target.to_owned());
-        }
-        Ok(())
-    }
     async fn detach(&self, name: &str, target: &str) -> Result<()> {
         self.write("DetachPolicy")?;
         let mut w = self.world.lock().unwrap();

@@ -57,6 +57,7 @@ impl AwsOptions {
         let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
             .region(aws_config::Region::new(region));
         if let Some(profile) = &self.profile {
+            check_profile(profile).await?;
             loader = loader.profile_name(profile);
         }
         if let Some(url) = &self.endpoint_url {
@@ -90,6 +91,29 @@ impl AwsOptions {
         }
         Ok(cloud)
     }
+}
+
+/// A named profile must exist: aws-config would otherwise fall back to the default chain and
+/// deploy with whatever credentials that finds.
+async fn check_profile(name: &str) -> anyhow::Result<()> {
+    use aws_types::os_shim_internal::{Env, Fs};
+    let files = aws_runtime::env_config::file::EnvConfigFiles::default();
+    let set = aws_config::profile::load(&Fs::real(), &Env::real(), &files, None)
+        .await
+        .map_err(|e| anyhow::anyhow!("--profile {name}: cannot read the AWS config files: {e}"))?;
+    if set.get_profile(name).is_none() {
+        let known: Vec<&str> = set.profiles().collect();
+        anyhow::bail!(
+            "--profile/AWS_PROFILE: no profile named {name:?} in the AWS config or credentials file \
+             (profiles found: {})",
+            if known.is_empty() {
+                "none".to_owned()
+            } else {
+                known.join(", ")
+            }
+        );
+    }
+    Ok(())
 }
 
 /// Every AWS service the reconciler talks to, one client each. Generic code takes a `Cloud`, so
@@ -380,8 +404,6 @@ pub(crate) trait Iot {
     async fn tag(&self, arn: &str, tags: &BTreeMap<String, String>) -> Result<()>;
     async fn untag(&self, arn: &str, keys: &[String]) -> Result<()>;
     async fn targets(&self, name: &str) -> Result<Vec<String>>;
-    async fn attached(&self, target: &str) -> Result<Vec<String>>;
-    async fn attach(&self, name: &str, target: &str) -> Result<()>;
     async fn detach(&self, name: &str, target: &str) -> Result<()>;
     async fn data_endpoint(&self) -> Result<String>;
 }

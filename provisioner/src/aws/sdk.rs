@@ -6,9 +6,10 @@ use std::time::Duration;
 
 use anyhow::{Context as _, anyhow};
 use aws_sdk_appsync as appsync;
-use aws_sdk_appsync::error::ProvideErrorMetadata as _;
+use aws_sdk_appsync::error::{DisplayErrorContext, ProvideErrorMetadata as _, SdkError};
 use aws_sdk_appsync::types as at;
 use aws_sdk_iot as iot;
+use aws_smithy_runtime_api::http::Response as HttpResponse;
 
 use super::{
     ApiKey, AppSync, CognitoSpec, EventApi, EventConfigSpec, GraphqlApi, GraphqlApiSpec, Iot,
@@ -19,17 +20,72 @@ use super::{
 /// How long `put_schema` waits for AppSync to finish schema creation.
 const SCHEMA_TIMEOUT: Duration = Duration::from_secs(300);
 
-/// An SDK error as a user reads it: `Op: Code: message` when the service said what went wrong,
-/// else the whole chain (the top level alone says only "service error").
-pub(super) fn sdk_err<E, R>(op: &str, e: aws_sdk_appsync::error::SdkError<E, R>) -> anyhow::Error
+/// An SDK error as a user reads it, on one line: `Op: Code: message` when the service said what
+/// went wrong, else the cause in words (cannot connect, no credentials, the endpoint does not
+/// implement the call) with a hint. The full chain is logged with `-vv`.
+pub(super) fn sdk_err<E>(op: &str, e: SdkError<E, HttpResponse>) -> anyhow::Error
 where
     E: aws_sdk_appsync::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    R: std::fmt::Debug + Send + Sync + 'static,
 {
-    match e.code() {
-        Some(code) => anyhow!("{op}: {code}: {}", e.message().unwrap_or("(no message)")),
-        None => anyhow!("{op}: {}", aws_sdk_appsync::error::DisplayErrorContext(&e)),
+    let detail = DisplayErrorContext(&e).to_string();
+    tracing::debug!(operation = op, error = %detail, "AWS call failed");
+    if let Some(code) = e.code() {
+        let message = e.message().unwrap_or("(no message)");
+        let hint = if code.contains("AccessDenied") || code == "UnauthorizedOperation" {
+            " (hint: the credentials lack a permission; iam/deployer-policy.json in `provisioner \
+             render`'s output lists every action the provisioner calls)"
+        } else {
+            ""
+        };
+        return anyhow!("{op}: {code}: {message}{hint}");
     }
+    if detail.contains("credentials") && !matches!(e, SdkError::ServiceError(_)) {
+        return anyhow!(
+            "{op}: no AWS credentials found (hint: set AWS_PROFILE or --profile, or \
+             AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY; -vv shows the details)"
+        );
+    }
+    match &e {
+        SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) => anyhow!(
+            "{op}: cannot connect to the AWS endpoint (hint: check the network, the region and \
+             --endpoint-url; -vv shows the details)"
+        ),
+        SdkError::ServiceError(ctx) if matches!(ctx.raw().status().as_u16(), 404 | 405 | 501) => {
+            anyhow!(
+                "{op}: the endpoint does not implement this call (HTTP {}; a local peer without \
+                 this operation?)",
+                ctx.raw().status().as_u16()
+            )
+        }
+        SdkError::ResponseError(ctx) if matches!(ctx.raw().status().as_u16(), 404 | 405 | 501) => {
+            anyhow!(
+                "{op}: the endpoint does not implement this call (HTTP {}; a local peer without \
+                 this operation?)",
+                ctx.raw().status().as_u16()
+            )
+        }
+        _ => anyhow!("{op}: {}", first_line(&detail)),
+    }
+}
+
+/// The first line of an error text, without terminal colour codes (log files stay readable).
+fn first_line(text: &str) -> String {
+    let line = text.lines().next().unwrap_or_default();
+    let mut out = String::with_capacity(line.len());
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            // Skip a CSI sequence: ESC [ ... final byte in @..~.
+            for d in chars.by_ref() {
+                if ('@'..='~').contains(&d) && d != '[' {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// AppSync through `aws-sdk-appsync`.
@@ -729,6 +785,11 @@ impl SdkIot {
     pub(crate) fn new(config: &aws_config::SdkConfig) -> Self {
         SdkIot(iot::Client::new(config))
     }
+
+    /// The SDK client, for `groupcast_auth::grant` (which speaks to it directly).
+    pub(crate) fn client(&self) -> &iot::Client {
+        &self.0
+    }
 }
 
 fn iot_tags(tags: &BTreeMap<String, String>) -> Vec<iot::types::Tag> {
@@ -897,34 +958,6 @@ impl Iot for SdkIot {
             .try_collect()
             .await
             .map_err(|e| sdk_err("ListTargetsForPolicy", e))
-    }
-
-    async fn attached(&self, target: &str) -> Result<Vec<String>> {
-        let policies = self
-            .0
-            .list_attached_policies()
-            .target(target)
-            .into_paginator()
-            .items()
-            .send()
-            .try_collect()
-            .await
-            .map_err(|e| sdk_err("ListAttachedPolicies", e))?;
-        Ok(policies
-            .iter()
-            .filter_map(|p| p.policy_name().map(str::to_owned))
-            .collect())
-    }
-
-    async fn attach(&self, name: &str, target: &str) -> Result<()> {
-        self.0
-            .attach_policy()
-            .policy_name(name)
-            .target(target)
-            .send()
-            .await
-            .map_err(|e| sdk_err("AttachPolicy", e))?;
-        Ok(())
     }
 
     async fn detach(&self, name: &str, target: &str) -> Result<()> {

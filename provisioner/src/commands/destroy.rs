@@ -1,6 +1,7 @@
 //! `provisioner destroy`: delete everything groupcast owns for this project.
 
 use std::io::IsTerminal as _;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use super::{Global, OutputFormat};
@@ -13,6 +14,10 @@ pub(crate) struct Args {
     /// Do not ask for confirmation.
     #[arg(long, short = 'y')]
     pub(crate) yes: bool,
+    /// The outputs file apply wrote; removed once everything is deleted (when it describes
+    /// this project's region), so no publisher keeps using deleted endpoints.
+    #[arg(long, value_name = "FILE", default_value = "groupcast.outputs.json")]
+    pub(crate) outputs: PathBuf,
 }
 
 /// Deletes, after confirmation (or `--yes`), every resource tagged with the project.
@@ -25,12 +30,26 @@ pub(crate) async fn run(global: &Global, config: &Config, args: Args) -> anyhow:
     let progress = std::io::stderr().is_terminal() && global.output == OutputFormat::Text;
     let mut r = Reconciler::new(&cloud, config, &renderer, Mode::Apply { progress })?;
     r.destroy().await?;
+    let removed = match groupcast::Outputs::from_path(&args.outputs) {
+        Ok(o) if o.region == config.project.region => {
+            std::fs::remove_file(&args.outputs)?;
+            eprintln!(
+                "removed {} (its resources are deleted)",
+                args.outputs.display()
+            );
+            Some(args.outputs.display().to_string())
+        }
+        _ => None,
+    };
     match global.output {
-        OutputFormat::Json => println!(
+        OutputFormat::Json => outln!(
             "{}",
-            serde_json::to_string_pretty(&serde_json::json!({ "deleted": r.changes }))?
+            serde_json::to_string_pretty(&serde_json::json!({
+                "changes": r.changes,
+                "removedOutputs": removed,
+            }))?
         ),
-        OutputFormat::Text => println!("Deleted {} resource(s).", r.changes.len()),
+        OutputFormat::Text => outln!("Deleted {} resource(s).", r.changes.len()),
     }
     Ok(ExitCode::SUCCESS)
 }

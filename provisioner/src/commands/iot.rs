@@ -33,12 +33,16 @@ pub(crate) async fn grant(
     args: GrantArgs,
 ) -> anyhow::Result<ExitCode> {
     let cloud = global.aws.connect(config).await?;
-    let g = grant_groups(&cloud.iot, config, &args.identity_id, &args.groups).await?;
+    // The grant goes through groupcast-auth's IotPolicyApi, implemented for the SDK's client.
+    let g = grant_groups(cloud.iot.client(), config, &args.identity_id, &args.groups).await?;
     match global.output {
-        OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&g)?),
-        OutputFormat::Text => println!(
+        OutputFormat::Json => outln!("{}", serde_json::to_string_pretty(&g)?),
+        OutputFormat::Text => outln!(
             "{}: policies {:?} (attached {:?}, detached {:?})",
-            g.identity_id, g.policies, g.attached, g.detached
+            g.identity_id,
+            g.policies,
+            g.attached,
+            g.detached
         ),
     }
     Ok(ExitCode::SUCCESS)

@@ -63,20 +63,21 @@ impl TemplateArgs {
 }
 
 /// Prints a plan: each change with its diff, then the counts.
-fn print_changes(changes: &[Change]) {
+fn print_changes(changes: &[Change]) -> anyhow::Result<()> {
     for c in changes {
-        println!("{} {} {}", c.action.symbol(), c.kind, c.name);
+        outln!("{} {} {}", c.action.symbol(), c.kind, c.name);
         if let Some(d) = &c.diff {
             for line in d.lines() {
-                println!("    {line}");
+                outln!("    {line}");
             }
         }
     }
     let count = |a| changes.iter().filter(|c| c.action == a).count();
-    println!(
+    outln!(
         "Plan: {} to create, {} to update, {} to delete.",
         count(Action::Create),
         count(Action::Update),
         count(Action::Delete)
     );
+    Ok(())
 }

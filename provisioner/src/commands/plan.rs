@@ -8,28 +8,33 @@ use crate::reconcile::{Mode, Reconciler};
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
+    /// Exit 2 when there are changes (0 when none, 1 on error), as `terraform plan
+    /// -detailed-exitcode`; without it a successful plan exits 0.
+    #[arg(long)]
+    pub(crate) detailed_exitcode: bool,
     #[command(flatten)]
     pub(crate) templates: TemplateArgs,
 }
 
-/// Compares `config` with live state. Exit code 0 = no changes, 2 = changes.
+/// Compares `config` with live state. Exit code 0, or with `--detailed-exitcode` 0 = no changes
+/// and 2 = changes.
 pub(crate) async fn run(global: &Global, config: &Config, args: Args) -> anyhow::Result<ExitCode> {
     let renderer = args.templates.renderer()?;
     let cloud = global.aws.connect(config).await?;
     let mut r = Reconciler::new(&cloud, config, &renderer, Mode::Plan)?;
     r.run().await?;
     match global.output {
-        OutputFormat::Json => println!(
+        OutputFormat::Json => outln!(
             "{}",
             serde_json::to_string_pretty(&serde_json::json!({ "changes": r.changes }))?
         ),
-        OutputFormat::Text if r.changes.is_empty() => println!(
+        OutputFormat::Text if r.changes.is_empty() => outln!(
             "No changes: live state matches {}.",
             global.config.display()
         ),
-        OutputFormat::Text => print_changes(&r.changes),
+        OutputFormat::Text => print_changes(&r.changes)?,
     }
-    Ok(if r.changes.is_empty() {
+    Ok(if r.changes.is_empty() || !args.detailed_exitcode {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(2)

@@ -25,7 +25,7 @@ pub(crate) fn run(global: &Global, config: &Config, args: Args) -> anyhow::Resul
     };
     match global.output {
         OutputFormat::Json => {
-            println!(
+            outln!(
                 "{}",
                 serde_json::to_string_pretty(&serde_json::json!({
                     "written": shown(&done.written),
@@ -35,7 +35,7 @@ pub(crate) fn run(global: &Global, config: &Config, args: Args) -> anyhow::Resul
         }
         OutputFormat::Text => {
             for p in &done.written {
-                println!("{}", p.display());
+                outln!("{}", p.display());
             }
             done.eprint_removed();
         }

@@ -5,30 +5,20 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use anyhow::{Context as _, bail};
 use groupcast::outputs::IotOutputs;
-use serde::Serialize;
+use groupcast_auth::grant::{self, GrantRules, IotPolicyApi, PolicyPattern};
 
 use super::{PolicyDoc, Reconciler};
 use crate::aws::{self, Cloud, Iot};
 use crate::config::{Config, PROJECT_TAG};
 
-/// Whether `name` is a policy name the pattern produces (for some valid group segment).
-fn matches_pattern(pattern: &str, name: &str) -> bool {
-    let Some((prefix, suffix)) = pattern.split_once("{group}") else {
-        return false;
-    };
-    name.len() > prefix.len() + suffix.len()
-        && name.starts_with(prefix)
-        && name.ends_with(suffix)
-        && groupcast::decode_segment(&name[prefix.len()..name.len() - suffix.len()]).is_some()
-}
-
 impl<C: Cloud> Reconciler<'_, C> {
     /// groupcast's policies among the names matching the pattern: (name, arn).
     async fn owned_policies(&self, pattern: &str) -> anyhow::Result<Vec<(String, String)>> {
         let iot = self.cloud.iot();
+        let pattern = PolicyPattern::parse(pattern)?;
         let mut out = Vec::new();
         for name in iot.list_policy_names().await? {
-            if !matches_pattern(pattern, &name) {
+            if !pattern.matches(&name) {
                 continue;
             }
             if let Some(p) = iot.get_policy(&name).await?
@@ -175,19 +165,16 @@ async fn new_policy_version<I: Iot>(iot: &I, name: &str, doc: &str) -> anyhow::R
     iot.create_version(name, doc).await
 }
 
-/// What `iot grant` did.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub(crate) struct Grant {
-    pub(crate) identity_id: String,
-    pub(crate) attached: Vec<String>,
-    pub(crate) detached: Vec<String>,
-    pub(crate) policies: Vec<String>,
-}
+/// What `iot grant` did: groupcast-auth's report (the one grant implementation).
+pub(crate) type Grant = groupcast_auth::grant::Grant;
 
-/// Attaches exactly `groups`' policies to `identity` and detaches its other groupcast policies.
-pub(crate) async fn grant_groups<I: Iot>(
-    iot: &I,
+/// `iot grant`: makes this project's policies on `identity` exactly those of `groups`, through
+/// [`groupcast_auth::grant`] (only `iot.groups`, only policies tagged with this project, IoT's
+/// 10-policy quota; the iot-grant Lambda uses the same code). Stricter than the Lambda about its
+/// input, since an operator typed it: a group outside `iot.groups`, a policy not applied yet or
+/// another project's policy of the same name is an error, and nothing is changed.
+pub(crate) async fn grant_groups<A: IotPolicyApi + Sync>(
+    iot: &A,
     config: &Config,
     identity: &str,
     groups: &[String],
@@ -195,70 +182,26 @@ pub(crate) async fn grant_groups<I: Iot>(
     let Some(iot_cfg) = &config.iot else {
         bail!("iot grant needs an [iot] section in the config")
     };
-    let mapped = config.iot_groups();
-    let mut want = BTreeSet::new();
+    let project = &config.project.name;
+    let rules = GrantRules::new(project, &iot_cfg.pattern(project), &iot_cfg.groups)?;
     // `--groups ""` (revoke all) arrives as one empty name.
-    for g in groups.iter().filter(|g| !g.is_empty()) {
-        let m = mapped.iter().find(|m| &m.group == g).with_context(|| {
-            format!("--groups: {g:?} is not in iot.groups, so it has no policy")
-        })?;
-        want.insert(m.policy_name.clone());
+    let groups: Vec<String> = groups.iter().filter(|g| !g.is_empty()).cloned().collect();
+    if let Some(g) = rules.wanted(&groups).ignored.first() {
+        bail!("--groups: {g:?} is not in iot.groups, so it has no policy");
     }
-    let pattern = iot_cfg.pattern(&config.project.name);
-    let attached = iot.attached(identity).await?;
-    let mut ours = BTreeSet::new();
-    let mut foreign = 0;
-    for name in &attached {
-        let owned = matches_pattern(&pattern, name)
-            && match iot.get_policy(name).await? {
-                Some(p) => iot.tags(&p.arn).await?.get(PROJECT_TAG) == Some(&config.project.name),
-                None => false,
-            };
-        if owned {
-            ours.insert(name.clone());
-        } else {
-            foreign += 1;
-        }
-    }
-    let max = groupcast::limits::IOT_POLICIES_PER_TARGET;
-    if foreign + want.len() > max {
+    let plan = grant::plan(iot, &rules, identity, &groups).await?;
+    if !plan.missing.is_empty() {
         bail!(
-            "--groups: {} policies plus {foreign} other attached policies exceed IoT's {max} policies per identity",
-            want.len()
+            "--groups: {:?} have no IoT policy yet (run provisioner apply); nothing was changed",
+            plan.missing
         );
     }
-    let detach: Vec<String> = ours.difference(&want).cloned().collect();
-    let attach: Vec<String> = want
-        .iter()
-        .filter(|w| !ours.contains(*w))
-        .cloned()
-        .collect();
-    // Detach first: narrowing access must not wait on a failure to widen it.
-    for name in &detach {
-        iot.detach(name, identity).await?;
+    if !plan.not_owned.is_empty() {
+        bail!(
+            "IoT policies {:?} exist but are not tagged {PROJECT_TAG}={project}: groupcast never \
+             grants another project's or a hand-made policy; nothing was changed",
+            plan.not_owned
+        );
     }
-    for name in &attach {
-        iot.attach(name, identity).await?;
-    }
-    Ok(Grant {
-        identity_id: identity.to_owned(),
-        attached: attach,
-        detached: detach,
-        policies: want.into_iter().collect(),
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn policy_names_match_the_pattern_only_for_valid_segments() {
-        assert!(matches_pattern("acme-{group}", "acme-team-a"));
-        assert!(matches_pattern("acme-{group}", "acme-x--Team-5fB"));
-        assert!(!matches_pattern("acme-{group}", "acme-"));
-        assert!(!matches_pattern("acme-{group}", "other-team-a"));
-        assert!(!matches_pattern("acme-{group}", "acme-a--b"));
-        assert!(matches_pattern("{group}.gc", "admins.gc"));
-    }
+    Ok(grant::apply(iot, plan).await?)
 }

@@ -139,7 +139,7 @@ fn unified(old: &str, new: &str) -> String {
     similar::TextDiff::from_lines(old, new)
         .unified_diff()
         .context_radius(3)
-        .header("live", "config")
+        .header("deployed", "config")
         .to_string()
 }
 
@@ -202,7 +202,8 @@ impl<'a, C: Cloud> Reconciler<'a, C> {
             name: name.into(),
             diff,
         };
-        if self.mode == (Mode::Apply { progress: true }) {
+        // A record of every change in CI logs: one line each on stderr, terminal or not.
+        if self.applying() {
             eprintln!("{} {} {}", change.action.symbol(), change.kind, change.name);
         }
         self.changes.push(change);

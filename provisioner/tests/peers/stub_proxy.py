@@ -159,6 +159,15 @@ class Handler(BaseHTTPRequestHandler):
                 STATE["fail_at"] = None
         if fail:
             status, kind = STATE["fail_with"]
+            if kind == "html":
+                # What moto answers for a call it does not implement: an HTML page, no error type.
+                page = b"<!doctype html><html><title>404 Not Found</title><h1>Not Found</h1></html>"
+                self.send_response(status)
+                self.send_header("Content-Type", "text/html; charset=utf-8")
+                self.send_header("Content-Length", str(len(page)))
+                self.end_headers()
+                self.wfile.write(page)
+                return
             if action is not None:
                 # Query-protocol services read an XML error.
                 xml = (f"<ErrorResponse><Error><Type>Sender</Type><Code>{kind}</Code>"

@@ -31,7 +31,11 @@ fn apply(dir: &Path, peers: &Peers, config: &str) -> std::process::Output {
 }
 
 fn plan(dir: &Path, peers: &Peers, config: &str) -> std::process::Output {
-    provisioner(dir, Some(peers), &["--config", config, "plan"])
+    provisioner(
+        dir,
+        Some(peers),
+        &["--config", config, "plan", "--detailed-exitcode"],
+    )
 }
 
 /// What groupcast owns, by the independent boto3 view: counts that must not grow on re-runs.
@@ -165,7 +169,14 @@ fn apply_twice_creates_everything_once_and_the_second_run_only_reads() {
     let json = provisioner(
         &dir,
         Some(peers),
-        &["--config", &config, "--output", "json", "plan"],
+        &[
+            "--config",
+            &config,
+            "--output",
+            "json",
+            "plan",
+            "--detailed-exitcode",
+        ],
     );
     assert_eq!(json.status.code(), Some(0));
     assert_eq!(
@@ -183,7 +194,14 @@ fn json_output_is_only_json() {
     let p = provisioner(
         &dir,
         Some(peers),
-        &["--config", &config, "--output", "json", "plan"],
+        &[
+            "--config",
+            &config,
+            "--output",
+            "json",
+            "plan",
+            "--detailed-exitcode",
+        ],
     );
     assert_eq!(p.status.code(), Some(2), "{}", stderr(&p));
     let plan: Value = serde_json::from_str(&stdout(&p)).unwrap();
@@ -216,8 +234,42 @@ fn json_output_is_only_json() {
             "d",
         ],
     );
-    let printed = Outputs::from_json(&ok(&a)).unwrap();
-    assert_eq!(printed, Outputs::from_path(dir.join("o.json")).unwrap());
+    let printed: Value = serde_json::from_str(&ok(&a)).unwrap();
+    let written = Outputs::from_path(dir.join("o.json")).unwrap();
+    // stdout (CI logs) never shows the API key; the outputs file, readable by its owner only, does.
+    let key = written.events.as_ref().unwrap().api_key.clone().unwrap();
+    assert!(!stdout(&a).contains(&key), "{}", stdout(&a));
+    assert!(
+        printed["outputs"]["events"]["apiKey"]
+            .as_str()
+            .unwrap()
+            .starts_with("(redacted")
+    );
+    let mut shown: Outputs = serde_json::from_value(printed["outputs"].clone()).unwrap();
+    shown.events.as_mut().unwrap().api_key = Some(key);
+    assert_eq!(shown, written);
+    let applied = printed["changes"].as_array().unwrap();
+    assert!(
+        applied
+            .iter()
+            .any(|c| c["kind"] == "event-api" && c["action"] == "create"),
+        "{printed:#}"
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(dir.join("o.json"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "{mode:o}");
+    }
+    // Each change was also a line on stderr, though stderr is not a terminal here.
+    assert!(
+        stderr(&a).contains("+ create event-api acme-live-events"),
+        "{}",
+        stderr(&a)
+    );
 }
 
 /// stub: UpdateApi, UpdateChannelNamespace, UpdateResolver (moto has none of them);
@@ -382,12 +434,28 @@ fn destroy_deletes_what_groupcast_owns_and_nothing_else() {
         "error: destroy needs --yes when stdin is not a terminal\n"
     );
 
+    assert!(dir.join("outputs.json").exists());
     ok(&provisioner(
         &dir,
         Some(peers),
-        &["--config", &config, "destroy", "--yes"],
+        &[
+            "--config",
+            &config,
+            "destroy",
+            "--yes",
+            "--outputs",
+            "outputs.json",
+        ],
     ));
+    assert!(
+        !dir.join("outputs.json").exists(),
+        "destroy left the outputs file"
+    );
     let list = peers.list();
+    // AppSync may no longer invoke the authorizer.
+    for f in list["functions"].as_array().unwrap() {
+        assert_eq!(f["statements"], serde_json::json!([]), "{f}");
+    }
     let empty: Vec<Value> = Vec::new();
     assert_eq!(
         owned_summary(&list),
@@ -409,17 +477,41 @@ fn destroy_deletes_what_groupcast_owns_and_nothing_else() {
     assert_eq!(names("graphql_apis"), empty);
 }
 
-/// moto: AttachPolicy / DetachPolicy / ListAttachedPolicies on a Cognito identity (created in
-/// moto's cognito-identity backend first); stub: the tags that mark groupcast's policies.
+/// moto: AttachPolicy / DetachPolicy / ListAttachedPolicies / GetPolicy on a Cognito identity
+/// (created in moto's cognito-identity backend first); stub: the tags that mark groupcast's
+/// policies. An untagged policy whose name fits the pattern (`acme-live-intruder`) is never
+/// granted nor revoked: only the `groupcast:project` tag makes a policy this project's.
 #[test]
 fn iot_grant_attaches_exactly_the_requested_groups() {
     let (peers, _guard) = Peers::get();
     let dir = scratch("grant");
     let config = write_config(&dir, &example());
-    ok(&apply(&dir, peers, &config));
     let identity = peers.inventory(&["identity"]).trim().to_owned();
+    // Before apply no policy exists: the grant is refused, naming the groups, and changes nothing.
+    let early = provisioner(
+        &dir,
+        Some(peers),
+        &[
+            "--config",
+            &config,
+            "iot",
+            "grant",
+            "--identity-id",
+            &identity,
+            "--groups",
+            "admins",
+        ],
+    );
+    assert_eq!(early.status.code(), Some(1));
+    assert_eq!(
+        stderr(&early),
+        "error: --groups: [\"admins\"] have no IoT policy yet (run provisioner apply); nothing was changed\n"
+    );
+    ok(&apply(&dir, peers, &config));
     peers.inventory(&["foreign", "someone-elses"]);
     peers.inventory(&["attach", "someone-elses", &identity]);
+    peers.inventory(&["foreign", "acme-live-intruder"]);
+    peers.inventory(&["attach", "acme-live-intruder", &identity]);
     let attached =
         || -> Value { serde_json::from_str(&peers.inventory(&["attached", &identity])).unwrap() };
     let grant = |groups: &str| {
@@ -449,7 +541,12 @@ fn iot_grant_attaches_exactly_the_requested_groups() {
     );
     assert_eq!(
         attached(),
-        serde_json::json!(["acme-live-admins", "acme-live-team-a", "someone-elses"])
+        serde_json::json!([
+            "acme-live-admins",
+            "acme-live-intruder",
+            "acme-live-team-a",
+            "someone-elses"
+        ])
     );
 
     let g = grant("Team_B,admins");
@@ -457,7 +554,12 @@ fn iot_grant_attaches_exactly_the_requested_groups() {
     assert_eq!(g["detached"], serde_json::json!(["acme-live-team-a"]));
     assert_eq!(
         attached(),
-        serde_json::json!(["acme-live-admins", "acme-live-x--Team-5fB", "someone-elses"])
+        serde_json::json!([
+            "acme-live-admins",
+            "acme-live-intruder",
+            "acme-live-x--Team-5fB",
+            "someone-elses"
+        ])
     );
 
     let unknown = provisioner(
@@ -481,7 +583,12 @@ fn iot_grant_attaches_exactly_the_requested_groups() {
     );
     assert_eq!(
         attached(),
-        serde_json::json!(["acme-live-admins", "acme-live-x--Team-5fB", "someone-elses"])
+        serde_json::json!([
+            "acme-live-admins",
+            "acme-live-intruder",
+            "acme-live-x--Team-5fB",
+            "someone-elses"
+        ])
     );
 
     let g = grant("");
@@ -489,7 +596,10 @@ fn iot_grant_attaches_exactly_the_requested_groups() {
         g["detached"],
         serde_json::json!(["acme-live-admins", "acme-live-x--Team-5fB"])
     );
-    assert_eq!(attached(), serde_json::json!(["someone-elses"]));
+    assert_eq!(
+        attached(),
+        serde_json::json!(["acme-live-intruder", "someone-elses"])
+    );
 }
 
 /// moto: an existing, untagged Event API with the configured name is never adopted or changed.
@@ -509,7 +619,14 @@ fn apply_refuses_to_take_over_an_untagged_resource_with_the_same_name() {
     let out = provisioner(
         &dir,
         Some(peers),
-        &["--config", &config, "--output", "json", "plan"],
+        &[
+            "--config",
+            &config,
+            "--output",
+            "json",
+            "plan",
+            "--detailed-exitcode",
+        ],
     );
     assert_eq!(out.status.code(), Some(1));
     assert!(
@@ -567,7 +684,7 @@ fn a_schema_that_appsync_rejects_stops_apply_with_its_details() {
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
     assert!(
-        err.starts_with("error: GraphQL schema of acme-live-pubsub: schema creation FAILED: "),
+        err.contains("\nerror: GraphQL schema of acme-live-pubsub: schema creation FAILED: "),
         "{err}"
     );
     assert!(
@@ -580,7 +697,14 @@ fn a_schema_that_appsync_rejects_stops_apply_with_its_details() {
     let p = provisioner(
         &dir,
         Some(peers),
-        &["--config", &config, "plan", "--templates", t],
+        &[
+            "--config",
+            &config,
+            "plan",
+            "--detailed-exitcode",
+            "--templates",
+            t,
+        ],
     );
     assert_eq!(p.status.code(), Some(0), "{}", stdout(&p));
 }
@@ -726,5 +850,73 @@ fn credentials_of_another_account_are_refused_before_any_change() {
         peers.calls().iter().all(|c| !is_write(c)),
         "{:#?}",
         peers.calls()
+    );
+}
+
+/// Errors say their cause in words, on one line: an endpoint that does not implement a call
+/// (the stub answers with moto's HTML 404), no credentials, nothing listening, an unknown profile.
+#[test]
+fn aws_errors_are_one_readable_line_with_a_hint() {
+    let (peers, _guard) = Peers::get();
+    let dir = scratch("errors");
+    let config = write_config(&dir, &example());
+    let last_line =
+        |o: &std::process::Output| stderr(o).lines().last().unwrap_or_default().to_owned();
+
+    peers.post("/_stub/fail?nth=1&status=404&type=html");
+    let out = plan(&dir, peers, &config);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        last_line(&out),
+        "error: GetCallerIdentity: the endpoint does not implement this call (HTTP 404; a local peer without this operation?)"
+    );
+
+    let out =
+        crate::util::provisioner_with(&dir, Some(peers), &["--config", &config, "plan"], |cmd| {
+            cmd.env_remove("AWS_ACCESS_KEY_ID")
+                .env_remove("AWS_SECRET_ACCESS_KEY");
+        });
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        last_line(&out).starts_with(
+            "error: GetCallerIdentity: no AWS credentials found (hint: set AWS_PROFILE"
+        ),
+        "{}",
+        stderr(&out)
+    );
+
+    let out = provisioner(
+        &dir,
+        None,
+        &[
+            "--config",
+            &config,
+            "--endpoint-url",
+            "http://127.0.0.1:9",
+            "plan",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        last_line(&out).starts_with("error: GetCallerIdentity: cannot connect to the AWS endpoint"),
+        "{}",
+        stderr(&out)
+    );
+
+    let out = provisioner(
+        &dir,
+        Some(peers),
+        &["--config", &config, "--profile", "prdo", "plan"],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        last_line(&out).starts_with("error: --profile/AWS_PROFILE: no profile named \"prdo\""),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        !stderr(&out).contains('\u{1b}'),
+        "colour codes in a log: {}",
+        stderr(&out)
     );
 }

@@ -409,3 +409,48 @@ fn help_shows_an_example_for_every_subcommand() {
         );
     }
 }
+
+/// Usage errors exit 1, never 2 (which `plan --detailed-exitcode` uses for "changes present");
+/// help exits 0.
+#[test]
+fn usage_errors_exit_1_and_help_exits_0() {
+    let dir = scratch("usage");
+    for args in [
+        &["plan", "--confg", "x"][..],
+        &["--output", "yaml", "plan"],
+        &["nosuch"],
+    ] {
+        let out = provisioner(&dir, None, args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {}", stderr(&out));
+        assert!(stderr(&out).starts_with("error:"), "{}", stderr(&out));
+    }
+    assert_eq!(provisioner(&dir, None, &["--help"]).status.code(), Some(0));
+    assert_eq!(
+        provisioner(&dir, None, &["--version"]).status.code(),
+        Some(0)
+    );
+}
+
+/// `provisioner render | head -1`: a reader that stops early ends the run quietly with 0.
+#[test]
+fn a_closed_stdout_ends_the_run_quietly() {
+    let dir = scratch("pipe");
+    let config = dir.join("groupcast.toml");
+    std::fs::write(&config, example()).unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_provisioner"))
+        .current_dir(&*dir)
+        .args(["--config", config.to_str().unwrap(), "render", "--out", "o"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Close the read end before the first line is written.
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(
+        !err.contains("panicked") && !err.contains("Broken pipe"),
+        "{err}"
+    );
+}

@@ -1,8 +1,18 @@
 'use strict';
-// Evaluates a rendered Events handler (APPSYNC_JS) in a fresh V8 context, with `util` as @aws-appsync/utils
-// defines it for Event handlers: `util.unauthorized()` and `util.error(msg, type)` end the handler with an
-// error (AppSync answers subscribe_error / publish_error). The context has no Node globals (no Buffer,
-// TextEncoder, require), and the String methods APPSYNC_JS lacks throw, so the handler cannot lean on them.
+// Evaluates a rendered Events handler (APPSYNC_JS) in a fresh V8 context, with `util` as AWS documents it for
+// Event handlers: `util.unauthorized()` and `util.error(msg, type)` end the handler with an error (AppSync
+// answers subscribe_error / publish_error; channel-namespace-handlers.html), and `util.urlEncode(s)` returns
+// `s` as application/x-www-form-urlencoded UTF-8 text (built-in-util.html). `JSON.parse` returns "" for text
+// that is not JSON, as runtime-supported-features.html documents, instead of throwing.
+//
+// The context has no Node globals (no Buffer, TextEncoder, require), and the methods AWS does not list as
+// supported throw when called, so a handler that leans on them fails here as well as in the static check
+// (lib/appsync-js.js). The ctx crosses into the context as JSON text, so its objects are the context's own.
+//
+// Options, to show that the handler does not depend on details AWS leaves open:
+//   urlEncode: 'java' (default; java.net.URLEncoder: keeps A-Za-z0-9 . - * _, space as +, %XX upper case,
+//              an unpaired surrogate as ?) or 'lenient' (keeps more punctuation, %xx lower case).
+//   jsonParse: 'aws' (default; "" on bad input) or 'throws' (ECMAScript's SyntaxError).
 const vm = require('node:vm');
 
 const IMPORT = "import { util } from '@aws-appsync/utils';";
@@ -15,7 +25,44 @@ class Rejection {
   }
 }
 
-function load(source) {
+/// java.net.URLEncoder.encode(s, UTF_8): the application/x-www-form-urlencoded encoding AppSync's
+/// util.urlEncode documents.
+function urlEncodeJava(s) {
+  let out = '';
+  for (const ch of String(s)) {
+    if (/^[A-Za-z0-9.*_-]$/.test(ch)) out += ch;
+    else if (ch === ' ') out += '+';
+    else {
+      const cp = ch.codePointAt(0);
+      const bytes = cp >= 0xd800 && cp <= 0xdfff ? Buffer.from('?') : Buffer.from(ch, 'utf8');
+      for (const b of bytes) out += '%' + b.toString(16).toUpperCase().padStart(2, '0');
+    }
+  }
+  return out;
+}
+
+/// An encoder that keeps more characters unencoded and writes lower-case hex: what a different but
+/// still form-urlencoding implementation might do.
+function urlEncodeLenient(s) {
+  return urlEncodeJava(s)
+    .replace(/%([0-9A-F]{2})/g, (m, h) => {
+      const c = String.fromCharCode(parseInt(h, 16));
+      return "!'()~".includes(c) ? c : `%${h.toLowerCase()}`;
+    });
+}
+
+// Methods AWS does not list for APPSYNC_JS; calling one in the handler throws.
+const UNLISTED = `
+  for (const m of ['charCodeAt','codePointAt','includes','localeCompare','match','matchAll','normalize','padEnd','padStart','repeat','search','substring','substr','at'])
+    String.prototype[m] = function () { throw new Error('String.prototype.' + m + ' is not available in APPSYNC_JS'); };
+  for (const m of ['includes','at'])
+    Array.prototype[m] = function () { throw new Error('Array.prototype.' + m + ' is not available in APPSYNC_JS'); };
+  for (const m of ['fromCharCode','fromCodePoint'])
+    String[m] = function () { throw new Error('String.' + m + ' is not available in APPSYNC_JS'); };
+  Array.isArray = function () { throw new Error('Array.isArray is not available in APPSYNC_JS'); };
+`;
+
+function load(source, { urlEncode = 'java', jsonParse = 'aws' } = {}) {
   const count = source.split(IMPORT).length - 1;
   if (count !== 1) throw new Error(`handler must import util exactly once as \`${IMPORT}\` (found ${count})`);
   if (/\bimport\b[^;]*from/.test(source.replace(IMPORT, ''))) throw new Error('handler imports something besides util');
@@ -29,14 +76,15 @@ function load(source) {
     error: (message, type) => {
       throw new Rejection('error', String(message), type);
     },
+    urlEncode: urlEncode === 'lenient' ? urlEncodeLenient : urlEncodeJava,
   };
   const sandbox = { util, console: { log: (...a) => logs.push(a.join(' ')) } };
   const context = vm.createContext(sandbox, { codeGeneration: { strings: false, wasm: false } });
-  // Methods the eslint plugin lists as unimplemented in APPSYNC_JS.
   vm.runInContext(
-    `for (const m of ['charCodeAt','localeCompare','matchAll','padEnd','padStart','repeat','search','normalize'])
-       String.prototype[m] = function () { throw new Error('String.prototype.' + m + ' is not available in APPSYNC_JS'); };
-     String.fromCharCode = String.fromCodePoint = function () { throw new Error('String.fromCharCode is not available in APPSYNC_JS'); };`,
+    `const __parse = JSON.parse;
+     globalThis.__ctx = (text) => __parse(text);
+     ${jsonParse === 'aws' ? 'JSON.parse = function (text) { try { return __parse(text); } catch (e) { return ""; } };' : ''}
+     ${UNLISTED}`,
     context,
   );
   const exported = vm.runInContext(
@@ -49,11 +97,11 @@ function load(source) {
   const call = (fn, ctx) => {
     logs.length = 0;
     try {
-      const value = fn(JSON.parse(JSON.stringify(ctx)));
-      return { allowed: true, value, logs: [...logs] };
+      const value = fn(context.__ctx(JSON.stringify(ctx)));
+      return { allowed: true, value: value === undefined ? value : JSON.parse(JSON.stringify(value)), logs: [...logs] };
     } catch (e) {
       if (e instanceof Rejection) return { allowed: false, kind: e.kind, message: e.message, logs: [...logs], reason: logs.join(' | ') };
-      // Any other runtime error (bad JSON in handlerContext, a TypeError) fails the operation: closed.
+      // Any other runtime error (a TypeError, an unlisted method) fails the operation: closed.
       return { allowed: false, kind: 'runtime', message: String(e && e.message), logs: [...logs], reason: `runtime error: ${e && e.message}` };
     }
   };

@@ -88,7 +88,7 @@ function requestContext(caller) {
     case LAMBDA:
       return { ...base, resolverContext: caller.resolverContext };
     case A.AWS_IAM:
-      return { ...base, iamToken: caller.iam || { username: 'publisher', userArn: 'arn:aws:iam::123456789012:role/publisher' } };
+      return { ...base, iamToken: caller.iam || { username: 'AROAEXAMPLE:publisher', userArn: 'arn:aws:sts::123456789012:assumed-role/harness-publisher/publisher' } };
     default:
       return base;
   }

@@ -325,6 +325,53 @@ async fn failed_entries_of_both_spellings_map_to_their_message_and_group() {
 }
 
 #[tokio::test]
+async fn publish_success_with_transient_failed_events_resends_only_those() {
+    let server = WsServer::start(Behaviour::default(), |c, n, p| {
+        if n == 0 {
+            WsReply::Json(json!({
+                "type": "publish_success",
+                "successful": [{"identifier": "ok0", "index": 0}, {"identifier": "ok2", "index": 2}],
+                "failed": [
+                    {"identifier": "f1", "index": 1, "errorCode": 500, "errorMessage": "internal"},
+                    {"identifier": "f3", "index": 3, "code": "InternalFailure", "message": "try again"},
+                    {"identifier": "f4", "index": 4, "code": 400, "message": "bad"}
+                ]
+            }))
+        } else {
+            WsReply::Json(all_successful(c, n, p))
+        }
+    })
+    .await;
+    let msgs: Vec<_> = (0..5).map(|i| msg("t", &["g"], json!(i))).collect();
+    let report = api_key_publisher(&server)
+        .publish_all(&msgs, &Default::default())
+        .await
+        .unwrap();
+    let p = server.publishes();
+    assert_eq!(p.len(), 2);
+    assert_eq!(
+        p[1]["events"],
+        json!([p[0]["events"][1], p[0]["events"][3]])
+    );
+    assert_ne!(p[0]["id"], p[1]["id"], "a new publish id per attempt");
+    let attempts: Vec<u32> = report.deliveries.iter().map(|d| d.attempts).collect();
+    assert_eq!(attempts, [1, 2, 1, 2, 1]);
+    for i in [0, 1, 2, 3] {
+        assert!(
+            report.deliveries[i].outcome.is_delivered(),
+            "{i}: {report:?}"
+        );
+    }
+    assert_eq!(
+        report.deliveries[4].outcome,
+        Outcome::Failed {
+            error: "event failed (400): bad".into(),
+            retryable: false
+        }
+    );
+}
+
+#[tokio::test]
 async fn publish_error_unauthorized_is_not_retried() {
     let server = WsServer::start(Behaviour::default(), |_, _, _| {
         WsReply::Json(json!({"type": "publish_error", "errors": [
@@ -598,7 +645,7 @@ async fn events_ws_is_opt_in_and_never_combined_with_events() {
     // Per call too.
     let opts = groupcast::PublishOptions {
         transports: Some(vec![Transport::EventsWs, Transport::Events]),
-        authorizer: None,
+        ..Default::default()
     };
     let e = p
         .publish_all(&[msg("t", &["g"], json!(1))], &opts)

@@ -5,12 +5,16 @@
 //! - `sigv4`: captured signatures re-verified by botocore (Python), independently of aws-sigv4.
 //! - `moto`: signed Events and IoT publishes against a real moto server.
 //! - `events_ws`: AppSync Events over WebSocket against `ws_server`, a local protocol peer.
+//! - `faults`: the fault-injection suite against `fault_sink` (500, 429, resets, per-event
+//!   failures, slow responses at seeded rates).
 
 // Test helpers are `pub` for sibling modules; this crate has no outside users.
 #![allow(unreachable_pub)]
 
 mod events;
 mod events_ws;
+mod fault_sink;
+mod faults;
 mod from_env;
 mod graphql;
 mod iot;

@@ -1,11 +1,13 @@
-//! The publisher handler: turns each kind of invocation into messages, publishes them through
-//! anything that implements `groupcast::Publish`, and shapes the answer for its caller.
+//! The publisher Lambda's batch policy (feature `lambda`): turns each kind of invocation into
+//! messages, publishes them through anything that implements [`Publish`], and shapes the answer
+//! for its caller. The `publisher` function is an adapter over [`handle`]; SQS and EventBridge
+//! inputs are read as `aws_lambda_events` types.
 //!
 //! | invocation | input | answer |
 //! |---|---|---|
-//! | direct | `{topic, data, groups, transports?, id?}` or a list of them | per message its id and per-transport results; an invalid message fails the call before anything is sent |
-//! | SQS | `Records[].body` is one message | `{"batchItemFailures": [{"itemIdentifier": messageId}]}` naming only the records that failed (unparsable, or a delivery failed), so SQS retries only those |
-//! | EventBridge | `detail` is the message | as direct; any failed delivery fails the invocation, so Lambda retries it |
+//! | direct | `{topic, data, groups, transports?, id?}` or a list of them | per message its id and per-transport results (with the attempts each took); an invalid message fails the call before anything is sent |
+//! | SQS | [`SqsEvent`]: `Records[].body` is one message | [`SqsBatchResponse`] naming only the records that failed (unparsable, or a delivery failed), so SQS retries only those |
+//! | EventBridge | [`EventBridgeEvent`]: `detail` is the message | as direct; any failed delivery fails the invocation, so Lambda retries it |
 //!
 //! Message ids stay stable across redeliveries, so subscribers can drop duplicates: the body's `id`
 //! when it has one, else the SQS `messageId` / EventBridge event `id` (both UUIDs, kept by every
@@ -13,46 +15,34 @@
 //! published once.
 
 use std::collections::{BTreeMap, HashMap};
+use std::time::SystemTime;
 
-use groupcast::{Delivery, Error, Message, Outcome, Publish, PublishOptions, Transport};
-use lambda_runtime::Diagnostic;
-use serde::{Deserialize, Serialize};
+use aws_lambda_events::event::eventbridge::EventBridgeEvent;
+use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
+use serde::Serialize;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-/// One message as callers write it.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct MessageInput {
-    topic: String,
-    #[serde(default)]
-    data: Value,
-    groups: Vec<String>,
-    #[serde(default)]
-    transports: Option<Vec<Transport>>,
-    #[serde(default)]
-    id: Option<Uuid>,
-}
+use crate::{Delivery, Error, Message, Outcome, Publish, PublishOptions, Transport};
 
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct SqsRecord {
-    message_id: String,
-    #[serde(default)]
-    body: String,
-}
+/// The fields of a message as callers write it.
+const MESSAGE_FIELDS: &str = "topic, data, groups, transports, id";
 
-/// Why an invocation failed; the variant is the Lambda `errorType`.
+/// Why an invocation failed; [`Failure::error_type`] is the Lambda `errorType`.
 #[derive(Debug, thiserror::Error)]
-pub(crate) enum Failure {
+#[non_exhaustive]
+pub enum Failure {
     /// The event is none of the accepted shapes, or a message is invalid. Nothing was sent.
     #[error("invalid input: {0}")]
     InvalidInput(String),
     /// Some deliveries failed (EventBridge only; direct calls report them in the answer).
     #[error("{failed} of {total} deliveries failed; first: {first}")]
     PublishFailed {
+        /// Deliveries that failed.
         failed: usize,
+        /// Deliveries attempted.
         total: usize,
+        /// The first failure, in words.
         first: String,
     },
     /// The publisher refused the call as a whole (configuration, credentials).
@@ -60,16 +50,13 @@ pub(crate) enum Failure {
     Publish(String),
 }
 
-impl From<Failure> for Diagnostic {
-    fn from(f: Failure) -> Self {
-        let error_type = match &f {
+impl Failure {
+    /// The Lambda `errorType` of this failure: `InvalidInput`, `PublishFailed` or `PublishError`.
+    pub fn error_type(&self) -> &'static str {
+        match self {
             Failure::InvalidInput(_) => "InvalidInput",
             Failure::PublishFailed { .. } => "PublishFailed",
             Failure::Publish(_) => "PublishError",
-        };
-        Diagnostic {
-            error_type: error_type.into(),
-            error_message: f.to_string(),
         }
     }
 }
@@ -91,18 +78,49 @@ impl Published {
 }
 
 /// Handles any accepted invocation. See the [module docs](self).
-pub(crate) async fn handle<P: Publish + Sync>(
+///
+/// # Errors
+/// [`Failure::InvalidInput`] when the event is none of the accepted shapes or (direct,
+/// EventBridge) a message is invalid; [`Failure::PublishFailed`] when an EventBridge message was
+/// not delivered everywhere; [`Failure::Publish`] when the publisher refused the call as a whole.
+pub async fn handle<P: Publish + Sync>(publisher: &P, event: Value) -> Result<Value, Failure> {
+    handle_until(publisher, event, None).await
+}
+
+/// [`handle`], ending every publish by `deadline` when given (see [`PublishOptions::deadline`]):
+/// pass the invocation's deadline less the time to answer, so that a slow endpoint yields
+/// reported failures (and `batchItemFailures`) rather than a timed-out invocation.
+///
+/// # Errors
+/// As [`handle`].
+pub async fn handle_until<P: Publish + Sync>(
     publisher: &P,
     event: Value,
+    deadline: Option<SystemTime>,
 ) -> Result<Value, Failure> {
-    if let Some(records) = event.get("Records").and_then(Value::as_array) {
-        let records: Vec<SqsRecord> = serde_json::from_value(Value::Array(records.clone()))
+    if event.get("Records").is_some_and(Value::is_array) {
+        let event: SqsEvent = serde_json::from_value(event)
             .map_err(|e| Failure::InvalidInput(format!("Records: {e}")))?;
-        return Ok(handle_sqs(publisher, records).await);
+        let answer = handle_sqs(publisher, event, deadline).await?;
+        return Ok(serde_json::to_value(answer).expect("a batch response serializes"));
     }
     if event.get("detail-type").is_some() && event.get("detail").is_some() {
-        return handle_eventbridge(publisher, event).await;
+        let event: EventBridgeEvent<Value> = serde_json::from_value(event)
+            .map_err(|e| Failure::InvalidInput(format!("EventBridge event: {e}")))?;
+        return handle_eventbridge(publisher, event, deadline).await;
     }
+    handle_direct(publisher, event, deadline).await
+}
+
+/// A direct invocation: one message or a list of them.
+///
+/// # Errors
+/// As [`handle`].
+pub async fn handle_direct<P: Publish + Sync>(
+    publisher: &P,
+    event: Value,
+    deadline: Option<SystemTime>,
+) -> Result<Value, Failure> {
     let (inputs, field): (Vec<Value>, fn(usize) -> String) = match event {
         Value::Array(items) => (items, |i| format!("[{i}]")),
         single @ Value::Object(_) => (vec![single], |_| String::new()),
@@ -118,38 +136,52 @@ pub(crate) async fn handle<P: Publish + Sync>(
             .map_err(|e| Failure::InvalidInput(format!("{}{e}", field(i))))?;
         messages.push((message, transports));
     }
-    let published = publish(publisher, messages).await?;
+    let published = publish(publisher, messages, deadline).await?;
     Ok(answer(&published))
 }
 
-async fn handle_sqs<P: Publish + Sync>(publisher: &P, records: Vec<SqsRecord>) -> Value {
+/// An SQS batch: the records that failed (unusable, or not delivered everywhere) by `messageId`.
+///
+/// # Errors
+/// [`Failure::InvalidInput`] when a record has no `messageId`: it could not be named for a retry,
+/// so the whole batch fails and SQS retries it.
+pub async fn handle_sqs<P: Publish + Sync>(
+    publisher: &P,
+    event: SqsEvent,
+    deadline: Option<SystemTime>,
+) -> Result<SqsBatchResponse, Failure> {
     let mut failures: Vec<String> = Vec::new();
     let mut messages = Vec::new();
     let mut record_ids: Vec<(String, Uuid)> = Vec::new();
-    for record in records {
-        let input = serde_json::from_str::<Value>(&record.body)
-            .map_err(|e| format!("body is not JSON: {e}"));
-        let fallback_id = Uuid::parse_str(&record.message_id).ok();
+    for (i, record) in event.records.into_iter().enumerate() {
+        let Some(record_id) = record.message_id else {
+            return Err(Failure::InvalidInput(format!(
+                "Records[{i}].messageId: missing; a record without it cannot be reported failed"
+            )));
+        };
+        let input = serde_json::from_str::<Value>(record.body.as_deref().unwrap_or_default())
+            .map_err(|e| format!(".body: not JSON: {e}"));
+        let fallback_id = Uuid::parse_str(&record_id).ok();
         match input.and_then(|v| parse_message(v, fallback_id)) {
             Ok((message, transports)) => {
-                record_ids.push((record.message_id, message.id()));
+                record_ids.push((record_id, message.id()));
                 messages.push((message, transports));
             }
             Err(e) => {
                 // Reported as failed: SQS retries it, then moves it to the dead-letter queue.
-                tracing::error!(record = record.message_id, error = %e, "unusable SQS record");
-                failures.push(record.message_id);
+                tracing::error!(record = record_id, error = %format!("Records[{i}]{e}"), "unusable SQS record");
+                failures.push(record_id);
             }
         }
     }
-    match publish(publisher, messages).await {
+    match publish(publisher, messages, deadline).await {
         Ok(published) => {
             let ok: HashMap<Uuid, bool> =
                 published.iter().map(|p| (p.message.id(), p.ok())).collect();
             failures.extend(
                 record_ids
                     .into_iter()
-                    .filter(|(_, id)| !ok[id])
+                    .filter(|(_, id)| !ok.get(id).copied().unwrap_or(false))
                     .map(|(record, _)| record),
             );
             log_summary(&published);
@@ -159,21 +191,32 @@ async fn handle_sqs<P: Publish + Sync>(publisher: &P, records: Vec<SqsRecord>) -
             failures.extend(record_ids.into_iter().map(|(record, _)| record));
         }
     }
-    json!({"batchItemFailures": failures.into_iter().map(|id| json!({"itemIdentifier": id})).collect::<Vec<_>>()})
+    let mut response = SqsBatchResponse::default();
+    response.batch_item_failures = failures
+        .into_iter()
+        .map(|id| {
+            let mut f = BatchItemFailure::default();
+            f.item_identifier = id;
+            f
+        })
+        .collect();
+    Ok(response)
 }
 
-async fn handle_eventbridge<P: Publish + Sync>(
+/// An EventBridge event whose `detail` is the message; its `id` is the message id when the
+/// detail has none.
+///
+/// # Errors
+/// As [`handle`]: any failed delivery fails the invocation, so that Lambda retries it.
+pub async fn handle_eventbridge<P: Publish + Sync>(
     publisher: &P,
-    mut event: Value,
+    event: EventBridgeEvent<Value>,
+    deadline: Option<SystemTime>,
 ) -> Result<Value, Failure> {
-    let event_id = event
-        .get("id")
-        .and_then(Value::as_str)
-        .and_then(|s| Uuid::parse_str(s).ok());
-    let detail = event.get_mut("detail").map(Value::take).unwrap_or_default();
-    let message =
-        parse_message(detail, event_id).map_err(|e| Failure::InvalidInput(format!("detail{e}")))?;
-    let published = publish(publisher, vec![message]).await?;
+    let event_id = event.id.as_deref().and_then(|s| Uuid::parse_str(s).ok());
+    let message = parse_message(event.detail, event_id)
+        .map_err(|e| Failure::InvalidInput(format!("detail{e}")))?;
+    let published = publish(publisher, vec![message], deadline).await?;
     let deliveries: Vec<&Delivery> = published
         .iter()
         .flat_map(|p| p.result.iter().flatten())
@@ -198,29 +241,76 @@ async fn handle_eventbridge<P: Publish + Sync>(
     Ok(answer(&published))
 }
 
-/// Parses and validates one message; `fallback_id` is its id when the input has none. The error
-/// text starts with the field path (`.topic`, `.groups[1]`, …) so callers can prefix it.
-fn parse_message(
+/// Parses and validates one message as callers write it (`{topic, data?, groups, transports?,
+/// id?}`, nothing else); `fallback_id` is its id when the input has none.
+///
+/// # Errors
+/// The text starts with the field path (`.topic`, `.groups[1]`, …) so callers can prefix it,
+/// then the rule the field broke.
+pub fn parse_message(
     input: Value,
     fallback_id: Option<Uuid>,
 ) -> Result<(Message, Option<Vec<Transport>>), String> {
-    let input: MessageInput = serde_json::from_value(input).map_err(|e| format!(": {e}"))?;
-    let mut builder = Message::builder(input.topic)
-        .data(input.data)
-        .groups(input.groups);
-    if let Some(id) = input.id.or(fallback_id) {
+    let Value::Object(mut fields) = input else {
+        return Err(format!(
+            ": a message is a JSON object {{{MESSAGE_FIELDS}}}, not {}",
+            kind_of(&input)
+        ));
+    };
+    if let Some(unknown) = fields
+        .keys()
+        .find(|k| !MESSAGE_FIELDS.split(", ").any(|f| f == k.as_str()))
+    {
+        return Err(format!(
+            ".{unknown}: unknown field; a message has only {MESSAGE_FIELDS}"
+        ));
+    }
+    let topic: String = take(&mut fields, "topic")?
+        .ok_or_else(|| ".topic: missing; every message needs a topic".to_owned())?;
+    let groups: Vec<String> = take(&mut fields, "groups")?
+        .ok_or_else(|| ".groups: missing; every message needs its groups".to_owned())?;
+    let data: Value = fields.remove("data").unwrap_or_default();
+    let transports: Option<Vec<Transport>> = take(&mut fields, "transports")?;
+    let id: Option<Uuid> = take(&mut fields, "id")?;
+    let mut builder = Message::builder(topic).data(data).groups(groups);
+    if let Some(id) = id.or(fallback_id) {
         builder = builder.id(id);
     }
     let message = builder.build().map_err(|e| match e {
         Error::Invalid { field, rule } => format!(".{field}: {rule}"),
         other => format!(": {other}"),
     })?;
-    if input.transports.as_ref().is_some_and(Vec::is_empty) {
+    if transports.as_ref().is_some_and(Vec::is_empty) {
         return Err(
             ".transports: the list is empty; omit it to use the publisher's transports".into(),
         );
     }
-    Ok((message, input.transports))
+    Ok((message, transports))
+}
+
+/// Field `name` of a message, read as `T` (absent or null: `None`); the error names the field.
+fn take<T: serde::de::DeserializeOwned>(
+    fields: &mut serde_json::Map<String, Value>,
+    name: &str,
+) -> Result<Option<T>, String> {
+    match fields.remove(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => serde_json::from_value(v)
+            .map(Some)
+            .map_err(|e| format!(".{name}: {e}")),
+    }
+}
+
+/// A JSON value's kind, for messages.
+fn kind_of(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
 }
 
 /// Publishes `messages`, one call per distinct transport choice, and pairs each message with its
@@ -230,6 +320,7 @@ fn parse_message(
 async fn publish<P: Publish + Sync>(
     publisher: &P,
     messages: Vec<(Message, Option<Vec<Transport>>)>,
+    deadline: Option<SystemTime>,
 ) -> Result<Vec<Published>, Failure> {
     let mut by_choice: BTreeMap<Option<Vec<Transport>>, Vec<Message>> = BTreeMap::new();
     let mut seen: Vec<Uuid> = Vec::new();
@@ -249,6 +340,7 @@ async fn publish<P: Publish + Sync>(
     for (transports, batch) in by_choice {
         let opts = PublishOptions {
             transports,
+            deadline,
             ..Default::default()
         };
         match publisher.publish_all(&batch, &opts).await {
@@ -310,6 +402,8 @@ struct DeliveryView<'a> {
     group: &'a str,
     #[serde(flatten)]
     outcome: &'a Outcome,
+    /// The attempts it took.
+    attempts: u32,
 }
 
 /// The answer to a direct or EventBridge invocation.
@@ -330,6 +424,7 @@ fn answer(published: &[Published]) -> Value {
                             .push(DeliveryView {
                                 group: &d.group,
                                 outcome: &d.outcome,
+                                attempts: d.attempts,
                             });
                     }
                     entry["transports"] = serde_json::to_value(transports).expect("serializable");
@@ -362,7 +457,7 @@ fn log_summary(published: &[Published]) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use groupcast::PublishReport;
+    use crate::PublishReport;
     use std::sync::Mutex;
 
     /// One `publish_all` call: its message ids and transports.
@@ -409,6 +504,7 @@ mod tests {
                             group: g.clone(),
                             transport: *t,
                             outcome,
+                            attempts: 1,
                         });
                     }
                 }
@@ -441,11 +537,11 @@ mod tests {
         Uuid::parse_str(m["id"].as_str().unwrap()).unwrap();
         assert_eq!(
             m["transports"]["events"][0],
-            json!({"group": "a", "status": "delivered", "identifier": "ev-a"})
+            json!({"group": "a", "status": "delivered", "identifier": "ev-a", "attempts": 1})
         );
         assert_eq!(
             m["transports"]["iot"][1],
-            json!({"group": "b", "status": "failed", "error": "sink said no", "retryable": true})
+            json!({"group": "b", "status": "failed", "error": "sink said no", "retryable": true, "attempts": 1})
         );
         let list = handle(
             &p,
@@ -484,7 +580,7 @@ mod tests {
         ] {
             let e = handle(&p, event.clone()).await.unwrap_err();
             assert!(e.to_string().contains(field), "{event}: {e}");
-            assert_eq!(Diagnostic::from(e).error_type, "InvalidInput");
+            assert_eq!(e.error_type(), "InvalidInput");
         }
         assert!(p.calls.lock().unwrap().is_empty());
     }
@@ -578,7 +674,7 @@ mod tests {
                 &self,
                 _: &[Message],
                 _: &PublishOptions,
-            ) -> Result<groupcast::PublishReport, Error> {
+            ) -> Result<crate::PublishReport, Error> {
                 Err(Error::Credentials("no credentials".into()))
             }
         }
@@ -615,8 +711,65 @@ mod tests {
         assert_eq!(v["complete"], true);
         let e = handle(&p, event(json!(["a", "down"]))).await.unwrap_err();
         assert!(e.to_string().contains("1 of 2 deliveries failed"), "{e}");
-        assert_eq!(Diagnostic::from(e).error_type, "PublishFailed");
+        assert_eq!(e.error_type(), "PublishFailed");
         let e = handle(&p, event(json!([]))).await.unwrap_err();
         assert!(e.to_string().contains("detail.groups"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn an_sqs_record_without_a_message_id_fails_the_batch_so_sqs_retries_it_whole() {
+        let p = FakePublisher::default();
+        let event = json!({"Records": [
+            {"messageId": SQS_ID, "body": json!({"topic": "t", "groups": ["a"]}).to_string()},
+            {"body": json!({"topic": "t", "groups": ["a"]}).to_string()}
+        ]});
+        let e = handle(&p, event).await.unwrap_err();
+        assert!(e.to_string().contains("Records[1].messageId"), "{e}");
+        assert_eq!(e.error_type(), "InvalidInput");
+        assert!(p.calls.lock().unwrap().is_empty(), "nothing was sent");
+    }
+
+    #[tokio::test]
+    async fn a_malformed_eventbridge_envelope_is_invalid_input_naming_the_field() {
+        let p = FakePublisher::default();
+        let e = handle(
+            &p,
+            json!({"detail-type": "X", "source": "s", "time": "yesterday", "detail": {"topic": "t", "groups": ["a"]}}),
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(e.error_type(), "InvalidInput");
+        assert!(e.to_string().contains("EventBridge event"), "{e}");
+        let e = handle(&p, json!({"detail-type": "X", "detail": {}}))
+            .await
+            .unwrap_err();
+        assert!(e.to_string().contains("source"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn the_invocation_deadline_reaches_every_publish_call() {
+        #[derive(Default)]
+        struct Deadlines(Mutex<Vec<Option<SystemTime>>>);
+        impl Publish for Deadlines {
+            async fn publish_all(
+                &self,
+                _: &[Message],
+                opts: &PublishOptions,
+            ) -> Result<crate::PublishReport, Error> {
+                self.0.lock().unwrap().push(opts.deadline);
+                Ok(crate::PublishReport::default())
+            }
+        }
+        let p = Deadlines::default();
+        let until = SystemTime::now() + std::time::Duration::from_secs(3);
+        let message = json!({"topic": "t", "groups": ["a"]});
+        handle_until(&p, message.clone(), Some(until))
+            .await
+            .unwrap();
+        handle_until(&p, sqs(&[(SQS_ID, message.to_string())]), Some(until))
+            .await
+            .unwrap();
+        handle(&p, message).await.unwrap();
+        assert_eq!(*p.0.lock().unwrap(), [Some(until), Some(until), None]);
     }
 }
