@@ -611,9 +611,12 @@ fn apply_refuses_to_take_over_an_untagged_resource_with_the_same_name() {
     let config = write_config(&dir, &example());
     let out = apply(&dir, peers, &config);
     assert_eq!(out.status.code(), Some(1));
+    // The roles come first (AppSync's logging role must exist before the APIs name it).
     assert_eq!(
         stderr(&out),
-        "error: an Event API named \"acme-live-events\" exists but is not tagged groupcast:project=acme-live: groupcast \
+        "+ create iam-role acme-live-publisher\n+ create iam-role acme-live-authorizer\n\
+         + create iam-role acme-live-iot-grant\n+ create iam-role acme-live-appsync-logs\n\
+         error: an Event API named \"acme-live-events\" exists but is not tagged groupcast:project=acme-live: groupcast \
          will not take it over\n"
     );
     let out = provisioner(
@@ -732,7 +735,10 @@ fn removed_namespaces_groups_and_sections_are_deleted_on_apply() {
         "- delete namespace jobs",
         "- delete graphql-api acme-live-pubsub",
         "- delete iot-policy acme-live-editors",
-        "Plan: 0 to create, 0 to update, 3 to delete.",
+        // The roles' permissions follow the namespaces and APIs they name.
+        "~ update iam-role-policy acme-live-publisher/groupcast",
+        "~ update iam-role-policy acme-live-appsync-logs/groupcast",
+        "Plan: 0 to create, 2 to update, 3 to delete.",
     ] {
         assert!(text.contains(line), "missing {line:?} in\n{text}");
     }
