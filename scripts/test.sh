@@ -2,7 +2,8 @@
 # The one command that runs every groupcast test (README: "Run the tests").
 # Sets up what is missing (scripts/setup.sh), then runs the Rust tests (unit, wire, SigV4 checked
 # by botocore, moto and stub peers, Lambda binaries under an emulated runtime API), the frontend
-# channel helper's tests (clients/js, against the Rust rule), the Node isolation harness, and a `cargo lambda build` of every function.
+# channel helper's tests (clients/js, against the Rust rule), the Node isolation harness, and a
+# `cargo lambda build` of every function.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
