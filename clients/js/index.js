@@ -11,6 +11,13 @@
 
 /** A marker that unencoded segments can never hold (they hold no `--`). */
 export const ENCODED_PREFIX = 'x--';
+// AWS limits, as groupcast::limits has them. Channel segments: 1-50 of [A-Za-z0-9-], alphanumeric at both
+// ends, at most 5 per channel path, a subscribe path may end in `*`
+// (https://docs.aws.amazon.com/appsync/latest/eventapi/event-api-concepts.html,
+// https://docs.aws.amazon.com/appsync/latest/eventapi/channel-namespaces.html). IoT topics: at most 256
+// UTF-8 bytes and 7 `/`, `$` topics reserved; client ids at most 128 bytes
+// (https://docs.aws.amazon.com/general/latest/gr/iot-core.html).
+
 /** Characters in one AppSync Events channel segment (and one namespace name). groupcast::limits. */
 export const SEGMENT_MAX_CHARS = 50;
 /** Segments in an AppSync Events channel path, the namespace included. groupcast::limits. */
@@ -227,6 +234,12 @@ export function iotTopic(prefix, group, topic) {
   return full;
 }
 
+// The client id rule is templates/iot/group-policy.json.tera's: `iot:Connect` on
+// `client/${cognito-identity.amazonaws.com:sub}` and `client/${cognito-identity.amazonaws.com:sub}-*`
+// (https://docs.aws.amazon.com/iot/latest/developerguide/cog-iot-policies.html); a second connection with a
+// client id in use disconnects the first
+// (https://docs.aws.amazon.com/iot-device-defender/latest/devguide/audit-chk-conflicting-client-ids.html).
+// The identity id check is groupcast_auth::grant::validate_identity_id's.
 /**
  * The MQTT client id a user's IoT connection must use: their Cognito identity id, or the identity
  * id + `-` + a suffix so one user can hold several connections (tabs, devices) at once: the group
