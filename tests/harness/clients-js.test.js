@@ -52,3 +52,35 @@ for (const [file, code] of handlers) {
     assert.ok(refused >= lone.length && refused < all.length / 2, `${refused} of ${all.length} refused`);
   });
 }
+
+test('clients/js: index.d.ts declares exactly what index.js exports, and a strict TypeScript user compiles against it', async () => {
+  const ts = require('typescript');
+  const mod = await import(path.join(CLIENT, 'index.js'));
+  const dts = fs.readFileSync(path.join(CLIENT, 'index.d.ts'), 'utf8');
+  const declared = [...dts.matchAll(/^export (?:const|function|class) ([A-Za-z_]+)/gm)].map((m) => m[1]).sort();
+  assert.deepEqual(declared, Object.keys(mod).sort());
+  const dir = fs.mkdtempSync(path.join(require('node:os').tmpdir(), 'groupcast-dts-'));
+  const user = path.join(dir, 'user.ts');
+  fs.writeFileSync(user, `
+    import { groupSegment, decodeSegment, eventsChannel, iotTopic, iotClientId, isValidSegment, GroupcastError, SEGMENT_MAX_CHARS } from ${JSON.stringify(path.join(CLIENT, 'index.js'))};
+    const s: string = groupSegment('Team_B');
+    const d: string | null = decodeSegment(s);
+    const c: string = eventsChannel('live', 'Team_B', 'comments/*');
+    const t: string = iotTopic('groupcast', 'Team_B', 'jobs/#');
+    const id: string = iotClientId('us-east-1:0f9a', 'tab-1') + iotClientId('us-east-1:0f9a');
+    const max: 50 = SEGMENT_MAX_CHARS;
+    const u: unknown = 'x';
+    if (isValidSegment(u)) { const n: number = u.length; console.log(n); }
+    try { groupSegment(''); } catch (e) { if (e instanceof GroupcastError) { const f: string = e.field; console.log(f, e.rule, e.message); } }
+    console.log(s, d, c, t, id, max);
+    // @ts-expect-error: a group is a string
+    groupSegment(7);
+  `);
+  const program = ts.createProgram([user], {
+    strict: true, noEmit: true, module: ts.ModuleKind.NodeNext, moduleResolution: ts.ModuleResolutionKind.NodeNext,
+    target: ts.ScriptTarget.ES2022, allowJs: false, skipLibCheck: false, types: [],
+  });
+  const diagnostics = ts.getPreEmitDiagnostics(program).map((d) => ts.flattenDiagnosticMessageText(d.messageText, '\n'));
+  fs.rmSync(dir, { recursive: true, force: true });
+  assert.deepEqual(diagnostics, []);
+});
