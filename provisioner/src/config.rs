@@ -162,17 +162,14 @@ pub(crate) enum Function {
 
 impl Function {
     /// Every function, in a fixed order.
-    #[allow(
-        dead_code,
-        reason = "for the deploy outputs (issue 9) that name every function"
-    )]
     pub(crate) const ALL: [Function; 3] = [
         Function::Publisher,
         Function::Authorizer,
         Function::IotGrant,
     ];
 
-    fn suffix(self) -> &'static str {
+    /// The binary's name in the workspace, also the function and role name suffix.
+    pub(crate) fn suffix(self) -> &'static str {
         match self {
             Function::Publisher => "publisher",
             Function::Authorizer => "authorizer",

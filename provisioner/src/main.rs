@@ -17,6 +17,7 @@ macro_rules! outln {
 mod aws;
 mod commands;
 mod config;
+mod lambdas;
 mod reconcile;
 mod render;
 

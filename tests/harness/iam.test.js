@@ -129,6 +129,9 @@ test('iam: iot-grant reads only this project\'s IoT policies and resolves identi
   const doc = json('iam/iot-grant-role-policy.json');
   const can = (a, r) => allows(doc, a, r);
   assert.equal(can('iot:ListTargetsForPolicy', `${IOT}policy/acme-live-admins`), true);
+  // The grant reads a policy (its ARN, then its ownership tag) before attaching it.
+  assert.equal(can('iot:GetPolicy', `${IOT}policy/acme-live-admins`), true);
+  assert.equal(can('iot:ListTagsForResource', `${IOT}policy/acme-live-admins`), true);
   assert.equal(can('iot:ListTagsForResource', `${IOT}policy/acme-live-x--Team-5fB`), true);
   for (const p of ['other-admins', 'admins', 'acme-admins']) {
     assert.equal(can('iot:ListTargetsForPolicy', `${IOT}policy/${p}`), false, `ATTACK: reads policy ${p}`);

@@ -23,6 +23,11 @@
 //!     "topicPrefix": "groupcast",
 //!     "policyNamePattern": "groupcast-{group}",
 //!     "policies": {"team-a": "groupcast-team-a"}
+//!   },
+//!   "lambdas": {
+//!     "publisher": {"functionName": "acme-live-publisher",
+//!                   "roleArn": "arn:aws:iam::123456789012:role/acme-live-publisher",
+//!                   "environment": {"GROUPCAST_AUTH": "iam", "GROUPCAST_REGION": "us-east-1"}}
 //!   }
 //! }
 //! ```
@@ -57,6 +62,25 @@ pub struct Outputs {
     /// IoT Core, when configured.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub iot: Option<IotOutputs>,
+    /// The Lambda functions `provisioner apply` prepared a role for, by binary name
+    /// (`publisher`, `authorizer`, `iot-grant`): what `cargo lambda deploy` needs.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub lambdas: BTreeMap<String, LambdaOutputs>,
+}
+
+/// One Lambda function's deployment: its name, the execution role `apply` made for it and the
+/// environment it needs (also written as `KEY='VALUE'` lines to `{deployed}/lambda/{binary}.env`
+/// for `cargo lambda deploy --env-file`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LambdaOutputs {
+    /// The function name to deploy as.
+    pub function_name: String,
+    /// The execution role's ARN (`cargo lambda deploy --role`).
+    pub role_arn: String,
+    /// Environment variables the function reads (`GROUPCAST_*`).
+    #[serde(default)]
+    pub environment: BTreeMap<String, String>,
 }
 
 /// An AppSync Event API.

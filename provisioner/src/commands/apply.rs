@@ -73,11 +73,16 @@ pub(crate) async fn run(global: &Global, config: &Config, args: Args) -> anyhow:
     let cloud = global.aws.connect(config).await?;
     let progress = std::io::stderr().is_terminal() && global.output == OutputFormat::Text;
     let mut r = Reconciler::new(&cloud, config, &renderer, Mode::Apply { progress })?;
-    let outputs = r.run().await?;
+    let mut outputs = r.run().await?;
+    outputs.lambdas = crate::lambdas::lambdas(config, &outputs);
     write_private(&args.outputs, &(outputs.to_json_pretty() + "\n"))
         .with_context(|| format!("writing {}", args.outputs.display()))?;
-    // The documents as applied: rendered with the real API ids.
-    r.rendered().write(&args.out)?.eprint_removed();
+    // The documents as applied (rendered with the real API ids), and the functions' env files.
+    let mut deployed = r.rendered().clone();
+    deployed
+        .files
+        .extend(crate::lambdas::env_files(&outputs.lambdas));
+    deployed.write(&args.out)?.eprint_removed();
     match global.output {
         OutputFormat::Json => {
             let shown = if args.show_secrets {

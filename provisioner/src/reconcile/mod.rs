@@ -344,6 +344,7 @@ impl<'a, C: Cloud> Reconciler<'a, C> {
             events,
             graphql,
             iot,
+            lambdas: Default::default(),
         })
     }
 

@@ -59,6 +59,7 @@ fn owned_summary(list: &Value) -> Value {
         "data_sources": graphql.iter().map(|a| &a["data_sources"]).collect::<Vec<_>>(),
         "resolvers": graphql.iter().map(|a| &a["resolvers"]).collect::<Vec<_>>(),
         "iot_policies": owned("iot_policies").iter().map(|p| &p["name"]).collect::<Vec<_>>(),
+        "iam_roles": owned("iam_roles").iter().map(|r| serde_json::json!([r["name"], r["policies"]])).collect::<Vec<_>>(),
     })
 }
 
@@ -71,6 +72,12 @@ fn expected_summary() -> Value {
         "data_sources": [["groupcast_none"]],
         "resolvers": [["Mutation.publish", "Subscription.subscribe"]],
         "iot_policies": ["acme-live-admins", "acme-live-editors", "acme-live-team-a", "acme-live-x--Team-5fB"],
+        "iam_roles": [
+            ["acme-live-appsync-logs", ["groupcast"]],
+            ["acme-live-authorizer", ["groupcast"]],
+            ["acme-live-iot-grant", ["groupcast"]],
+            ["acme-live-publisher", ["groupcast"]],
+        ],
     })
 }
 
@@ -126,6 +133,28 @@ fn apply_twice_creates_everything_once_and_the_second_run_only_reads() {
         "{}",
         iot.data_endpoint
     );
+    // AppSync may invoke the deployed authorizer, from this Event API only (moto's Lambda).
+    let functions = peers.list()["functions"].clone();
+    assert_eq!(
+        functions,
+        serde_json::json!([{"name": "acme-live-authorizer", "statements": [
+            {"sid": "groupcast-acme-live-events", "source_arn": events.api_arn}]}]),
+    );
+    // What cargo lambda deploy needs: roles in the outputs, the environment as env files.
+    let publisher_lambda = &outputs.lambdas["publisher"];
+    assert_eq!(
+        publisher_lambda.role_arn,
+        "arn:aws:iam::123456789012:role/acme-live-publisher"
+    );
+    let env = std::fs::read_to_string(dir.join("deployed/lambda/publisher.env")).unwrap();
+    assert!(
+        env.contains(&format!(
+            "GROUPCAST_EVENTS_URL='https://{}'\n",
+            events.http_host
+        )),
+        "{env}"
+    );
+    assert!(dir.join("deployed/lambda/iot-grant.env").exists());
     // The deployed documents carry the real ids.
     let publisher =
         std::fs::read_to_string(dir.join("deployed/iam/publisher-policy.json")).unwrap();
@@ -358,15 +387,34 @@ fn a_failure_at_any_call_converges_on_rerun_without_duplicates() {
     let total = peers.calls().len();
     assert!(total > 20, "a full apply made only {total} calls");
 
-    // Failing at each write call is what matters; sample the reads in between to bound run time.
+    // Failing at each write call is what matters. The reconciler's unit tests fail every write of
+    // an apply in turn against the in-memory fake (reconcile::tests); here, against moto, the
+    // first write of every kind of call, every third write and every 40th read, which bounds
+    // the run time on 2 cores.
     let calls = peers.calls();
-    let mut points: Vec<usize> = calls
-        .iter()
-        .enumerate()
-        .filter(|(i, c)| is_write(c) || i % 10 == 0)
-        .map(|(i, _)| i + 1)
-        .collect();
-    points.dedup();
+    let mut writes = 0;
+    let mut kinds = std::collections::BTreeSet::new();
+    let mut points: Vec<usize> = Vec::new();
+    for (i, c) in calls.iter().enumerate() {
+        let write = is_write(c);
+        let mut sampled = i % 40 == 0;
+        if write {
+            writes += 1;
+            let path = c["path"].as_str().unwrap_or_default();
+            let kind = match c["action"].as_str() {
+                Some(action) => action.to_owned(),
+                None => format!(
+                    "{} {}",
+                    c["method"],
+                    path.split('/').take(3).collect::<Vec<_>>().join("/")
+                ),
+            };
+            sampled |= kinds.insert(kind) || writes % 3 == 1;
+        }
+        if sampled {
+            points.push(i + 1);
+        }
+    }
     for n in points {
         peers.reset();
         peers.fail_call(n);
@@ -461,7 +509,7 @@ fn destroy_deletes_what_groupcast_owns_and_nothing_else() {
         owned_summary(&list),
         serde_json::json!({
             "event_apis": empty, "namespaces": empty, "event_api_keys": empty, "graphql_apis": empty,
-            "data_sources": empty, "resolvers": empty, "iot_policies": empty,
+            "data_sources": empty, "resolvers": empty, "iot_policies": empty, "iam_roles": empty,
         })
     );
     let names = |kind: &str| {
@@ -922,4 +970,41 @@ fn aws_errors_are_one_readable_line_with_a_hint() {
         "colour codes in a log: {}",
         stderr(&out)
     );
+}
+
+/// moto (IAM): the identity pool's authenticated role is the user's; apply adds groupcast's IoT
+/// policy to it, and destroy takes only that policy away, leaving the role.
+#[test]
+fn the_identity_pool_role_gets_the_iot_policy_and_keeps_everything_else() {
+    let (peers, _guard) = Peers::get();
+    let dir = scratch("pool-role");
+    peers.inventory(&["role", "acme-identity-auth"]);
+    let text = example().replace(
+        "groups = [\"admins\"",
+        "authenticated_role_name = \"acme-identity-auth\"\ngroups = [\"admins\"",
+    );
+    assert!(text.contains("authenticated_role_name = \"acme-identity-auth\""));
+    let config = write_config(&dir, &text);
+    ok(&apply(&dir, peers, &config));
+    let role = |list: &Value| {
+        list["iam_roles"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["name"] == "acme-identity-auth")
+            .cloned()
+    };
+    let r = role(&peers.list()).expect("the role stays");
+    assert_eq!(
+        r["policies"],
+        serde_json::json!(["groupcast-acme-live-iot"])
+    );
+    assert_eq!(plan(&dir, peers, &config).status.code(), Some(0));
+    ok(&provisioner(
+        &dir,
+        Some(peers),
+        &["--config", &config, "destroy", "--yes"],
+    ));
+    let r = role(&peers.list()).expect("destroy never deletes the user's role");
+    assert_eq!(r["policies"], serde_json::json!([]));
 }

@@ -1,0 +1,227 @@
+//! What `cargo lambda deploy` needs for each function `apply` prepared a role for: the function
+//! name, the role's ARN and the `GROUPCAST_*` environment derived from the config and the live
+//! endpoints, as outputs (`lambdas`) and as env files (`{deployed}/lambda/{binary}.env`).
+//! The variables are the ones each function documents in docs/lambdas.md.
+
+use std::collections::BTreeMap;
+
+use groupcast::Outputs;
+use groupcast::outputs::LambdaOutputs;
+
+use crate::config::{Config, Function};
+use crate::render::roles;
+
+/// The deployment of every function whose role the config asks for, keyed by binary name.
+pub(crate) fn lambdas(config: &Config, outputs: &Outputs) -> BTreeMap<String, LambdaOutputs> {
+    let role_names: Vec<String> = roles(config).into_iter().map(|r| r.role_name).collect();
+    Function::ALL
+        .iter()
+        .filter(|f| role_names.contains(&config.function_name(**f)))
+        .map(|f| {
+            let name = config.function_name(*f);
+            (
+                f.suffix().to_owned(),
+                LambdaOutputs {
+                    role_arn: config.role_arn(&name),
+                    function_name: name,
+                    environment: environment(config, outputs, *f),
+                },
+            )
+        })
+        .collect()
+}
+
+fn environment(config: &Config, outputs: &Outputs, f: Function) -> BTreeMap<String, String> {
+    let mut env = BTreeMap::new();
+    let mut set = |k: &str, v: String| {
+        env.insert(k.to_owned(), v);
+    };
+    let cognito_pool = config
+        .events
+        .as_ref()
+        .and_then(|e| e.auth.cognito.as_ref())
+        .or_else(|| {
+            config
+                .graphql
+                .as_ref()
+                .and_then(|g| g.auth.cognito.as_ref())
+        })
+        .map(|c| c.user_pool_id.clone());
+    match f {
+        Function::Publisher => {
+            set("GROUPCAST_REGION", config.project.region.clone());
+            set("GROUPCAST_AUTH", "iam".to_owned());
+            let mut transports = Vec::new();
+            if let Some(e) = &outputs.events {
+                set("GROUPCAST_EVENTS_URL", format!("https://{}", e.http_host));
+                if let Some(ns) = e.namespaces.first() {
+                    set("GROUPCAST_EVENTS_NAMESPACE", ns.name.clone());
+                }
+                if config.publisher.websocket {
+                    set(
+                        "GROUPCAST_EVENTS_REALTIME_URL",
+                        format!("wss://{}", e.realtime_host),
+                    );
+                    transports.push("events-ws");
+                } else {
+                    transports.push("events");
+                }
+            }
+            if let Some(g) = &outputs.graphql {
+                set("GROUPCAST_GRAPHQL_URL", g.url.clone());
+                transports.push("graphql");
+            }
+            if let Some(i) = &outputs.iot {
+                set("GROUPCAST_IOT_ENDPOINT", i.data_endpoint.clone());
+                set("GROUPCAST_IOT_TOPIC_PREFIX", i.topic_prefix.clone());
+                transports.push("iot");
+            }
+            set("GROUPCAST_TRANSPORTS", transports.join(","));
+        }
+        Function::Authorizer => {
+            let ttl = config
+                .events
+                .as_ref()
+                .and_then(|e| e.auth.lambda.as_ref())
+                .or_else(|| config.graphql.as_ref().and_then(|g| g.auth.lambda.as_ref()))
+                .map(|l| l.result_ttl_seconds);
+            if let Some(ttl) = ttl {
+                set("GROUPCAST_AUTHORIZER_TTL_SECS", ttl.to_string());
+            }
+        }
+        Function::IotGrant => {
+            set("GROUPCAST_PROJECT", config.project.name.clone());
+            if let Some(iot) = &config.iot {
+                set(
+                    "GROUPCAST_IOT_GROUPS",
+                    serde_json::to_string(&iot.groups).expect("strings serialize"),
+                );
+                set(
+                    "GROUPCAST_IOT_POLICY_PATTERN",
+                    iot.pattern(&config.project.name),
+                );
+                if let Some(pool) = &iot.identity_pool_id {
+                    set("GROUPCAST_COGNITO_IDENTITY_POOL_ID", pool.clone());
+                }
+            }
+            if let Some(pool) = cognito_pool {
+                set("GROUPCAST_COGNITO_USER_POOL_ID", pool);
+            }
+        }
+    }
+    env
+}
+
+/// The env files for `cargo lambda deploy --env-file`, by path under the deployed directory:
+/// `KEY='VALUE'` lines. A value holding `'` or a line break cannot be quoted that way: it is left
+/// out, with a comment naming it (pass it with `--env-var`).
+pub(crate) fn env_files(lambdas: &BTreeMap<String, LambdaOutputs>) -> BTreeMap<String, String> {
+    lambdas
+        .iter()
+        .map(|(binary, l)| {
+            let mut text = format!(
+                "# {} — written by provisioner apply for cargo lambda deploy --env-file\n",
+                l.function_name
+            );
+            for (k, v) in &l.environment {
+                if v.contains(['\'', '\n', '\r']) {
+                    text.push_str(&format!(
+                        "# {k} holds a quote or line break: pass it with --env-var (value in the outputs file)\n"
+                    ));
+                } else {
+                    text.push_str(&format!("{k}='{v}'\n"));
+                }
+            }
+            (format!("lambda/{binary}.env"), text)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use groupcast::outputs::{EventsOutputs, IotOutputs, NamespaceOutputs};
+
+    use super::*;
+
+    #[test]
+    fn each_function_gets_its_role_and_the_environment_its_docs_name() {
+        let config = Config::parse(
+            Path::new("x.toml"),
+            include_str!("../../examples/groupcast.toml"),
+        )
+        .unwrap();
+        let outputs = Outputs {
+            region: "us-east-1".to_owned(),
+            events: Some(EventsOutputs {
+                http_host: "abc.appsync-api.us-east-1.amazonaws.com".to_owned(),
+                realtime_host: "abc.appsync-realtime-api.us-east-1.amazonaws.com".to_owned(),
+                namespaces: vec![NamespaceOutputs {
+                    name: "live".to_owned(),
+                    arn: String::new(),
+                }],
+                ..Default::default()
+            }),
+            iot: Some(IotOutputs {
+                data_endpoint: "x-ats.iot.us-east-1.amazonaws.com".to_owned(),
+                topic_prefix: "groupcast".to_owned(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let l = lambdas(&config, &outputs);
+        assert_eq!(
+            l.keys().collect::<Vec<_>>(),
+            ["authorizer", "iot-grant", "publisher"]
+        );
+        let p = &l["publisher"];
+        assert_eq!(p.function_name, "acme-live-publisher");
+        assert_eq!(
+            p.role_arn,
+            "arn:aws:iam::123456789012:role/acme-live-publisher"
+        );
+        assert_eq!(
+            p.environment["GROUPCAST_EVENTS_URL"],
+            "https://abc.appsync-api.us-east-1.amazonaws.com"
+        );
+        assert_eq!(p.environment["GROUPCAST_TRANSPORTS"], "events,iot");
+        let g = &l["iot-grant"];
+        assert_eq!(
+            g.environment["GROUPCAST_IOT_GROUPS"],
+            r#"["admins","team-a","Team_B","editors"]"#
+        );
+        assert_eq!(
+            g.environment["GROUPCAST_COGNITO_USER_POOL_ID"],
+            "us-east-1_AbCdEf123"
+        );
+        let files = env_files(&l);
+        let grant = &files["lambda/iot-grant.env"];
+        assert!(
+            grant.contains(
+                "GROUPCAST_IOT_GROUPS='[\"admins\",\"team-a\",\"Team_B\",\"editors\"]'\n"
+            ),
+            "{grant}"
+        );
+        assert!(grant.contains("GROUPCAST_PROJECT='acme-live'\n"), "{grant}");
+    }
+
+    #[test]
+    fn a_value_that_cannot_be_single_quoted_is_left_out_with_a_note() {
+        let mut l = BTreeMap::new();
+        l.insert(
+            "iot-grant".to_owned(),
+            LambdaOutputs {
+                function_name: "f".to_owned(),
+                role_arn: String::new(),
+                environment: [("GROUPCAST_IOT_GROUPS".to_owned(), r#"["it's"]"#.to_owned())].into(),
+            },
+        );
+        let text = &env_files(&l)["lambda/iot-grant.env"];
+        assert!(!text.contains("it's"), "{text}");
+        assert!(
+            text.contains("# GROUPCAST_IOT_GROUPS holds a quote"),
+            "{text}"
+        );
+    }
+}
