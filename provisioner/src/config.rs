@@ -587,7 +587,7 @@ impl Config {
             "must be 12 digits",
         )?;
         for (k, v) in &self.tags {
-            let field = format!("tags.{k}");
+            let field = format!("tags.{}", path_key(k));
             check(
                 &field,
                 !k.is_empty() && k.chars().count() <= 128 && k.chars().all(is_tag_key_char),
@@ -1062,11 +1062,64 @@ enum Step {
     Index(usize),
 }
 
+/// A key as one step of a field path: as written, or in double quotes (`"` and `\` escaped by a
+/// backslash) when it is empty or holds `.`, `[`, `]` or `"`, so that every path names exactly one
+/// key (`events."a.b"`, not `events.a.b`, which reads as two). [`parse_path`] reads it back.
+fn path_key(k: &str) -> String {
+    if !k.is_empty() && !k.contains(['.', '[', ']', '"']) {
+        return k.to_owned();
+    }
+    let mut out = String::from('"');
+    for c in k.chars() {
+        if matches!(c, '"' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('"');
+    out
+}
+
 fn parse_path(field: &str) -> Vec<Step> {
+    // Split at the dots outside quoted keys ([`path_key`]).
+    let mut parts = vec![String::new()];
+    let (mut quoted, mut escaped) = (false, false);
+    for c in field.chars() {
+        if c == '.' && !quoted {
+            parts.push(String::new());
+            continue;
+        }
+        if c == '"' && !escaped {
+            quoted = !quoted;
+        }
+        escaped = quoted && !escaped && c == '\\';
+        if let Some(part) = parts.last_mut() {
+            part.push(c);
+        }
+    }
     let mut steps = Vec::new();
-    for part in field.split('.') {
-        let (key, rest) = part.split_once('[').map_or((part, ""), |(k, r)| (k, r));
-        steps.push(Step::Key(key.to_owned()));
+    for part in &parts {
+        let (key, rest) = match part.strip_prefix('"') {
+            Some(q) => {
+                let (mut key, mut chars) = (String::new(), q.char_indices());
+                let mut end = q.len();
+                while let Some((i, c)) = chars.next() {
+                    match c {
+                        '\\' => key.extend(chars.next().map(|(_, c)| c)),
+                        '"' => {
+                            end = i + 1;
+                            break;
+                        }
+                        c => key.push(c),
+                    }
+                }
+                (key, q[end..].trim_start_matches('['))
+            }
+            None => part
+                .split_once('[')
+                .map_or((part.clone(), ""), |(k, r)| (k.to_owned(), r)),
+        };
+        steps.push(Step::Key(key));
         for idx in rest.split('[') {
             if let Ok(i) = idx.trim_end_matches(']').parse() {
                 steps.push(Step::Index(i));
@@ -1079,11 +1132,6 @@ fn parse_path(field: &str) -> Vec<Step> {
 /// The span of `field` in the document, or of its nearest existing ancestor.
 fn span_of(doc: &DeTable<'_>, field: &str) -> Range<usize> {
     let steps = parse_path(field);
-    // Tags are a free-form map: `tags.a.b` means key "a.b", not a nested path.
-    let steps = match field.strip_prefix("tags.") {
-        Some(k) => vec![Step::Key("tags".into()), Step::Key(k.into())],
-        None => steps,
-    };
     let mut best = 0..0;
     let mut table = doc;
     let mut value: Option<&DeValue<'_>> = None;
@@ -1129,14 +1177,14 @@ fn path_at(doc: &DeTable<'_>, offset: usize) -> Option<String> {
     fn in_table(t: &DeTable<'_>, offset: usize) -> Option<String> {
         for (k, v) in t.iter() {
             if k.span().contains(&offset) {
-                return Some(k.get_ref().to_string());
+                return Some(path_key(k.get_ref()));
             }
             if let Some(rest) = in_value(v.get_ref(), offset) {
                 let sep = if rest.starts_with('[') { "" } else { "." };
-                return Some(format!("{}{sep}{rest}", k.get_ref()));
+                return Some(format!("{}{sep}{rest}", path_key(k.get_ref())));
             }
             if v.span().contains(&offset) {
-                return Some(k.get_ref().to_string());
+                return Some(path_key(k.get_ref()));
             }
         }
         None
@@ -1478,3 +1526,7 @@ mod tests {
         assert!(cn.publisher_principals()[0].starts_with("arn:aws-cn:sts::"));
     }
 }
+
+#[cfg(test)]
+#[path = "config_fuzz.rs"]
+mod fuzz;

@@ -13,7 +13,7 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::events::{self, AuthorizerRequest, AuthorizerResponse};
 use crate::graphql::{self, GraphqlAuthorizerRequest, GraphqlAuthorizerResponse};
@@ -65,16 +65,57 @@ pub fn parse(event: serde_json::Value) -> Result<Request, String> {
         .and_then(serde_json::Value::as_object)
         .ok_or("no requestContext object: not an AppSync authorizer request")?;
     if ctx.contains_key("operation") {
-        serde_json::from_value(event)
+        AuthorizerRequest::deserialize(&event)
             .map(Request::Events)
-            .map_err(|e| format!("AppSync Events authorizer request: {e}"))
+            .map_err(|e| {
+                let at = field_of(&event, EVENTS_STRINGS);
+                format!("AppSync Events authorizer request: {at}{e}")
+            })
     } else if ctx.contains_key("queryString") {
-        serde_json::from_value(event)
+        GraphqlAuthorizerRequest::deserialize(&event)
             .map(Request::Graphql)
-            .map_err(|e| format!("AppSync GraphQL authorizer request: {e}"))
+            .map_err(|e| {
+                let at = field_of(&event, GRAPHQL_STRINGS);
+                format!("AppSync GraphQL authorizer request: {at}{e}")
+            })
     } else {
         Err("requestContext has neither operation (Events) nor queryString (GraphQL)".into())
     }
+}
+
+/// The string fields of an Events request, as JSON pointers, and whether they may be `null`.
+const EVENTS_STRINGS: &[(&str, bool)] = &[
+    ("/authorizationToken", false),
+    ("/requestContext/operation", false),
+    ("/requestContext/channelNamespaceName", true),
+    ("/requestContext/channel", true),
+    ("/requestContext/apiId", true),
+    ("/requestContext/accountId", true),
+    ("/requestContext/requestId", true),
+];
+
+/// The string fields of a GraphQL request, as [`EVENTS_STRINGS`].
+const GRAPHQL_STRINGS: &[(&str, bool)] = &[
+    ("/authorizationToken", false),
+    ("/requestContext/queryString", false),
+    ("/requestContext/operationName", true),
+    ("/requestContext/apiId", true),
+    ("/requestContext/accountId", true),
+    ("/requestContext/requestId", true),
+];
+
+/// `requestContext.channel: ` when that string field holds something else: serde's message
+/// (`invalid type: map, expected a string`) does not say which field it is.
+fn field_of(event: &serde_json::Value, strings: &[(&str, bool)]) -> String {
+    strings
+        .iter()
+        .find(|(pointer, null_ok)| {
+            event
+                .pointer(pointer)
+                .is_some_and(|v| !(v.is_string() || (*null_ok && v.is_null())))
+        })
+        .map(|(pointer, _)| format!("{}: ", pointer[1..].replace('/', ".")))
+        .unwrap_or_default()
 }
 
 /// The Lambda handler body: [`parse`]s the raw event and authorizes it in its shape.
@@ -192,6 +233,29 @@ mod tests {
                 "{event:.80}"
             );
         }
+    }
+
+    /// Found by tests/fuzz.rs: a field of the wrong type was logged as "invalid type: map,
+    /// expected a string", naming no field.
+    #[test]
+    fn a_field_of_the_wrong_type_is_named_in_the_reason() {
+        let reason = |event| parse(event).unwrap_err();
+        assert_eq!(
+            reason(
+                json!({"requestContext": {"operation": "EVENT_SUBSCRIBE", "channel": {"a": 1}}})
+            ),
+            "AppSync Events authorizer request: requestContext.channel: invalid type: map, expected a string"
+        );
+        assert!(
+            reason(json!({"authorizationToken": null, "requestContext": {"queryString": "q"}}))
+                .starts_with(
+                    "AppSync GraphQL authorizer request: authorizationToken: invalid type: null"
+                ),
+        );
+        assert!(
+            reason(json!({"requestContext": {"queryString": ["q"]}}))
+                .starts_with("AppSync GraphQL authorizer request: requestContext.queryString: "),
+        );
     }
 
     #[test]

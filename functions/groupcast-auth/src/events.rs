@@ -190,6 +190,10 @@ fn check_subscribe(ctx: &RequestContext, groups: &[String]) -> Result<(), DenyRe
         ));
     }
     let namespace = segments[0];
+    // Checked even when the request names no namespace: `//team-a` is no namespace's channel.
+    if !groupcast::is_valid_segment(namespace) {
+        return Err(bad("the namespace segment is not a valid channel segment"));
+    }
     if ctx
         .channel_namespace_name
         .as_deref()
@@ -351,6 +355,29 @@ mod tests {
             )
             .is_err()
         );
+    }
+
+    /// Found by tests/fuzz.rs: with no channelNamespaceName (or an empty one), a channel with an
+    /// empty or blank namespace segment (`//team-a`, `/ /team-a`) was allowed.
+    #[test]
+    fn a_channel_whose_namespace_segment_is_not_a_segment_is_denied() {
+        let t = token(&["team-a"], 10_000);
+        for (namespace, channel) in [
+            (None, "//team-a"),
+            (None, "/ /team-a"),
+            (Some(""), "//team-a"),
+            (None, "/li*ve/team-a"),
+        ] {
+            let ctx = RequestContext {
+                channel_namespace_name: namespace.map(Into::into),
+                ..ctx(Operation::EventSubscribe, Some(channel))
+            };
+            let e = decide(&ctx, &t, 300, 1000).unwrap_err();
+            assert!(
+                matches!(&e, DenyReason::Channel { rule, .. } if rule.contains("namespace")),
+                "{channel:?}: {e}"
+            );
+        }
     }
 
     #[test]

@@ -420,7 +420,13 @@ impl Verifier {
         validation.validate_nbf = true;
         validation.leeway = self.config.leeway_secs;
         let data = jsonwebtoken::decode::<Map<String, Value>>(token, &key.key, &validation)
-            .map_err(map_decode_error)?;
+            .map_err(|e| match e.kind() {
+                // Reached only past the signature: jsonwebtoken reads the registered claims with
+                // fixed types and reports a wrong one (`"sub": ["u"]`) as a JSON syntax error at
+                // a column; name the claim instead.
+                ErrorKind::Json(_) => mistyped_claim(token).unwrap_or_else(|| map_decode_error(e)),
+                _ => map_decode_error(e),
+            })?;
         self.check_claims(data.claims)
     }
 
@@ -438,6 +444,14 @@ impl Verifier {
             claim: claim.to_owned(),
             rule,
         };
+        // jsonwebtoken's issuer check also passes an array that holds the issuer among others;
+        // `iss` is one string (RFC 7519, section 4.1.1), and it must be the configured issuer.
+        if claims.get("iss").and_then(Value::as_str) != Some(self.config.issuer.as_str()) {
+            return Err(claim_err(
+                "iss",
+                "is not the configured issuer (one string)".into(),
+            ));
+        }
         let audiences: Vec<&str> = match claims.get("aud") {
             Some(Value::String(s)) => vec![s.as_str()],
             Some(Value::Array(a)) => a.iter().filter_map(Value::as_str).collect(),
@@ -615,6 +629,30 @@ fn parse_jwks(body: &[u8], accepted: &[Algorithm]) -> Result<HashMap<String, Sig
         );
     }
     Ok(keys)
+}
+
+/// The first registered claim of `token` whose type jsonwebtoken cannot read, if any. Only for
+/// naming a refusal: the token is refused either way.
+fn mistyped_claim(token: &str) -> Option<JwtError> {
+    let claims = jsonwebtoken::dangerous::insecure_decode::<Map<String, Value>>(token)
+        .ok()?
+        .claims;
+    let strings = |v: &Value| v.as_array().is_some_and(|a| a.iter().all(Value::is_string));
+    ["iss", "sub", "aud", "exp", "nbf"]
+        .into_iter()
+        .find_map(|claim| {
+            let v = claims.get(claim).filter(|v| !v.is_null())?;
+            let rule = match claim {
+                "iss" | "sub" if !v.is_string() => "must be a string",
+                "aud" if !v.is_string() && !strings(v) => "must be a string or an array of strings",
+                "exp" | "nbf" if !v.is_number() => "must be a number of seconds",
+                _ => return None,
+            };
+            Some(JwtError::Claim {
+                claim: claim.to_owned(),
+                rule: rule.to_owned(),
+            })
+        })
 }
 
 fn map_decode_error(e: jsonwebtoken::errors::Error) -> JwtError {

@@ -229,6 +229,49 @@ async fn wrong_iss_aud_or_token_use_is_rejected_naming_the_claim() {
     v.verify(&f.rsa.sign(&c)).await.unwrap();
 }
 
+/// Found by tests/fuzz.rs: jsonwebtoken's issuer check passed an `iss` array that holds the
+/// issuer, alone or beside another issuer.
+#[tokio::test]
+async fn an_iss_array_holding_the_issuer_is_rejected_naming_iss() {
+    let f = fixture().await;
+    let v = Verifier::new(config(&f.server)).unwrap();
+    let issuer = f.server.issuer();
+    for iss in [json!([issuer]), json!(["https://evil.example", issuer])] {
+        let mut c = id_claims(&issuer, CLIENT, &["team-a"]);
+        c["iss"] = iss.clone();
+        let e = v.verify(&f.rsa.sign(&c)).await.unwrap_err();
+        assert!(
+            matches!(&e, JwtError::Claim { claim, .. } if claim == "iss"),
+            "{iss}: {e}"
+        );
+    }
+}
+
+/// Found by tests/fuzz.rs: a registered claim of the wrong type (`"sub": ["u"]`) was refused as
+/// "JSON error: expected `,` or `}` at line 1 column 39", naming no claim.
+#[tokio::test]
+async fn a_registered_claim_of_the_wrong_type_is_refused_naming_the_claim() {
+    let f = fixture().await;
+    let v = Verifier::new(config(&f.server)).unwrap();
+    let now = now_secs();
+    let cases = [
+        ("sub", json!(["u"])),
+        ("sub", json!({"id": "u"})),
+        ("iss", json!([7])),
+        ("exp", json!([now + 600])),
+        ("nbf", json!([1])),
+    ];
+    for (claim, value) in cases {
+        let mut c = id_claims(&f.server.issuer(), CLIENT, &["team-a"]);
+        c[claim] = value.clone();
+        let e = v.verify(&f.rsa.sign(&c)).await.unwrap_err();
+        assert!(
+            matches!(&e, JwtError::Claim { claim: got, .. } if got == claim),
+            "{claim}={value}: {e}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn expired_and_not_yet_valid_tokens_are_rejected() {
     let f = fixture().await;
