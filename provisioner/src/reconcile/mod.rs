@@ -50,6 +50,15 @@ pub(crate) const SCHEMA_TAG: &str = "groupcast:schema-sha256";
 pub(crate) const NONE_DATA_SOURCE: &str = "groupcast_none";
 /// The description groupcast gives its API keys (how it finds them again).
 pub(crate) const API_KEY_DESCRIPTION: &str = "groupcast";
+/// The kinds whose deletion `apply` makes only with `--allow-delete`: deleting (or replacing, as
+/// a rename does) one of them changes endpoints, API keys or what users may receive.
+pub(crate) const GUARDED_KINDS: [&str; 5] = [
+    "event-api",
+    "graphql-api",
+    "namespace",
+    "iot-policy",
+    "iam-role",
+];
 
 /// One thing apply creates, updates or deletes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -67,6 +76,13 @@ pub(crate) enum Action {
     Create,
     Update,
     Delete,
+}
+
+impl Change {
+    /// Whether apply makes this change only with `--allow-delete` ([`GUARDED_KINDS`]).
+    pub(crate) fn guarded(&self) -> bool {
+        self.action == Action::Delete && GUARDED_KINDS.contains(&self.kind)
+    }
 }
 
 impl Action {
@@ -132,6 +148,8 @@ pub(crate) struct Reconciler<'a, C> {
     /// The documents rendered with the API ids found or created; set by [`Self::run`].
     final_rendered: Option<Rendered>,
     mode: Mode,
+    /// Whether apply may delete what [`GUARDED_KINDS`] names (`apply --allow-delete`, destroy).
+    allow_delete: bool,
     pub(crate) changes: Vec<Change>,
 }
 
@@ -175,8 +193,27 @@ impl<'a, C: Cloud> Reconciler<'a, C> {
             rendered: renderer.render(config, &Ids::default())?,
             final_rendered: None,
             mode,
+            allow_delete: false,
             changes: Vec::new(),
         })
+    }
+
+    /// Lets apply delete the kinds [`GUARDED_KINDS`] names (`apply --allow-delete`). Without it
+    /// the apply pass stops before such a deletion, even one its plan pass did not show (live
+    /// state that changed in between).
+    pub(crate) fn allow_delete(mut self, allow: bool) -> Self {
+        self.allow_delete = allow;
+        self
+    }
+
+    /// Stops before a guarded deletion that was not allowed; see [`Self::allow_delete`].
+    fn check_delete(&self, kind: &str, name: &str) -> anyhow::Result<()> {
+        if self.applying() && !self.allow_delete && GUARDED_KINDS.contains(&kind) {
+            anyhow::bail!(
+                "deleting {kind} {name} needs apply --allow-delete (review it with plan first)"
+            );
+        }
+        Ok(())
     }
 
     /// Whether changes are made (apply) or only recorded (plan).
@@ -312,6 +349,7 @@ impl<'a, C: Cloud> Reconciler<'a, C> {
                 Ok(None)
             }
             (Some(_), None) => {
+                self.check_delete(kind, name)?;
                 self.record(Action::Delete, kind, name, None);
                 if self.applying() {
                     delete().await?;
@@ -348,7 +386,10 @@ impl<'a, C: Cloud> Reconciler<'a, C> {
     }
 
     /// Deletes everything groupcast owns for this project: what `run` makes, in reverse.
+    /// Destroy is the explicit request to delete (confirmed by the operator or `--yes`), so the
+    /// deletion guard does not apply to it.
     pub(crate) async fn destroy(&mut self) -> anyhow::Result<()> {
+        self.allow_delete = true;
         self.authorizer_permissions(None).await?;
         self.destroy_apis().await?;
         self.destroy_iot().await?;

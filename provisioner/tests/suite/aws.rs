@@ -15,19 +15,22 @@ fn write_config(dir: &Path, text: &str) -> String {
 }
 
 fn apply(dir: &Path, peers: &Peers, config: &str) -> std::process::Output {
-    provisioner(
-        dir,
-        Some(peers),
-        &[
-            "--config",
-            config,
-            "apply",
-            "--outputs",
-            "outputs.json",
-            "--out",
-            "deployed",
-        ],
-    )
+    apply_with(dir, peers, config, &[])
+}
+
+/// `apply` with more arguments (`--allow-delete`, a plan file).
+fn apply_with(dir: &Path, peers: &Peers, config: &str, more: &[&str]) -> std::process::Output {
+    let mut args = vec![
+        "--config",
+        config,
+        "apply",
+        "--outputs",
+        "outputs.json",
+        "--out",
+        "deployed",
+    ];
+    args.extend_from_slice(more);
+    provisioner(dir, Some(peers), &args)
 }
 
 fn plan(dir: &Path, peers: &Peers, config: &str) -> std::process::Output {
@@ -609,12 +612,19 @@ fn apply_refuses_to_take_over_an_untagged_resource_with_the_same_name() {
     let dir = scratch("foreign");
     peers.inventory(&["foreign", "acme-live-events"]);
     let config = write_config(&dir, &example());
+    peers.reset_calls();
     let out = apply(&dir, peers, &config);
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(
         stderr(&out),
         "error: an Event API named \"acme-live-events\" exists but is not tagged groupcast:project=acme-live: groupcast \
          will not take it over\n"
+    );
+    // Found by the read-only plan pass: not even the IAM roles (earlier in apply order) were made.
+    let writes: Vec<Value> = peers.calls().into_iter().filter(is_write).collect();
+    assert!(
+        writes.is_empty(),
+        "apply wrote before refusing: {writes:#?}"
     );
     let out = provisioner(
         &dir,
@@ -736,8 +746,31 @@ fn removed_namespaces_groups_and_sections_are_deleted_on_apply() {
     ] {
         assert!(text.contains(line), "missing {line:?} in\n{text}");
     }
+    assert!(
+        text.contains("3 of the deletions (APIs, namespaces, IoT policies, IAM roles) need apply --allow-delete."),
+        "{text}"
+    );
     assert!(dir.join("deployed/events/jobs.js").exists());
-    let applied = apply(&dir, peers, &config);
+    // Without --allow-delete apply refuses before its first write, listing the deletions.
+    peers.reset_calls();
+    let refused = apply(&dir, peers, &config);
+    assert_eq!(refused.status.code(), Some(1), "{}", stderr(&refused));
+    let e = stderr(&refused);
+    for line in [
+        "error: apply would delete 3 resource(s) and needs --allow-delete for that; nothing was changed",
+        "\n  - delete namespace jobs\n",
+        "\n  - delete graphql-api acme-live-pubsub (",
+        "\n  - delete iot-policy acme-live-editors (attached to 0 identities)",
+    ] {
+        assert!(e.contains(line), "missing {line:?} in\n{e}");
+    }
+    let writes: Vec<Value> = peers.calls().into_iter().filter(is_write).collect();
+    assert!(writes.is_empty(), "a refused apply wrote: {writes:#?}");
+    assert!(
+        !dir.join("outputs.json.lock").exists(),
+        "the lock outlived the run"
+    );
+    let applied = apply_with(&dir, peers, &config, &["--allow-delete"]);
     ok(&applied);
     // The deployed documents follow the config too: nothing of what left it stays behind.
     for gone in [
@@ -916,4 +949,171 @@ fn aws_errors_are_one_readable_line_with_a_hint() {
         "colour codes in a log: {}",
         stderr(&out)
     );
+}
+
+/// `plan --out FILE` then `apply FILE` applies the reviewed plan; a config edited in between, or
+/// live state changed in between, is refused naming what changed, before any write.
+#[test]
+fn a_saved_plan_is_applied_only_while_config_and_live_state_match_it() {
+    let (peers, _guard) = Peers::get();
+    let dir = scratch("saved-plan");
+    let config = write_config(&dir, &example());
+    let saved = provisioner(
+        &dir,
+        Some(peers),
+        &["--config", &config, "plan", "--out", "reviewed.plan"],
+    );
+    ok(&saved);
+    assert!(
+        stderr(&saved).contains("Saved the plan to reviewed.plan"),
+        "{}",
+        stderr(&saved)
+    );
+    let file: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("reviewed.plan")).unwrap()).unwrap();
+    assert_eq!(file["format"], "groupcast-plan/1");
+    assert_eq!(file["project"], "acme-live");
+    assert!(file["changes"].as_array().unwrap().len() > 10, "{file:#}");
+    for digest in ["configSha256", "documentsSha256", "changesSha256"] {
+        assert_eq!(file[digest].as_str().unwrap().len(), 64, "{digest}");
+    }
+
+    // The config changes after review: refused offline, naming the file.
+    let edited = example().replace("result_ttl_seconds = 300", "result_ttl_seconds = 60");
+    write_config(&dir, &edited);
+    peers.reset_calls();
+    let out = apply_with(&dir, peers, &config, &["reviewed.plan"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).starts_with(&format!(
+            "error: the config file {config} is not the one the plan was computed from"
+        )),
+        "{}",
+        stderr(&out)
+    );
+    assert!(peers.calls().is_empty(), "{:#?}", peers.calls());
+
+    // The reviewed config again: applied, and the result is exactly the plan.
+    write_config(&dir, &example());
+    let out = provisioner(
+        &dir,
+        Some(peers),
+        &[
+            "--config",
+            &config,
+            "--output",
+            "json",
+            "apply",
+            "--plan",
+            "reviewed.plan",
+            "--outputs",
+            "outputs.json",
+            "--out",
+            "deployed",
+        ],
+    );
+    let printed: Value = serde_json::from_str(&ok(&out)).unwrap();
+    assert_eq!(owned_summary(&peers.list()), expected_summary());
+    let summary = |cs: &Value| -> Vec<(Value, Value)> {
+        cs.as_array()
+            .unwrap()
+            .iter()
+            .map(|c| (c["action"].clone(), c["kind"].clone()))
+            .collect()
+    };
+    assert_eq!(summary(&printed["changes"]), summary(&file["changes"]));
+
+    // Applying the same plan again: live state has changed since (it was applied), so refused.
+    peers.reset_calls();
+    let out = apply_with(&dir, peers, &config, &["reviewed.plan"]);
+    assert_eq!(out.status.code(), Some(1));
+    let e = stderr(&out);
+    assert!(
+        e.starts_with("error: live state changed since the plan was saved"),
+        "{e}"
+    );
+    assert!(
+        e.contains("\n  no longer needed: + create event-api acme-live-events\n"),
+        "{e}"
+    );
+    let writes: Vec<Value> = peers.calls().into_iter().filter(is_write).collect();
+    assert!(writes.is_empty(), "{writes:#?}");
+}
+
+/// A second apply while one is running (its lock file beside the outputs file) is refused with
+/// the holder and the stale-lock advice, before any AWS call; the lock goes when a run ends.
+#[test]
+fn a_second_concurrent_apply_is_refused_by_the_lock() {
+    let (peers, _guard) = Peers::get();
+    let dir = scratch("lock");
+    let config = write_config(&dir, &example());
+    std::fs::write(
+        dir.join("outputs.json.lock"),
+        "{\"command\":\"apply\",\"pid\":4242}\n",
+    )
+    .unwrap();
+    let out = apply(&dir, peers, &config);
+    assert_eq!(out.status.code(), Some(1));
+    let e = stderr(&out);
+    assert!(
+        e.starts_with("error: another apply or destroy of this project is running: the lock file outputs.json.lock exists ({\"command\":\"apply\",\"pid\":4242})"),
+        "{e}"
+    );
+    assert!(e.contains("delete outputs.json.lock and run again"), "{e}");
+    assert!(peers.calls().is_empty(), "{:#?}", peers.calls());
+    let destroy = provisioner(
+        &dir,
+        Some(peers),
+        &[
+            "--config",
+            &config,
+            "destroy",
+            "--yes",
+            "--outputs",
+            "outputs.json",
+        ],
+    );
+    assert_eq!(destroy.status.code(), Some(1));
+    assert!(stderr(&destroy).contains("the lock file outputs.json.lock exists"));
+
+    std::fs::remove_file(dir.join("outputs.json.lock")).unwrap();
+    ok(&apply(&dir, peers, &config));
+    assert!(!dir.join("outputs.json.lock").exists());
+    // Two applies at once: one of them holds the lock; neither makes duplicates.
+    let spawn = || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_provisioner"))
+            .current_dir(&*dir)
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("HOME", &*dir)
+            .env("AWS_MAX_ATTEMPTS", "1")
+            .env_remove("AWS_PROFILE")
+            .env_remove("AWS_REGION")
+            .args([
+                "--endpoint-url",
+                &peers.url,
+                "--config",
+                &config,
+                "apply",
+                "--outputs",
+                "outputs.json",
+                "--out",
+                "deployed",
+            ])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (a, b) = (spawn(), spawn());
+    for child in [a, b] {
+        let out = child.wait_with_output().unwrap();
+        let e = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            out.status.success() || e.contains("the lock file outputs.json.lock exists"),
+            "{e}"
+        );
+    }
+    assert_eq!(owned_summary(&peers.list()), expected_summary());
+    assert!(!dir.join("outputs.json.lock").exists());
 }
