@@ -198,7 +198,7 @@ pub(crate) async fn grant_groups<A: IotPolicyApi + Sync>(
     let plan = grant::plan(iot, &rules, identity, &groups).await?;
     if !plan.missing.is_empty() {
         bail!(
-            "--groups: {:?} have no IoT policy yet (run provisioner apply); nothing was changed",
+            "--groups: {:?} have no IoT policy yet: run provisioner apply first; nothing was changed",
             plan.missing
         );
     }

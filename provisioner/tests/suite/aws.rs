@@ -508,7 +508,7 @@ fn iot_grant_attaches_exactly_the_requested_groups() {
     assert_eq!(early.status.code(), Some(1));
     assert_eq!(
         stderr(&early),
-        "error: --groups: [\"admins\"] have no IoT policy yet (run provisioner apply); nothing was changed\n"
+        "error: --groups: [\"admins\"] have no IoT policy yet: run provisioner apply first; nothing was changed\n"
     );
     ok(&apply(&dir, peers, &config));
     peers.inventory(&["foreign", "someone-elses"]);
@@ -537,7 +537,46 @@ fn iot_grant_attaches_exactly_the_requested_groups() {
         serde_json::from_str::<Value>(&out).unwrap()
     };
 
-    let g = grant("admins,team-a");
+    // Argument rules, all checked before any AWS call.
+    let refused = |args: &[&str], expected: &str| {
+        peers.reset_calls();
+        let mut all = vec!["--config", config.as_str(), "iot", "grant"];
+        all.extend_from_slice(args);
+        let out = provisioner(&dir, Some(peers), &all);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains(expected),
+            "{args:?}: {}",
+            stderr(&out)
+        );
+        assert!(peers.calls().is_empty(), "{args:?}: {:#?}", peers.calls());
+    };
+    // No --groups is not "revoke all".
+    refused(
+        &["--identity-id", &identity],
+        "the following required arguments were not provided:\n  --groups <GROUPS>",
+    );
+    refused(
+        &["--identity-id", &identity, "--groups", "admins,,team-a"],
+        "error: --groups: entry 2 of \"admins,,team-a\" is empty (a stray comma?)",
+    );
+    refused(
+        &[
+            "--identity-id",
+            &identity,
+            "--groups",
+            "admins",
+            "--revoke-all",
+        ],
+        "cannot be used with",
+    );
+    refused(
+        &["--identity-id", "0f6d2a8e-not-an-id", "--groups", "admins"],
+        "error: --identity-id: identityId \"0f6d2a8e-not-an-id\": must be a Cognito identity id: <region>:<uuid>",
+    );
+
+    // Entries are trimmed.
+    let g = grant(" admins , team-a ");
     assert_eq!(
         g["attached"],
         serde_json::json!(["acme-live-admins", "acme-live-team-a"])
@@ -599,6 +638,25 @@ fn iot_grant_attaches_exactly_the_requested_groups() {
         g["detached"],
         serde_json::json!(["acme-live-admins", "acme-live-x--Team-5fB"])
     );
+    assert_eq!(
+        attached(),
+        serde_json::json!(["acme-live-intruder", "someone-elses"])
+    );
+    // --revoke-all says the same in words.
+    grant("admins");
+    ok(&provisioner(
+        &dir,
+        Some(peers),
+        &[
+            "--config",
+            &config,
+            "iot",
+            "grant",
+            "--identity-id",
+            &identity,
+            "--revoke-all",
+        ],
+    ));
     assert_eq!(
         attached(),
         serde_json::json!(["acme-live-intruder", "someone-elses"])
