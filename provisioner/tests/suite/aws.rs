@@ -898,6 +898,12 @@ fn throttling_is_retried_with_backoff() {
     );
     assert_eq!(calls[0]["action"], "GetCallerIdentity");
     assert_eq!(owned_summary(&peers.list()), expected_summary());
+    // The retry is a line on stderr, without -v: a pipeline log says why the run waits.
+    assert!(
+        stderr(&out).contains("retrying GetCallerIdentity - (attempt 2; the last one: HTTP 429"),
+        "{}",
+        stderr(&out)
+    );
 
     // The same failure with retries turned off is reported, naming the throttling.
     peers.post("/moto-api/reset");
@@ -1174,4 +1180,60 @@ fn a_second_concurrent_apply_is_refused_by_the_lock() {
     }
     assert_eq!(owned_summary(&peers.list()), expected_summary());
     assert!(!dir.join("outputs.json.lock").exists());
+}
+
+/// `-v` logs every AWS call with its operation, resource and duration; schema creation polling is
+/// a line per poll off a terminal, with or without -v. moto + stub as in the apply tests.
+#[test]
+fn verbose_logs_every_aws_call_and_schema_polls_are_lines() {
+    let (peers, _guard) = Peers::get();
+    let dir = scratch("verbose");
+    let config = write_config(&dir, &example());
+    let quiet = apply(&dir, peers, &config);
+    ok(&quiet);
+    let e = stderr(&quiet);
+    assert!(
+        e.lines()
+            .any(|l| l.starts_with("GraphQL schema creation on API ") && l.contains(": SUCCESS (")),
+        "{e}"
+    );
+    assert!(!e.contains(" ms"), "per-call lines without -v:\n{e}");
+
+    peers.reset();
+    let out = provisioner(
+        &dir,
+        Some(peers),
+        &[
+            "-v",
+            "--config",
+            &config,
+            "apply",
+            "--outputs",
+            "o.json",
+            "--out",
+            "d",
+        ],
+    );
+    ok(&out);
+    let e = stderr(&out);
+    let logged: Vec<&str> = e
+        .lines()
+        .filter(|l| l.contains("provisioner::aws"))
+        .collect();
+    for needle in [
+        "GetCallerIdentity -: ok in ",
+        "CreateApi /v2/apis: ok in ",
+        "CreateChannelNamespace /v2/apis/",
+        "GetRole RoleName=acme-live-",
+        "CreatePolicy /policies/acme-live-admins: ok in ",
+    ] {
+        assert!(
+            logged
+                .iter()
+                .any(|l| l.contains(needle) && l.ends_with(" ms")),
+            "no {needle:?} call logged in\n{e}"
+        );
+    }
+    // One line per call the stub saw (each call is logged once, whatever its outcome).
+    assert_eq!(logged.len(), peers.calls().len(), "{e}");
 }
