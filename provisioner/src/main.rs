@@ -66,6 +66,18 @@ enum Command {
     /// IoT Core operations.
     #[command(subcommand)]
     Iot(iot::Command),
+    /// `provisioner completions bash|zsh|fish`: print a shell completion script (no config
+    /// needed).
+    #[command(
+        after_help = "Example:\n  provisioner completions bash > /etc/bash_completion.d/provisioner\n  \
+                      provisioner completions zsh > \"${fpath[1]}/_provisioner\"\n  \
+                      provisioner completions fish > ~/.config/fish/completions/provisioner.fish"
+    )]
+    Completions {
+        /// The shell to write the script for.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
 }
 
 #[tokio::main]
@@ -110,6 +122,19 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    if let Command::Completions { shell } = cli.command {
+        // Into a buffer first: clap_complete panics on a write error, and a closed pipe must
+        // end quietly like every other command's output.
+        let mut script = Vec::new();
+        clap_complete::generate(
+            shell,
+            &mut <Cli as clap::CommandFactory>::command(),
+            "provisioner",
+            &mut script,
+        );
+        std::io::Write::write_all(&mut std::io::stdout().lock(), &script)?;
+        return Ok(ExitCode::SUCCESS);
+    }
     let config = config::Config::load(&cli.global.config)?;
     let g = &cli.global;
     match cli.command {
@@ -118,5 +143,6 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Apply(args) => apply::run(g, &config, args).await,
         Command::Destroy(args) => destroy::run(g, &config, args).await,
         Command::Iot(iot::Command::Grant(args)) => iot::grant(g, &config, args).await,
+        Command::Completions { .. } => unreachable!("handled before the config is loaded"),
     }
 }
