@@ -53,10 +53,13 @@ enum Command {
     /// Exit code 0 = success, 1 = error; with --detailed-exitcode 0 = no changes, 2 = changes.
     #[command(after_help = "Example:\n  provisioner plan --config groupcast.toml --profile prod")]
     Plan(plan::Args),
-    /// `provisioner apply`: create or update everything to match the config, then write the
-    /// outputs JSON and the rendered documents with the real API ids.
+    /// `provisioner apply [PLAN_FILE]`: create or update everything to match the config (or
+    /// exactly a plan saved with `plan --out`), then write the outputs JSON and the rendered
+    /// documents with the real API ids. Deleting an API, namespace, IoT policy or IAM role needs
+    /// --allow-delete; a second concurrent apply is refused (a lock file beside the outputs).
     #[command(
-        after_help = "Example:\n  provisioner apply --config groupcast.toml --outputs groupcast.outputs.json --out deployed/"
+        after_help = "Example:\n  provisioner apply --config groupcast.toml --outputs groupcast.outputs.json --out deployed/\n  \
+                      provisioner plan --out reviewed.plan && provisioner apply reviewed.plan"
     )]
     Apply(apply::Args),
     /// `provisioner destroy --yes`: delete everything groupcast created for this project (only

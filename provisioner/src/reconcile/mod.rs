@@ -3,6 +3,11 @@
 //! re-run after a failure picks up where the last run stopped (resources are found by name plus
 //! the `groupcast:project` tag, and each is created with that tag in the same call).
 //!
+//! Deletions of the kinds in [`GUARDED_KINDS`] (APIs, namespaces, IoT policies, IAM roles) are
+//! refused in apply mode unless [`Reconciler::allow_delete`]; `apply` runs a plan pass first,
+//! so that refusal, and every ownership conflict, comes before the first write
+//! (`commands/apply.rs`).
+//!
 //! Every resource goes through one path, [`Reconciler::converge`]: a *desired* state built from the
 //! config and the rendered documents, the *live* state read through the traits, both in one
 //! comparable [`State`] type; `converge` records the change with its diff and, in apply mode,
