@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The one command that runs every groupcast test (README: "Run the tests").
 # Sets up what is missing (scripts/setup.sh), then runs the Rust tests (unit, wire, SigV4 checked
-# by botocore, moto and stub peers, Lambda binaries under an emulated runtime API), the Node
-# isolation harness, and a `cargo lambda build` of every function.
+# by botocore, moto and stub peers, Lambda binaries under an emulated runtime API), the frontend
+# channel helper's tests (clients/js, against the Rust rule), the Node isolation harness, and a
+# `cargo lambda build` of every function.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -13,6 +14,9 @@ export GROUPCAST_PYTHON="$root/.venv/bin/python"
 
 echo "== cargo test (workspace) ($(date -u +%T))"
 cargo test --workspace --locked
+
+echo "== frontend channel helper (clients/js) ($(date -u +%T))"
+node --test clients/js/
 
 echo "== isolation harness (node) ($(date -u +%T))"
 npm test --prefix tests

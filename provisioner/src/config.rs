@@ -105,6 +105,80 @@ pub(crate) struct Config {
     pub(crate) iot: Option<Iot>,
     #[serde(default)]
     pub(crate) publisher: Publisher,
+    #[serde(default)]
+    pub(crate) logging: Logging,
+}
+
+/// `[logging]`: how much the AppSync APIs log to CloudWatch, through the role
+/// [`Config::appsync_logs_role_name`] (the handler's rejection reasons show from `ERROR` up).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Logging {
+    #[serde(default)]
+    pub(crate) level: LogLevel,
+}
+
+/// An AppSync log level. The Event API's `logLevel` and the GraphQL API's `fieldLogLevel` accept
+/// the same five values (https://docs.aws.amazon.com/appsync/latest/APIReference/API_EventLogConfig.html,
+/// https://docs.aws.amazon.com/appsync/latest/APIReference/API_LogConfig.html), so one level
+/// serves both; serde rejects anything else with the list of these.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[allow(clippy::upper_case_acronyms)]
+pub(crate) enum LogLevel {
+    #[serde(rename = "NONE")]
+    None,
+    #[default]
+    #[serde(rename = "ERROR")]
+    Error,
+    #[serde(rename = "ALL")]
+    All,
+    #[serde(rename = "INFO")]
+    Info,
+    #[serde(rename = "DEBUG")]
+    Debug,
+}
+
+impl LogLevel {
+    /// The name AppSync uses (`ERROR`, …): `logLevel` / `fieldLogLevel` in apply's `logConfig`.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            LogLevel::None => "NONE",
+            LogLevel::Error => "ERROR",
+            LogLevel::All => "ALL",
+            LogLevel::Info => "INFO",
+            LogLevel::Debug => "DEBUG",
+        }
+    }
+}
+
+/// The three Lambda functions groupcast ships. Each function and its execution role share one
+/// name, `{project}-{suffix}` ([`Config::function_name`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(crate) enum Function {
+    Publisher,
+    Authorizer,
+    IotGrant,
+}
+
+impl Function {
+    /// Every function, in a fixed order.
+    #[allow(
+        dead_code,
+        reason = "for the deploy outputs (issue 9) that name every function"
+    )]
+    pub(crate) const ALL: [Function; 3] = [
+        Function::Publisher,
+        Function::Authorizer,
+        Function::IotGrant,
+    ];
+
+    fn suffix(self) -> &'static str {
+        match self {
+            Function::Publisher => "publisher",
+            Function::Authorizer => "authorizer",
+            Function::IotGrant => "iot-grant",
+        }
+    }
 }
 
 /// `[publisher]`: the trusted publisher. Only these IAM principals may publish (the Events
@@ -118,6 +192,10 @@ pub(crate) struct Publisher {
     /// ([`Config::publisher_role_name`]): IAM role ARNs (any session of the role) or IAM user ARNs.
     #[serde(default)]
     pub(crate) extra_principal_arns: Vec<String>,
+    /// The publisher uses the `events-ws` transport (a WebSocket), so its role also gets
+    /// `appsync:EventConnect` on the Event API. Publishing over HTTP needs no connect permission.
+    #[serde(default)]
+    pub(crate) websocket: bool,
 }
 
 /// `[project]`.
@@ -305,6 +383,12 @@ pub(crate) struct Iot {
     pub(crate) topic_prefix: String,
     pub(crate) policy_name_pattern: Option<String>,
     pub(crate) groups: Vec<String>,
+    /// The Cognito identity pool whose identities get the group policies (`REGION:UUID`). The
+    /// iot-grant role may resolve identities (`cognito-identity:GetId`) in this pool only.
+    pub(crate) identity_pool_id: Option<String>,
+    /// The identity pool's authenticated role (the user's): apply puts the IAM half of IoT's
+    /// two-policy rule on it (`iam/identity-pool-iot-policy.json`).
+    pub(crate) authenticated_role_name: Option<String>,
 }
 
 impl Iot {
@@ -388,9 +472,37 @@ impl Config {
             .collect()
     }
 
+    /// The name of one of groupcast's Lambda functions and of its execution role, which `apply`
+    /// creates: `{project}-publisher`, `{project}-authorizer`, `{project}-iot-grant`.
+    pub(crate) fn function_name(&self, f: Function) -> String {
+        format!("{}-{}", self.project.name, f.suffix())
+    }
+
     /// The publisher Lambda's execution role, which `apply` creates: `{project}-publisher`.
     pub(crate) fn publisher_role_name(&self) -> String {
-        format!("{}-publisher", self.project.name)
+        self.function_name(Function::Publisher)
+    }
+
+    /// The role AppSync assumes to write both APIs' logs to CloudWatch: `{project}-appsync-logs`.
+    pub(crate) fn appsync_logs_role_name(&self) -> String {
+        format!("{}-appsync-logs", self.project.name)
+    }
+
+    /// Whether an API authorizes callers with a Lambda authorizer (`[events.auth.lambda]` or
+    /// `[graphql.auth.lambda]`): then the authorizer function and its role are deployed.
+    pub(crate) fn uses_lambda_auth(&self) -> bool {
+        self.authorizer_arns().next().is_some()
+    }
+
+    /// The configured Lambda authorizer ARNs, Event API first, without repeats.
+    pub(crate) fn authorizer_arns(&self) -> impl Iterator<Item = &str> {
+        let events = self.events.as_ref().and_then(|e| e.auth.lambda.as_ref());
+        let graphql = self.graphql.as_ref().and_then(|g| g.auth.lambda.as_ref());
+        let events_arn = events.map(|l| l.authorizer_arn.as_str());
+        let graphql_arn = graphql
+            .map(|l| l.authorizer_arn.as_str())
+            .filter(|a| Some(*a) != events_arn);
+        events_arn.into_iter().chain(graphql_arn)
     }
 
     /// Who may publish, as the templates test it against the caller's ARN
@@ -424,14 +536,9 @@ impl Config {
         out
     }
 
-    // SHIM(h-iamdocs)
+    /// The AppSync log level of both APIs (`[logging] level`), as AppSync spells it.
     pub(crate) fn appsync_log_level(&self) -> &str {
-        "ERROR"
-    }
-
-    // SHIM(h-iamdocs)
-    pub(crate) fn appsync_logs_role_name(&self) -> String {
-        format!("{}-appsync-logs", self.project.name)
+        self.logging.level.as_str()
     }
 
     /// Every role name `apply` may have created for this project, configured or not: what
@@ -502,6 +609,11 @@ impl Config {
                 "tag keys starting with aws: or groupcast: are reserved (groupcast adds groupcast:project itself)",
             )?;
         }
+        check(
+            "publisher.websocket",
+            !self.publisher.websocket || self.events.is_some(),
+            "websocket = true is the events-ws transport: it needs [events]",
+        )?;
         for (i, arn) in self.publisher.extra_principal_arns.iter().enumerate() {
             check(
                 &format!("publisher.extra_principal_arns[{i}]"),
@@ -679,14 +791,48 @@ impl Config {
                 &format!("its policy name {name:?} is longer than 128 characters"),
             )?;
         }
+        if let Some(id) = &iot.identity_pool_id {
+            let (region, uuid) = id.split_once(':').unwrap_or(("", ""));
+            check(
+                "iot.identity_pool_id",
+                is_region(region) && is_uuid(uuid),
+                "must be an identity pool id REGION:UUID such as us-east-1:0f6d3c2a-1b2c-4d5e-8f90-123456789abc",
+            )?;
+            check(
+                "iot.identity_pool_id",
+                partition_of(region) == self.project.partition(),
+                &format!(
+                    "the identity pool's region must be in project.region's partition ({})",
+                    self.project.partition()
+                ),
+            )?;
+        }
+        if let Some(role) = &iot.authenticated_role_name {
+            // https://docs.aws.amazon.com/IAM/latest/APIReference/API_Role.html (RoleName).
+            check(
+                "iot.authenticated_role_name",
+                is_name(role, 1, 64, is_policy_char),
+                "must be an IAM role name: 1-64 characters of letters, digits and _+=,.@- (the name, not the ARN)",
+            )?;
+        }
         Ok(())
     }
+}
+
+/// A lowercase UUID, `8-4-4-4-12` hex digits (the form Cognito uses in identity pool ids).
+fn is_uuid(s: &str) -> bool {
+    let groups: Vec<&str> = s.split('-').collect();
+    groups.iter().map(|g| g.len()).eq([8, 4, 4, 4, 12])
+        && groups.iter().all(|g| {
+            g.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        })
 }
 
 fn validate_providers(
     at: &str,
     auth: &AuthProviders,
-    _region: &str,
+    region: &str,
 ) -> Result<(), (String, String)> {
     if let Some(c) = &auth.cognito {
         let (region, id) = c.user_pool_id.split_once('_').unwrap_or(("", ""));
@@ -711,10 +857,22 @@ fn validate_providers(
         )?;
     }
     if let Some(l) = &auth.lambda {
+        let field = format!("{at}.lambda.authorizer_arn");
+        let parsed = parse_lambda_arn(&l.authorizer_arn);
         check(
-            &format!("{at}.lambda.authorizer_arn"),
-            l.authorizer_arn.starts_with("arn:aws") && l.authorizer_arn.contains(":lambda:"),
-            "must be a Lambda function ARN (arn:aws:lambda:REGION:ACCOUNT:function:NAME)",
+            &field,
+            parsed.is_some(),
+            "must be a Lambda function ARN (arn:PARTITION:lambda:REGION:ACCOUNT:function:NAME, \
+             PARTITION one of aws, aws-cn, aws-us-gov)",
+        )?;
+        let partition = partition_of(region);
+        check(
+            &field,
+            parsed.is_some_and(|a| a.partition == partition),
+            &format!(
+                "must be in the project region's partition: arn:{partition}:lambda:… \
+                 (project.region is {region})"
+            ),
         )?;
         check(
             &format!("{at}.lambda.result_ttl_seconds"),
@@ -773,6 +931,46 @@ fn validate_modes(
         )?;
     }
     Ok(())
+}
+
+/// A Lambda function ARN, split: `arn:PARTITION:lambda:REGION:ACCOUNT:function:NAME[:QUALIFIER]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct LambdaArn<'a> {
+    pub(crate) partition: &'a str,
+    pub(crate) region: &'a str,
+    pub(crate) account: &'a str,
+    pub(crate) name: &'a str,
+}
+
+/// Splits a Lambda function ARN; `None` for anything else. The partition must be a real one
+/// (`aws`, `aws-cn`, `aws-us-gov`); names are `[A-Za-z0-9_-]{1,64}` and a qualifier (version or
+/// alias) `[A-Za-z0-9$_-]{1,128}`
+/// (https://docs.aws.amazon.com/lambda/latest/api/API_GetFunction.html#API_GetFunction_RequestSyntax).
+pub(crate) fn parse_lambda_arn(arn: &str) -> Option<LambdaArn<'_>> {
+    let parts: Vec<&str> = arn.split(':').collect();
+    let (partition, region, account, name, qualifier) = match parts[..] {
+        ["arn", p, "lambda", r, a, "function", n] => (p, r, a, n, None),
+        ["arn", p, "lambda", r, a, "function", n, q] => (p, r, a, n, Some(q)),
+        _ => return None,
+    };
+    let ok = matches!(partition, "aws" | "aws-cn" | "aws-us-gov")
+        && is_region(region)
+        && account.len() == 12
+        && account.bytes().all(|b| b.is_ascii_digit())
+        && is_name(name, 1, 64, |c| {
+            c.is_ascii_alphanumeric() || "_-".contains(c)
+        })
+        && qualifier.is_none_or(|q| {
+            is_name(q, 1, 128, |c| {
+                c.is_ascii_alphanumeric() || "$_-".contains(c)
+            })
+        });
+    ok.then_some(LambdaArn {
+        partition,
+        region,
+        account,
+        name,
+    })
 }
 
 /// An IAM role or user ARN, split: `arn:PARTITION:iam::ACCOUNT:(role|user)/[PATH/]NAME`.
@@ -1016,7 +1214,7 @@ mod tests {
         let text = EXAMPLE.replace("[events.auth.lambda]", "[events.auth.lambdax]");
         assert!(err(&text).rule.contains("unknown field `lambdax`"));
         let text = EXAMPLE.replace(
-            "[events.auth.lambda]\nauthorizer_arn = \"arn:aws:lambda:us-east-1:123456789012:function:groupcast-authorizer\"\nresult_ttl_seconds = 300\n",
+            "[events.auth.lambda]                # the function docs/lambdas.md deploys: {project}-authorizer\nauthorizer_arn = \"arn:aws:lambda:us-east-1:123456789012:function:acme-live-authorizer\"\nresult_ttl_seconds = 300\n",
             "",
         );
         let e = err(&text);
@@ -1039,6 +1237,142 @@ mod tests {
         assert!(e.rule.starts_with("must be 1-200"));
         let text = EXAMPLE.replace("result_ttl_seconds = 300", "result_ttl_seconds = 3601");
         assert_eq!(err(&text).field, "events.auth.lambda.result_ttl_seconds");
+    }
+
+    #[test]
+    fn an_authorizer_arn_outside_a_real_partition_is_rejected_with_the_rule() {
+        let field = "events.auth.lambda.authorizer_arn";
+        for bad in [
+            "arn:aws-xx:lambda:us-east-1:123456789012:function:acme-live-authorizer",
+            "arn:awsx:lambda:us-east-1:123456789012:function:acme-live-authorizer",
+            "arn:aws:lambda:us-east-1:123456789012:layer:acme-live-authorizer",
+            "arn:aws:lambda:us-east-1:1234:function:acme-live-authorizer",
+            "arn:aws:lambda:us-east-1:123456789012:function:a/b",
+        ] {
+            let e = err(&EXAMPLE.replace(
+                "arn:aws:lambda:us-east-1:123456789012:function:acme-live-authorizer",
+                bad,
+            ));
+            assert_eq!(e.field, field, "{bad}");
+            assert!(
+                e.rule.contains("PARTITION one of aws, aws-cn, aws-us-gov"),
+                "{e}"
+            );
+        }
+        // A real partition, but not the project region's.
+        let e = err(&EXAMPLE.replace(
+            "arn:aws:lambda:us-east-1:123456789012:function:acme-live-authorizer",
+            "arn:aws-cn:lambda:cn-north-1:123456789012:function:acme-live-authorizer",
+        ));
+        assert_eq!(e.field, field);
+        assert_eq!(
+            e.rule,
+            "must be in the project region's partition: arn:aws:lambda:… (project.region is us-east-1)"
+        );
+        // A qualified ARN (version or alias) is a function ARN too.
+        let ok = EXAMPLE.replace(
+            "function:acme-live-authorizer\"",
+            "function:acme-live-authorizer:live\"",
+        );
+        assert_ne!(ok, EXAMPLE);
+        Config::parse(Path::new("g.toml"), &ok).unwrap();
+    }
+
+    #[test]
+    fn the_new_iot_keys_are_validated_with_field_and_rule() {
+        let pool = "us-east-1:0f6d3c2a-1b2c-4d5e-8f90-123456789abc";
+        for bad in [
+            "0f6d3c2a-1b2c-4d5e-8f90-123456789abc",
+            "us-east-1:*",
+            "us-east-1:0F6D3C2A-1B2C-4D5E-8F90-123456789ABC",
+            "useast:0f6d3c2a-1b2c-4d5e-8f90-123456789abc",
+        ] {
+            let e = err(&EXAMPLE.replace(pool, bad));
+            assert_eq!(e.field, "iot.identity_pool_id", "{bad}");
+            assert!(
+                e.rule
+                    .starts_with("must be an identity pool id REGION:UUID"),
+                "{e}"
+            );
+        }
+        let e = err(&EXAMPLE.replace(pool, "cn-north-1:0f6d3c2a-1b2c-4d5e-8f90-123456789abc"));
+        assert_eq!(e.field, "iot.identity_pool_id");
+        assert!(e.rule.contains("partition (aws)"), "{e}");
+        for bad in [
+            "arn:aws:iam::123456789012:role/x",
+            "",
+            "a b",
+            &"r".repeat(65),
+        ] {
+            let e = err(&EXAMPLE.replace(
+                "# authenticated_role_name = \"acme-live-identity-auth\"",
+                &format!("authenticated_role_name = {bad:?}"),
+            ));
+            assert_eq!(e.field, "iot.authenticated_role_name", "{bad}");
+            assert!(e.rule.starts_with("must be an IAM role name"), "{e}");
+        }
+    }
+
+    #[test]
+    fn the_log_level_is_one_appsync_accepts_and_defaults_to_error() {
+        let c = Config::parse(Path::new("g.toml"), EXAMPLE).unwrap();
+        assert_eq!(c.logging.level, LogLevel::Error);
+        let without = EXAMPLE.replace("[logging]\nlevel = \"ERROR\"", "");
+        assert_ne!(without, EXAMPLE);
+        let c = Config::parse(Path::new("g.toml"), &without).unwrap();
+        assert_eq!(c.logging.level.as_str(), "ERROR");
+        for level in ["NONE", "ERROR", "ALL", "INFO", "DEBUG"] {
+            let text = EXAMPLE.replace("level = \"ERROR\"", &format!("level = \"{level}\""));
+            let c = Config::parse(Path::new("g.toml"), &text).unwrap();
+            assert_eq!(c.logging.level.as_str(), level);
+        }
+        let e = err(&EXAMPLE.replace("level = \"ERROR\"", "level = \"WARN\""));
+        assert_eq!(e.field, "logging.level");
+        assert!(e.rule.contains("unknown variant `WARN`"), "{e}");
+        assert!(
+            e.rule.contains("`NONE`, `ERROR`, `ALL`, `INFO`, `DEBUG`"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_websocket_publisher_needs_the_event_api() {
+        let start = EXAMPLE.find("[events]").unwrap();
+        let end = EXAMPLE.find("[graphql]").unwrap();
+        let no_events = format!("{}{}", &EXAMPLE[..start], &EXAMPLE[end..])
+            .replace("# websocket = false", "websocket = true");
+        let e = err(&no_events);
+        assert_eq!(e.field, "publisher.websocket");
+        assert_eq!(
+            e.rule,
+            "websocket = true is the events-ws transport: it needs [events]"
+        );
+        let c = Config::parse(
+            Path::new("g.toml"),
+            &EXAMPLE.replace("# websocket = false", "websocket = true"),
+        )
+        .unwrap();
+        assert!(c.publisher.websocket);
+    }
+
+    #[test]
+    fn functions_and_their_roles_share_one_name_each() {
+        let c = Config::parse(Path::new("g.toml"), EXAMPLE).unwrap();
+        let names: Vec<String> = Function::ALL.iter().map(|f| c.function_name(*f)).collect();
+        assert_eq!(
+            names,
+            [
+                "acme-live-publisher",
+                "acme-live-authorizer",
+                "acme-live-iot-grant"
+            ]
+        );
+        assert_eq!(c.publisher_role_name(), names[0]);
+        assert_eq!(c.appsync_logs_role_name(), "acme-live-appsync-logs");
+        assert_eq!(
+            c.authorizer_arns().collect::<Vec<_>>(),
+            ["arn:aws:lambda:us-east-1:123456789012:function:acme-live-authorizer"]
+        );
     }
 
     #[test]
@@ -1113,8 +1447,8 @@ mod tests {
     #[test]
     fn publisher_principals_are_the_publisher_role_then_the_extra_ones_as_session_prefixes() {
         let config = example_with(
-            "[tags]",
-            "[publisher]\nextra_principal_arns = [\"arn:aws:iam::123456789012:role/ci/deployer\", \"arn:aws:iam::123456789012:user/ops\"]\n\n[tags]",
+            "[publisher]",
+            "[publisher]\nextra_principal_arns = [\"arn:aws:iam::123456789012:role/ci/deployer\", \"arn:aws:iam::123456789012:user/ops\"]",
         )
         .unwrap();
         assert_eq!(
@@ -1126,15 +1460,23 @@ mod tests {
             ]
         );
         let e = example_with(
-            "[tags]",
-            "[publisher]\nextra_principal_arns = [\"arn:aws:sts::123456789012:assumed-role/x/y\"]\n\n[tags]",
+            "[publisher]",
+            "[publisher]\nextra_principal_arns = [\"arn:aws:sts::123456789012:assumed-role/x/y\"]",
         )
         .unwrap_err();
         assert!(
             e.starts_with("publisher.extra_principal_arns[0]: must be an IAM role or user ARN"),
             "{e}"
         );
-        let cn = example_with("region = \"us-east-1\"", "region = \"cn-north-1\"").unwrap();
+        // The authorizer must move to the China partition with the project (its own rule).
+        let text = include_str!("../../examples/groupcast.toml")
+            .replacen("region = \"us-east-1\"", "region = \"cn-north-1\"", 1)
+            .replace("arn:aws:lambda:us-east-1:", "arn:aws-cn:lambda:cn-north-1:")
+            .replace(
+                "identity_pool_id = \"us-east-1:",
+                "identity_pool_id = \"cn-north-1:",
+            );
+        let cn = Config::parse(Path::new("x.toml"), &text).unwrap();
         assert_eq!(cn.project.partition(), "aws-cn");
         assert!(cn.publisher_principals()[0].starts_with("arn:aws-cn:sts::"));
     }

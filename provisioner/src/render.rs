@@ -11,6 +11,9 @@ use tera::Tera;
 
 use crate::config::{CognitoAuth, Config};
 
+mod iam;
+pub(crate) use iam::{RoleDoc, identity_pool_role, roles};
+
 include!(concat!(env!("OUT_DIR"), "/embedded.rs"));
 
 /// The placeholder for an API id that does not exist yet (before `apply`).
@@ -261,6 +264,7 @@ impl Renderer {
         };
         let region = &config.project.region;
         let account = &config.project.account_id;
+        let partition = config.project.partition();
 
         if let Some(gq) = &config.graphql {
             let modes: Vec<&str> = gq
@@ -313,7 +317,7 @@ impl Renderer {
                 .collect();
             for ns in &ev.namespaces {
                 namespace_arns.push(format!(
-                    "arn:aws:appsync:{region}:{account}:apis/{api}/channelNamespace/{}",
+                    "arn:{partition}:appsync:{region}:{account}:apis/{api}/channelNamespace/{}",
                     ns.name
                 ));
                 let ctx = with(json!({"namespace": {
@@ -368,21 +372,25 @@ impl Renderer {
 
         let graphql_publish_arn = config.graphql.as_ref().map(|_| {
             let api = ids.graphql_api_id.as_deref().unwrap_or(UNKNOWN_ID);
-            format!("arn:aws:appsync:{region}:{account}:apis/{api}/types/Mutation/fields/publish")
+            format!("arn:{partition}:appsync:{region}:{account}:apis/{api}/types/Mutation/fields/publish")
         });
-        let iot_topic_arn = config
-            .iot
-            .as_ref()
-            .map(|i| format!("arn:aws:iot:{region}:{account}:topic/{}/*", i.topic_prefix));
+        let iot_topic_arn = config.iot.as_ref().map(|i| {
+            format!(
+                "arn:{partition}:iot:{region}:{account}:topic/{}/*",
+                i.topic_prefix
+            )
+        });
         let ctx = with(json!({"publisher": {
             "namespace_arns": namespace_arns,
             "graphql_publish_arn": graphql_publish_arn,
             "iot_topic_arn": iot_topic_arn,
         }}));
-        let path = "iam/publisher-policy.json".to_owned();
+        let path = iam::PUBLISHER_POLICY_PATH.to_owned();
         let doc = self.render_one(PUBLISHER_POLICY, &ctx)?;
         check_json(&path, &doc)?;
         files.insert(path, doc);
+
+        self.render_iam(config, ids, &base, &mut files)?;
         Ok(Rendered { files })
     }
 }
@@ -483,26 +491,6 @@ fn chain(e: &dyn std::error::Error) -> String {
         cur = c.source();
     }
     s
-}
-
-// SHIM(h-iamdocs): replaced by the iamdocs branch at merge.
-/// A role `apply` creates, with the paths of its documents in [`Rendered`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct RoleDoc {
-    pub(crate) role_name: String,
-    pub(crate) trust_path: String,
-    pub(crate) policy_path: String,
-    pub(crate) service: &'static str,
-}
-
-// SHIM(h-iamdocs)
-pub(crate) fn roles(_config: &Config) -> Vec<RoleDoc> {
-    Vec::new()
-}
-
-// SHIM(h-iamdocs)
-pub(crate) fn identity_pool_role(_config: &Config) -> Option<(String, String)> {
-    None
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@ const { load } = require('./lib/handler');
 
 const files = render('harness.toml');
 const { groupSegment } = load(files['events/live.js']);
-const configured = ['admins', 'Admins', 'team-a', 'Team_B', '*', '#', '+', 'a/b', 'a+b', 'quo"te', 'back\\slash', '$aws', '\u0430dmins', 'ＡＤＭＩＮ', 'x--a', 'a--b', '${iot:ClientId}', '?'];
+const configured = ['admins', 'team-a', 'Team_B', '*', '#', '+', 'a/b', 'a+b', 'quo"te', 'back\\slash', '$aws', '\u0430dmins', 'ＡＤＭＩＮ', 'x--a', 'a--b', '${iot:ClientId}', '?'];
 const PREFIX = 'groupcast';
 const ARN = 'arn:aws:iot:us-east-1:123456789012:';
 const ME = 'us-east-1:11111111-2222-3333-4444-555555555555';

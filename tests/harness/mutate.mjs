@@ -26,6 +26,13 @@ const JUDGES = {
   'vtl/Mutation.publish.request.vtl.tera': ['graphql.test.js'],
   'templates/iot/group-policy.json.tera': ['iot.test.js'],
   'templates/iam/publisher-policy.json.tera': ['iot.test.js'],
+  'templates/iam/identity-pool-iot-policy.json.tera': ['iam.test.js'],
+  'templates/iam/publisher-role-policy.json.tera': ['iam.test.js'],
+  'templates/iam/iot-grant-role-policy.json.tera': ['iam.test.js'],
+  'templates/iam/_lambda-logs.tera': ['iam.test.js'],
+  'templates/iam/appsync-logs-role-policy.json.tera': ['iam.test.js'],
+  'templates/iam/lambda-trust.json.tera': ['iam.test.js'],
+  'templates/iam/deployer-policy.json.tera': ['iam.test.js'],
 };
 
 // Mutations of templates without comment syntax: [name, file, text to find (exactly once), replacement].
@@ -39,6 +46,19 @@ const EXPLICIT = [
   ['iot:no-publish', 'templates/iot/group-policy.json.tera', '"Action": "iot:Receive"', '"Action": ["iot:Receive", "iot:Publish"]'],
   ['iam:graphql-publish-only', 'templates/iam/publisher-policy.json.tera', '"Action": "appsync:GraphQL"', '"Action": "appsync:*"'],
   ['iam:iot-publish-only', 'templates/iam/publisher-policy.json.tera', '"Action": "iot:Publish"', '"Action": "iot:*"'],
+  ['iam:pool-connect-as-self', 'templates/iam/identity-pool-iot-policy.json.tera', 'arn ~ "client/${cognito-identity.amazonaws.com:sub}"', 'arn ~ "client/*"'],
+  ['iam:pool-connect-suffix-separator', 'templates/iam/identity-pool-iot-policy.json.tera', 'own_client ~ "-*"', 'own_client ~ "*"'],
+  ['iam:pool-subscribe-prefix', 'templates/iam/identity-pool-iot-policy.json.tera', '"topicfilter/" ~ iot.topic_prefix ~ "/*"', '"topicfilter/*"'],
+  ['iam:pool-receive-prefix', 'templates/iam/identity-pool-iot-policy.json.tera', '"topic/" ~ iot.topic_prefix ~ "/*"', '"topic/*"'],
+  ['iam:pool-no-publish', 'templates/iam/identity-pool-iot-policy.json.tera', '"Action": "iot:Receive"', '"Action": ["iot:Receive", "iot:Publish"]'],
+  ['iam:publisher-connect-only-websocket', 'templates/iam/publisher-role-policy.json.tera', '{%- if connect %}\n', '{%- if true %}\n'],
+  ['iam:publisher-connect-api-only', 'templates/iam/publisher-role-policy.json.tera', '"Resource": {{ connect | json }}', '"Resource": "*"'],
+  ['iam:grant-project-policies', 'templates/iam/iot-grant-role-policy.json.tera', 'iot_arn ~ "policy/" ~ iam.iot_policy_glob', 'iot_arn ~ "policy/*"'],
+  ['iam:grant-one-pool', 'templates/iam/iot-grant-role-policy.json.tera', ':identitypool/" ~ pool %}', ':identitypool/*" %}'],
+  ['iam:logs-own-group', 'templates/iam/_lambda-logs.tera', ':log-group:/aws/lambda/" ~ iam.function_name %}', ':log-group:/aws/lambda/*" %}'],
+  ['iam:appsync-logs-own-groups', 'templates/iam/appsync-logs-role-policy.json.tera', ':log-group:/aws/appsync/apis/" ~ id %}', ':log-group:*" %}'],
+  ['iam:lambda-trust-own-account', 'templates/iam/lambda-trust.json.tera', '"Condition": { "StringEquals": { "aws:SourceAccount": {{ account_id | json }} } }', '"Condition": {}'],
+  ['iam:deployer-scoped-resources', 'templates/iam/deployer-policy.json.tera', '"Resource": {{ s.resources | json }}', '"Resource": "*"'],
 ];
 
 function fenced() {

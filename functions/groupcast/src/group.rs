@@ -2,8 +2,10 @@
 //!
 //! Everything that addresses a group goes through [`group_segment`]: the publish transports, the
 //! provisioner's templates (IoT policies, the Events handler), the Lambda authorizer and the
-//! IoT grant function. The generated Events handler carries a JavaScript copy of this rule, and a
-//! shared table of names (`tests/fixtures/group-segments.json`) keeps the two in step.
+//! IoT grant function. The generated Events handler carries a JavaScript copy of this rule (in the
+//! subset APPSYNC_JS allows), and so does the browser helper `clients/js`; a shared table of names
+//! (`tests/fixtures/group-segments.json`) and seeded random names (the `segments` example) keep the
+//! three in step.
 //!
 //! # The rule
 //!

@@ -25,7 +25,7 @@ fn tree(dir: &Path) -> BTreeMap<String, Vec<u8>> {
     out
 }
 
-const EXAMPLE_ARTIFACTS: [&str; 13] = [
+const EXAMPLE_ARTIFACTS: [&str; 20] = [
     ".groupcast-rendered",
     "events/jobs.js",
     "events/live.js",
@@ -34,7 +34,14 @@ const EXAMPLE_ARTIFACTS: [&str; 13] = [
     "graphql/Subscription.subscribe.request.vtl",
     "graphql/Subscription.subscribe.response.vtl",
     "graphql/schema.graphql",
+    "iam/appsync-logs-role-policy.json",
+    "iam/appsync-logs-trust.json",
+    "iam/authorizer-role-policy.json",
+    "iam/deployer-policy.json",
+    "iam/iot-grant-role-policy.json",
+    "iam/lambda-trust.json",
     "iam/publisher-policy.json",
+    "iam/publisher-role-policy.json",
     "iot/acme-live-admins.json",
     "iot/acme-live-editors.json",
     "iot/acme-live-team-a.json",
@@ -297,6 +304,37 @@ fn bad_configs_are_rejected_with_file_line_field_and_rule() {
              `AMAZON_COGNITO_USER_POOLS`, `OPENID_CONNECT`, `AWS_LAMBDA`"
                 .into(),
         ),
+        (
+            base.replace("level = \"ERROR\"", "level = \"WARN\""),
+            "level =",
+            "9: logging.level: unknown variant `WARN`, expected one of `NONE`, `ERROR`, `ALL`, `INFO`, `DEBUG`".into(),
+        ),
+        (
+            base.replace("arn:aws:lambda:us-east-1:", "arn:aws-cn:lambda:cn-north-1:"),
+            "authorizer_arn",
+            "1: events.auth.lambda.authorizer_arn: must be in the project region's partition: arn:aws:lambda:… \
+             (project.region is us-east-1)"
+                .into(),
+        ),
+        (
+            base.replace("arn:aws:lambda:us-east-1:", "arn:aws-eu:lambda:us-east-1:"),
+            "authorizer_arn",
+            "1: events.auth.lambda.authorizer_arn: must be a Lambda function ARN \
+             (arn:PARTITION:lambda:REGION:ACCOUNT:function:NAME, PARTITION one of aws, aws-cn, aws-us-gov)"
+                .into(),
+        ),
+        (
+            base.replace("us-east-1:0f6d3c2a-1b2c-4d5e-8f90-123456789abc", "us-east-1:pool"),
+            "identity_pool_id",
+            "1: iot.identity_pool_id: must be an identity pool id REGION:UUID such as \
+             us-east-1:0f6d3c2a-1b2c-4d5e-8f90-123456789abc"
+                .into(),
+        ),
+        (
+            base.replace("# websocket = false", "websocket = \"yes\""),
+            "websocket",
+            "13: publisher.websocket: invalid type: string \"yes\", expected a boolean".into(),
+        ),
     ];
     for (i, (text, line_prefix, rest)) in cases.iter().enumerate() {
         assert_ne!(text, &base, "case {i} did not change the example");
@@ -308,6 +346,47 @@ fn bad_configs_are_rejected_with_file_line_field_and_rule() {
         assert_eq!(stderr(&out), want, "case {i}");
     }
     assert!(!dir.join("o").exists(), "a rejected config wrote artifacts");
+}
+
+#[test]
+fn render_writes_the_iam_documents_in_the_regions_partition_with_event_connect_for_a_websocket_publisher()
+ {
+    let dir = scratch("render-iam-cn");
+    let cn = example()
+        .replace("us-east-1", "cn-north-1")
+        .replace("arn:aws:", "arn:aws-cn:")
+        .replace("# websocket = false", "websocket = true")
+        .replace("# authenticated_role_name", "authenticated_role_name");
+    std::fs::write(dir.join("cn.toml"), &cn).unwrap();
+    ok(&provisioner(
+        &dir,
+        None,
+        &["--config", "cn.toml", "render", "--out", "o"],
+    ));
+    let files = tree(&dir.join("o"));
+    let iam: Vec<&String> = files.keys().filter(|p| p.starts_with("iam/")).collect();
+    assert_eq!(iam.len(), 9, "{iam:?}");
+    for path in iam {
+        let text = String::from_utf8(files[path].clone()).unwrap();
+        serde_json::from_str::<serde_json::Value>(&text).unwrap();
+        assert!(
+            !text.contains("arn:aws:"),
+            "{path} names the aws partition:\n{text}"
+        );
+    }
+    let role: serde_json::Value =
+        serde_json::from_slice(&files["iam/publisher-role-policy.json"]).unwrap();
+    let connect: Vec<&serde_json::Value> = role["Statement"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["Action"] == "appsync:EventConnect")
+        .collect();
+    assert_eq!(
+        connect[0]["Resource"],
+        "arn:aws-cn:appsync:cn-north-1:123456789012:apis/*"
+    );
+    assert_eq!(connect.len(), 1);
 }
 
 #[test]
