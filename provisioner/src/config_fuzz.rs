@@ -756,13 +756,32 @@ proptest! {
         };
         text = set(&text, "[project]", "name", &toml_str(&name));
         text = set(&text, "[project]", "region", &toml_str(&region));
+        // The example's authorizer lives in the project's region and partition (when the
+        // generated region is one a region rule could accept at all).
+        if !region.is_empty()
+            && region
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        {
+            let partition = crate::config::partition_of(&region);
+            text = text.replace(
+                "arn:aws:lambda:us-east-1:",
+                &format!("arn:{partition}:lambda:{region}:"),
+            );
+        }
         text = set(&text, "[graphql]", "groups_claim", &toml_str(&claim));
         text = set(&text, "[graphql]", "max_groups_per_subscription", &max_groups.to_string());
         let mut extra = String::new();
         for (k, v) in &tags {
             let _ = writeln!(extra, "{} = {}", toml_str(k), toml_str(v));
         }
-        text = text.replace("[tags]", &format!("[publisher]\nextra_principal_arns = {}\n\n[tags]\n{extra}", toml_list(&arns)));
+        text = text.replace("[tags]", &format!("[tags]\n{extra}"));
+        // The example has a [publisher] table already: the generated principals go into it.
+        text = if text.contains("\n[publisher]\n") {
+            text.replacen("\n[publisher]\n", &format!("\n[publisher]\nextra_principal_arns = {}\n", toml_list(&arns)), 1)
+        } else {
+            format!("{text}\n[publisher]\nextra_principal_arns = {}\n", toml_list(&arns))
+        };
         for ns in &namespaces {
             let _ = write!(text, "\n[[events.namespaces]]\nname = {}\n", toml_str(ns));
         }

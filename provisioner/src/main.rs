@@ -54,10 +54,13 @@ enum Command {
     /// Exit code 0 = success, 1 = error; with --detailed-exitcode 0 = no changes, 2 = changes.
     #[command(after_help = "Example:\n  provisioner plan --config groupcast.toml --profile prod")]
     Plan(plan::Args),
-    /// `provisioner apply`: create or update everything to match the config, then write the
-    /// outputs JSON and the rendered documents with the real API ids.
+    /// `provisioner apply [PLAN_FILE]`: create or update everything to match the config (or
+    /// exactly a plan saved with `plan --out`), then write the outputs JSON and the rendered
+    /// documents with the real API ids. Deleting an API, namespace, IoT policy or IAM role needs
+    /// --allow-delete; a second concurrent apply is refused (a lock file beside the outputs).
     #[command(
-        after_help = "Example:\n  provisioner apply --config groupcast.toml --outputs groupcast.outputs.json --out deployed/"
+        after_help = "Example:\n  provisioner apply --config groupcast.toml --outputs groupcast.outputs.json --out deployed/\n  \
+                      provisioner plan --out reviewed.plan && provisioner apply reviewed.plan"
     )]
     Apply(apply::Args),
     /// `provisioner destroy --yes`: delete everything groupcast created for this project (only
@@ -67,6 +70,18 @@ enum Command {
     /// IoT Core operations.
     #[command(subcommand)]
     Iot(iot::Command),
+    /// `provisioner completions bash|zsh|fish`: print a shell completion script (no config
+    /// needed).
+    #[command(
+        after_help = "Example:\n  provisioner completions bash > /etc/bash_completion.d/provisioner\n  \
+                      provisioner completions zsh > \"${fpath[1]}/_provisioner\"\n  \
+                      provisioner completions fish > ~/.config/fish/completions/provisioner.fish"
+    )]
+    Completions {
+        /// The shell to write the script for.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
 }
 
 #[tokio::main]
@@ -111,6 +126,19 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    if let Command::Completions { shell } = cli.command {
+        // Into a buffer first: clap_complete panics on a write error, and a closed pipe must
+        // end quietly like every other command's output.
+        let mut script = Vec::new();
+        clap_complete::generate(
+            shell,
+            &mut <Cli as clap::CommandFactory>::command(),
+            "provisioner",
+            &mut script,
+        );
+        std::io::Write::write_all(&mut std::io::stdout().lock(), &script)?;
+        return Ok(ExitCode::SUCCESS);
+    }
     let config = config::Config::load(&cli.global.config)?;
     let g = &cli.global;
     match cli.command {
@@ -119,5 +147,6 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Apply(args) => apply::run(g, &config, args).await,
         Command::Destroy(args) => destroy::run(g, &config, args).await,
         Command::Iot(iot::Command::Grant(args)) => iot::grant(g, &config, args).await,
+        Command::Completions { .. } => unreachable!("handled before the config is loaded"),
     }
 }

@@ -4,6 +4,7 @@
 //! provisioner's own view of live resources, so reconciling logic never touches SDK types and
 //! `PartialEq` on a spec tells "in sync" from "needs an update".
 
+pub(crate) mod calls;
 #[cfg(test)]
 pub(crate) mod fake;
 mod sdk;

@@ -94,7 +94,11 @@ pub(crate) struct SdkAppSync(appsync::Client);
 
 impl SdkAppSync {
     pub(crate) fn new(config: &aws_config::SdkConfig) -> Self {
-        SdkAppSync(appsync::Client::new(config))
+        SdkAppSync(appsync::Client::from_conf(
+            appsync::config::Builder::from(config)
+                .interceptor(super::calls::CallLog)
+                .build(),
+        ))
     }
 }
 
@@ -642,6 +646,7 @@ impl AppSync for SdkAppSync {
             .map_err(|e| sdk_err("StartSchemaCreation", e))?;
         let start = std::time::Instant::now();
         let mut delay = Duration::from_millis(200);
+        let what = format!("GraphQL schema creation on API {api_id}");
         loop {
             let s = self
                 .0
@@ -654,6 +659,11 @@ impl AppSync for SdkAppSync {
                 .status()
                 .map(|s| s.as_str().to_owned())
                 .unwrap_or_default();
+            let done = !matches!(status.as_str(), "PROCESSING" | "DELETING" | "")
+                || start.elapsed() > SCHEMA_TIMEOUT;
+            // Schema creation can take minutes (AppSync polls are documented as the way to
+            // learn its status: https://docs.aws.amazon.com/appsync/latest/APIReference/API_GetSchemaCreationStatus.html).
+            super::calls::poll_line(&what, &status, start.elapsed(), done);
             match status.as_str() {
                 "SUCCESS" | "ACTIVE" => return Ok(()),
                 "FAILED" | "NOT_APPLICABLE" => {
@@ -783,7 +793,11 @@ pub(crate) struct SdkIot(iot::Client);
 
 impl SdkIot {
     pub(crate) fn new(config: &aws_config::SdkConfig) -> Self {
-        SdkIot(iot::Client::new(config))
+        SdkIot(iot::Client::from_conf(
+            iot::config::Builder::from(config)
+                .interceptor(super::calls::CallLog)
+                .build(),
+        ))
     }
 
     /// The SDK client, for `groupcast_auth::grant` (which speaks to it directly).

@@ -30,7 +30,11 @@ pub(crate) struct SdkIam(iam::Client);
 
 impl SdkIam {
     pub(crate) fn new(config: &aws_config::SdkConfig) -> Self {
-        SdkIam(iam::Client::new(config))
+        SdkIam(iam::Client::from_conf(
+            iam::config::Builder::from(config)
+                .interceptor(super::calls::CallLog)
+                .build(),
+        ))
     }
 }
 
@@ -199,7 +203,11 @@ pub(crate) struct SdkLambda(lambda::Client);
 
 impl SdkLambda {
     pub(crate) fn new(config: &aws_config::SdkConfig) -> Self {
-        SdkLambda(lambda::Client::new(config))
+        SdkLambda(lambda::Client::from_conf(
+            lambda::config::Builder::from(config)
+                .interceptor(super::calls::CallLog)
+                .build(),
+        ))
     }
 }
 
@@ -286,7 +294,11 @@ pub(crate) struct SdkSts(sts::Client);
 
 impl SdkSts {
     pub(crate) fn new(config: &aws_config::SdkConfig) -> Self {
-        SdkSts(sts::Client::new(config))
+        SdkSts(sts::Client::from_conf(
+            sts::config::Builder::from(config)
+                .interceptor(super::calls::CallLog)
+                .build(),
+        ))
     }
 
     /// The account of the credentials in use (`GetCallerIdentity`, which needs no permission:

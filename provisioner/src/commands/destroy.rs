@@ -4,6 +4,7 @@ use std::io::IsTerminal as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use super::lock::Lock;
 use super::{Global, OutputFormat};
 use crate::config::Config;
 use crate::reconcile::{Mode, Reconciler};
@@ -26,6 +27,7 @@ pub(crate) async fn run(global: &Global, config: &Config, args: Args) -> anyhow:
         anyhow::bail!("destroy cancelled (pass --yes to skip the question)");
     }
     let renderer = Renderer::embedded()?;
+    let _lock = Lock::acquire(&args.outputs, config, "destroy")?;
     let cloud = global.aws.connect(config).await?;
     let progress = std::io::stderr().is_terminal() && global.output == OutputFormat::Text;
     let mut r = Reconciler::new(&cloud, config, &renderer, Mode::Apply { progress })?;

@@ -5,8 +5,10 @@
 pub(crate) mod apply;
 pub(crate) mod destroy;
 pub(crate) mod iot;
+pub(crate) mod lock;
 pub(crate) mod plan;
 pub(crate) mod render;
+pub(crate) mod saved_plan;
 
 use std::path::PathBuf;
 
@@ -79,5 +81,11 @@ fn print_changes(changes: &[Change]) -> anyhow::Result<()> {
         count(Action::Update),
         count(Action::Delete)
     );
+    let guarded = changes.iter().filter(|c| c.guarded()).count();
+    if guarded > 0 {
+        outln!(
+            "{guarded} of the deletions (APIs, namespaces, IoT policies, IAM roles) need apply --allow-delete."
+        );
+    }
     Ok(())
 }

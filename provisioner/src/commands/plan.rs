@@ -1,7 +1,9 @@
 //! `provisioner plan`: what apply would change, with diffs, without changing anything.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
+use super::saved_plan::SavedPlan;
 use super::{Global, OutputFormat, TemplateArgs, print_changes};
 use crate::config::Config;
 use crate::reconcile::{Mode, Reconciler};
@@ -12,6 +14,10 @@ pub(crate) struct Args {
     /// -detailed-exitcode`; without it a successful plan exits 0.
     #[arg(long)]
     pub(crate) detailed_exitcode: bool,
+    /// Also write the plan to FILE, for `apply FILE` to apply exactly it (docs/config.md, "Saved
+    /// plans").
+    #[arg(long, value_name = "FILE")]
+    pub(crate) out: Option<PathBuf>,
     #[command(flatten)]
     pub(crate) templates: TemplateArgs,
 }
@@ -23,6 +29,14 @@ pub(crate) async fn run(global: &Global, config: &Config, args: Args) -> anyhow:
     let cloud = global.aws.connect(config).await?;
     let mut r = Reconciler::new(&cloud, config, &renderer, Mode::Plan)?;
     r.run().await?;
+    if let Some(path) = &args.out {
+        SavedPlan::new(&global.config, config, &renderer, &r.changes)?.write(path)?;
+        eprintln!(
+            "Saved the plan to {}: apply it with provisioner apply {}",
+            path.display(),
+            path.display()
+        );
+    }
     match global.output {
         OutputFormat::Json => outln!(
             "{}",

@@ -254,12 +254,9 @@ impl<C: Cloud> Reconciler<'_, C> {
                 kept = Some(a);
                 continue;
             }
-            self.record(
-                Action::Delete,
-                kind,
-                format!("{} ({})", a.name(), a.id()),
-                None,
-            );
+            let label = format!("{} ({})", a.name(), a.id());
+            self.check_delete(kind, &label)?;
+            self.record(Action::Delete, kind, label, None);
             if self.applying() {
                 delete(a.id()).await?;
             }

@@ -30,13 +30,19 @@ impl<C: Cloud> Reconciler<'_, C> {
         Ok(out)
     }
 
-    /// Deletes a policy: detached from every identity, its old versions, then itself.
+    /// Deletes a policy: detached from every identity, its old versions, then itself. The change
+    /// names how many identities hold the policy (plan shows who loses access).
     async fn delete_policy(&mut self, name: &str) -> anyhow::Result<()> {
         let iot = self.cloud.iot();
         let doc = PolicyDoc::absent();
+        let attached = iot.targets(name).await?.len();
+        let label = match attached {
+            1 => format!("{name} (attached to 1 identity)"),
+            n => format!("{name} (attached to {n} identities)"),
+        };
         self.converge(
             "iot-policy",
-            name,
+            &label,
             Some(&doc),
             None,
             async |_| Ok(()),
@@ -192,7 +198,7 @@ pub(crate) async fn grant_groups<A: IotPolicyApi + Sync>(
     let plan = grant::plan(iot, &rules, identity, &groups).await?;
     if !plan.missing.is_empty() {
         bail!(
-            "--groups: {:?} have no IoT policy yet (run provisioner apply); nothing was changed",
+            "--groups: {:?} have no IoT policy yet: run provisioner apply first; nothing was changed",
             plan.missing
         );
     }

@@ -3,6 +3,11 @@
 //! re-run after a failure picks up where the last run stopped (resources are found by name plus
 //! the `groupcast:project` tag, and each is created with that tag in the same call).
 //!
+//! Deletions of the kinds in [`GUARDED_KINDS`] (APIs, namespaces, IoT policies, IAM roles) are
+//! refused in apply mode unless [`Reconciler::allow_delete`]; `apply` runs a plan pass first,
+//! so that refusal, and every ownership conflict, comes before the first write
+//! (`commands/apply.rs`).
+//!
 //! Every resource goes through one path, [`Reconciler::converge`]: a *desired* state built from the
 //! config and the rendered documents, the *live* state read through the traits, both in one
 //! comparable [`State`] type; `converge` records the change with its diff and, in apply mode,
@@ -50,6 +55,15 @@ pub(crate) const SCHEMA_TAG: &str = "groupcast:schema-sha256";
 pub(crate) const NONE_DATA_SOURCE: &str = "groupcast_none";
 /// The description groupcast gives its API keys (how it finds them again).
 pub(crate) const API_KEY_DESCRIPTION: &str = "groupcast";
+/// The kinds whose deletion `apply` makes only with `--allow-delete`: deleting (or replacing, as
+/// a rename does) one of them changes endpoints, API keys or what users may receive.
+pub(crate) const GUARDED_KINDS: [&str; 5] = [
+    "event-api",
+    "graphql-api",
+    "namespace",
+    "iot-policy",
+    "iam-role",
+];
 
 /// One thing apply creates, updates or deletes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -67,6 +81,13 @@ pub(crate) enum Action {
     Create,
     Update,
     Delete,
+}
+
+impl Change {
+    /// Whether apply makes this change only with `--allow-delete` ([`GUARDED_KINDS`]).
+    pub(crate) fn guarded(&self) -> bool {
+        self.action == Action::Delete && GUARDED_KINDS.contains(&self.kind)
+    }
 }
 
 impl Action {
@@ -132,6 +153,8 @@ pub(crate) struct Reconciler<'a, C> {
     /// The documents rendered with the API ids found or created; set by [`Self::run`].
     final_rendered: Option<Rendered>,
     mode: Mode,
+    /// Whether apply may delete what [`GUARDED_KINDS`] names (`apply --allow-delete`, destroy).
+    allow_delete: bool,
     pub(crate) changes: Vec<Change>,
 }
 
@@ -175,8 +198,27 @@ impl<'a, C: Cloud> Reconciler<'a, C> {
             rendered: renderer.render(config, &Ids::default())?,
             final_rendered: None,
             mode,
+            allow_delete: false,
             changes: Vec::new(),
         })
+    }
+
+    /// Lets apply delete the kinds [`GUARDED_KINDS`] names (`apply --allow-delete`). Without it
+    /// the apply pass stops before such a deletion, even one its plan pass did not show (live
+    /// state that changed in between).
+    pub(crate) fn allow_delete(mut self, allow: bool) -> Self {
+        self.allow_delete = allow;
+        self
+    }
+
+    /// Stops before a guarded deletion that was not allowed; see [`Self::allow_delete`].
+    fn check_delete(&self, kind: &str, name: &str) -> anyhow::Result<()> {
+        if self.applying() && !self.allow_delete && GUARDED_KINDS.contains(&kind) {
+            anyhow::bail!(
+                "deleting {kind} {name} needs apply --allow-delete (review it with plan first)"
+            );
+        }
+        Ok(())
     }
 
     /// Whether changes are made (apply) or only recorded (plan).
@@ -312,6 +354,7 @@ impl<'a, C: Cloud> Reconciler<'a, C> {
                 Ok(None)
             }
             (Some(_), None) => {
+                self.check_delete(kind, name)?;
                 self.record(Action::Delete, kind, name, None);
                 if self.applying() {
                     delete().await?;
@@ -349,7 +392,10 @@ impl<'a, C: Cloud> Reconciler<'a, C> {
     }
 
     /// Deletes everything groupcast owns for this project: what `run` makes, in reverse.
+    /// Destroy is the explicit request to delete (confirmed by the operator or `--yes`), so the
+    /// deletion guard does not apply to it.
     pub(crate) async fn destroy(&mut self) -> anyhow::Result<()> {
+        self.allow_delete = true;
         self.authorizer_permissions(None).await?;
         self.destroy_apis().await?;
         self.destroy_iot().await?;

@@ -15,19 +15,22 @@ fn write_config(dir: &Path, text: &str) -> String {
 }
 
 fn apply(dir: &Path, peers: &Peers, config: &str) -> std::process::Output {
-    provisioner(
-        dir,
-        Some(peers),
-        &[
-            "--config",
-            config,
-            "apply",
-            "--outputs",
-            "outputs.json",
-            "--out",
-            "deployed",
-        ],
-    )
+    apply_with(dir, peers, config, &[])
+}
+
+/// `apply` with more arguments (`--allow-delete`, a plan file).
+fn apply_with(dir: &Path, peers: &Peers, config: &str, more: &[&str]) -> std::process::Output {
+    let mut args = vec![
+        "--config",
+        config,
+        "apply",
+        "--outputs",
+        "outputs.json",
+        "--out",
+        "deployed",
+    ];
+    args.extend_from_slice(more);
+    provisioner(dir, Some(peers), &args)
 }
 
 fn plan(dir: &Path, peers: &Peers, config: &str) -> std::process::Output {
@@ -553,7 +556,7 @@ fn iot_grant_attaches_exactly_the_requested_groups() {
     assert_eq!(early.status.code(), Some(1));
     assert_eq!(
         stderr(&early),
-        "error: --groups: [\"admins\"] have no IoT policy yet (run provisioner apply); nothing was changed\n"
+        "error: --groups: [\"admins\"] have no IoT policy yet: run provisioner apply first; nothing was changed\n"
     );
     ok(&apply(&dir, peers, &config));
     peers.inventory(&["foreign", "someone-elses"]);
@@ -582,7 +585,46 @@ fn iot_grant_attaches_exactly_the_requested_groups() {
         serde_json::from_str::<Value>(&out).unwrap()
     };
 
-    let g = grant("admins,team-a");
+    // Argument rules, all checked before any AWS call.
+    let refused = |args: &[&str], expected: &str| {
+        peers.reset_calls();
+        let mut all = vec!["--config", config.as_str(), "iot", "grant"];
+        all.extend_from_slice(args);
+        let out = provisioner(&dir, Some(peers), &all);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains(expected),
+            "{args:?}: {}",
+            stderr(&out)
+        );
+        assert!(peers.calls().is_empty(), "{args:?}: {:#?}", peers.calls());
+    };
+    // No --groups is not "revoke all".
+    refused(
+        &["--identity-id", &identity],
+        "the following required arguments were not provided:\n  --groups <GROUPS>",
+    );
+    refused(
+        &["--identity-id", &identity, "--groups", "admins,,team-a"],
+        "error: --groups: entry 2 of \"admins,,team-a\" is empty (a stray comma?)",
+    );
+    refused(
+        &[
+            "--identity-id",
+            &identity,
+            "--groups",
+            "admins",
+            "--revoke-all",
+        ],
+        "cannot be used with",
+    );
+    refused(
+        &["--identity-id", "0f6d2a8e-not-an-id", "--groups", "admins"],
+        "error: --identity-id: identityId \"0f6d2a8e-not-an-id\": must be a Cognito identity id: <region>:<uuid>",
+    );
+
+    // Entries are trimmed.
+    let g = grant(" admins , team-a ");
     assert_eq!(
         g["attached"],
         serde_json::json!(["acme-live-admins", "acme-live-team-a"])
@@ -648,6 +690,25 @@ fn iot_grant_attaches_exactly_the_requested_groups() {
         attached(),
         serde_json::json!(["acme-live-intruder", "someone-elses"])
     );
+    // --revoke-all says the same in words.
+    grant("admins");
+    ok(&provisioner(
+        &dir,
+        Some(peers),
+        &[
+            "--config",
+            &config,
+            "iot",
+            "grant",
+            "--identity-id",
+            &identity,
+            "--revoke-all",
+        ],
+    ));
+    assert_eq!(
+        attached(),
+        serde_json::json!(["acme-live-intruder", "someone-elses"])
+    );
 }
 
 /// moto: an existing, untagged Event API with the configured name is never adopted or changed.
@@ -657,15 +718,21 @@ fn apply_refuses_to_take_over_an_untagged_resource_with_the_same_name() {
     let dir = scratch("foreign");
     peers.inventory(&["foreign", "acme-live-events"]);
     let config = write_config(&dir, &example());
+    peers.reset_calls();
     let out = apply(&dir, peers, &config);
     assert_eq!(out.status.code(), Some(1));
-    // The roles come first (AppSync's logging role must exist before the APIs name it).
+    // The roles come first in apply order (AppSync's logging role must exist before the APIs
+    // name it), but the conflict is found in the read-only plan pass: no role is created.
     assert_eq!(
         stderr(&out),
-        "+ create iam-role acme-live-publisher\n+ create iam-role acme-live-authorizer\n\
-         + create iam-role acme-live-iot-grant\n+ create iam-role acme-live-appsync-logs\n\
-         error: an Event API named \"acme-live-events\" exists but is not tagged groupcast:project=acme-live: groupcast \
+        "error: an Event API named \"acme-live-events\" exists but is not tagged groupcast:project=acme-live: groupcast \
          will not take it over\n"
+    );
+    // Found by the read-only plan pass: not even the IAM roles (earlier in apply order) were made.
+    let writes: Vec<Value> = peers.calls().into_iter().filter(is_write).collect();
+    assert!(
+        writes.is_empty(),
+        "apply wrote before refusing: {writes:#?}"
     );
     let out = provisioner(
         &dir,
@@ -790,8 +857,31 @@ fn removed_namespaces_groups_and_sections_are_deleted_on_apply() {
     ] {
         assert!(text.contains(line), "missing {line:?} in\n{text}");
     }
+    assert!(
+        text.contains("3 of the deletions (APIs, namespaces, IoT policies, IAM roles) need apply --allow-delete."),
+        "{text}"
+    );
     assert!(dir.join("deployed/events/jobs.js").exists());
-    let applied = apply(&dir, peers, &config);
+    // Without --allow-delete apply refuses before its first write, listing the deletions.
+    peers.reset_calls();
+    let refused = apply(&dir, peers, &config);
+    assert_eq!(refused.status.code(), Some(1), "{}", stderr(&refused));
+    let e = stderr(&refused);
+    for line in [
+        "error: apply would delete 3 resource(s) and needs --allow-delete for that; nothing was changed",
+        "\n  - delete namespace jobs\n",
+        "\n  - delete graphql-api acme-live-pubsub (",
+        "\n  - delete iot-policy acme-live-editors (attached to 0 identities)",
+    ] {
+        assert!(e.contains(line), "missing {line:?} in\n{e}");
+    }
+    let writes: Vec<Value> = peers.calls().into_iter().filter(is_write).collect();
+    assert!(writes.is_empty(), "a refused apply wrote: {writes:#?}");
+    assert!(
+        !dir.join("outputs.json.lock").exists(),
+        "the lock outlived the run"
+    );
+    let applied = apply_with(&dir, peers, &config, &["--allow-delete"]);
     ok(&applied);
     // The deployed documents follow the config too: nothing of what left it stays behind.
     for gone in [
@@ -861,6 +951,12 @@ fn throttling_is_retried_with_backoff() {
     );
     assert_eq!(calls[0]["action"], "GetCallerIdentity");
     assert_eq!(owned_summary(&peers.list()), expected_summary());
+    // The retry is a line on stderr, without -v: a pipeline log says why the run waits.
+    assert!(
+        stderr(&out).contains("retrying GetCallerIdentity - (attempt 2; the last one: HTTP 429"),
+        "{}",
+        stderr(&out)
+    );
 
     // The same failure with retries turned off is reported, naming the throttling.
     peers.post("/moto-api/reset");
@@ -1007,4 +1103,227 @@ fn the_identity_pool_role_gets_the_iot_policy_and_keeps_everything_else() {
     ));
     let r = role(&peers.list()).expect("destroy never deletes the user's role");
     assert_eq!(r["policies"], serde_json::json!([]));
+}
+
+/// `plan --out FILE` then `apply FILE` applies the reviewed plan; a config edited in between, or
+/// live state changed in between, is refused naming what changed, before any write.
+#[test]
+fn a_saved_plan_is_applied_only_while_config_and_live_state_match_it() {
+    let (peers, _guard) = Peers::get();
+    let dir = scratch("saved-plan");
+    let config = write_config(&dir, &example());
+    let saved = provisioner(
+        &dir,
+        Some(peers),
+        &["--config", &config, "plan", "--out", "reviewed.plan"],
+    );
+    ok(&saved);
+    assert!(
+        stderr(&saved).contains("Saved the plan to reviewed.plan"),
+        "{}",
+        stderr(&saved)
+    );
+    let file: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("reviewed.plan")).unwrap()).unwrap();
+    assert_eq!(file["format"], "groupcast-plan/1");
+    assert_eq!(file["project"], "acme-live");
+    assert!(file["changes"].as_array().unwrap().len() > 10, "{file:#}");
+    for digest in ["configSha256", "documentsSha256", "changesSha256"] {
+        assert_eq!(file[digest].as_str().unwrap().len(), 64, "{digest}");
+    }
+
+    // The config changes after review: refused offline, naming the file.
+    let edited = example().replace("result_ttl_seconds = 300", "result_ttl_seconds = 60");
+    write_config(&dir, &edited);
+    peers.reset_calls();
+    let out = apply_with(&dir, peers, &config, &["reviewed.plan"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).starts_with(&format!(
+            "error: the config file {config} is not the one the plan was computed from"
+        )),
+        "{}",
+        stderr(&out)
+    );
+    assert!(peers.calls().is_empty(), "{:#?}", peers.calls());
+
+    // The reviewed config again: applied, and the result is exactly the plan.
+    write_config(&dir, &example());
+    let out = provisioner(
+        &dir,
+        Some(peers),
+        &[
+            "--config",
+            &config,
+            "--output",
+            "json",
+            "apply",
+            "--plan",
+            "reviewed.plan",
+            "--outputs",
+            "outputs.json",
+            "--out",
+            "deployed",
+        ],
+    );
+    let printed: Value = serde_json::from_str(&ok(&out)).unwrap();
+    assert_eq!(owned_summary(&peers.list()), expected_summary());
+    let summary = |cs: &Value| -> Vec<(Value, Value)> {
+        cs.as_array()
+            .unwrap()
+            .iter()
+            .map(|c| (c["action"].clone(), c["kind"].clone()))
+            .collect()
+    };
+    assert_eq!(summary(&printed["changes"]), summary(&file["changes"]));
+
+    // Applying the same plan again: live state has changed since (it was applied), so refused.
+    peers.reset_calls();
+    let out = apply_with(&dir, peers, &config, &["reviewed.plan"]);
+    assert_eq!(out.status.code(), Some(1));
+    let e = stderr(&out);
+    assert!(
+        e.starts_with("error: live state changed since the plan was saved"),
+        "{e}"
+    );
+    assert!(
+        e.contains("\n  no longer needed: + create event-api acme-live-events\n"),
+        "{e}"
+    );
+    let writes: Vec<Value> = peers.calls().into_iter().filter(is_write).collect();
+    assert!(writes.is_empty(), "{writes:#?}");
+}
+
+/// A second apply while one is running (its lock file beside the outputs file) is refused with
+/// the holder and the stale-lock advice, before any AWS call; the lock goes when a run ends.
+#[test]
+fn a_second_concurrent_apply_is_refused_by_the_lock() {
+    let (peers, _guard) = Peers::get();
+    let dir = scratch("lock");
+    let config = write_config(&dir, &example());
+    std::fs::write(
+        dir.join("outputs.json.lock"),
+        "{\"command\":\"apply\",\"pid\":4242}\n",
+    )
+    .unwrap();
+    let out = apply(&dir, peers, &config);
+    assert_eq!(out.status.code(), Some(1));
+    let e = stderr(&out);
+    assert!(
+        e.starts_with("error: another apply or destroy of this project is running: the lock file outputs.json.lock exists ({\"command\":\"apply\",\"pid\":4242})"),
+        "{e}"
+    );
+    assert!(e.contains("delete outputs.json.lock and run again"), "{e}");
+    assert!(peers.calls().is_empty(), "{:#?}", peers.calls());
+    let destroy = provisioner(
+        &dir,
+        Some(peers),
+        &[
+            "--config",
+            &config,
+            "destroy",
+            "--yes",
+            "--outputs",
+            "outputs.json",
+        ],
+    );
+    assert_eq!(destroy.status.code(), Some(1));
+    assert!(stderr(&destroy).contains("the lock file outputs.json.lock exists"));
+
+    std::fs::remove_file(dir.join("outputs.json.lock")).unwrap();
+    ok(&apply(&dir, peers, &config));
+    assert!(!dir.join("outputs.json.lock").exists());
+    // Two applies at once: one of them holds the lock; neither makes duplicates.
+    let spawn = || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_provisioner"))
+            .current_dir(&*dir)
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("HOME", &*dir)
+            .env("AWS_MAX_ATTEMPTS", "1")
+            .env_remove("AWS_PROFILE")
+            .env_remove("AWS_REGION")
+            .args([
+                "--endpoint-url",
+                &peers.url,
+                "--config",
+                &config,
+                "apply",
+                "--outputs",
+                "outputs.json",
+                "--out",
+                "deployed",
+            ])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (a, b) = (spawn(), spawn());
+    for child in [a, b] {
+        let out = child.wait_with_output().unwrap();
+        let e = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            out.status.success() || e.contains("the lock file outputs.json.lock exists"),
+            "{e}"
+        );
+    }
+    assert_eq!(owned_summary(&peers.list()), expected_summary());
+    assert!(!dir.join("outputs.json.lock").exists());
+}
+
+/// `-v` logs every AWS call with its operation, resource and duration; schema creation polling is
+/// a line per poll off a terminal, with or without -v. moto + stub as in the apply tests.
+#[test]
+fn verbose_logs_every_aws_call_and_schema_polls_are_lines() {
+    let (peers, _guard) = Peers::get();
+    let dir = scratch("verbose");
+    let config = write_config(&dir, &example());
+    let quiet = apply(&dir, peers, &config);
+    ok(&quiet);
+    let e = stderr(&quiet);
+    assert!(
+        e.lines()
+            .any(|l| l.starts_with("GraphQL schema creation on API ") && l.contains(": SUCCESS (")),
+        "{e}"
+    );
+    assert!(!e.contains(" ms"), "per-call lines without -v:\n{e}");
+
+    peers.reset();
+    let out = provisioner(
+        &dir,
+        Some(peers),
+        &[
+            "-v",
+            "--config",
+            &config,
+            "apply",
+            "--outputs",
+            "o.json",
+            "--out",
+            "d",
+        ],
+    );
+    ok(&out);
+    let e = stderr(&out);
+    let logged: Vec<&str> = e
+        .lines()
+        .filter(|l| l.contains("provisioner::aws"))
+        .collect();
+    for needle in [
+        "GetCallerIdentity -: ok in ",
+        "CreateApi /v2/apis: ok in ",
+        "CreateChannelNamespace /v2/apis/",
+        "GetRole RoleName=acme-live-",
+        "CreatePolicy /policies/acme-live-admins: ok in ",
+    ] {
+        assert!(
+            logged
+                .iter()
+                .any(|l| l.contains(needle) && l.ends_with(" ms")),
+            "no {needle:?} call logged in\n{e}"
+        );
+    }
+    // One line per call the stub saw (each call is logged once, whatever its outcome).
+    assert_eq!(logged.len(), peers.calls().len(), "{e}");
 }

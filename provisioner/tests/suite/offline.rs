@@ -398,6 +398,7 @@ fn help_shows_an_example_for_every_subcommand() {
         &["apply"],
         &["destroy"],
         &["iot", "grant"],
+        &["completions"],
     ] {
         let mut args = sub.to_vec();
         args.push("--help");
@@ -452,5 +453,45 @@ fn a_closed_stdout_ends_the_run_quietly() {
     assert!(
         !err.contains("panicked") && !err.contains("Broken pipe"),
         "{err}"
+    );
+}
+
+/// `provisioner completions SHELL` needs no config file and prints a script that knows the
+/// subcommands and their options; bash parses the bash one.
+#[test]
+fn completions_print_a_script_for_each_shell_without_a_config() {
+    let dir = scratch("completions");
+    for shell in ["bash", "zsh", "fish"] {
+        let out = provisioner(&dir, None, &["completions", shell]);
+        let script = ok(&out);
+        for word in [
+            "apply",
+            "destroy",
+            "allow-delete",
+            "detailed-exitcode",
+            "revoke-all",
+        ] {
+            assert!(script.contains(word), "{shell}: no {word:?}");
+        }
+    }
+    let bash = ok(&provisioner(&dir, None, &["completions", "bash"]));
+    std::fs::write(dir.join("provisioner.bash"), bash).unwrap();
+    if let Ok(check) = std::process::Command::new("bash")
+        .arg("-n")
+        .arg(dir.join("provisioner.bash"))
+        .output()
+    {
+        assert!(
+            check.status.success(),
+            "{}",
+            String::from_utf8_lossy(&check.stderr)
+        );
+    }
+    let bad = provisioner(&dir, None, &["completions", "tcsh"]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(
+        stderr(&bad).contains("invalid value 'tcsh'"),
+        "{}",
+        stderr(&bad)
     );
 }

@@ -199,12 +199,18 @@ pub(crate) fn example_authorizer() -> String {
 }
 
 /// Whether a call the stub recorded changes something: any non-GET call except the reads of
-/// query-protocol services (IAM and STS POST their Get*/List* calls).
+/// query-protocol services (IAM and STS POST their Get*/List* calls) and IoT's
+/// ListTargetsForPolicy, a `POST /policy-targets/{policyName}`
+/// (https://docs.aws.amazon.com/iot/latest/apireference/API_ListTargetsForPolicy.html).
 pub(crate) fn is_write(call: &Value) -> bool {
     let read_action = call["action"]
         .as_str()
         .is_some_and(|a| a.starts_with("Get") || a.starts_with("List"));
-    call["method"] != "GET" && !read_action
+    let list_targets = call["service"] == "iot"
+        && call["path"]
+            .as_str()
+            .is_some_and(|p| p.starts_with("/policy-targets/"));
+    call["method"] != "GET" && !read_action && !list_targets
 }
 
 /// The bundled example config.
