@@ -36,6 +36,10 @@ fn environment(config: &Config, outputs: &Outputs, f: Function) -> BTreeMap<Stri
     let mut set = |k: &str, v: String| {
         env.insert(k.to_owned(), v);
     };
+    // The runtime's log setup (lambda_runtime::tracing) writes text with terminal colour codes
+    // unless the function's log format is JSON; tracing-subscriber leaves them out under
+    // NO_COLOR (https://no-color.org), so CloudWatch shows plain lines either way.
+    set("NO_COLOR", "1".to_owned());
     let cognito_pool = config
         .events
         .as_ref()
@@ -204,6 +208,7 @@ mod tests {
             "{grant}"
         );
         assert!(grant.contains("GROUPCAST_PROJECT='acme-live'\n"), "{grant}");
+        assert!(grant.contains("NO_COLOR='1'\n"), "{grant}");
     }
 
     #[test]
