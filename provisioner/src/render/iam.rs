@@ -404,9 +404,9 @@ impl Renderer {
                     "identity_pool_id": iot.identity_pool_id,
                 }),
             )?;
-            if identity_pool_role(config).is_some() {
-                put(IDENTITY_POOL_TEMPLATE, IDENTITY_POOL_IOT_POLICY, json!({}))?;
-            }
+            // Rendered with [iot] whether or not apply manages the role: without
+            // iot.authenticated_role_name, attach it to your identity pool's role yourself.
+            put(IDENTITY_POOL_TEMPLATE, IDENTITY_POOL_IOT_POLICY, json!({}))?;
         }
         if config.events.is_some() || config.graphql.is_some() {
             let mut api_ids = Vec::new();
@@ -718,11 +718,12 @@ mod tests {
             ))
         );
         assert!(r.get(IDENTITY_POOL_IOT_POLICY).is_some());
-        // As shipped, the example leaves the role out (it must exist before apply).
+        // As shipped, the example leaves the role out (it must exist before apply): apply puts
+        // the policy on no role, but render still writes it, to attach by hand.
         let shipped = config(BUNDLED);
         assert_eq!(identity_pool_role(&shipped), None);
         let r = render(&shipped, &Ids::default());
-        assert!(r.get(IDENTITY_POOL_IOT_POLICY).is_none());
+        assert!(r.get(IDENTITY_POOL_IOT_POLICY).is_some());
         assert!(!r.get(DEPLOYER_POLICY).unwrap().contains("identity-auth"));
     }
 
@@ -743,11 +744,14 @@ mod tests {
         assert_eq!(names, ["acme-live-publisher", "acme-live-iot-grant"]);
         assert_eq!(identity_pool_role(&c), None);
         let r = render(&c, &Ids::default());
+        assert!(
+            r.get(IDENTITY_POOL_IOT_POLICY).is_some(),
+            "IoT users need it"
+        );
         for absent in [
             AUTHORIZER_ROLE_POLICY,
             APPSYNC_LOGS_TRUST,
             APPSYNC_LOGS_ROLE_POLICY,
-            IDENTITY_POOL_IOT_POLICY,
         ] {
             assert!(
                 r.get(absent).is_none(),

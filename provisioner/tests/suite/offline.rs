@@ -25,7 +25,7 @@ fn tree(dir: &Path) -> BTreeMap<String, Vec<u8>> {
     out
 }
 
-const EXAMPLE_ARTIFACTS: [&str; 20] = [
+const EXAMPLE_ARTIFACTS: [&str; 21] = [
     ".groupcast-rendered",
     "events/jobs.js",
     "events/live.js",
@@ -38,6 +38,7 @@ const EXAMPLE_ARTIFACTS: [&str; 20] = [
     "iam/appsync-logs-trust.json",
     "iam/authorizer-role-policy.json",
     "iam/deployer-policy.json",
+    "iam/identity-pool-iot-policy.json",
     "iam/iot-grant-role-policy.json",
     "iam/lambda-trust.json",
     "iam/publisher-policy.json",
