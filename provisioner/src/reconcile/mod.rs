@@ -479,6 +479,55 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_changed_config_is_applied_as_updates_and_then_in_sync() {
+        let fake = account();
+        apply(&fake, &example()).await.unwrap();
+        let text = include_str!("../../../examples/groupcast.toml")
+            .replace(
+                "function:groupcast-authorizer",
+                "function:acme-live-authorizer",
+            )
+            .replace("result_ttl_seconds = 300", "result_ttl_seconds = 60")
+            .replace("topic_prefix = \"groupcast\"", "topic_prefix = \"gc2\"");
+        let changed = Config::parse(Path::new("groupcast.toml"), &text).unwrap();
+        let applied = apply(&fake, &changed).await.unwrap();
+        let updated: Vec<(&str, &str)> = applied
+            .iter()
+            .filter(|c| c.action == Action::Update)
+            .map(|c| (c.kind, c.name.as_str()))
+            .collect();
+        assert!(
+            updated.contains(&("event-api", "acme-live-events")),
+            "{updated:?}"
+        );
+        assert!(
+            updated.contains(&("iot-policy", "acme-live-admins")),
+            "{updated:?}"
+        );
+        assert!(
+            updated.contains(&("iam-role-policy", "acme-live-publisher/groupcast")),
+            "{updated:?}"
+        );
+        assert!(plan(&fake, &changed).await.is_empty());
+        let w = fake.world.lock().unwrap().clone();
+        let api = w.event_apis.values().next().unwrap();
+        let ttl = api
+            .config
+            .as_ref()
+            .unwrap()
+            .auth_providers
+            .iter()
+            .find_map(|p| p.lambda.as_ref());
+        assert_eq!(ttl.unwrap().ttl_seconds, 60);
+        assert!(
+            w.policies["acme-live-admins"]
+                .0
+                .document
+                .contains("topic/gc2/")
+        );
+    }
+
+    #[tokio::test]
     async fn a_failure_at_any_write_call_converges_on_the_next_apply() {
         let config = example();
         let clean = account();
