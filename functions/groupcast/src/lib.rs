@@ -64,6 +64,8 @@ pub mod outputs;
 mod report;
 pub mod retry;
 pub mod sign;
+#[cfg(feature = "subscribe")]
+pub mod subscribe;
 mod transport;
 
 #[doc(inline)]
