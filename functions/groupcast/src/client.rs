@@ -116,6 +116,31 @@ impl PublisherBuilder {
     }
 }
 
+impl PublisherBuilder {
+    /// As [`Self::build`], but when the configuration needs IAM credentials and was given none
+    /// (IoT is configured, or Events or GraphQL have no other authorizer), takes them from
+    /// `aws-config`'s default chain, and its region when none was set. What
+    /// [`Publisher::from_env`] does after reading the environment, for callers (the `groupcast`
+    /// command line) that layer their own settings over it.
+    ///
+    /// # Errors
+    /// As [`Self::build`], and [`Error::Credentials`] when the default chain has no provider.
+    pub async fn build_with_default_credentials(mut self) -> Result<Publisher, Error> {
+        if self.needs_default_credentials() {
+            let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+            let provider = config.credentials_provider().ok_or_else(|| {
+                Error::Credentials("the default AWS credentials chain is empty".into())
+            })?;
+            self.iam = Some(crate::auth::IamAuth::new(provider));
+            // The chain's region (e.g. from ~/.aws/config) when no variable named one.
+            if self.region.is_none() {
+                self.region = config.region().map(ToString::to_string);
+            }
+        }
+        self.build()
+    }
+}
+
 /// Fails unless requests of `t` can be authorized under `override_auth`.
 fn check_authorizable(
     s: &Settings,
@@ -167,19 +192,10 @@ impl Publisher {
     /// # Errors
     /// [`Error::Config`] naming the variable that is missing or malformed.
     pub async fn from_env() -> Result<Publisher, Error> {
-        let mut b = PublisherBuilder::default().env()?;
-        if b.needs_default_credentials() {
-            let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-            let provider = config.credentials_provider().ok_or_else(|| {
-                Error::Credentials("the default AWS credentials chain is empty".into())
-            })?;
-            b.iam = Some(crate::auth::IamAuth::new(provider));
-            // The chain's region (e.g. from ~/.aws/config) when no variable named one.
-            if b.region.is_none() {
-                b.region = config.region().map(ToString::to_string);
-            }
-        }
-        b.build()
+        PublisherBuilder::default()
+            .env()?
+            .build_with_default_credentials()
+            .await
     }
 
     /// The transports a call uses by default.
