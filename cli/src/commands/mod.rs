@@ -1,0 +1,38 @@
+//! The subcommands, one module each with its `Args` beside its `run`, and what they share: the
+//! global options ([`Global`]: where the configuration comes from, the output format, logging) and
+//! the exit codes ([`exit`]).
+
+pub(crate) mod publish;
+pub(crate) mod watch;
+
+use clap::Args;
+
+use crate::config::Connection;
+use crate::output::Format;
+
+/// Options every subcommand takes.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct Global {
+    #[command(flatten)]
+    pub(crate) connection: Connection,
+    /// Output on stdout: JSON lines, a table, or auto (a table when stdout is a terminal, JSON
+    /// lines otherwise). NO_COLOR (any non-empty value) turns colours off.
+    #[arg(long, global = true, value_enum, default_value_t = Format::Auto, env = "GROUPCAST_FORMAT")]
+    pub(crate) format: Format,
+    /// More logging on stderr (-v info, -vv debug, -vvv trace); RUST_LOG overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub(crate) verbose: u8,
+}
+
+/// The exit codes, as documented in `--help` and docs/cli.md.
+pub(crate) mod exit {
+    /// A usage or configuration error: nothing was sent, nothing subscribed.
+    pub(crate) const USAGE: u8 = 1;
+    /// `publish`: at least one (group, transport) delivery failed; the report says which.
+    pub(crate) const DELIVERY_FAILED: u8 = 2;
+    /// `watch`: the subscription ended: every group was refused, or the connection was closed
+    /// for good (refused at connect, or lost and not recoverable).
+    pub(crate) const SUBSCRIPTION_ENDED: u8 = 3;
+    /// `watch --count N --timeout T`: the time ran out before N messages arrived.
+    pub(crate) const TIMED_OUT: u8 = 4;
+}

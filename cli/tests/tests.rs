@@ -1,0 +1,16 @@
+//! The `groupcast` command line's integration tests: the real binary
+//! (`env!("CARGO_BIN_EXE_groupcast")`), run against peers on 127.0.0.1 only.
+//!
+//! Peers: an AppSync-Events-like HTTP sink in this process (suite/sink.rs: `POST /event`,
+//! answering all successful, some failed, or 401), and for `watch`, the project's Node Events
+//! emulator (tests/e2e/events-emulator.mjs, started by peers/events-peer.mjs).
+
+#[path = "suite/util.rs"]
+mod util;
+
+#[path = "suite/sink.rs"]
+mod sink;
+
+/// `groupcast publish`: report lines, exit codes, bad input, configuration sources.
+#[path = "suite/publish.rs"]
+mod publish;
