@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 use clap::{Args, ValueEnum};
+use groupcast::subscribe::events::EventsSubscriber;
 use groupcast::{
     Authorizer, IamAuth, Outputs, Publisher, PublisherBuilder, StaticToken, Transport,
 };
@@ -163,7 +164,8 @@ impl Connection {
         Ok(mode)
     }
 
-    /// The token authorizer, when the mode is `token`.
+    /// The token authorizer, when the mode is `token`: sent as it is (a Cognito or OIDC ID token,
+    /// or a Lambda authorizer's token), fetched again by the library on every reconnect.
     fn token_authorizer(&self, mode: AuthMode) -> Option<Authorizer> {
         match (mode, &self.token) {
             (AuthMode::Token, Some(t)) => Some(Authorizer::token(StaticToken(t.clone()))),
@@ -215,15 +217,8 @@ impl Connection {
             b = b.outputs(o);
         }
         let vars = self.vars(mode, transports);
-        let managed: Vec<&str> = FLAG_VARS.iter().map(|(_, var)| *var).collect();
         b = b
-            .env_with(|k| {
-                if managed.contains(&k) {
-                    vars.get(k).cloned()
-                } else {
-                    std::env::var(k).ok()
-                }
-            })
+            .env_with(self.lookup(&vars))
             .map_err(|e| self.config_error(&e, outputs.is_some()))?;
         if let Some(a) = self.token_authorizer(mode) {
             b = b.events_authorizer(a.clone()).graphql_authorizer(a);
@@ -233,38 +228,78 @@ impl Connection {
             .map_err(|e| self.config_error(&e, outputs.is_some()))
     }
 
-    /// The authorizer of a subscriber for this mode: the token, the API key (flag, variable, or
-    /// the outputs file's `api_key`), or IAM from the default AWS chain.
+    /// The AppSync Events subscriber: the outputs file, then the variables and flags over it (the
+    /// library's [`groupcast::subscribe::events::EventsSubscriberBuilder::env_with`] reads the same variables as the
+    /// publisher's), authorized by the token, the API key, or IAM from the default AWS chain.
     ///
     /// # Errors
-    /// An API key that is nowhere to be found, an empty credentials chain.
-    pub(crate) async fn subscriber_authorizer(
-        &self,
-        outputs_api_key: Option<&str>,
-    ) -> anyhow::Result<Authorizer> {
+    /// A malformed outputs file or setting, naming the flag and variable.
+    pub(crate) async fn events_subscriber(&self) -> anyhow::Result<EventsSubscriber> {
         let mode = self.auth()?;
-        Ok(match mode {
-            AuthMode::Token => self
-                .token_authorizer(mode)
-                .expect("auth() checked a token is there"),
-            AuthMode::ApiKey => {
-                let key = self
-                    .api_key
-                    .clone()
-                    .or_else(|| outputs_api_key.map(str::to_owned))
-                    .ok_or_else(|| {
-                        anyhow::anyhow!(
-                            "--auth api-key: no key: pass --api-key KEY, set GROUPCAST_API_KEY, or use an outputs file whose API has apiKey"
-                        )
-                    })?;
-                Authorizer::api_key(key)
+        let outputs = self.outputs()?;
+        let mut b = EventsSubscriber::builder();
+        let iam = match mode {
+            AuthMode::Iam => {
+                let (iam, region) = iam_from_default_chain().await?;
+                // The chain's region first, so the outputs file and the variables override it.
+                if let Some(r) = region {
+                    b = b.region(r);
+                }
+                Some(iam)
             }
-            AuthMode::Iam => Authorizer::Iam(
-                IamAuth::from_default_chain()
-                    .await
-                    .map_err(|e| anyhow::anyhow!("--auth iam: {e}"))?,
-            ),
-        })
+            _ => None,
+        };
+        if let Some(o) = &outputs {
+            b = b.outputs(o);
+        }
+        let vars = self.vars(mode, &[]);
+        b = b
+            .env_with(self.lookup(&vars))
+            .map_err(|e| self.config_error(&e, outputs.is_some()))?;
+        if let Some(a) = self.token_authorizer(mode) {
+            b = b.authorizer(a);
+        }
+        if let Some(iam) = iam {
+            b = b.authorizer(Authorizer::Iam(iam));
+        }
+        b.build()
+            .map_err(|e| self.config_error(&e, outputs.is_some()))
+    }
+
+    /// Which transports `watch` could use, in the order it prefers them: those the outputs file,
+    /// the flags or the variables give an endpoint.
+    pub(crate) fn watch_transports(&self) -> anyhow::Result<Vec<&'static str>> {
+        let o = self.outputs()?;
+        let o = o.as_ref();
+        let mut v = Vec::new();
+        if self.events_url.is_some()
+            || self.events_realtime_url.is_some()
+            || o.is_some_and(|o| o.events.is_some())
+        {
+            v.push("events");
+        }
+        if self.graphql_url.is_some() || o.is_some_and(|o| o.graphql.is_some()) {
+            v.push("graphql");
+        }
+        if self.iot_endpoint.is_some() || o.is_some_and(|o| o.iot.is_some()) {
+            v.push("iot");
+        }
+        Ok(v)
+    }
+
+    /// The variable lookup the library's `env_with` gets: a flag's value (or its variable, which
+    /// clap read) for the variables with a flag, the environment for the others.
+    fn lookup<'a>(
+        &self,
+        vars: &'a HashMap<&'static str, String>,
+    ) -> impl Fn(&str) -> Option<String> + 'a {
+        move |k| {
+            if FLAG_VARS.iter().any(|(_, var)| *var == k) {
+                vars.get(k).cloned()
+            } else {
+                std::env::var(k).ok()
+            }
+        }
     }
 
     /// A library error rewritten to name the flags beside the variables, with a hint when no
@@ -278,6 +313,21 @@ impl Connection {
         }
         anyhow::anyhow!(msg)
     }
+}
+
+/// IAM credentials from `aws-config`'s default chain (environment, profile, SSO, web identity,
+/// ECS, IMDS), and the chain's region.
+async fn iam_from_default_chain() -> anyhow::Result<(IamAuth, Option<String>)> {
+    let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let provider = config.credentials_provider().ok_or_else(|| {
+        anyhow::anyhow!(
+            "--auth iam: the default AWS credentials chain is empty (or pass --token or --api-key)"
+        )
+    })?;
+    Ok((
+        IamAuth::new(provider),
+        config.region().map(ToString::to_string),
+    ))
 }
 
 /// Reads an outputs file with the library's reader.

@@ -81,7 +81,10 @@ async fn main() -> ExitCode {
             };
         }
     };
-    let level = ["warn", "info", "debug", "trace"][usize::from(cli.global.verbose.min(3))];
+    // By default the library's subscriber logs only errors: watch prints every part error and
+    // state change itself, and its warnings would repeat them. -v shows them all.
+    let level = ["warn,groupcast::subscribe=error", "info", "debug", "trace"]
+        [usize::from(cli.global.verbose.min(3))];
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
     tracing_subscriber::fmt()

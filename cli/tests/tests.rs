@@ -14,3 +14,7 @@ mod sink;
 /// `groupcast publish`: report lines, exit codes, bad input, configuration sources.
 #[path = "suite/publish.rs"]
 mod publish;
+
+/// `groupcast watch` against the Node Events emulator running the rendered handler.
+#[path = "suite/watch.rs"]
+mod watch;

@@ -14,7 +14,8 @@ use std::io::Write;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use groupcast::subscribe::{ConnectionState, Subscription, SubscriptionEvent};
+use groupcast::subscribe::events::EventsSubscriber;
+use groupcast::subscribe::{ConnectionState, SubscribeError, Subscription, SubscriptionEvent};
 use serde_json::json;
 use tokio::time::Instant;
 
@@ -91,7 +92,7 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
 
 /// `groupcast watch`.
 pub(crate) async fn run(global: &Global, args: Args) -> anyhow::Result<ExitCode> {
-    let (transport, mut subscription) = subscribe(global, &args).await?;
+    let (transport, subscriber, mut subscription) = subscribe(global, &args).await?;
     let mut w = Watcher::new(
         global.format.resolve(),
         Paint {
@@ -106,19 +107,84 @@ pub(crate) async fn run(global: &Global, args: Args) -> anyhow::Result<ExitCode>
         &args.groups,
         args.topic.as_deref(),
     );
-    let end = pump(&mut subscription, &mut w, args.count, args.timeout).await?;
-    Ok(ExitCode::from(w.finish(&end, args.count, args.timeout)?))
+    let end = pump(&mut subscription, &mut w, args.count, args.timeout).await;
+    drop(subscription);
+    subscriber.close().await;
+    Ok(ExitCode::from(w.finish(&end?, args.count, args.timeout)?))
 }
 
-/// Subscribes through the transport asked for. Wired to the library's subscribers as they land:
-/// see [`subscribe_events`].
-async fn subscribe(global: &Global, args: &Args) -> anyhow::Result<(WatchTransport, Subscription)> {
-    let transport = args.transport.unwrap_or(WatchTransport::Events);
-    let _ = global;
-    anyhow::bail!(
-        "--transport {}: this build has no subscriber for it yet",
-        transport.as_str()
-    )
+/// The subscriber a watch holds, so that it can be closed cleanly at the end.
+enum Subscriber {
+    Events(EventsSubscriber),
+}
+
+impl Subscriber {
+    /// Unsubscribes and closes the connection, within a bound: the watch is over either way.
+    async fn close(self) {
+        let close = async {
+            match self {
+                Subscriber::Events(s) => s.close().await,
+            }
+        };
+        let _ = tokio::time::timeout(CLOSE_WITHIN, close).await;
+    }
+}
+
+/// How long the end of a watch waits for the unsubscribe and close to be acknowledged.
+const CLOSE_WITHIN: Duration = Duration::from_secs(2);
+
+/// Subscribes through the transport asked for (default: the first configured of events,
+/// graphql, iot).
+async fn subscribe(
+    global: &Global,
+    args: &Args,
+) -> anyhow::Result<(WatchTransport, Subscriber, Subscription)> {
+    let c = &global.connection;
+    let transport = match args.transport {
+        Some(t) => t,
+        None => match c.watch_transports()?.first().copied() {
+            Some("graphql") => WatchTransport::Graphql,
+            Some("iot") => WatchTransport::Iot,
+            // Events, or nothing configured: the Events subscriber's error says what to set.
+            _ => WatchTransport::Events,
+        },
+    };
+    let topic = args.topic.as_deref().unwrap_or("*");
+    match transport {
+        WatchTransport::Events => {
+            let s = c.events_subscriber().await?;
+            let sub = s
+                .subscribe_groups(&args.groups, topic)
+                .await
+                .map_err(|e| subscribe_error(&e, &args.groups))?;
+            Ok((transport, Subscriber::Events(s), sub))
+        }
+        WatchTransport::Graphql | WatchTransport::Iot => anyhow::bail!(
+            "--transport {}: not available yet: this build's subscriber for it has not landed \
+             (events works)",
+            transport.as_str()
+        ),
+    }
+}
+
+/// A subscribe error before anything was sent, naming the flag: `groups[i]` → `--group` with its
+/// value, `topic` → `--topic`.
+fn subscribe_error(e: &SubscribeError, groups: &[String]) -> anyhow::Error {
+    if let SubscribeError::Invalid { field, rule } = e {
+        let flag = match field
+            .strip_prefix("groups[")
+            .and_then(|r| r.strip_suffix(']'))
+            .and_then(|i| i.parse::<usize>().ok())
+            .and_then(|i| groups.get(i))
+        {
+            Some(g) => format!("--group {g:?}"),
+            None if field.starts_with("group") => "--group".to_owned(),
+            None if field == "topic" => "--topic".to_owned(),
+            None => field.clone(),
+        };
+        return anyhow::anyhow!("{flag}: {rule}");
+    }
+    anyhow::anyhow!("subscribe: {e}")
 }
 
 /// How a watch ended.
@@ -407,7 +473,7 @@ fn fmt_timeout(t: Option<Duration>) -> String {
 mod tests {
     use super::*;
     use groupcast::Envelope;
-    use groupcast::subscribe::{Received, SubscribeError};
+    use groupcast::subscribe::Received;
 
     fn watcher(format: Format) -> Watcher<Vec<u8>, Vec<u8>> {
         Watcher::new(
