@@ -306,7 +306,7 @@ impl Connection {
     /// outputs file was found.
     fn config_error(&self, e: &groupcast::Error, had_outputs: bool) -> anyhow::Error {
         let mut msg = name_flags(&e.to_string());
-        if !had_outputs && self.outputs.is_none() && msg.contains("no transport is configured") {
+        if !had_outputs && self.outputs.is_none() && msg.contains("--outputs/GROUPCAST_OUTPUTS") {
             msg.push_str(&format!(
                 "; and there is no {DEFAULT_OUTPUTS} here (pass --outputs FILE)"
             ));

@@ -385,3 +385,41 @@ fn an_invalid_group_is_refused_before_connecting_naming_the_flag() {
     assert!(rest.is_empty(), "{rest:?}");
     assert!(err.contains("--group \"\""), "{err}");
 }
+
+#[test]
+fn a_reader_that_closes_the_pipe_ends_the_watch_quietly_with_exit_0() {
+    let emu = Emulator::get();
+    let s = Scratch::new("watch-pipe");
+    let token = cognito_token("alice", Some(&["team-a"]));
+    let flags = emu.flags();
+    let mut args: Vec<&str> = vec!["watch"];
+    args.extend(flags.iter().map(String::as_str));
+    args.extend_from_slice(&["--group", "team-a", "--topic", "pipe", "--timeout", "60s"]);
+    let mut child = s
+        .command(&args, &[("GROUPCAST_TOKEN", &token)])
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap();
+    // `groupcast watch | head -1`: read the active line, then close the pipe.
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    out.read_line(&mut first).unwrap();
+    assert!(first.contains(r#""event":"active""#), "{first}");
+    drop(out);
+    let err = line_channel(child.stderr.take().unwrap());
+    publish(&s, emu, "pipe", &["team-a"], json!({"n": 1}));
+    let end = Instant::now() + STEP;
+    let status = loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            break st;
+        }
+        assert!(Instant::now() < end, "watch did not end after its reader left");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let err: Vec<String> = err.iter().collect();
+    assert_eq!(status.code(), Some(0), "stderr: {err:?}");
+    assert!(
+        !err.iter().any(|l| l.contains("error")),
+        "a closed pipe is no error: {err:?}"
+    );
+}
