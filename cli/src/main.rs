@@ -36,7 +36,7 @@ use crate::commands::{Global, exit, publish, watch};
     version,
     after_help = "Exit codes: 0 success; 1 usage or configuration error; 2 publish: a delivery failed; \
                   3 watch: the subscription ended (every group refused, or the connection closed); \
-                  4 watch: --timeout passed before --count messages.\n\
+                  4 watch: --timeout passed before --count messages or before the subscription was active.\n\
                   Reference: docs/cli.md"
 )]
 struct Cli {
@@ -81,17 +81,20 @@ async fn main() -> ExitCode {
             };
         }
     };
-    // By default the library's subscriber logs only errors: watch prints every part error and
-    // state change itself, and its warnings would repeat them. -v shows them all.
-    let level = ["warn,groupcast::subscribe=error", "info", "debug", "trace"]
-        [usize::from(cli.global.verbose.min(3))];
+    let level = ["warn", "info", "debug", "trace"][usize::from(cli.global.verbose.min(3))];
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
-    tracing_subscriber::fmt()
+    // The library's warnings (why a connect failed, a frame it skipped) read as short lines
+    // beside watch's own; timestamps and module paths only from -vv on.
+    let log = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .with_ansi(output::color_on_stderr())
-        .init();
+        .with_ansi(output::color_on_stderr());
+    if cli.global.verbose >= 2 {
+        log.init();
+    } else {
+        log.without_time().with_target(false).init();
+    }
     let result = match cli.command {
         Command::Publish(args) => publish::run(&cli.global, args).await,
         Command::Watch(args) => watch::run(&cli.global, args).await,

@@ -33,6 +33,7 @@ pub(crate) mod exit {
     /// `watch`: the subscription ended: every group was refused, or the connection was closed
     /// for good (refused at connect, or lost and not recoverable).
     pub(crate) const SUBSCRIPTION_ENDED: u8 = 3;
-    /// `watch --count N --timeout T`: the time ran out before N messages arrived.
+    /// `watch --timeout T`: the time ran out before `--count` messages arrived, or before the
+    /// subscription was active.
     pub(crate) const TIMED_OUT: u8 = 4;
 }

@@ -40,7 +40,7 @@ pub(crate) struct Args {
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub(crate) count: Option<u64>,
     /// Stop after this long (`500ms`, `30s`, `5m`, or seconds): exit 0, or 4 when --count
-    /// messages had not arrived by then.
+    /// messages had not arrived by then, or the subscription was not active.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub(crate) timeout: Option<Duration>,
     /// IoT: the MQTT client id. The provisioner's IoT policies admit `{cognito identity id}-*`
@@ -239,6 +239,9 @@ pub(crate) struct Watcher<O, E> {
     pub(crate) received: u64,
     /// Parts the service ended, with the error.
     ended: Vec<(String, String)>,
+    /// Whether the subscription is confirmed now: since the last `Active`, with no connection
+    /// loss after it.
+    active: bool,
     header_printed: bool,
 }
 
@@ -272,6 +275,7 @@ impl<O: Write, E: Write> Watcher<O, E> {
             topic: topic.map(str::to_owned),
             received: 0,
             ended: Vec::new(),
+            active: false,
             header_printed: false,
         }
     }
@@ -283,7 +287,10 @@ impl<O: Write, E: Write> Watcher<O, E> {
     /// Prints one event.
     pub(crate) fn event(&mut self, ev: SubscriptionEvent) -> std::io::Result<()> {
         match ev {
-            SubscriptionEvent::Active => self.active(),
+            SubscriptionEvent::Active => {
+                self.active = true;
+                self.print_active()
+            }
             SubscriptionEvent::Message(m) => {
                 self.received += 1;
                 if self.json() {
@@ -350,11 +357,14 @@ impl<O: Write, E: Write> Watcher<O, E> {
                 Ok(())
             }
             SubscriptionEvent::State(s) => {
+                if s != ConnectionState::Connected {
+                    self.active = false;
+                }
                 let text = match s {
                     ConnectionState::Connecting => "connecting".to_owned(),
                     ConnectionState::Connected => "connected".to_owned(),
                     ConnectionState::Backoff { attempt, delay } => format!(
-                        "connection lost; reconnecting in {:.1}s (attempt {attempt})",
+                        "not connected; next attempt in {:.1}s (attempt {attempt})",
                         delay.as_secs_f64()
                     ),
                     ConnectionState::Closed => "connection closed".to_owned(),
@@ -366,7 +376,7 @@ impl<O: Write, E: Write> Watcher<O, E> {
         }
     }
 
-    fn active(&mut self) -> std::io::Result<()> {
+    fn print_active(&mut self) -> std::io::Result<()> {
         if self.json() {
             let line = json!({
                 "event": "active",
@@ -430,7 +440,15 @@ impl<O: Write, E: Write> Watcher<O, E> {
         match end {
             End::Count => Ok(0),
             End::Timeout => match count {
-                None => Ok(0),
+                None if self.active => Ok(0),
+                None => {
+                    writeln!(
+                        self.err,
+                        "groupcast: {} passed before the subscription was active",
+                        fmt_timeout(timeout)
+                    )?;
+                    Ok(exit::TIMED_OUT)
+                }
                 Some(n) => {
                     writeln!(
                         self.err,
@@ -603,8 +621,8 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_timeout_before_the_count_exits_4_and_without_a_count_exits_0() {
-        let (_tx, mut sub) = Subscription::channel(8);
+    async fn a_timeout_before_the_count_or_the_active_line_exits_4_and_after_it_exits_0() {
+        let (tx, mut sub) = Subscription::channel(8);
         let mut w = watcher(Format::Json);
         let t = Some(Duration::from_millis(50));
         let end = pump(&mut sub, &mut w, Some(1), t).await.unwrap();
@@ -612,7 +630,20 @@ mod tests {
         assert_eq!(w.finish(&end, Some(1), t).unwrap(), exit::TIMED_OUT);
         assert!(String::from_utf8_lossy(&w.err).contains("0 of 1 messages"));
         let end = pump(&mut sub, &mut w, None, t).await.unwrap();
+        assert_eq!(w.finish(&end, None, t).unwrap(), exit::TIMED_OUT);
+        assert!(String::from_utf8_lossy(&w.err).contains("before the subscription was active"));
+        tx.send(SubscriptionEvent::Active).await.unwrap();
+        let end = pump(&mut sub, &mut w, None, t).await.unwrap();
         assert_eq!(w.finish(&end, None, t).unwrap(), 0);
+        // A lost connection makes it unconfirmed again until the next Active.
+        tx.send(SubscriptionEvent::State(ConnectionState::Backoff {
+            attempt: 1,
+            delay: Duration::from_millis(5),
+        }))
+        .await
+        .unwrap();
+        let end = pump(&mut sub, &mut w, None, t).await.unwrap();
+        assert_eq!(w.finish(&end, None, t).unwrap(), exit::TIMED_OUT);
     }
 
     #[tokio::test]

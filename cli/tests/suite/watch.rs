@@ -413,7 +413,10 @@ fn a_reader_that_closes_the_pipe_ends_the_watch_quietly_with_exit_0() {
         if let Some(st) = child.try_wait().unwrap() {
             break st;
         }
-        assert!(Instant::now() < end, "watch did not end after its reader left");
+        assert!(
+            Instant::now() < end,
+            "watch did not end after its reader left"
+        );
         std::thread::sleep(Duration::from_millis(20));
     };
     let err: Vec<String> = err.iter().collect();
