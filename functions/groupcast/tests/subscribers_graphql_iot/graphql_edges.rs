@@ -1,0 +1,1 @@
+//! GraphQL edge tests (to come).

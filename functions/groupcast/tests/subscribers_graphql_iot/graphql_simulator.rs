@@ -1,0 +1,1 @@
+//! GraphQL simulator test (to come).
