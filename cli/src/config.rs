@@ -13,6 +13,8 @@ use std::path::{Path, PathBuf};
 use anyhow::Context as _;
 use clap::{Args, ValueEnum};
 use groupcast::subscribe::events::EventsSubscriber;
+use groupcast::subscribe::graphql::GraphqlSubscriber;
+use groupcast::subscribe::iot::IotSubscriber;
 use groupcast::{
     Authorizer, IamAuth, Outputs, Publisher, PublisherBuilder, StaticToken, Transport,
 };
@@ -27,6 +29,7 @@ const FLAG_VARS: &[(&str, &str)] = &[
     ("--events-namespace", "GROUPCAST_EVENTS_NAMESPACE"),
     ("--events-realtime-url", "GROUPCAST_EVENTS_REALTIME_URL"),
     ("--graphql-url", "GROUPCAST_GRAPHQL_URL"),
+    ("--graphql-realtime-url", "GROUPCAST_GRAPHQL_REALTIME_URL"),
     ("--iot-endpoint", "GROUPCAST_IOT_ENDPOINT"),
     ("--iot-topic-prefix", "GROUPCAST_IOT_TOPIC_PREFIX"),
     ("--region", "GROUPCAST_REGION"),
@@ -66,6 +69,15 @@ pub(crate) struct Connection {
     /// AppSync GraphQL endpoint (a bare host gets `/graphql`).
     #[arg(long, global = true, env = "GROUPCAST_GRAPHQL_URL", value_name = "URL")]
     pub(crate) graphql_url: Option<String>,
+    /// AppSync GraphQL realtime endpoint (`wss://…/graphql`), for `watch --transport graphql`
+    /// [default: the outputs file's, else derived from the GraphQL URL].
+    #[arg(
+        long,
+        global = true,
+        env = "GROUPCAST_GRAPHQL_REALTIME_URL",
+        value_name = "URL"
+    )]
+    pub(crate) graphql_realtime_url: Option<String>,
     /// IoT Core `iot:Data-ATS` host or base URL.
     #[arg(
         long,
@@ -266,6 +278,121 @@ impl Connection {
             .map_err(|e| self.config_error(&e, outputs.is_some()))
     }
 
+    /// The AppSync GraphQL subscriber: the endpoint and realtime endpoint from the flags (or
+    /// their variables), else the outputs file; authorized as [`Self::events_subscriber`] is.
+    ///
+    /// # Errors
+    /// No GraphQL endpoint anywhere, a missing secret, or what the library refuses.
+    pub(crate) async fn graphql_subscriber(&self) -> anyhow::Result<GraphqlSubscriber> {
+        let mode = self.auth()?;
+        let outputs = self.outputs()?;
+        let g = outputs.as_ref().and_then(|o| o.graphql.as_ref());
+        let url = self
+            .graphql_url
+            .clone()
+            .or_else(|| g.map(|g| g.url.clone()))
+            .ok_or_else(|| {
+                self.missing("no GraphQL endpoint: set --graphql-url/GROUPCAST_GRAPHQL_URL or --outputs/GROUPCAST_OUTPUTS", outputs.is_some())
+            })?;
+        let mut b = GraphqlSubscriber::builder().url(url);
+        if let Some(rt) = self
+            .graphql_realtime_url
+            .clone()
+            .or_else(|| g.map(|g| g.realtime_url.clone()).filter(|u| !u.is_empty()))
+        {
+            b = b.realtime_url(rt);
+        }
+        let mut region = self.region(outputs.as_ref());
+        let authorizer = match mode {
+            AuthMode::Token => self.token_authorizer(mode).expect("auth() checked the token"),
+            AuthMode::ApiKey => Authorizer::api_key(
+                self.api_key
+                    .clone()
+                    .or_else(|| g.and_then(|g| g.api_key.clone()))
+                    .ok_or_else(|| {
+                        anyhow::anyhow!(
+                            "--auth api-key: the GraphQL API has no key: pass --api-key/GROUPCAST_API_KEY"
+                        )
+                    })?,
+            ),
+            AuthMode::Iam => {
+                let (iam, chain_region) = iam_from_default_chain().await?;
+                region = region.or(chain_region);
+                Authorizer::Iam(iam)
+            }
+        };
+        if let Some(r) = region {
+            b = b.region(r);
+        }
+        b.authorizer(authorizer)
+            .build()
+            .map_err(|e| anyhow::anyhow!(name_flags(&e.to_string())))
+    }
+
+    /// The IoT Core subscriber: MQTT over WebSocket, signed with IAM from the default AWS chain,
+    /// as `client_id` (`watch --client-id`).
+    ///
+    /// # Errors
+    /// No IoT endpoint or client id, an empty credentials chain, or what the library refuses.
+    pub(crate) async fn iot_subscriber(
+        &self,
+        client_id: Option<&str>,
+    ) -> anyhow::Result<IotSubscriber> {
+        let outputs = self.outputs()?;
+        let i = outputs.as_ref().and_then(|o| o.iot.as_ref());
+        let endpoint = self
+            .iot_endpoint
+            .clone()
+            .or_else(|| i.map(|i| i.data_endpoint.clone()))
+            .ok_or_else(|| {
+                self.missing("no IoT endpoint: set --iot-endpoint/GROUPCAST_IOT_ENDPOINT or --outputs/GROUPCAST_OUTPUTS", outputs.is_some())
+            })?;
+        let client_id = client_id.ok_or_else(|| {
+            anyhow::anyhow!(
+                "--client-id/GROUPCAST_IOT_CLIENT_ID: IoT needs the MQTT client id its policy \
+                 admits ({{cognito identity id}}-…, docs/subscribing.md)"
+            )
+        })?;
+        let (iam, chain_region) = iam_from_default_chain().await?;
+        let mut b = IotSubscriber::builder()
+            .endpoint(endpoint)
+            .iam(iam)
+            .client_id(client_id);
+        if let Some(p) = self
+            .iot_topic_prefix
+            .clone()
+            .or_else(|| i.map(|i| i.topic_prefix.clone()))
+        {
+            b = b.topic_prefix(p);
+        }
+        if let Some(r) = self.region(outputs.as_ref()).or(chain_region) {
+            b = b.region(r);
+        }
+        b.build()
+            .map_err(|e| anyhow::anyhow!(name_flags(&e.to_string())))
+    }
+
+    /// The region: the flag (or `GROUPCAST_REGION`), `AWS_REGION`, the outputs file; the order
+    /// the library's `env_with` applies.
+    fn region(&self, outputs: Option<&Outputs>) -> Option<String> {
+        self.region
+            .clone()
+            .or_else(|| std::env::var("AWS_REGION").ok())
+            .filter(|r| !r.trim().is_empty())
+            .or_else(|| outputs.map(|o| o.region.clone()).filter(|r| !r.is_empty()))
+    }
+
+    /// A missing-endpoint error, with the hint when no outputs file was found.
+    fn missing(&self, what: &str, had_outputs: bool) -> anyhow::Error {
+        let mut msg = what.to_owned();
+        if !had_outputs && self.outputs.is_none() {
+            msg.push_str(&format!(
+                "; and there is no {DEFAULT_OUTPUTS} here (pass --outputs FILE)"
+            ));
+        }
+        anyhow::anyhow!(msg)
+    }
+
     /// Which transports `watch` could use, in the order it prefers them: those the outputs file,
     /// the flags or the variables give an endpoint.
     pub(crate) fn watch_transports(&self) -> anyhow::Result<Vec<&'static str>> {
@@ -278,7 +405,10 @@ impl Connection {
         {
             v.push("events");
         }
-        if self.graphql_url.is_some() || o.is_some_and(|o| o.graphql.is_some()) {
+        if self.graphql_url.is_some()
+            || self.graphql_realtime_url.is_some()
+            || o.is_some_and(|o| o.graphql.is_some())
+        {
             v.push("graphql");
         }
         if self.iot_endpoint.is_some() || o.is_some_and(|o| o.iot.is_some()) {

@@ -18,3 +18,7 @@ mod publish;
 /// `groupcast watch` against the Node Events emulator running the rendered handler.
 #[path = "suite/watch.rs"]
 mod watch;
+
+/// `groupcast watch --transport iot` against mosquitto over WebSocket.
+#[path = "suite/watch_iot.rs"]
+mod watch_iot;

@@ -15,6 +15,8 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use groupcast::subscribe::events::EventsSubscriber;
+use groupcast::subscribe::graphql::GraphqlSubscriber;
+use groupcast::subscribe::iot::IotSubscriber;
 use groupcast::subscribe::{ConnectionState, SubscribeError, Subscription, SubscriptionEvent};
 use serde_json::json;
 use tokio::time::Instant;
@@ -106,6 +108,11 @@ pub(crate) async fn run(global: &Global, args: Args) -> anyhow::Result<ExitCode>
         transport.as_str(),
         &args.groups,
         args.topic.as_deref(),
+    )
+    .exact_topic(
+        args.topic
+            .as_deref()
+            .filter(|t| transport == WatchTransport::Graphql && !t.ends_with('*')),
     );
     let end = pump(&mut subscription, &mut w, args.count, args.timeout).await;
     drop(subscription);
@@ -116,6 +123,8 @@ pub(crate) async fn run(global: &Global, args: Args) -> anyhow::Result<ExitCode>
 /// The subscriber a watch holds, so that it can be closed cleanly at the end.
 enum Subscriber {
     Events(EventsSubscriber),
+    Graphql(GraphqlSubscriber),
+    Iot(IotSubscriber),
 }
 
 impl Subscriber {
@@ -124,6 +133,8 @@ impl Subscriber {
         let close = async {
             match self {
                 Subscriber::Events(s) => s.close().await,
+                Subscriber::Graphql(s) => s.close().await,
+                Subscriber::Iot(s) => s.close().await,
             }
         };
         let _ = tokio::time::timeout(CLOSE_WITHIN, close).await;
@@ -149,22 +160,51 @@ async fn subscribe(
             _ => WatchTransport::Events,
         },
     };
+    // One topic language for every transport, the Events one (`news`, `comments/*`, `*`),
+    // translated to each transport's below.
     let topic = args.topic.as_deref().unwrap_or("*");
+    let fail = |e: SubscribeError| subscribe_error(&e, &args.groups);
     match transport {
         WatchTransport::Events => {
             let s = c.events_subscriber().await?;
             let sub = s
                 .subscribe_groups(&args.groups, topic)
                 .await
-                .map_err(|e| subscribe_error(&e, &args.groups))?;
+                .map_err(fail)?;
             Ok((transport, Subscriber::Events(s), sub))
         }
-        WatchTransport::Graphql | WatchTransport::Iot => anyhow::bail!(
-            "--transport {}: not available yet: this build's subscriber for it has not landed \
-             (events works)",
-            transport.as_str()
-        ),
+        WatchTransport::Iot => {
+            let s = c.iot_subscriber(args.client_id.as_deref()).await?;
+            let sub = s
+                .subscribe_groups(&args.groups, &iot_topic(topic))
+                .await
+                .map_err(fail)?;
+            Ok((transport, Subscriber::Iot(s), sub))
+        }
+        WatchTransport::Graphql => {
+            let s = c.graphql_subscriber().await?;
+            let sub = s
+                .subscribe(&graphql_prefix(topic), Some(&args.groups))
+                .await
+                .map_err(fail)?;
+            Ok((transport, Subscriber::Graphql(s), sub))
+        }
     }
+}
+
+/// An Events-style topic as an MQTT filter tail: a trailing `*` level is MQTT's `#`.
+fn iot_topic(topic: &str) -> String {
+    match topic.strip_suffix('*') {
+        Some(head) if head.is_empty() || head.ends_with('/') => format!("{head}#"),
+        _ => topic.to_owned(),
+    }
+}
+
+/// An Events-style topic as the GraphQL subscription's `prefix` (a `beginsWith` filter): `*` is
+/// every topic (`""`), `comments/*` the prefix `comments/`. An exact topic is a prefix too, so
+/// the watcher also checks it exactly ([`Watcher::exact_topic`]).
+fn graphql_prefix(topic: &str) -> String {
+    topic.strip_suffix('*').unwrap_or(topic).to_owned()
 }
 
 /// A subscribe error before anything was sent, naming the flag: `groups[i]` → `--group` with its
@@ -235,6 +275,9 @@ pub(crate) struct Watcher<O, E> {
     transport: &'static str,
     groups: Vec<String>,
     topic: Option<String>,
+    /// Print only messages of exactly this topic (GraphQL: its `prefix` filter also matches
+    /// longer topics).
+    exact_topic: Option<String>,
     /// Messages printed so far.
     pub(crate) received: u64,
     /// Parts the service ended, with the error.
@@ -273,11 +316,18 @@ impl<O: Write, E: Write> Watcher<O, E> {
             transport,
             groups: groups.to_vec(),
             topic: topic.map(str::to_owned),
+            exact_topic: None,
             received: 0,
             ended: Vec::new(),
             active: false,
             header_printed: false,
         }
+    }
+
+    /// Prints only messages of exactly `topic` from now on.
+    pub(crate) fn exact_topic(mut self, topic: Option<&str>) -> Self {
+        self.exact_topic = topic.map(str::to_owned);
+        self
     }
 
     fn json(&self) -> bool {
@@ -292,6 +342,13 @@ impl<O: Write, E: Write> Watcher<O, E> {
                 self.print_active()
             }
             SubscriptionEvent::Message(m) => {
+                if self
+                    .exact_topic
+                    .as_ref()
+                    .is_some_and(|t| *t != m.envelope.topic)
+                {
+                    return Ok(());
+                }
                 self.received += 1;
                 if self.json() {
                     let line = json!({
@@ -672,6 +729,32 @@ mod tests {
             err.contains("subscription active on events (team-a, Team_B, topic news)"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn the_events_topic_language_translates_to_mqtt_filters_and_graphql_prefixes() {
+        assert_eq!(iot_topic("*"), "#");
+        assert_eq!(iot_topic("jobs/*"), "jobs/#");
+        assert_eq!(iot_topic("news"), "news");
+        assert_eq!(graphql_prefix("*"), "");
+        assert_eq!(graphql_prefix("comments/*"), "comments/");
+        assert_eq!(graphql_prefix("news"), "news");
+    }
+
+    #[tokio::test]
+    async fn an_exact_topic_filter_drops_longer_topics_a_prefix_filter_let_through() {
+        let (tx, mut sub) = Subscription::channel(8);
+        let mut other = message(1);
+        if let SubscriptionEvent::Message(m) = &mut other {
+            m.envelope.topic = "newsletter".into();
+        }
+        tx.send(other).await.unwrap();
+        tx.send(message(2)).await.unwrap();
+        let mut w = watcher(Format::Json).exact_topic(Some("news"));
+        pump(&mut sub, &mut w, Some(1), None).await.unwrap();
+        let out = lines(&w.out);
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0]["data"]["n"], 2, "{out:?}");
     }
 
     #[test]
