@@ -22,3 +22,7 @@ mod watch;
 /// `groupcast watch --transport iot` against mosquitto over WebSocket.
 #[path = "suite/watch_iot.rs"]
 mod watch_iot;
+
+/// `groupcast watch --transport graphql` against amplify-appsync-simulator.
+#[path = "suite/watch_graphql.rs"]
+mod watch_graphql;
