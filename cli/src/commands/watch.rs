@@ -379,11 +379,12 @@ impl<O: Write, E: Write> Watcher<O, E> {
                 let message = error.to_string();
                 if self.json() {
                     let kind = match &error {
-                        groupcast::subscribe::SubscribeError::Unauthorized { .. } => "unauthorized",
-                        groupcast::subscribe::SubscribeError::Rejected { .. } => "rejected",
-                        groupcast::subscribe::SubscribeError::Invalid { .. } => "invalid",
-                        groupcast::subscribe::SubscribeError::Connection(_) => "connection",
-                        _ => "closed",
+                        SubscribeError::Unauthorized { .. } => "unauthorized",
+                        SubscribeError::Rejected { .. } => "rejected",
+                        SubscribeError::Invalid { .. } => "invalid",
+                        SubscribeError::Connection(_) => "connection",
+                        SubscribeError::Closed => "closed",
+                        _ => "ended",
                     };
                     let line = json!({
                         "event": "part_ended",
