@@ -384,6 +384,7 @@ impl<O: Write, E: Write> Watcher<O, E> {
                         SubscribeError::Invalid { .. } => "invalid",
                         SubscribeError::Connection(_) => "connection",
                         SubscribeError::Closed => "closed",
+                        SubscribeError::Invalidated { .. } => "invalidated",
                         _ => "ended",
                     };
                     let line = json!({
