@@ -14,6 +14,8 @@
 //!   IoT groups (only `iot.groups`, only policies tagged with the project, the 10-policy quota); the
 //!   one implementation behind the iot-grant function and the provisioner's `iot grant` (`iot`
 //!   feature for the AWS SDK).
+//! - [`membership`]: a user's CURRENT groups from the source of truth (the Cognito user pool,
+//!   `cognito` feature), never from a token's claims: what grants and IoT policies are built on.
 //!
 //! ```no_run
 //! # async fn f() -> Result<(), groupcast_auth::jwt::JwtError> {
@@ -31,3 +33,4 @@ pub mod events;
 pub mod grant;
 pub mod graphql;
 pub mod jwt;
+pub mod membership;

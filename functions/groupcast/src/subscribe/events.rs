@@ -657,6 +657,14 @@ impl Task {
     async fn run(mut self) {
         let mut attempt: u32 = 0;
         loop {
+            // Subscriptions made since: they see this connection's states from the start.
+            if let Err(done) = self.absorb_pending() {
+                self.finish(SubscribeError::Closed, None).await;
+                if let Some(done) = done {
+                    let _ = done.send(());
+                }
+                return;
+            }
             self.set_state(ConnectionState::Connecting).await;
             match tokio::time::timeout(CONNECT_TIMEOUT, self.connect()).await {
                 Ok(Ok((ws, keep_alive, auth))) => {
@@ -799,9 +807,31 @@ impl Task {
                 *slot = Some(ended);
             }
         }
+        // No new commands; those already sent are taken, so their subscriptions hear the end too.
         self.commands.close();
+        let mut closers = Vec::new();
+        while let Ok(cmd) = self.commands.try_recv() {
+            match cmd {
+                Command::Subscribe {
+                    id,
+                    channels,
+                    authorizer,
+                    tx,
+                    done,
+                } => {
+                    let _ = self.add(id, channels, authorizer, tx, done);
+                }
+                Command::Drop { id } => {
+                    let _ = self.remove(id);
+                }
+                Command::Close { done } => closers.push(done),
+            }
+        }
         if let Some(error) = part_error {
-            for part in self.parts.values() {
+            for w in self.ordered_parts() {
+                let Some(part) = self.parts.get(&w) else {
+                    continue;
+                };
                 if let Some(sub) = self.subs.get(&part.sub) {
                     let _ = sub
                         .tx
@@ -816,12 +846,42 @@ impl Task {
         self.set_state(ConnectionState::Closed).await;
         self.parts.clear();
         self.subs.clear();
-        // Commands that raced the end: their subscriptions end at once (dropping them).
-        while let Ok(cmd) = self.commands.try_recv() {
-            if let Command::Close { done } = cmd {
-                let _ = done.send(());
+        for done in closers {
+            let _ = done.send(());
+        }
+    }
+
+    /// Takes the commands waiting while there is no socket: `Err` when one of them (or every
+    /// handle going) closes the subscriber, with the `close()` to answer.
+    fn absorb_pending(&mut self) -> Result<(), Option<oneshot::Sender<()>>> {
+        loop {
+            match self.commands.try_recv() {
+                Ok(Command::Subscribe {
+                    id,
+                    channels,
+                    authorizer,
+                    tx,
+                    done,
+                }) => {
+                    let _ = self.add(id, channels, authorizer, tx, done);
+                }
+                Ok(Command::Drop { id }) => {
+                    let _ = self.remove(id);
+                }
+                Ok(Command::Close { done }) => return Err(Some(done)),
+                Err(mpsc::error::TryRecvError::Empty) => return Ok(()),
+                Err(mpsc::error::TryRecvError::Disconnected) => return Err(None),
             }
         }
+    }
+
+    /// Wire ids of every live part, by subscription and then in the order given.
+    fn ordered_parts(&self) -> Vec<String> {
+        let mut subs: Vec<(&u64, &Sub)> = self.subs.iter().collect();
+        subs.sort_by_key(|(id, _)| **id);
+        subs.into_iter()
+            .flat_map(|(_, s)| s.parts.iter().cloned())
+            .collect()
     }
 
     /// Runs one acknowledged connection until it is lost or closed.
@@ -831,7 +891,7 @@ impl Task {
         for sub in self.subs.values_mut() {
             sub.active = false;
         }
-        let all: Vec<String> = self.parts.keys().cloned().collect();
+        let all = self.ordered_parts();
         for w in &all {
             if let Some(p) = self.parts.get_mut(w) {
                 p.confirmed = false;
