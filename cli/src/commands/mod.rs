@@ -24,6 +24,23 @@ pub(crate) struct Global {
     pub(crate) verbose: u8,
 }
 
+/// The flag a library input field came from: `topic` → `--topic`, `data` → `--data`,
+/// `groups[i]` → `--group` with the value given, `groups` → `--group`; other fields as they are.
+/// The library names fields (`Error::Invalid`, `SubscribeError::Invalid`); the user typed flags.
+pub(crate) fn field_flag(field: &str, groups: &[String]) -> String {
+    let index = field
+        .strip_prefix("groups[")
+        .and_then(|r| r.strip_suffix(']'))
+        .and_then(|i| i.parse::<usize>().ok());
+    match (field, index.and_then(|i| groups.get(i))) {
+        (_, Some(g)) => format!("--group {g:?}"),
+        ("topic", None) => "--topic".to_owned(),
+        ("data", None) => "--data".to_owned(),
+        (f, None) if f.starts_with("groups") => "--group".to_owned(),
+        (f, None) => f.to_owned(),
+    }
+}
+
 /// The exit codes, as documented in `--help` and docs/cli.md.
 pub(crate) mod exit {
     /// A usage or configuration error: nothing was sent, nothing subscribed.

@@ -9,7 +9,7 @@ use anyhow::Context as _;
 use groupcast::{Delivery, Message, Outcome, PublishReport, Transport};
 use uuid::Uuid;
 
-use super::{Global, exit};
+use super::{Global, exit, field_flag};
 use crate::config::{name_flags, parse_transport};
 use crate::output::{self, Format, Paint};
 
@@ -91,25 +91,7 @@ impl Args {
 fn flag_error(e: &groupcast::Error, groups: &[String]) -> anyhow::Error {
     if let groupcast::Error::Invalid { field, rule } = e {
         let field = field.strip_prefix("messages[0].").unwrap_or(field);
-        let flag = if field == "topic" {
-            "--topic".to_owned()
-        } else if field == "data" {
-            "--data".to_owned()
-        } else if let Some(i) = field
-            .strip_prefix("groups[")
-            .and_then(|r| r.strip_suffix(']'))
-            .and_then(|i| i.parse::<usize>().ok())
-        {
-            match groups.get(i) {
-                Some(g) => format!("--group {g:?}"),
-                None => "--group".to_owned(),
-            }
-        } else if field == "groups" {
-            "--group".to_owned()
-        } else {
-            field.to_owned()
-        };
-        return anyhow::anyhow!("{flag}: {rule}");
+        return anyhow::anyhow!("{}: {rule}", field_flag(field, groups));
     }
     anyhow::anyhow!(name_flags(&e.to_string()))
 }

@@ -21,7 +21,7 @@ use groupcast::subscribe::{ConnectionState, SubscribeError, Subscription, Subscr
 use serde_json::json;
 use tokio::time::Instant;
 
-use super::{Global, exit};
+use super::{Global, exit, field_flag};
 use crate::output::{self, Format, Paint};
 
 #[derive(Debug, clap::Args)]
@@ -211,18 +211,7 @@ fn graphql_prefix(topic: &str) -> String {
 /// value, `topic` → `--topic`.
 fn subscribe_error(e: &SubscribeError, groups: &[String]) -> anyhow::Error {
     if let SubscribeError::Invalid { field, rule } = e {
-        let flag = match field
-            .strip_prefix("groups[")
-            .and_then(|r| r.strip_suffix(']'))
-            .and_then(|i| i.parse::<usize>().ok())
-            .and_then(|i| groups.get(i))
-        {
-            Some(g) => format!("--group {g:?}"),
-            None if field.starts_with("group") => "--group".to_owned(),
-            None if field == "topic" => "--topic".to_owned(),
-            None => field.clone(),
-        };
-        return anyhow::anyhow!("{flag}: {rule}");
+        return anyhow::anyhow!("{}: {rule}", field_flag(field, groups));
     }
     anyhow::anyhow!("subscribe: {e}")
 }
