@@ -924,7 +924,8 @@ mod tests {
         assert_eq!(field(plan_filters("gc", &["a"], "a/b/c/d")), "topic");
         assert_eq!(field(plan_filters("gc", &["a"], "")), "topic");
         // 8 slashes: over IoT's 7.
-        assert_eq!(field(plan_filters("a/b/c/d/e", &["a"], "t/u")), "topic");
+        assert_eq!(field(plan_filters("a/b/c/d/e/f", &["a"], "t/u")), "topic");
+        assert!(plan_filters("a/b/c/d/e", &["a"], "t/u").is_ok());
     }
 
     #[tokio::test]
