@@ -316,7 +316,8 @@ impl GraphqlSubscriber {
         b.build()
     }
 
-    /// The connection's state, as it changes.
+    /// The connection's state, as it changes (`Closed` before the first subscription; the
+    /// connection closes, and the state stays as it was, while no subscription is left).
     pub fn states(&self) -> watch::Receiver<ConnectionState> {
         self.inner.states.subscribe()
     }

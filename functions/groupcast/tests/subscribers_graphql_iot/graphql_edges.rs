@@ -58,6 +58,8 @@ struct Server {
 
 impl Server {
     /// `timeout_ms`: the `connectionTimeoutMs` of `connection_ack`; `ka`: how often to send `ka`.
+    // tungstenite's handshake callback returns its (large) ErrorResponse by value.
+    #[allow(clippy::result_large_err)]
     async fn start(timeout_ms: u64, ka: Option<Duration>) -> Server {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();

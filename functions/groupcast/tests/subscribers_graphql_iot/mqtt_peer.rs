@@ -20,6 +20,8 @@ pub struct MqttPeer {
 }
 
 impl MqttPeer {
+    // tungstenite's handshake callback returns its (large) ErrorResponse by value.
+    #[allow(clippy::result_large_err)]
     pub async fn start() -> MqttPeer {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
