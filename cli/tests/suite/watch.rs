@@ -365,7 +365,7 @@ fn a_timeout_before_the_count_exits_4_after_the_active_line() {
             "--count",
             "1",
             "--timeout",
-            "1500ms",
+            "3s",
         ],
     );
     w.until_event("active");
