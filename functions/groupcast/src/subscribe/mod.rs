@@ -29,6 +29,9 @@ use uuid::Uuid;
 
 use crate::message::Envelope;
 
+pub mod graphql;
+pub mod iot;
+
 /// One thing a subscription reports, in the order it happened.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
@@ -99,6 +102,16 @@ pub enum SubscribeError {
         part: String,
         /// The service's error type.
         error_type: String,
+        /// What the service said.
+        message: String,
+    },
+    /// The service ended this part after it was active: an AppSync GraphQL subscription
+    /// invalidation (`{"message":"Subscription complete."}`, e.g. the caller was removed from a
+    /// group). Final; the part is not restarted on reconnect.
+    #[error("invalidated {part}: {message}")]
+    Invalidated {
+        /// The part ended.
+        part: String,
         /// What the service said.
         message: String,
     },
