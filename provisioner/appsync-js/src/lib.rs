@@ -12,6 +12,16 @@
 //!   the harness's Node `util` (tests/harness/lib/handler.js); `tests/parity.rs` proves the engine
 //!   and Node agree on every case of the harness's adversarial corpus.
 //!
+//! Where the harness's Node runner and AWS's documentation part, this crate follows the docs (none
+//! of it changes a verdict of the rendered handler, which uses neither):
+//! - `util.urlDecode`, `util.base64Encode`, `util.base64Decode` (built-in-util.html) and
+//!   `console.error` (runtime-supported-features.html) exist here; the harness has none of them.
+//! - The handler is evaluated as an ES module (strict), so `export const onPublish = (ctx) => ([])`,
+//!   an example of writing-event-handlers.html, loads; the harness rewrites `export function` into
+//!   a sloppy script and refuses other exports.
+//! - `util.error(msg)` keeps the message only, as the Events docs show it; the harness also keeps a
+//!   second argument as an error type.
+//!
 //! ```
 //! use groupcast_appsync_js::{Ctx, Handler, Identity, Verdict};
 //!

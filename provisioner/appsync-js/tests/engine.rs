@@ -318,3 +318,35 @@ fn a_handler_can_move_to_another_thread() {
         .unwrap();
     assert_eq!(verdict, Verdict::Unauthorized);
 }
+
+#[test]
+fn a_handler_cannot_replace_the_engines_handles_or_the_builtins_it_reads_results_with() {
+    let h = handler(
+        "export function onSubscribe(ctx) {
+           JSON.stringify = () => '[]';
+           Array.prototype.join = () => 'forged';
+           if (ctx.info.channel.segments[1] === 'grab') globalThis.__groupcast_appsync_js_engine = null;
+           console.log('a', 'b');
+           util.unauthorized();
+         }
+         export function onPublish(ctx) { return ctx.events; }",
+    );
+    let grab = h.subscribe(&sub("/live/grab"));
+    assert!(
+        matches!(grab.verdict, Verdict::Error(_)),
+        "{:?}",
+        grab.verdict
+    );
+    let run = h.subscribe(&sub("/live/a"));
+    assert_eq!(
+        (run.verdict, run.logs),
+        (Verdict::Unauthorized, vec!["a b".to_owned()])
+    );
+    assert_eq!(
+        publish(&h),
+        PublishVerdict::Events {
+            broadcast: events(),
+            failed: vec![]
+        }
+    );
+}
