@@ -363,21 +363,13 @@ pub struct Grant {
 /// # Errors
 /// [`GrantError::Target`] naming the rule.
 pub fn validate_identity_id(identity_id: &str) -> Result<(), GrantError> {
-    let ok = identity_id.len() <= 55
-        && identity_id.split_once(':').is_some_and(|(region, id)| {
-            !region.is_empty()
-                && region
-                    .chars()
-                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-                && !id.is_empty()
-                && id.chars().all(|c| c.is_ascii_hexdigit() || c == '-')
-        });
-    if ok {
+    // The rule is groupcast's, shared with the IoT subscriber's client id (groupcast::iot).
+    if groupcast::iot::is_identity_id(identity_id) {
         Ok(())
     } else {
         Err(GrantError::Target {
             target: identity_id.to_owned(),
-            rule: "must be a Cognito identity id: <region>:<uuid>, at most 55 characters".into(),
+            rule: groupcast::iot::IDENTITY_ID_RULE.into(),
         })
     }
 }

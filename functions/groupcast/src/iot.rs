@@ -30,6 +30,25 @@ pub fn publish_url(base: &str, topic: &str) -> String {
 /// Bytes in an MQTT client id IoT Core accepts.
 pub const CLIENT_ID_MAX_BYTES: usize = 128;
 
+/// The rule of a Cognito identity id, in words.
+pub const IDENTITY_ID_RULE: &str =
+    "must be a Cognito identity id: <region>:<uuid>, at most 55 characters";
+
+/// Whether `identity_id` looks like a Cognito identity id (`<region>:<uuid>`, at most 55
+/// characters): the one rule for the IoT grant's target (`groupcast_auth::grant`) and the client
+/// id ([`client_id`]).
+pub fn is_identity_id(identity_id: &str) -> bool {
+    identity_id.len() <= 55
+        && identity_id.split_once(':').is_some_and(|(region, id)| {
+            !region.is_empty()
+                && region
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+                && !id.is_empty()
+                && id.chars().all(|c| c.is_ascii_hexdigit() || c == '-')
+        })
+}
+
 /// The MQTT client id a subscriber connects with: the Cognito identity id, or the identity id +
 /// `-` + `suffix`, the two forms the group policy's `iot:Connect` allows
 /// (`client/${cognito-identity.amazonaws.com:sub}` and `…:sub}-*`,
@@ -42,21 +61,10 @@ pub const CLIENT_ID_MAX_BYTES: usize = 128;
 /// [`Error::Invalid`] naming `identity_id` (not `<region>:<uuid>`, at most 55 characters) or
 /// `suffix` (not 1+ characters of `[A-Za-z0-9_-]`, or the id would pass 128 bytes).
 pub fn client_id(identity_id: &str, suffix: Option<&str>) -> Result<String, Error> {
-    let ok_identity = identity_id.len() <= 55
-        && identity_id.split_once(':').is_some_and(|(region, id)| {
-            !region.is_empty()
-                && region
-                    .chars()
-                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-                && !id.is_empty()
-                && id.chars().all(|c| c.is_ascii_hexdigit() || c == '-')
-        });
-    if !ok_identity {
+    if !is_identity_id(identity_id) {
         return Err(Error::invalid(
             "identityId",
-            format!(
-                "identityId {identity_id:?}: must be a Cognito identity id: <region>:<uuid>, at most 55 characters"
-            ),
+            format!("identityId {identity_id:?}: {IDENTITY_ID_RULE}"),
         ));
     }
     let Some(suffix) = suffix else {

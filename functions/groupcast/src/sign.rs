@@ -277,6 +277,39 @@ mod tests {
     }
 
     #[test]
+    fn a_presigned_url_signs_without_the_session_token_and_appends_it_after() {
+        let presign = |token: Option<&str>| {
+            SigV4 {
+                credentials: &creds(token),
+                region: "us-east-1",
+                service: "iotdevicegateway",
+            }
+            .presign_excluding_token(
+                "GET",
+                "https://a-ats.iot.us-east-1.amazonaws.com/mqtt",
+                std::time::Duration::from_secs(300),
+                t0(),
+            )
+            .unwrap()
+        };
+        let with = presign(Some("to/ken+="));
+        let without = presign(None);
+        assert!(
+            without.starts_with(
+                "https://a-ats.iot.us-east-1.amazonaws.com/mqtt?X-Amz-Algorithm=AWS4-HMAC-SHA256&\
+                 X-Amz-Credential=AKIDEXAMPLE%2F20240101%2Fus-east-1%2Fiotdevicegateway%2Faws4_request&\
+                 X-Amz-Date=20240101T000000Z&X-Amz-Expires=300&X-Amz-SignedHeaders=host&X-Amz-Signature="
+            ),
+            "{without}"
+        );
+        // The token is not signed: the same signature, the token appended, encoded.
+        assert_eq!(
+            with,
+            format!("{without}&X-Amz-Security-Token=to%2Fken%2B%3D")
+        );
+    }
+
+    #[test]
     fn the_signature_depends_on_the_body() {
         let sig = |body: &[u8]| {
             let mut h = HeaderMap::new();
