@@ -549,7 +549,9 @@ impl<'c> Eval<'c> {
             Expr::Ref(r) => self.reference(r)?,
             Expr::Not(e) => Value::Bool(!self.expr(e)?.truthy()),
             Expr::Neg(e) => match self.expr(e)? {
-                Value::Int(i) => i.checked_neg().map_or(Value::Float(-(i as f64)), Value::Int),
+                Value::Int(i) => i
+                    .checked_neg()
+                    .map_or(Value::Float(-(i as f64)), Value::Int),
                 Value::Float(f) => Value::Float(-f),
                 _ => Value::Null,
             },

@@ -95,7 +95,10 @@ fn condition(c: &Json, payload: &Json) -> bool {
         Some(f) if !f.is_null() => f,
         _ => return matches!(op, "ne" | "notContains" | "notIn"),
     };
-    let list_has = |list: &Json, x: &Json| list.as_array().is_some_and(|l| l.iter().any(|v| same(v, x)));
+    let list_has = |list: &Json, x: &Json| {
+        list.as_array()
+            .is_some_and(|l| l.iter().any(|v| same(v, x)))
+    };
     let contains = || match f {
         Json::Array(items) => items.iter().any(|x| same(x, val)),
         Json::String(s) => val.as_str().is_some_and(|v| s.contains(v)),
@@ -174,7 +177,9 @@ pub fn limit_violations(filter: &Json) -> Vec<String> {
                     if !names.contains(&n) {
                         names.push(n);
                     } else {
-                        v.push(format!("{cat}.fieldName {n:?} repeats a fieldName of this entry"));
+                        v.push(format!(
+                            "{cat}.fieldName {n:?} repeats a fieldName of this entry"
+                        ));
                     }
                     if n.split('.').count() > FILTER_FIELD_MAX_LEVELS {
                         v.push(format!(
@@ -315,7 +320,12 @@ mod tests {
     #[test]
     fn begins_with_compares_string_prefixes_literally() {
         assert!(m("t", "beginsWith", json!("chat/"), json!({"t": "chat/1"})));
-        assert!(!m("t", "beginsWith", json!("Chat/"), json!({"t": "chat/1"})));
+        assert!(!m(
+            "t",
+            "beginsWith",
+            json!("Chat/"),
+            json!({"t": "chat/1"})
+        ));
         assert!(!m("t", "beginsWith", json!("*"), json!({"t": "news"})));
         assert!(m("t", "beginsWith", json!(""), json!({"t": "news"})));
         assert!(!m("t", "beginsWith", json!("1"), json!({"t": 12})));
@@ -342,9 +352,24 @@ mod tests {
 
     #[test]
     fn contains_any_needs_a_common_element_of_two_lists() {
-        assert!(m("groups", "containsAny", json!(["x", "b"]), json!({"groups": ["a", "b"]})));
-        assert!(!m("groups", "containsAny", json!(["B"]), json!({"groups": ["a", "b"]})));
-        assert!(!m("groups", "containsAny", json!(["a"]), json!({"groups": "a"})));
+        assert!(m(
+            "groups",
+            "containsAny",
+            json!(["x", "b"]),
+            json!({"groups": ["a", "b"]})
+        ));
+        assert!(!m(
+            "groups",
+            "containsAny",
+            json!(["B"]),
+            json!({"groups": ["a", "b"]})
+        ));
+        assert!(!m(
+            "groups",
+            "containsAny",
+            json!(["a"]),
+            json!({"groups": "a"})
+        ));
         assert!(!m("groups", "containsAny", json!(["a"]), json!({})));
     }
 
@@ -370,7 +395,10 @@ mod tests {
         let p = json!({"t": "a"});
         assert!(!filter_matches(&json!({}), &p));
         assert!(!filter_matches(&json!({"filterGroup": []}), &p));
-        assert!(!filter_matches(&json!({"filterGroup": [{"filters": []}]}), &p));
+        assert!(!filter_matches(
+            &json!({"filterGroup": [{"filters": []}]}),
+            &p
+        ));
         assert!(!m("t", "EQ", json!("a"), p.clone()));
         assert!(!m("t", "startsWith", json!("a"), p));
     }
@@ -379,7 +407,11 @@ mod tests {
     fn limits_name_each_broken_rule() {
         let ok = json!({"filterGroup": [{"filters": [{"fieldName": "groups", "operator": "containsAny", "value": ["a"]}]}]});
         assert_eq!(limit_violations(&ok), Vec::<String>::new());
-        let too_many_values = one("groups", "containsAny", json!((0..21).map(|i| i.to_string()).collect::<Vec<_>>()));
+        let too_many_values = one(
+            "groups",
+            "containsAny",
+            json!((0..21).map(|i| i.to_string()).collect::<Vec<_>>()),
+        );
         assert!(limit_violations(&too_many_values)[0].contains("containsAny has 21 values"));
         let long = one("t", "eq", json!("x".repeat(257)));
         assert!(limit_violations(&long)[0].contains("257 characters"));
@@ -399,7 +431,9 @@ mod tests {
         assert!(limit_violations(&six_fields)[0].contains("6 conditions"));
         let deep = one("a.b.c.d.e.f", "eq", json!(1));
         assert!(limit_violations(&deep)[0].contains("nests more than 5"));
-        assert!(limit_violations(&one("a", "like", json!(1)))[0].contains("not an AppSync operator"));
+        assert!(
+            limit_violations(&one("a", "like", json!(1)))[0].contains("not an AppSync operator")
+        );
         assert!(limit_violations(&json!({"filterGroup": []}))[0].contains("empty"));
         assert!(limit_violations(&one("a", "between", json!([1])))[0].contains("between"));
         let repeated = json!({"filterGroup": [{"filters": [{"fieldName": "a", "operator": "eq", "value": 1}, {"fieldName": "a", "operator": "ne", "value": 2}]}]});

@@ -331,7 +331,11 @@ fn walk_ref(r: &Reference, found: &mut Vec<String>) {
         "util" | "utils" => match segs.next() {
             Some(Segment::Method(m, _)) if UTIL_FUNCTIONS.contains(&m.as_str()) => {}
             Some(Segment::Method(m, _)) => found.push(format!("$util.{m}() ({at})")),
-            Some(Segment::Prop(p)) => found.push(format!("$util.{p} namespace ({at})")),
+            Some(Segment::Prop(p)) => {
+                // The namespace is the finding; its functions are not methods of a value.
+                found.push(format!("$util.{p} namespace ({at})"));
+                return;
+            }
             _ => found.push(format!("$util used as a value ({at})")),
         },
         "extensions" => match segs.next() {
