@@ -93,7 +93,7 @@ pub(crate) const METHODS: &[&str] = &[
 pub(crate) const FOREACH_PROPERTIES: &[&str] = &["hasNext", "index", "count", "first", "last"];
 
 pub(crate) enum Halt {
-    Error(TemplateError),
+    Error(Box<TemplateError>),
     Return(Option<Value>),
     Stop,
     Break,
@@ -121,9 +121,9 @@ pub(crate) fn mapping_error(message: impl Into<String>) -> TemplateError {
 }
 
 fn too_large() -> Halt {
-    Halt::Error(mapping_error(
+    Halt::Error(Box::new(mapping_error(
         "the template's evaluation exceeded its limits (steps, text or collection size)",
-    ))
+    )))
 }
 
 fn json_of(v: &Value) -> R<Json> {
@@ -401,19 +401,19 @@ impl<'c> Eval<'c> {
                 Value::Str(s) => match serde_json::from_str::<Json>(&s) {
                     Ok(j) => Value::from_json(&j),
                     Err(e) => {
-                        return Err(Halt::Error(mapping_error(format!(
+                        return Err(Halt::Error(Box::new(mapping_error(format!(
                             "$util.parseJson: the text is not JSON ({e})"
-                        ))));
+                        )))));
                     }
                 },
                 _ => {
-                    return Err(Halt::Error(mapping_error(
+                    return Err(Halt::Error(Box::new(mapping_error(
                         "$util.parseJson: the argument is not a string",
-                    )));
+                    ))));
                 }
             },
             "autoId" => Value::str((self.ctx.auto_id)()),
-            "error" => return Err(Halt::Error(self.template_error(args, None)?)),
+            "error" => return Err(Halt::Error(Box::new(self.template_error(args, None)?))),
             "appendError" => {
                 let e = self.template_error(args, None)?;
                 self.appended.push(e);
@@ -421,12 +421,12 @@ impl<'c> Eval<'c> {
             }
             "unauthorized" => {
                 // AppSync: "Throws Unauthorized for the field being resolved" (utility-helpers-in-util.html).
-                return Err(Halt::Error(TemplateError {
+                return Err(Halt::Error(Box::new(TemplateError {
                     error_type: Some("Unauthorized".into()),
                     message: self.ctx.unauthorized_message(),
                     data: Json::Null,
                     error_info: Json::Null,
-                }));
+                })));
             }
             "validate" => {
                 if a(0).truthy() {
@@ -434,7 +434,7 @@ impl<'c> Eval<'c> {
                 } else {
                     let rest = args.get(1..).unwrap_or_default();
                     let e = self.template_error(rest, Some("CustomTemplateException"))?;
-                    return Err(Halt::Error(e));
+                    return Err(Halt::Error(Box::new(e)));
                 }
             }
             "isNull" => Value::Bool(a(0).is_null()),
@@ -474,9 +474,9 @@ impl<'c> Eval<'c> {
                 match regex_lite::Regex::new(&format!("^(?:{pattern})$")) {
                     Ok(re) => Value::Bool(re.is_match(&subject)),
                     Err(e) => {
-                        return Err(Halt::Error(mapping_error(format!(
+                        return Err(Halt::Error(Box::new(mapping_error(format!(
                             "$util.matches: the pattern is not a regular expression ({e})"
-                        ))));
+                        )))));
                     }
                 }
             }
@@ -881,9 +881,9 @@ fn string_method(s: &Rc<str>, name: &str, args: &[Value]) -> R<Value> {
                 }
                 // Java throws StringIndexOutOfBoundsException: AppSync fails the request.
                 (Some(_), Some(_)) => {
-                    return Err(Halt::Error(mapping_error(format!(
+                    return Err(Halt::Error(Box::new(mapping_error(format!(
                         "substring: index out of range for a string of length {len}"
-                    ))));
+                    )))));
                 }
                 _ => Value::Null,
             }

@@ -217,10 +217,8 @@ pub fn limit_violations(filter: &Json) -> Vec<String> {
                         "{cat}: {op} takes a list of at most {FILTER_IN_MAX_VALUES} values"
                     )),
                 },
-                "between" => {
-                    if list.is_none_or(|l| l.len() != 2) {
-                        v.push(format!("{cat}: between needs [low, high]"));
-                    }
+                "between" if list.is_none_or(|l| l.len() != 2) => {
+                    v.push(format!("{cat}: between needs [low, high]"));
                 }
                 _ => {}
             }

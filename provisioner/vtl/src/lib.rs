@@ -201,7 +201,7 @@ impl Template {
         let mut returned = false;
         let mut json = None;
         match halt {
-            Some(Halt::Error(e)) => error = Some(e),
+            Some(Halt::Error(e)) => error = Some(*e),
             Some(Halt::Return(v)) => {
                 returned = true;
                 match v.map_or(Some(Json::Null), |v| v.to_json()) {
