@@ -6,12 +6,17 @@
 // — so the Rust interpreter can be run on exactly the same cases. Nothing is judged here; the harness's own
 // assertions are the harness's business (`npm test`), and failures of them are ignored.
 //
+// It also gives the filter evaluator's side: every filter the templates set, and one filter per operator, against
+// probe messages, with the harness's model of AppSync's enhanced filtering (lib/filters.js: matches, limitViolations).
+//
 // Usage: GROUPCAST_PROVISIONER=<provisioner binary> node harness/vtl-differential.js > records.json
-// Output: {"templates": [text, …], "records": [{file, test, template (index), context, sim}, …]}.
+// Output: {"templates": [text, …], "records": [{file, test, template (index), context, sim}, …],
+//          "filterChecks": [{filter, valid, messages: [{message, matches}, …]}, …]}.
 process.env.AWS_SDK_JS_SUPPRESS_MAINTENANCE_MODE_MESSAGE = '1';
 const Module = require('node:module');
 const path = require('node:path');
 const { VelocityTemplate } = require('amplify-appsync-simulator');
+const { matches, limitViolations } = require('./lib/filters');
 
 const FILES = ['graphql.test.js', 'property.test.js'];
 // $util.autoId() returns this in both engines, so results compare exactly (a valid v4 UUID: the harness checks).
@@ -126,6 +131,67 @@ Module._load = function load(request, ...rest) {
   return originalLoad.call(this, request, ...rest);
 };
 
+// Probe messages for a filter: each group it names (and strangers, case variants) on topics around its prefixes,
+// and the malformed shapes a payload could take.
+function probes(filter) {
+  const groups = new Set(['zz', 'ADMINS', 'g1']);
+  const topics = new Set(['chat/1', 'a/', '*x', 'other', '']);
+  for (const e of filter.filterGroup || []) {
+    for (const c of e.filters || []) {
+      const vals = Array.isArray(c.value) ? c.value : [c.value];
+      if (c.fieldName === 'groups') vals.slice(0, 4).forEach((g) => groups.add(g));
+      if (c.fieldName === 'topic' && typeof c.value === 'string') [c.value, `${c.value}x`, c.value.slice(0, -1)].forEach((t) => topics.add(t));
+    }
+  }
+  const gs = [...groups];
+  const out = [];
+  for (const topic of topics) {
+    for (const g of gs) out.push({ topic, groups: [g] });
+    out.push({ topic, groups: gs.slice(0, 3) }, { topic, groups: [] }, { topic, groups: gs[0] }, { topic });
+  }
+  out.push({ groups: gs }, { topic: null, groups: gs }, { topic: 7, groups: gs });
+  return out;
+}
+
+// One filter per operator, on scalars, strings and lists, with messages that sit on each side of it.
+const c1 = (fieldName, operator, value) => ({ filterGroup: [{ filters: [{ fieldName, operator, value }] }] });
+const OPERATOR_FILTERS = [
+  c1('n', 'eq', 5), c1('s', 'eq', 'a'), c1('n', 'ne', 5), c1('n', 'lt', 5), c1('n', 'le', 5), c1('n', 'gt', 5), c1('n', 'ge', 5),
+  c1('s', 'lt', 'b'), c1('s', 'ge', 'b'), c1('s', 'contains', 'b'), c1('l', 'contains', 'b'), c1('s', 'notContains', 'b'),
+  c1('l', 'notContains', 'b'), c1('s', 'beginsWith', 'a'), c1('s', 'in', ['a', 'b']), c1('n', 'in', [1, 5]),
+  c1('s', 'notIn', ['a', 'b']), c1('n', 'between', [1, 5]), c1('s', 'between', ['a', 'c']), c1('l', 'containsAny', ['b', 'x']),
+  c1('x.y', 'eq', 1), c1('s', 'EQ', 'a'), c1('s', 'in', [1, 2, 3, 4, 5, 6]),
+  { filterGroup: [{ filters: [{ fieldName: 'n', operator: 'gt', value: 1 }, { fieldName: 's', operator: 'eq', value: 'a' }] }, { filters: [{ fieldName: 'l', operator: 'contains', value: 'z' }] }] },
+];
+const OPERATOR_MESSAGES = [
+  {}, { n: 5 }, { n: 4 }, { n: 6 }, { n: 1 }, { n: 5.5 }, { n: '5' }, { n: null }, { s: 'a' }, { s: 'A' }, { s: 'b' }, { s: 'abc' }, { s: 'c' },
+  { s: 'ba' }, { s: '' }, { s: 5 }, { l: ['a', 'b'] }, { l: ['B'] }, { l: [] }, { l: 'b' }, { l: ['z'] }, { x: { y: 1 } }, { x: { y: '1' } },
+  { x: 1 }, { n: 2, s: 'a' }, { n: 2, s: 'b', l: ['z'] },
+];
+
+function filterChecks(recs) {
+  const seen = new Map();
+  for (const r of recs) {
+    for (const f of [...r.sim.extensions.setSubscriptionFilter, ...r.sim.extensions.setSubscriptionInvalidationFilter]) {
+      if (f && typeof f === 'object') seen.set(JSON.stringify(f), { filter: f, messages: probes(f) });
+    }
+  }
+  for (const f of OPERATOR_FILTERS) seen.set(JSON.stringify(f), { filter: f, messages: OPERATOR_MESSAGES });
+  return [...seen.values()].map(({ filter, messages }) => ({
+    filter,
+    valid: limitViolations(filter).length === 0,
+    messages: messages.map((message) => {
+      let m;
+      try {
+        m = matches(filter, message);
+      } catch {
+        m = false; // the model throws on a malformed filter; AppSync would reject it, so nothing is delivered
+      }
+      return { message, matches: m };
+    }),
+  }));
+}
+
 (async () => {
   for (const f of FILES) {
     current = { file: f, test: null };
@@ -136,7 +202,7 @@ Module._load = function load(request, ...rest) {
       await run();
     }
   }
-  process.stdout.write(JSON.stringify({ templates, records }));
+  process.stdout.write(JSON.stringify({ templates, records, filterChecks: filterChecks(records) }));
 })().catch((e) => {
   process.stderr.write(`vtl-differential: ${e.stack || e}\n`);
   process.exit(1);

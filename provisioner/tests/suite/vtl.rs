@@ -19,10 +19,12 @@
 //! - `$extensions` calls made before an error are compared too.
 
 use std::collections::BTreeMap;
-use std::io::Write as _;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
+use std::sync::OnceLock;
+
+use groupcast_vtl::filter::{filter_matches, limit_violations};
 use groupcast_vtl::{AuthType, Context, Outcome, Template, unsupported};
 use serde_json::{Value, json};
 
@@ -213,32 +215,78 @@ fn disagreement(sim: &Value, ours: &Outcome) -> Option<String> {
     }
 }
 
+/// The driver's records, run once for the tests that read them.
+fn simulator_records() -> &'static Value {
+    static RECORDS: OnceLock<Value> = OnceLock::new();
+    RECORDS.get_or_init(|| {
+        let tests_dir = repo().join("tests");
+        assert!(
+            tests_dir.join("node_modules/amplify-appsync-simulator").exists(),
+            "tests/node_modules is missing: run `npm ci --prefix tests` (the differential test runs the simulator)"
+        );
+        let out = Command::new("node")
+            .arg("harness/vtl-differential.js")
+            .current_dir(&tests_dir)
+            .env("GROUPCAST_PROVISIONER", env!("CARGO_BIN_EXE_provisioner"))
+            .stdin(Stdio::null())
+            .output()
+            .expect("run node (the differential test needs Node 20 and tests/node_modules)");
+        assert!(
+            out.status.success(),
+            "vtl-differential.js failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).expect("the driver prints JSON")
+    })
+}
+
+#[test]
+fn the_filter_evaluator_agrees_with_the_harness_model_on_every_filter_the_templates_set_and_every_operator()
+ {
+    let checks = simulator_records()["filterChecks"].as_array().unwrap();
+    let mut mismatches = Vec::new();
+    let mut cases = 0;
+    for c in checks {
+        let filter = &c["filter"];
+        let valid = limit_violations(filter).is_empty();
+        if valid != c["valid"].as_bool().unwrap() {
+            mismatches.push(format!(
+                "filter {filter}: harness valid={}, ours {:?}",
+                c["valid"],
+                limit_violations(filter)
+            ));
+        }
+        for m in c["messages"].as_array().unwrap() {
+            cases += 1;
+            let ours = filter_matches(filter, &m["message"]);
+            if ours != m["matches"].as_bool().unwrap() {
+                mismatches.push(format!(
+                    "filter {filter}\n  message {}: harness {}, ours {ours}",
+                    m["message"], m["matches"]
+                ));
+            }
+        }
+    }
+    eprintln!(
+        "filter differential: {} filters, {cases} filter x message cases, {} mismatches",
+        checks.len(),
+        mismatches.len()
+    );
+    assert!(
+        mismatches.is_empty(),
+        "{} disagreements:\n{}",
+        mismatches.len(),
+        mismatches.join("\n")
+    );
+    assert!(
+        checks.len() >= 24 && cases >= 1000,
+        "too few filter cases: {cases}"
+    );
+}
+
 #[test]
 fn the_interpreter_agrees_with_the_simulator_on_every_render_of_the_isolation_harness() {
-    let tests_dir = repo().join("tests");
-    assert!(
-        tests_dir
-            .join("node_modules/amplify-appsync-simulator")
-            .exists(),
-        "tests/node_modules is missing: run `npm ci --prefix tests` (the differential test runs the simulator)"
-    );
-    let mut child = Command::new("node")
-        .arg("harness/vtl-differential.js")
-        .current_dir(&tests_dir)
-        .env("GROUPCAST_PROVISIONER", env!("CARGO_BIN_EXE_provisioner"))
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run node (the differential test needs Node 20 and tests/node_modules)");
-    let _ = child.stdin.take().map(|mut s| s.flush());
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "vtl-differential.js failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let data: Value = serde_json::from_slice(&out.stdout).expect("the driver prints JSON");
+    let data = simulator_records();
     let texts: Vec<&str> = data["templates"]
         .as_array()
         .unwrap()
