@@ -6,6 +6,10 @@
 // — so the Rust interpreter can be run on exactly the same cases. Nothing is judged here; the harness's own
 // assertions are the harness's business (`npm test`), and failures of them are ignored.
 //
+// Then it renders harness.toml and feeds both templates pairs random callers and arguments (fast-check, seeded):
+// every auth mode, groups claims and Lambda resolverContext.groups of any JSON shape, publisher-like IAM ARNs,
+// prefixes, onlyGroups and publish arguments of the schema's types.
+//
 // It also gives the filter evaluator's side: every filter the templates set, and one filter per operator, against
 // probe messages, with the harness's model of AppSync's enhanced filtering (lib/filters.js: matches, limitViolations).
 //
@@ -192,6 +196,56 @@ function filterChecks(recs) {
   }));
 }
 
+const RANDOM_SEED = 20261126;
+const RANDOM_RUNS = 200;
+
+function randomCases() {
+  const fc = require('fast-check');
+  const vtl = require('./lib/vtl');
+  const { render } = require('./lib/render');
+  const M = vtl.MODES;
+  const text = fc.oneof(
+    fc.constantFrom('admins', 'Admins', 'team-a', '', ' ', 'a"b', "it's", 'back\\slash', '$ctx.args', '#set($x = 1)', '\u0430dmins', 'é', 'chat/', 'p'.repeat(257)),
+    fc.string({ maxLength: 6 }),
+  );
+  const json = fc.oneof(
+    fc.constant(null),
+    fc.boolean(),
+    fc.integer(),
+    text,
+    fc.array(text, { maxLength: 4 }),
+    fc.array(fc.oneof(text, fc.integer(), fc.constant(null), fc.array(text, { maxLength: 2 })), { maxLength: 3 }),
+    fc.dictionary(fc.constantFrom('0', 'length', 'g'), text, { maxKeys: 2 }),
+  );
+  const claim = fc.option(json, { nil: undefined });
+  const withGroups = (base, g) => ({ ...base, ...(g === undefined ? {} : { 'cognito:groups': g }) });
+  const PUBLISHER = 'arn:aws:sts::123456789012:assumed-role/harness-publisher/';
+  const arn = fc.oneof(
+    fc.constantFrom(`${PUBLISHER}lambda`, PUBLISHER, 'arn:aws:iam::123456789012:user/ci-publisher', 'arn:aws:sts::123456789012:assumed-role/ops-publisher/x', 'arn:aws:iam::123456789012:role/harness-publisher'),
+    text.map((t) => `${PUBLISHER}${t}`),
+    text,
+  );
+  const caller = fc.oneof(
+    claim.map((g) => ({ mode: M.COGNITO, claims: withGroups({ iss: 'https://cognito-idp.us-east-1.amazonaws.com/p', sub: 's', 'cognito:username': 'u' }, g) })),
+    claim.map((g) => ({ mode: M.OIDC, claims: withGroups({ iss: 'https://idp.example.invalid', sub: 's' }, g) })),
+    fc.option(fc.oneof(json, json.map((v) => JSON.stringify(v)), text), { nil: undefined }).map((g) => ({ mode: M.LAMBDA, resolverContext: g === undefined ? {} : { groups: g } })),
+    fc.record({ userArn: fc.option(arn, { nil: undefined }), cognitoIdentityPoolId: fc.option(text, { nil: undefined }) }).map((iam) => ({ mode: M.IAM, iam: { username: 'AROA:x', ...iam } })),
+    fc.constant({ mode: M.API_KEY }),
+  );
+  const subscribeArgs = fc.record({ prefix: fc.option(text, { nil: undefined }), onlyGroups: fc.option(fc.array(text, { maxLength: 4 }), { nil: undefined }) }, { requiredKeys: [] });
+  const publishArgs = fc.record(
+    { topic: text, data: fc.constant('{"x":1}'), groups: fc.array(text, { maxLength: 3 }), uuid: fc.option(fc.oneof(fc.uuid(), text), { nil: undefined }) },
+    { requiredKeys: ['topic', 'data', 'groups'] },
+  );
+  const files = render('harness.toml');
+  const cases = fc.sample(fc.tuple(caller, subscribeArgs, publishArgs), { seed: RANDOM_SEED, numRuns: RANDOM_RUNS });
+  cases.forEach(([who, sub, pub], i) => {
+    current = { file: 'random', test: `random case ${i} (seed ${RANDOM_SEED})` };
+    vtl.subscribe(files, who, sub);
+    vtl.publish(files, who.mode === M.IAM ? who : { mode: M.IAM, iam: { username: 'AROA:x', userArn: `${PUBLISHER}lambda` } }, pub);
+  });
+}
+
 (async () => {
   for (const f of FILES) {
     current = { file: f, test: null };
@@ -202,6 +256,7 @@ function filterChecks(recs) {
       await run();
     }
   }
+  randomCases();
   process.stdout.write(JSON.stringify({ templates, records, filterChecks: filterChecks(records) }));
 })().catch((e) => {
   process.stderr.write(`vtl-differential: ${e.stack || e}\n`);

@@ -4,7 +4,9 @@
 //!
 //! The simulator's side is `tests/harness/vtl-differential.js`: it runs the harness's GraphQL test
 //! files (graphql.test.js: the adversarial corpus; property.test.js: 300 seeded random users,
-//! subscriptions and messages) and records each render — template text, the context the
+//! subscriptions and messages), then 200 seeded random callers of every auth mode with random
+//! claims, resolverContext, IAM ARNs and arguments (a property test over both engines), and
+//! records each render — template text, the context the
 //! simulator built, its outcome and the `$extensions` calls (lib/vtl.js gives the simulator an
 //! `$extensions` object; we wrap it to record every call). Both engines get `$util.autoId()` fixed.
 //!

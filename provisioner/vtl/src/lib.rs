@@ -8,6 +8,34 @@
 //! amplify-appsync-simulator's `VelocityTemplate` on every template and input of the isolation
 //! harness.
 //!
+//! ## The subset
+//! - Directives: `#set` (to a variable, a map key `$a.b` or an index `$a[i]`), `#if`/`#elseif`/
+//!   `#else`/`#end`, `#foreach` (lists, map values, ranges `[1..n]`; `$foreach.hasNext/index/
+//!   count/first/last`), `#break`, `#stop`, `#return` and `#return(value)`, the `#{name}` forms.
+//! - Comments `##` and `#* *#`, unparsed `#[[ ]]#`.
+//! - References `$a`, `$!a`, `${a}`, `$!{a}`, properties `$a.b`, methods `$a.m(…)`, indexes
+//!   `$a[i]`; a null reference renders as its own text (`$!` renders nothing).
+//! - Expressions: `null true false`, integers and decimals, `'literal'` and `"interpolated $a"`
+//!   strings, lists, maps, `! && || == != < <= > >= + - * / %` and `not and or eq ne lt le gt ge`.
+//! - Methods (Java's): strings `length isEmpty contains startsWith endsWith equals
+//!   equalsIgnoreCase indexOf lastIndexOf substring toLowerCase toUpperCase trim concat replace
+//!   toString`; lists `size isEmpty contains containsAll indexOf get add addAll remove clear`;
+//!   maps `get put putAll containsKey containsValue keySet values size isEmpty remove clear`.
+//! - `$util`: `qr quiet toJson parseJson autoId error appendError unauthorized validate isNull
+//!   isNullOrEmpty isNullOrBlank defaultIfNull defaultIfNullOrEmpty defaultIfNullOrBlank isString
+//!   isNumber isBoolean isList isMap typeOf matches authType`; no namespaces (`$util.time`…).
+//! - `$extensions`: `setSubscriptionFilter setSubscriptionInvalidationFilter
+//!   invalidateSubscriptions`, captured into [`Extensions`].
+//!
+//! Where AppSync's Java Velocity and the simulator's JavaScript engine differ, we follow Java
+//! (no template of ours depends on it, which the differential test shows): only null and false
+//! are false (`""` and `0` are true); `==` across kinds compares `toString()`; `<`… order
+//! numbers only; `+` adds numbers only; `$util.matches` matches the whole string; strings count
+//! UTF-16 code units. With `info` given, `$util.unauthorized()` says AppSync's "Not Authorized
+//! to access F on type T" (the simulator: "Unauthorized"). As the simulator (and unlike Velocity
+//! 1.7), `#set` of a null value assigns it. Identifiers are `[A-Za-z_][A-Za-z0-9_]*` (Velocity
+//! also allows `-`).
+//!
 //! ```
 //! use groupcast_vtl::{AuthType, Context, evaluate};
 //! let ctx = Context { auth_type: AuthType::UserPool, ..Context::default() };
