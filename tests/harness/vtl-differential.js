@@ -1,6 +1,7 @@
 'use strict';
 // The simulator's side of the VTL differential test (provisioner/tests/suite/vtl.rs): runs the isolation
-// harness's GraphQL test files (graphql.test.js, property.test.js) and records every template render they make
+// harness's test files that render VTL (graphql.test.js, property.test.js, tools.test.js, and any later one that
+// requires lib/vtl) and records every template render they make
 // through amplify-appsync-simulator's VelocityTemplate (via lib/vtl.js) — the template text, the context the
 // simulator built ($ctx.arguments/source/result/identity, $util.authType()), its outcome and the $extensions calls
 // — so the Rust interpreter can be run on exactly the same cases. Nothing is judged here; the harness's own
@@ -22,7 +23,12 @@ const path = require('node:path');
 const { VelocityTemplate } = require('amplify-appsync-simulator');
 const { matches, limitViolations } = require('./lib/filters');
 
-const FILES = ['graphql.test.js', 'property.test.js'];
+// Every harness test file that renders VTL (it requires lib/vtl), so new corpora join the comparison unasked.
+const fs = require('node:fs');
+const FILES = fs
+  .readdirSync(__dirname)
+  .filter((f) => f.endsWith('.test.js') && /require\(['"]\.\/lib\/vtl['"]\)/.test(fs.readFileSync(path.join(__dirname, f), 'utf8')))
+  .sort();
 // $util.autoId() returns this in both engines, so results compare exactly (a valid v4 UUID: the harness checks).
 const AUTO_ID = '00000000-0000-4000-8000-000000000000';
 

@@ -346,6 +346,13 @@ impl<'c> Eval<'c> {
                 let args = self.args(args)?;
                 self.util(name, &args)?
             }
+            Some(Segment::Prop(ns)) if ns == "transform" => match segs.next() {
+                Some(Segment::Method(name, args)) if name == "toSubscriptionFilter" => {
+                    let args = self.args(args)?;
+                    to_subscription_filter(&args)?
+                }
+                _ => return Ok(Value::Null),
+            },
             // `$util` alone, `$util.time.…` and other namespaces: not ours.
             _ => return Ok(Value::Null),
         };
@@ -593,6 +600,112 @@ impl<'c> Eval<'c> {
             _ => arithmetic(op, &a, &b),
         })
     }
+}
+
+/// Disjunctive normal form of a `toSubscriptionFilter` map: a list of AND'ed condition lists.
+type Dnf = Vec<Vec<Value>>;
+
+/// The most OR'ed alternatives a conversion may build before it is refused (AppSync allows 10).
+const MAX_DNF: usize = 10_000;
+
+fn dnf_product(a: Dnf, b: &Dnf) -> R<Dnf> {
+    if a.len().saturating_mul(b.len()) > MAX_DNF {
+        return Err(too_large());
+    }
+    Ok(a.iter()
+        .flat_map(|x| {
+            b.iter().map(move |y| {
+                let mut v = x.clone();
+                v.extend(y.iter().cloned());
+                v
+            })
+        })
+        .collect())
+}
+
+fn dnf(m: &Value, ignore: &[String], depth: usize) -> R<Dnf> {
+    if depth > crate::value::MAX_DEPTH {
+        return Err(too_large());
+    }
+    let Value::Map(entries) = m else {
+        return Ok(vec![Vec::new()]);
+    };
+    let entries = entries.borrow().clone();
+    let mut acc: Dnf = vec![Vec::new()];
+    for (k, v) in entries {
+        if ignore.contains(&k) {
+            continue;
+        }
+        let subs = || match &v {
+            Value::List(l) => l.borrow().clone(),
+            _ => Vec::new(),
+        };
+        match k.as_str() {
+            "or" => {
+                let mut alts = Vec::new();
+                for sub in subs() {
+                    alts.extend(dnf(&sub, ignore, depth + 1)?);
+                    if alts.len() > MAX_DNF {
+                        return Err(too_large());
+                    }
+                }
+                acc = dnf_product(acc, &alts)?;
+            }
+            "and" => {
+                for sub in subs() {
+                    let d = dnf(&sub, ignore, depth + 1)?;
+                    acc = dnf_product(acc, &d)?;
+                }
+            }
+            _ => {
+                // Several operators on one field are OR'ed.
+                let alts: Dnf = match &v {
+                    Value::Map(ops) => ops
+                        .borrow()
+                        .iter()
+                        .map(|(op, value)| {
+                            vec![Value::map(vec![
+                                ("fieldName".into(), Value::str(k.as_str())),
+                                ("operator".into(), Value::str(op.as_str())),
+                                ("value".into(), value.clone()),
+                            ])]
+                        })
+                        .collect(),
+                    _ => Vec::new(),
+                };
+                acc = dnf_product(acc, &alts)?;
+            }
+        }
+    }
+    Ok(acc)
+}
+
+/// `$util.transform.toSubscriptionFilter(Map[, List ignoreFields[, Map rules]])`: `{field: {op:
+/// value}}` to a `filterGroup`; `and`/`or` lists nest and several operators on one field are OR'ed
+/// (https://docs.aws.amazon.com/appsync/latest/devguide/transformation-helpers-in-utils-transform.html).
+/// The same conversion as the harness's model (tests/harness/lib/filters.js); `rules` is ignored.
+fn to_subscription_filter(args: &[Value]) -> R<Value> {
+    let ignore: Vec<String> = match args.get(1) {
+        Some(Value::List(l)) => l
+            .borrow()
+            .iter()
+            .filter_map(|v| match v {
+                Value::Str(s) => Some(s.to_string()),
+                _ => None,
+            })
+            .collect(),
+        _ => Vec::new(),
+    };
+    let groups = dnf(args.first().unwrap_or(&Value::Null), &ignore, 0)?;
+    Ok(Value::map(vec![(
+        "filterGroup".into(),
+        Value::list(
+            groups
+                .into_iter()
+                .map(|filters| Value::map(vec![("filters".into(), Value::list(filters))]))
+                .collect(),
+        ),
+    )]))
 }
 
 fn restore(vars: &mut HashMap<String, Value>, name: &str, saved: Option<Value>) {

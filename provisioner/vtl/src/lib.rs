@@ -23,7 +23,8 @@
 //!   maps `get put putAll containsKey containsValue keySet values size isEmpty remove clear`.
 //! - `$util`: `qr quiet toJson parseJson autoId error appendError unauthorized validate isNull
 //!   isNullOrEmpty isNullOrBlank defaultIfNull defaultIfNullOrEmpty defaultIfNullOrBlank isString
-//!   isNumber isBoolean isList isMap typeOf matches authType`; no namespaces (`$util.time`…).
+//!   isNumber isBoolean isList isMap typeOf matches authType`, and
+//!   `$util.transform.toSubscriptionFilter`; no other namespaces (`$util.time`…).
 //! - `$extensions`: `setSubscriptionFilter setSubscriptionInvalidationFilter
 //!   invalidateSubscriptions`, captured into [`Extensions`].
 //!
@@ -359,6 +360,10 @@ fn walk_ref(r: &Reference, found: &mut Vec<String>) {
         "util" | "utils" => match segs.next() {
             Some(Segment::Method(m, _)) if UTIL_FUNCTIONS.contains(&m.as_str()) => {}
             Some(Segment::Method(m, _)) => found.push(format!("$util.{m}() ({at})")),
+            Some(Segment::Prop(p))
+                if p == "transform"
+                    && matches!(segs.next(), Some(Segment::Method(m, _)) if m == "toSubscriptionFilter") =>
+                {}
             Some(Segment::Prop(p)) => {
                 // The namespace is the finding; its functions are not methods of a value.
                 found.push(format!("$util.{p} namespace ({at})"));
@@ -388,8 +393,12 @@ fn walk_ref(r: &Reference, found: &mut Vec<String>) {
         match s {
             Segment::Method(m, args) => {
                 // $util.x() and $extensions.x() were checked above.
-                let head = std::ptr::eq(s, &r.path[0])
-                    && matches!(r.name.as_str(), "util" | "utils" | "extensions");
+                let util = matches!(r.name.as_str(), "util" | "utils");
+                let head = (std::ptr::eq(s, &r.path[0]) && (util || r.name == "extensions"))
+                    || (util
+                        && r.path.len() > 1
+                        && std::ptr::eq(s, &r.path[1])
+                        && matches!(&r.path[0], Segment::Prop(p) if p == "transform"));
                 if !head && !METHODS.contains(&m.as_str()) {
                     found.push(format!(".{m}() ({at})"));
                 }

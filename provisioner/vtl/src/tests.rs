@@ -437,3 +437,25 @@ proptest! {
         prop_assert!(o.json.is_some() || o.error.is_some());
     }
 }
+
+#[test]
+fn to_subscription_filter_builds_filter_groups_from_maps_with_or_and_and_ignored_fields() {
+    let ctx = with_args(json!({"g": ["a", "b"]}));
+    let t = r#"$util.toJson($util.transform.toSubscriptionFilter({"groups": {"containsAny": $ctx.args.g}, "topic": {"eq": "x", "beginsWith": "y"}, "uuid": {"eq": 1}, "or": [{"a": {"eq": 1}}, {"b": {"eq": 2}}]}, ["uuid"]))"#;
+    let c = |f: &str, o: &str, v: Json| json!({"fieldName": f, "operator": o, "value": v});
+    let g = c("groups", "containsAny", json!(["a", "b"]));
+    let (tx, ty) = (
+        c("topic", "eq", json!("x")),
+        c("topic", "beginsWith", json!("y")),
+    );
+    let (a, b) = (c("a", "eq", json!(1)), c("b", "eq", json!(2)));
+    let want = json!({"filterGroup": [
+        {"filters": [g, tx, a]}, {"filters": [g, tx, b]}, {"filters": [g, ty, a]}, {"filters": [g, ty, b]}
+    ]});
+    assert_eq!(evaluate(t, &ctx).json, Some(want));
+    assert_eq!(unsupported(t).unwrap(), Vec::<String>::new());
+    let e = run(
+        "#set($o = {'or': [{'a': {'eq': 1, 'ne': 2, 'gt': 3, 'lt': 4, 'le': 5, 'ge': 6, 'in': 7, 'notIn': 8, 'contains': 9, 'between': 10}}]})#set($m = {'and': [$o, $o, $o, $o, $o]})$util.transform.toSubscriptionFilter($m)",
+    );
+    assert!(e.error.unwrap().message.contains("limits"));
+}
