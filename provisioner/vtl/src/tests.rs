@@ -459,3 +459,11 @@ fn to_subscription_filter_builds_filter_groups_from_maps_with_or_and_and_ignored
     );
     assert!(e.error.unwrap().message.contains("limits"));
 }
+
+#[test]
+fn deeply_nested_values_built_by_a_loop_are_dropped_without_overflowing_the_stack() {
+    let o = run("#set($a = [])#foreach($i in [1..300000])#set($a = [$a])#end{}");
+    assert!(o.error.is_some() || o.json.is_some());
+    let o = run("#set($m = {})#foreach($i in [1..300000])#set($m = {'k': $m})#end$util.toJson($m)");
+    assert!(o.error.is_some());
+}

@@ -8,9 +8,64 @@ use std::rc::Rc;
 use serde_json::Value as Json;
 
 /// A list shared by reference, as a `java.util.ArrayList`.
-pub(crate) type List = Rc<RefCell<Vec<Value>>>;
+pub(crate) type List = Rc<Cell<Value>>;
 /// A map shared by reference, keeping insertion order (AppSync's maps are `LinkedHashMap`s).
-pub(crate) type Map = Rc<RefCell<Vec<(String, Value)>>>;
+pub(crate) type Map = Rc<Cell<(String, Value)>>;
+
+/// The storage of a list or map. Dropping it takes its values apart with a work list instead of
+/// recursion: a template can nest values a million levels deep (`#set($a = [$a])` in a loop), and
+/// a recursive drop of that would overflow the stack.
+#[derive(Debug, Default)]
+pub(crate) struct Cell<T: Holds>(RefCell<Vec<T>>);
+
+impl<T: Holds> std::ops::Deref for Cell<T> {
+    type Target = RefCell<Vec<T>>;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+/// What a [`Cell`] holds: values, or keyed values.
+pub(crate) trait Holds: Sized {
+    fn into_value(self) -> Value;
+}
+
+impl Holds for Value {
+    fn into_value(self) -> Value {
+        self
+    }
+}
+
+impl Holds for (String, Value) {
+    fn into_value(self) -> Value {
+        self.1
+    }
+}
+
+impl<T: Holds> Drop for Cell<T> {
+    fn drop(&mut self) {
+        let mut work: Vec<Value> = std::mem::take(self.0.get_mut())
+            .into_iter()
+            .map(Holds::into_value)
+            .collect();
+        while let Some(v) = work.pop() {
+            // Only the last owner empties a cell; a shared one lives on elsewhere.
+            match v {
+                Value::List(l) => {
+                    if let Ok(mut cell) = Rc::try_unwrap(l) {
+                        work.extend(std::mem::take(cell.0.get_mut()));
+                    }
+                }
+                Value::Map(m) => {
+                    if let Ok(mut cell) = Rc::try_unwrap(m) {
+                        work.extend(std::mem::take(cell.0.get_mut()).into_iter().map(|(_, v)| v));
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+}
 
 /// One template value. Velocity's "undefined" and `null` are both [`Value::Null`]: both render as
 /// the reference's own text and both are false in conditions.
@@ -32,11 +87,11 @@ impl Value {
     }
 
     pub(crate) fn list(items: Vec<Value>) -> Value {
-        Value::List(Rc::new(RefCell::new(items)))
+        Value::List(Rc::new(Cell(RefCell::new(items))))
     }
 
     pub(crate) fn map(entries: Vec<(String, Value)>) -> Value {
-        Value::Map(Rc::new(RefCell::new(entries)))
+        Value::Map(Rc::new(Cell(RefCell::new(entries))))
     }
 
     pub(crate) fn is_null(&self) -> bool {
