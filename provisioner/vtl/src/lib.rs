@@ -194,6 +194,49 @@ pub struct Extensions {
     pub invalidate_subscriptions: Vec<Json>,
 }
 
+impl Extensions {
+    /// Every way these calls break AppSync's rules for one request: more than
+    /// [`INVALIDATE_SUBSCRIPTIONS_MAX_CALLS`](groupcast::limits::INVALIDATE_SUBSCRIPTIONS_MAX_CALLS)
+    /// unique `invalidateSubscriptions` calls ("If you exceed this limit, you will receive a
+    /// GraphQL error", https://docs.aws.amazon.com/appsync/latest/devguide/extensions.html), and
+    /// each filter's [`filter::limit_violations`]. Where each call is allowed (subscription
+    /// response templates set filters, mutation response templates invalidate) is the caller's to
+    /// check: it knows which template it ran.
+    pub fn limit_violations(&self) -> Vec<String> {
+        use groupcast::limits::INVALIDATE_SUBSCRIPTIONS_MAX_CALLS;
+        let mut v = Vec::new();
+        let mut unique: Vec<&Json> = Vec::new();
+        for call in &self.invalidate_subscriptions {
+            if !unique.contains(&call) {
+                unique.push(call);
+            }
+        }
+        if unique.len() > INVALIDATE_SUBSCRIPTIONS_MAX_CALLS {
+            v.push(format!(
+                "invalidateSubscriptions: {} unique calls, AppSync allows {INVALIDATE_SUBSCRIPTIONS_MAX_CALLS} per request",
+                unique.len()
+            ));
+        }
+        let filters = [
+            ("setSubscriptionFilter", &self.subscription_filters),
+            (
+                "setSubscriptionInvalidationFilter",
+                &self.subscription_invalidation_filters,
+            ),
+        ];
+        for (name, calls) in filters {
+            for (i, f) in calls.iter().enumerate() {
+                v.extend(
+                    filter::limit_violations(f)
+                        .into_iter()
+                        .map(|e| format!("{name} call {}: {e}", i + 1)),
+                );
+            }
+        }
+        v
+    }
+}
+
 /// What evaluating a template produced.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Outcome {

@@ -467,3 +467,27 @@ fn deeply_nested_values_built_by_a_loop_are_dropped_without_overflowing_the_stac
     let o = run("#set($m = {})#foreach($i in [1..300000])#set($m = {'k': $m})#end$util.toJson($m)");
     assert!(o.error.is_some());
 }
+
+#[test]
+fn extensions_limits_count_unique_invalidations_and_check_each_filter() {
+    let five = (0..5)
+        .map(|i| format!("$extensions.invalidateSubscriptions({{'subscriptionField': 'subscribe', 'payload': {{'g': {i}}}}})"))
+        .collect::<String>();
+    let o = run(&format!(
+        "{five}$extensions.invalidateSubscriptions({{'subscriptionField': 'subscribe', 'payload': {{'g': 0}}}})null"
+    ));
+    assert_eq!(
+        o.extensions.limit_violations(),
+        Vec::<String>::new(),
+        "a repeated call is not a new one"
+    );
+    let o = run(&format!(
+        "{five}$extensions.invalidateSubscriptions({{'subscriptionField': 'subscribe', 'payload': {{'g': 5}}}})null"
+    ));
+    assert!(o.extensions.limit_violations()[0].contains("6 unique calls"));
+    let o = run("$extensions.setSubscriptionFilter({'filterGroup': []})null");
+    assert!(
+        o.extensions.limit_violations()[0]
+            .starts_with("setSubscriptionFilter call 1: filterGroup is empty")
+    );
+}
