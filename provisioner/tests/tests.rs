@@ -14,3 +14,6 @@ mod offline;
 
 #[path = "suite/aws.rs"]
 mod aws;
+
+#[path = "suite/vtl.rs"]
+mod vtl;

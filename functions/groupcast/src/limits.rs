@@ -35,6 +35,12 @@ pub const FILTER_MAX_CONDITIONS: usize = 5;
 pub const FILTER_CONTAINS_ANY_MAX_VALUES: usize = 20;
 /// Characters in one string value of a filter. *GraphQL enhanced filtering.*
 pub const FILTER_VALUE_MAX_CHARS: usize = 256;
+/// Values in one `in` or `notIn` condition. *GraphQL enhanced filtering.*
+pub const FILTER_IN_MAX_VALUES: usize = 5;
+/// Levels of a nested `fieldName` (`a.b.c` is 3). *GraphQL enhanced filtering.*
+pub const FILTER_FIELD_MAX_LEVELS: usize = 5;
+/// Unique `$extensions.invalidateSubscriptions` calls in one request. *AppSync `$extensions`.*
+pub const INVALIDATE_SUBSCRIPTIONS_MAX_CALLS: usize = 5;
 /// Groups one GraphQL subscription can be filtered on: 10 entries of 20 `containsAny` values.
 pub const SUBSCRIPTION_MAX_GROUPS: usize =
     FILTER_GROUP_MAX_FILTERS * FILTER_CONTAINS_ANY_MAX_VALUES;

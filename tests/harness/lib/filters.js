@@ -94,7 +94,8 @@ function condition(c, message) {
     case 'beginsWith': return typeof f === 'string' && typeof val === 'string' && f.startsWith(val);
     case 'in': return Array.isArray(val) && scalar(f) && val.includes(f);
     case 'notIn': return !(Array.isArray(val) && scalar(f) && val.includes(f));
-    case 'between': return Array.isArray(val) && scalar(f) && f >= val[0] && f <= val[1];
+    // Typed, as lt/le/gt/ge: JavaScript's >= would compare '5' with 1 (groupcast-vtl's filter.rs agrees).
+    case 'between': return Array.isArray(val) && val.length === 2 && scalar(f) && typeof f === typeof val[0] && typeof f === typeof val[1] && f >= val[0] && f <= val[1];
     case 'containsAny': return Array.isArray(f) && Array.isArray(val) && f.some((x) => val.includes(x));
     default: return false;
   }
