@@ -13,6 +13,11 @@ export PATH="$root/.venv/bin:$PATH"
 export GROUPCAST_PYTHON="$root/.venv/bin/python"
 
 echo "== cargo test (workspace) ($(date -u +%T))"
+# Build every test and binary first, with the test feature set, so that the tests that render with
+# the provisioner (the Node emulator, the JS engine's parity, the VTL differential, the harness)
+# use this build instead of starting a `cargo build` with other features from inside a test.
+cargo test --workspace --locked --no-run
+export GROUPCAST_PROVISIONER="${CARGO_TARGET_DIR:-$root/target}/debug/provisioner"
 cargo test --workspace --locked
 
 echo "== frontend channel helper (clients/js) ($(date -u +%T))"
