@@ -16,6 +16,7 @@ use futures::{SinkExt, StreamExt};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use serde_json::{Value, json};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::rustls;
@@ -106,37 +107,49 @@ async fn main() -> anyhow::Result<()> {
         };
         sink.send(Frame::text(reply.to_string())).await?;
     }
-    // The load: distinct envelopes, round-robin over the subscriptions, made before the clock
-    // starts so that the generator writes faster than any client reads (every client then reads
-    // full buffers), and written in batches.
+    // The load: distinct envelopes, round-robin over the subscriptions, encoded as WebSocket
+    // frames before the clock starts and written to the TLS stream in large chunks, so that the
+    // generator writes faster than any client reads: every client then reads full buffers, and
+    // its CPU time per message is its own cost, not the cost of waiting for small batches.
+    // (Server frames are not masked: a text frame is 0x81, the length, the payload; RFC 6455 §5.2.)
     let pad = "x".repeat(a.bytes.saturating_sub(20));
-    let frames: Vec<String> = (0..a.messages)
-        .map(|n| {
-            let k = n % ids.len();
-            let envelope = json!({
-                "id": uuid::Uuid::new_v4(),
-                "topic": "bench",
-                "data": {"n": n, "text": pad},
-                "groups": [format!("g{k}")],
-            })
-            .to_string();
-            json!({"type": "data", "id": ids[k], "event": envelope}).to_string()
+    let mut wire: Vec<u8> = Vec::with_capacity(a.messages * (a.bytes + 200));
+    for n in 0..a.messages {
+        let k = n % ids.len();
+        let envelope = json!({
+            "id": uuid::Uuid::new_v4(),
+            "topic": "bench",
+            "data": {"n": n, "text": pad},
+            "groups": [format!("g{k}")],
         })
-        .collect();
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let started = Instant::now();
-    let mut last_ka = Instant::now();
-    for (n, frame) in frames.into_iter().enumerate() {
-        sink.feed(Frame::text(frame)).await?;
-        if n % 256 == 255 {
-            sink.flush().await?;
-            if last_ka.elapsed() > Duration::from_secs(10) {
-                sink.send(Frame::text(r#"{"type":"ka"}"#)).await?;
-                last_ka = Instant::now();
+        .to_string();
+        let frame = json!({"type": "data", "id": ids[k], "event": envelope}).to_string();
+        wire.push(0x81);
+        match frame.len() {
+            l if l < 126 => wire.push(l as u8),
+            l if l <= 0xffff => {
+                wire.push(126);
+                wire.extend_from_slice(&(l as u16).to_be_bytes());
+            }
+            l => {
+                wire.push(127);
+                wire.extend_from_slice(&(l as u64).to_be_bytes());
             }
         }
+        wire.extend_from_slice(frame.as_bytes());
     }
     sink.flush().await?;
+    let mut ws = sink.reunite(stream).context("reunite")?;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let started = Instant::now();
+    {
+        let raw = ws.get_mut();
+        for chunk in wire.chunks(256 * 1024) {
+            raw.write_all(chunk).await?;
+        }
+        raw.flush().await?;
+    }
+    let (mut sink, mut stream) = ws.split();
     eprintln!(
         "loadgen: {} messages written in {:.2} s",
         a.messages,
