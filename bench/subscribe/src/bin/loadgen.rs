@@ -58,6 +58,8 @@ fn args() -> anyhow::Result<Args> {
     Ok(a)
 }
 
+// tungstenite's handshake callback returns its (large) ErrorResponse by value.
+#[allow(clippy::result_large_err)]
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
     let a = args()?;
