@@ -6,7 +6,9 @@
 #
 # Usage: bash bench/subscribe/run.sh          (not part of the test command; ~2 min after the build)
 # Knobs (environment): BENCH_SUB_ROUNDS=5 BENCH_SUB_GROUPS=1000 BENCH_SUB_MESSAGES=300000
-#   BENCH_SUB_BYTES=100 BENCH_OUT=target/bench BENCH_NO_BUILD=1 (reuse the release binaries)
+#   BENCH_SUB_BYTES=100 BENCH_OUT=target/bench BENCH_NO_BUILD=1 (reuse the built binaries)
+#   BENCH_SUB_PROFILE=speed (the workspace's opt-level 3 profile: a long-running subscriber is built
+#   for speed; `release` is opt-level "s", sized for Lambda)
 # Needs: cargo, node >= 20 + npm, openssl. Everything listens on 127.0.0.1 only; the load
 # generator serves wss:// with a throwaway self-signed certificate (Amplify connects to wss://
 # only), its CA trusted through SSL_CERT_FILE (groupcast) and NODE_EXTRA_CA_CERTS (Node).
@@ -21,6 +23,7 @@ GROUPS_N="${BENCH_SUB_GROUPS:-1000}"
 MESSAGES="${BENCH_SUB_MESSAGES:-300000}"
 BYTES="${BENCH_SUB_BYTES:-100}"
 OUT="${BENCH_OUT:-$ROOT/target/bench}/subscribe"
+PROFILE="${BENCH_SUB_PROFILE:-speed}"
 TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
 
 for tool in cargo node npm openssl; do
@@ -28,11 +31,11 @@ for tool in cargo node npm openssl; do
 done
 
 if [ "${BENCH_NO_BUILD:-0}" != 1 ]; then
-    echo "== building groupcast-bench-subscribe (release)" >&2
-    cargo build --release --locked -p groupcast-bench-subscribe >&2
+    echo "== building groupcast-bench-subscribe (profile $PROFILE)" >&2
+    cargo build --profile "$PROFILE" --locked -p groupcast-bench-subscribe >&2
 fi
-LOADGEN="$TARGET/release/subscribe-loadgen"
-SUBSCRIBER="$TARGET/release/subscribe-groupcast"
+LOADGEN="$TARGET/$PROFILE/subscribe-loadgen"
+SUBSCRIBER="$TARGET/$PROFILE/subscribe-groupcast"
 echo "== npm ci (aws-amplify, pinned in bench/subscribe/package-lock.json)" >&2
 (cd "$HERE" && npm ci --no-audit --no-fund --loglevel=error >&2)
 
@@ -90,7 +93,7 @@ run_one() {
 }
 
 : >"$OUT/rounds.jsonl"
-echo "== $ROUNDS rounds: $GROUPS_N subscriptions, $MESSAGES messages of ~$BYTES payload bytes ($(date -u +%T))" >&2
+echo "== $ROUNDS rounds ($PROFILE build): $GROUPS_N subscriptions, $MESSAGES messages of ~$BYTES payload bytes ($(date -u +%T))" >&2
 for round in $(seq "$ROUNDS"); do
     # Alternate which client goes first, so a slow spell of the host hits both alike.
     if [ $((round % 2)) = 1 ]; then order="groupcast amplify"; else order="amplify groupcast"; fi
