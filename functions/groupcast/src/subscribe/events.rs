@@ -79,20 +79,23 @@ const CLOSE_GRACE: Duration = Duration::from_secs(1);
 
 /// Receives groupcast messages over AppSync Events. Cheap to clone; clones share one connection.
 ///
+/// The README's example ("Subscribing from Rust"), kept compiling here:
+///
 /// ```no_run
-/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-/// use groupcast::subscribe::events::EventsSubscriber;
-/// use groupcast::subscribe::SubscriptionEvent;
+/// use groupcast::subscribe::{events::EventsSubscriber, SubscriptionEvent};
 /// use groupcast::{Authorizer, Outputs, StaticToken};
+///
+/// # async fn run(id_token: String) -> Result<(), Box<dyn std::error::Error>> {
+/// // The user's Cognito token (a TokenProvider refreshes it); the outputs name the Events API.
 /// let outputs = Outputs::from_path("groupcast.outputs.json")?;
-/// let subscriber = EventsSubscriber::from_outputs(&outputs, Authorizer::token(StaticToken("<id token>".into())))?;
-/// let mut sub = subscriber.subscribe_groups(&["team-a", "Team_B"], "*").await?;
+/// let subscriber = EventsSubscriber::from_outputs(&outputs, Authorizer::token(StaticToken(id_token)))?;
+/// let mut sub = subscriber.subscribe_groups(&["editors", "team-a"], "comments/*").await?;
 /// while let Some(event) = sub.next_event().await {
 ///     match event {
-///         SubscriptionEvent::Active => eprintln!("listening"),
+///         SubscriptionEvent::Active => eprintln!("listening: nothing published from now on is missed"),
 ///         SubscriptionEvent::Message(m) => println!("{}", serde_json::to_string(&m.envelope)?),
 ///         SubscriptionEvent::PartEnded { part, error } => eprintln!("{part}: {error}"),
-///         _ => {}
+///         _ => {} // connection states: connecting, connected, backoff, closed
 ///     }
 /// }
 /// # Ok(()) }
