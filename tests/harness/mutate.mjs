@@ -24,6 +24,9 @@ const JUDGES = {
   'templates/events/handler.js.tera': ['events.test.js'],
   'vtl/Subscription.subscribe.response.vtl.tera': ['graphql.test.js'],
   'vtl/Mutation.publish.request.vtl.tera': ['graphql.test.js'],
+  'vtl/_publisher-principals.vtl.tera': ['graphql.test.js'],
+  'vtl/Mutation.revoke.request.vtl.tera': ['graphql.test.js'],
+  'vtl/Mutation.revoke.response.vtl.tera': ['graphql.test.js'],
   'templates/iot/group-policy.json.tera': ['iot.test.js'],
   'templates/iam/publisher-policy.json.tera': ['iot.test.js'],
   'templates/iam/identity-pool-iot-policy.json.tera': ['iam.test.js'],
@@ -67,7 +70,8 @@ function fenced() {
     const text = fs.readFileSync(path.join(REPO, file), 'utf8');
     const re = /^[ \t]*(?:\/\/|##) check:([a-z-]+)[ \t]*\n[\s\S]*?^[ \t]*(?:\/\/|##) \/check:\1[ \t]*\n/gm;
     for (const m of text.matchAll(re)) {
-      const prefix = file.startsWith('vtl/') ? path.basename(file).split('.').slice(0, 2).join('.') : 'handler';
+      // `Mutation.publish.request.vtl.tera` -> `Mutation.publish`; a shared part `_name.vtl.tera` -> `_name`.
+      const prefix = file.startsWith('vtl/') ? path.basename(file).replace(/\.vtl\.tera$/, '').split('.').slice(0, 2).join('.') : 'handler';
       out.push({ name: `${prefix}:${m[1]}`, file, apply: (t) => t.replace(m[0], '') });
     }
   }
