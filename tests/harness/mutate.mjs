@@ -48,6 +48,7 @@ const EXPLICIT = [
   ['iot:level-separator', 'templates/iot/group-policy.json.tera', '~ iot.group_level ~ "/*" %}\n{%- set receive_arn', '~ iot.group_level ~ "*" %}\n{%- set receive_arn'],
   ['iot:no-publish', 'templates/iot/group-policy.json.tera', '"Action": "iot:Receive"', '"Action": ["iot:Receive", "iot:Publish"]'],
   ['iam:graphql-publish-only', 'templates/iam/publisher-policy.json.tera', '"Action": "appsync:GraphQL"', '"Action": "appsync:*"'],
+  ['iam:graphql-revoke-field-only', 'templates/iam/publisher-policy.json.tera', 'to="/types/Mutation/fields/revoke"', 'to="/types/Mutation/fields/*"'],
   ['iam:iot-publish-only', 'templates/iam/publisher-policy.json.tera', '"Action": "iot:Publish"', '"Action": "iot:*"'],
   ['iam:pool-connect-as-self', 'templates/iam/identity-pool-iot-policy.json.tera', 'arn ~ "client/${cognito-identity.amazonaws.com:sub}"', 'arn ~ "client/*"'],
   ['iam:pool-connect-suffix-separator', 'templates/iam/identity-pool-iot-policy.json.tera', 'own_client ~ "-*"', 'own_client ~ "*"'],
