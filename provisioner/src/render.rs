@@ -24,25 +24,33 @@ pub(crate) const SCHEMA: &str = "graphql/schema.graphql.tera";
 pub(crate) const HANDLER: &str = "events/handler.js.tera";
 pub(crate) const IOT_POLICY: &str = "iot/group-policy.json.tera";
 pub(crate) const PUBLISHER_POLICY: &str = "iam/publisher-policy.json.tera";
-/// The four resolver templates: (template, artifact file name, type, field, request?).
-pub(crate) const VTL: [(&str, &str); 4] = [
-    (
-        "vtl/Mutation.publish.request.vtl.tera",
-        "Mutation.publish.request.vtl",
-    ),
-    (
-        "vtl/Mutation.publish.response.vtl.tera",
-        "Mutation.publish.response.vtl",
-    ),
-    (
-        "vtl/Subscription.subscribe.request.vtl.tera",
-        "Subscription.subscribe.request.vtl",
-    ),
-    (
-        "vtl/Subscription.subscribe.response.vtl.tera",
-        "Subscription.subscribe.response.vtl",
-    ),
+/// The GraphQL resolvers, as (type, field): each is a unit resolver on the NONE data source whose
+/// templates are `vtl/{type}.{field}.{request,response}.vtl.tera`, rendered to
+/// `graphql/{type}.{field}.{request,response}.vtl`. Rendering and `apply` both walk this one list
+/// (reconcile/appsync.rs), so a new resolver is one entry here plus its two templates.
+pub(crate) const RESOLVERS: [(&str, &str); 3] = [
+    ("Mutation", "publish"),
+    // Closes a user's subscriptions to groups they left (docs/isolation.md, "Revocation").
+    ("Mutation", "revoke"),
+    ("Subscription", "subscribe"),
 ];
+
+/// Every resolver template, as (template name, artifact path under the output directory).
+pub(crate) fn vtl_templates() -> impl Iterator<Item = (String, String)> {
+    RESOLVERS.into_iter().flat_map(|(type_name, field)| {
+        ["request", "response"].map(|suffix| {
+            (
+                format!("vtl/{type_name}.{field}.{suffix}.vtl.tera"),
+                resolver_path(type_name, field, suffix),
+            )
+        })
+    })
+}
+
+/// Where the rendered `suffix` (`request` or `response`) template of a resolver lives.
+pub(crate) fn resolver_path(type_name: &str, field: &str, suffix: &str) -> String {
+    format!("graphql/{type_name}.{field}.{suffix}.vtl")
+}
 
 /// Why rendering failed. Nothing is written when any artifact fails.
 #[derive(Debug, thiserror::Error)]
@@ -287,8 +295,8 @@ impl Renderer {
                 "graphql/schema.graphql".to_owned(),
                 self.render_one(SCHEMA, &ctx)?,
             );
-            for (template, file) in VTL {
-                files.insert(format!("graphql/{file}"), self.render_one(template, &ctx)?);
+            for (template, file) in vtl_templates() {
+                files.insert(file, self.render_one(&template, &ctx)?);
             }
         }
 
@@ -612,7 +620,7 @@ mod tests {
             (SCHEMA.to_owned(), "x".to_owned()),
         ]
         .into_iter()
-        .chain(VTL.iter().map(|(t, _)| ((*t).to_owned(), "x".to_owned())))
+        .chain(vtl_templates().map(|(t, _)| (t, "x".to_owned())))
         .collect();
         let r = Renderer::from_templates(files, "test".into()).unwrap();
         let e = r.render(&config, &Ids::default()).unwrap_err().to_string();

@@ -91,7 +91,7 @@ test('iot: a topic prefix with a wildcard or MQTT character is refused before an
   }
 });
 
-test('publisher IAM policy: publish on the configured transports, nothing else', () => {
+test('publisher IAM policy: publish (and GraphQL revoke) on the configured transports, nothing else', () => {
   const doc = JSON.parse(files['iam/publisher-policy.json']);
   const acct = 'arn:aws:appsync:us-east-1:123456789012:apis/abcdefghijklmnopqrstuvwxyz';
   const can = (action, resource) => allows(doc, action, resource);
@@ -100,7 +100,8 @@ test('publisher IAM policy: publish on the configured transports, nothing else',
   assert.equal(can('appsync:EventSubscribe', `${acct}/channelNamespace/live`), false, 'ATTACK: the publisher subscribes');
   assert.equal(can('appsync:EventConnect', acct), false, 'ATTACK: the publisher connects a WebSocket');
   assert.equal(can('appsync:GraphQL', `${acct}/types/Mutation/fields/publish`), true);
-  for (const f of ['types/Subscription/fields/subscribe', 'types/Query/fields/groupcastVersion', 'types/Mutation/fields/other', 'types/Mutation/fields/publishX']) {
+  assert.equal(can('appsync:GraphQL', `${acct}/types/Mutation/fields/revoke`), true, 'the publisher revokes (docs/isolation.md, Revocation)');
+  for (const f of ['types/Subscription/fields/subscribe', 'types/Query/fields/groupcastVersion', 'types/Mutation/fields/other', 'types/Mutation/fields/publishX', 'types/Mutation/fields/revokeX', 'types/Mutation/fields/revoke/x']) {
     assert.equal(can('appsync:GraphQL', `${acct}/${f}`), false, `ATTACK: GraphQL ${f}`);
   }
   assert.equal(can('iot:Publish', `${ARN}topic/${PREFIX}/team-a/chat`), true);

@@ -24,6 +24,9 @@ const JUDGES = {
   'templates/events/handler.js.tera': ['events.test.js'],
   'vtl/Subscription.subscribe.response.vtl.tera': ['graphql.test.js'],
   'vtl/Mutation.publish.request.vtl.tera': ['graphql.test.js'],
+  'vtl/_publisher-principals.vtl.tera': ['graphql.test.js'],
+  'vtl/Mutation.revoke.request.vtl.tera': ['graphql.test.js'],
+  'vtl/Mutation.revoke.response.vtl.tera': ['graphql.test.js'],
   'templates/iot/group-policy.json.tera': ['iot.test.js'],
   'templates/iam/publisher-policy.json.tera': ['iot.test.js'],
   'templates/iam/identity-pool-iot-policy.json.tera': ['iam.test.js'],
@@ -45,6 +48,7 @@ const EXPLICIT = [
   ['iot:level-separator', 'templates/iot/group-policy.json.tera', '~ iot.group_level ~ "/*" %}\n{%- set receive_arn', '~ iot.group_level ~ "*" %}\n{%- set receive_arn'],
   ['iot:no-publish', 'templates/iot/group-policy.json.tera', '"Action": "iot:Receive"', '"Action": ["iot:Receive", "iot:Publish"]'],
   ['iam:graphql-publish-only', 'templates/iam/publisher-policy.json.tera', '"Action": "appsync:GraphQL"', '"Action": "appsync:*"'],
+  ['iam:graphql-revoke-field-only', 'templates/iam/publisher-policy.json.tera', 'to="/types/Mutation/fields/revoke"', 'to="/types/Mutation/fields/*"'],
   ['iam:iot-publish-only', 'templates/iam/publisher-policy.json.tera', '"Action": "iot:Publish"', '"Action": "iot:*"'],
   ['iam:pool-connect-as-self', 'templates/iam/identity-pool-iot-policy.json.tera', 'arn ~ "client/${cognito-identity.amazonaws.com:sub}"', 'arn ~ "client/*"'],
   ['iam:pool-connect-suffix-separator', 'templates/iam/identity-pool-iot-policy.json.tera', 'own_client ~ "-*"', 'own_client ~ "*"'],
@@ -67,7 +71,8 @@ function fenced() {
     const text = fs.readFileSync(path.join(REPO, file), 'utf8');
     const re = /^[ \t]*(?:\/\/|##) check:([a-z-]+)[ \t]*\n[\s\S]*?^[ \t]*(?:\/\/|##) \/check:\1[ \t]*\n/gm;
     for (const m of text.matchAll(re)) {
-      const prefix = file.startsWith('vtl/') ? path.basename(file).split('.').slice(0, 2).join('.') : 'handler';
+      // `Mutation.publish.request.vtl.tera` -> `Mutation.publish`; a shared part `_name.vtl.tera` -> `_name`.
+      const prefix = file.startsWith('vtl/') ? path.basename(file).replace(/\.vtl\.tera$/, '').split('.').slice(0, 2).join('.') : 'handler';
       out.push({ name: `${prefix}:${m[1]}`, file, apply: (t) => t.replace(m[0], '') });
     }
   }

@@ -9,7 +9,18 @@ test('mutation: removing any single check from the templates makes the harness f
   const results = await mutate();
   console.log(report(results));
   assert.ok(results.length >= 25, `only ${results.length} mutations found: did the check: fences go?`);
-  for (const must of ['Subscription.subscribe:not-member', 'handler:wildcard', 'iot:connect-as-self']) {
+  for (const must of [
+    'Subscription.subscribe:not-member',
+    'Subscription.subscribe:user-id',
+    'Subscription.subscribe:invalidation-user',
+    'Subscription.subscribe:invalidation-groups',
+    'Subscription.subscribe:set-invalidation-filter',
+    '_publisher-principals:publish-principal',
+    'Mutation.revoke:revoke-invalidate',
+    'Mutation.revoke:revoke-user',
+    'handler:wildcard',
+    'iot:connect-as-self',
+  ]) {
     assert.ok(results.some((r) => r.name === must), `mutation ${must} is missing`);
   }
   const survivors = results.filter((r) => !r.caught);

@@ -36,7 +36,7 @@ pub struct PublishOptions {
     pub deadline: Option<SystemTime>,
 }
 
-/// Publishing as an interface, so that functions can be tested with a fake.
+/// Publishing (and revoking) as an interface, so that functions can be tested with a fake.
 pub trait Publish {
     /// Publishes `msgs`; see [`Publisher::publish_all`].
     fn publish_all(
@@ -44,19 +44,35 @@ pub trait Publish {
         msgs: &[Message],
         opts: &PublishOptions,
     ) -> impl Future<Output = Result<PublishReport, Error>> + Send;
+
+    /// Revokes `user`'s access to `groups`; see [`Publisher::revoke_with`]. The default refuses:
+    /// an implementation that cannot revoke must never report that it did.
+    fn revoke(
+        &self,
+        user: &str,
+        groups: &[String],
+        opts: &PublishOptions,
+    ) -> impl Future<Output = Result<crate::RevokeReport, Error>> + Send {
+        let _ = (user, groups, opts);
+        async {
+            Err(Error::Config(
+                "revoke: this publisher does not implement revocation".into(),
+            ))
+        }
+    }
 }
 
 /// Publishes messages to groups. Cheap to clone (one `Arc`); share one per process so that its
 /// HTTP connections are reused.
 #[derive(Debug, Clone)]
 pub struct Publisher {
-    inner: Arc<Inner>,
+    pub(crate) inner: Arc<Inner>,
 }
 
 #[derive(Debug)]
-struct Inner {
-    http: reqwest::Client,
-    settings: Settings,
+pub(crate) struct Inner {
+    pub(crate) http: reqwest::Client,
+    pub(crate) settings: Settings,
     /// The AppSync Events WebSocket connection, when that transport is configured.
     #[cfg(feature = "websocket")]
     ws: Option<crate::events_ws::EventsWs>,
@@ -68,6 +84,13 @@ pub(crate) enum Resolved {
     Iam(Credentials),
     ApiKey(String),
     Token(String),
+}
+
+/// A complete HTTP response.
+pub(crate) struct Reply {
+    pub(crate) status: u16,
+    pub(crate) headers: HeaderMap,
+    pub(crate) body: Vec<u8>,
 }
 
 /// One HTTP request's worth of work, and the report slots it decides.
@@ -490,64 +513,24 @@ impl Publisher {
         if u.transport == Transport::EventsWs {
             return self.attempt_ws(u, body, n).await;
         }
-        let s = &self.inner.settings;
         let mut headers = HeaderMap::new();
         match (&u.auth, u.transport) {
             (Resolved::Iam(_), Transport::Events) => headers = events::iam_headers(),
-            (Resolved::Iam(_), Transport::Graphql) => {
-                headers.insert("accept", HeaderValue::from_static("application/json"));
-                headers.insert(
-                    "content-type",
-                    HeaderValue::from_static("application/json; charset=UTF-8"),
-                );
-            }
+            (Resolved::Iam(_), Transport::Graphql) => headers = graphql::iam_headers(),
             _ => {
                 headers.insert("content-type", HeaderValue::from_static("application/json"));
             }
         }
-        match &u.auth {
-            Resolved::Iam(creds) => {
-                let service = if u.transport == Transport::Iot {
-                    IOT_DATA_SERVICE
-                } else {
-                    APPSYNC_SERVICE
-                };
-                let region = s.region.as_deref().unwrap_or_default();
-                SigV4 {
-                    credentials: creds,
-                    region,
-                    service,
-                }
-                .sign(
-                    "POST",
-                    u.url.as_str(),
-                    &mut headers,
-                    body,
-                    SystemTime::now(),
-                )
-                .map_err(AttemptError::Fatal)?;
-            }
-            Resolved::ApiKey(k) => {
-                headers.insert("x-api-key", header_value("API key", k)?);
-            }
-            Resolved::Token(t) => {
-                headers.insert("authorization", header_value("token", t)?);
-            }
-        }
-        let response = self
-            .inner
-            .http
-            .post(u.url.clone())
-            .headers(headers)
-            .body(body.to_vec())
-            .send()
-            .await
-            .map_err(|e| retry::classify_reqwest(&e))?;
-        let status = response.status().as_u16();
-        let response = response
-            .bytes()
-            .await
-            .map_err(|e| retry::classify_reqwest(&e))?;
+        let service = if u.transport == Transport::Iot {
+            IOT_DATA_SERVICE
+        } else {
+            APPSYNC_SERVICE
+        };
+        let Reply {
+            status,
+            body: response,
+            ..
+        } = self.post(&u.url, &u.auth, service, headers, body).await?;
         if !(200..300).contains(&status) {
             if u.transport == Transport::Graphql
                 && !matches!(status, 401 | 403 | 429 | 500..=599)
@@ -580,6 +563,58 @@ impl Publisher {
                 .map(|_| Item::Done(Outcome::Delivered { identifier: None }))
                 .collect()),
         }
+    }
+
+    /// One POST of `body` to `url` with `headers`, authorized by `auth` (IAM: SigV4 with signing
+    /// name `service`, every header in `headers` signed). The one request path of publishing and
+    /// revoking: a transport-level failure is retryable, any complete response is returned for
+    /// the caller to classify.
+    pub(crate) async fn post(
+        &self,
+        url: &reqwest::Url,
+        auth: &Resolved,
+        service: &str,
+        mut headers: HeaderMap,
+        body: &[u8],
+    ) -> Result<Reply, AttemptError> {
+        match auth {
+            Resolved::Iam(creds) => {
+                let region = self.inner.settings.region.as_deref().unwrap_or_default();
+                SigV4 {
+                    credentials: creds,
+                    region,
+                    service,
+                }
+                .sign("POST", url.as_str(), &mut headers, body, SystemTime::now())
+                .map_err(AttemptError::Fatal)?;
+            }
+            Resolved::ApiKey(k) => {
+                headers.insert("x-api-key", header_value("API key", k)?);
+            }
+            Resolved::Token(t) => {
+                headers.insert("authorization", header_value("token", t)?);
+            }
+        }
+        let response = self
+            .inner
+            .http
+            .post(url.clone())
+            .headers(headers)
+            .body(body.to_vec())
+            .send()
+            .await
+            .map_err(|e| retry::classify_reqwest(&e))?;
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| retry::classify_reqwest(&e))?;
+        Ok(Reply {
+            status,
+            headers,
+            body: body.to_vec(),
+        })
     }
 
     /// One attempt over the WebSocket connection (made or remade as needed).
@@ -660,6 +695,15 @@ impl Publish for Publisher {
         opts: &PublishOptions,
     ) -> impl Future<Output = Result<PublishReport, Error>> + Send {
         Publisher::publish_all(self, msgs, opts)
+    }
+
+    fn revoke(
+        &self,
+        user: &str,
+        groups: &[String],
+        opts: &PublishOptions,
+    ) -> impl Future<Output = Result<crate::RevokeReport, Error>> + Send {
+        Publisher::revoke_with(self, user, groups, opts)
     }
 }
 

@@ -11,6 +11,8 @@
 //! | `GROUPCAST_GRAPHQL_URL` | GraphQL endpoint (a bare host gets `/graphql`) |
 //! | `GROUPCAST_IOT_ENDPOINT` | IoT `iot:Data-ATS` host or base URL |
 //! | `GROUPCAST_IOT_TOPIC_PREFIX` | first levels of every IoT topic (default `groupcast`) |
+//! | `GROUPCAST_IOT_GRANT_FUNCTION` | name or ARN of the iot-grant Lambda function that [`crate::Publisher::revoke`] asks to re-sync a user's IoT policies (default: the outputs' `lambdas.iot-grant.functionName`) |
+//! | `GROUPCAST_LAMBDA_ENDPOINT` | Lambda API host or base URL for that call (default `https://lambda.{region}.amazonaws.com`) |
 //! | `GROUPCAST_REGION` | signing region; falls back to `AWS_REGION`, the outputs' region, then (in `from_env`, with IAM) the AWS config's region |
 //! | `GROUPCAST_AUTH` | `iam` (default) or `api-key`, for Events and GraphQL; IoT always signs with IAM |
 //! | `GROUPCAST_API_KEY` | the API key for `api-key` (default: the outputs' `apiKey` of each API) |
@@ -65,6 +67,15 @@ pub(crate) struct EventsWsEndpoint {
 /// Why `events-ws` cannot be used when the crate is built without its `websocket` feature.
 pub(crate) const NO_WEBSOCKET_FEATURE: &str = "events-ws: this build of groupcast lacks the WebSocket transport: enable the groupcast crate's `websocket` feature";
 
+/// Where [`crate::Publisher::revoke`] invokes the iot-grant function: the Lambda Invoke URL,
+/// `{endpoint}/2015-03-31/functions/{name}/invocations`
+/// (https://docs.aws.amazon.com/lambda/latest/api/API_Invoke.html).
+#[derive(Debug, Clone)]
+pub(crate) struct IotGrantEndpoint {
+    pub(crate) function: String,
+    pub(crate) url: reqwest::Url,
+}
+
 #[derive(Debug, Clone)]
 pub(crate) struct IotEndpoint {
     /// Base URL, no trailing `/`.
@@ -101,6 +112,8 @@ pub struct PublisherBuilder {
     pub(crate) retry: RetryPolicy,
     pub(crate) concurrency: Option<usize>,
     pub(crate) http: Option<reqwest::Client>,
+    pub(crate) iot_grant_function: Option<String>,
+    pub(crate) lambda_endpoint: Option<String>,
     outputs_events_api_key: Option<String>,
     outputs_graphql_api_key: Option<String>,
 }
@@ -113,6 +126,7 @@ pub(crate) struct Settings {
     /// `…/graphql`, parsed once.
     pub(crate) graphql: Option<reqwest::Url>,
     pub(crate) iot: Option<IotEndpoint>,
+    pub(crate) iot_grant: Option<IotGrantEndpoint>,
     pub(crate) region: Option<String>,
     pub(crate) events_authorizer: Option<Authorizer>,
     pub(crate) graphql_authorizer: Option<Authorizer>,
@@ -147,6 +161,18 @@ impl PublisherBuilder {
     /// IoT Core: the `iot:Data-ATS` host or base URL, and the topic prefix.
     pub fn iot(mut self, endpoint: impl Into<String>, topic_prefix: impl Into<String>) -> Self {
         self.iot = Some((endpoint.into(), Some(topic_prefix.into())));
+        self
+    }
+    /// The iot-grant Lambda function (name or ARN) that [`crate::Publisher::revoke`] invokes to
+    /// re-sync a user's IoT policies with their current groups.
+    pub fn iot_grant_function(mut self, name: impl Into<String>) -> Self {
+        self.iot_grant_function = Some(name.into());
+        self
+    }
+    /// The Lambda API host or base URL for that call (default
+    /// `https://lambda.{region}.amazonaws.com`).
+    pub fn lambda_endpoint(mut self, url: impl Into<String>) -> Self {
+        self.lambda_endpoint = Some(url.into());
         self
     }
     /// The SigV4 signing region.
@@ -229,6 +255,9 @@ impl PublisherBuilder {
         if let Some(i) = &outputs.iot {
             self.iot = Some((i.data_endpoint.clone(), Some(i.topic_prefix.clone())));
         }
+        if let Some(l) = outputs.lambdas.get(crate::outputs::IOT_GRANT_LAMBDA) {
+            self.iot_grant_function = Some(l.function_name.clone());
+        }
         self
     }
 
@@ -279,6 +308,12 @@ impl PublisherBuilder {
                 ));
             };
             self.iot = Some((url, Some(prefix)));
+        }
+        if let Some(name) = get("GROUPCAST_IOT_GRANT_FUNCTION") {
+            self.iot_grant_function = Some(name);
+        }
+        if let Some(url) = get("GROUPCAST_LAMBDA_ENDPOINT") {
+            self.lambda_endpoint = Some(url);
         }
         if let Some(region) = get("GROUPCAST_REGION").or_else(|| get("AWS_REGION")) {
             self.region = Some(region);
@@ -449,6 +484,14 @@ impl PublisherBuilder {
                 })
             }
         };
+        let iot_grant = match self.iot_grant_function {
+            None => None,
+            Some(name) => Some(iot_grant_endpoint(
+                &name,
+                self.lambda_endpoint.as_deref(),
+                self.region.as_deref(),
+            )?),
+        };
         let transports = match self.transports {
             // events-ws reaches the same channels as events: only ever used when named.
             None => configured
@@ -491,6 +534,7 @@ impl PublisherBuilder {
             events_ws,
             graphql,
             iot,
+            iot_grant,
             region: self.region,
             iam: self.iam,
             transports,
@@ -560,6 +604,49 @@ pub(crate) fn realtime_url(s: &str) -> Result<String, Error> {
         url.push_str("/event/realtime");
     }
     Ok(url)
+}
+
+/// The Invoke URL of the iot-grant function. A function name, ARN or partial ARN holds only
+/// `[A-Za-z0-9-_.:$]` (Lambda's `FunctionName` pattern, API_Invoke.html); anything else would
+/// change the request path, so it is refused rather than encoded.
+fn iot_grant_endpoint(
+    name: &str,
+    endpoint: Option<&str>,
+    region: Option<&str>,
+) -> Result<IotGrantEndpoint, Error> {
+    let field = "iot_grant.function";
+    let name = name.trim();
+    if name.is_empty()
+        || name.len() > 170
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.:$".contains(c))
+    {
+        return Err(Error::invalid(
+            field,
+            format!(
+                "{name:?} is not a Lambda function name or ARN (1-170 characters of [A-Za-z0-9-_.:$])"
+            ),
+        ));
+    }
+    let base = match (endpoint, region) {
+        (Some(e), _) => base_url("lambda.endpoint", e)?,
+        (None, Some(r)) => format!("https://lambda.{r}.amazonaws.com"),
+        (None, None) => {
+            return Err(Error::Config(
+                "iot_grant.function: invoking it needs a region (GROUPCAST_REGION or AWS_REGION, or .region()) or a Lambda endpoint (GROUPCAST_LAMBDA_ENDPOINT)".into(),
+            ));
+        }
+    };
+    // `$` (in `$LATEST`) is the only character here a URL path must encode.
+    let path_name = name.replace('$', "%24");
+    Ok(IotGrantEndpoint {
+        function: name.to_owned(),
+        url: parse_url(
+            "lambda.endpoint",
+            &format!("{base}/2015-03-31/functions/{path_name}/invocations"),
+        )?,
+    })
 }
 
 /// A request URL, parsed once rather than by reqwest on every attempt.

@@ -39,6 +39,17 @@ impl Published {
     }
 }
 
+/// The headers of an IAM-signed GraphQL request (all of them are signed).
+pub(crate) fn iam_headers() -> http::HeaderMap {
+    let mut headers = http::HeaderMap::new();
+    headers.insert("accept", http::HeaderValue::from_static("application/json"));
+    headers.insert(
+        "content-type",
+        http::HeaderValue::from_static("application/json; charset=UTF-8"),
+    );
+    headers
+}
+
 /// The request body `{"query", "operationName", "variables"}` for `msg`.
 pub(crate) fn body(msg: &Message) -> Vec<u8> {
     let p = Published::of(msg);
@@ -48,6 +59,74 @@ pub(crate) fn body(msg: &Message) -> Vec<u8> {
         "variables": {"topic": p.topic, "data": p.data, "groups": p.groups, "uuid": p.uuid},
     }))
     .expect("JSON serializes")
+}
+
+/// The mutation `Publisher::revoke` sends: it closes the `subscribe` subscriptions of `userId`
+/// that include any of `groups` (`vtl/Mutation.revoke.*.vtl.tera`).
+pub const REVOKE_MUTATION: &str = "mutation Revoke($userId: String!, $groups: [String!]!) { revoke(userId: $userId, groups: $groups) { userId groups } }";
+
+/// The request body of the `revoke` mutation.
+pub(crate) fn revoke_body(user: &str, groups: &[String]) -> Vec<u8> {
+    serde_json::to_vec(&serde_json::json!({
+        "query": REVOKE_MUTATION,
+        "operationName": "Revoke",
+        "variables": {"userId": user, "groups": groups},
+    }))
+    .expect("JSON serializes")
+}
+
+/// What `revoke` returns: the user and groups it revoked.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Revocation {
+    user_id: String,
+    groups: Vec<String>,
+}
+
+#[derive(Deserialize)]
+struct RevokeResponse {
+    #[serde(default)]
+    data: Option<RevokeData>,
+    #[serde(default)]
+    errors: Option<Vec<GraphqlError>>,
+}
+
+#[derive(Deserialize)]
+struct RevokeData {
+    #[serde(default)]
+    revoke: Option<Revocation>,
+}
+
+/// Checks a `revoke` response: it must echo the user and groups asked for, or the service did
+/// something other than what was asked and the revocation is not confirmed.
+///
+/// # Errors
+/// [`Error::Graphql`] when the response has `errors`; [`Error::Protocol`] when it is not a
+/// GraphQL response, `revoke` is null or it names another user or other groups.
+pub(crate) fn parse_revoke_response(
+    body: &[u8],
+    user: &str,
+    groups: &[String],
+) -> Result<(), Error> {
+    let r: RevokeResponse = serde_json::from_slice(body).map_err(|e| {
+        Error::Protocol(format!(
+            "GraphQL response: {e}: {}",
+            crate::retry::snippet(&String::from_utf8_lossy(body))
+        ))
+    })?;
+    if let Some(errors) = r.errors.filter(|e| !e.is_empty()) {
+        return Err(Error::Graphql(errors));
+    }
+    match r.data.and_then(|d| d.revoke) {
+        Some(v) if v.user_id == user && v.groups == groups => Ok(()),
+        Some(v) => Err(Error::Protocol(format!(
+            "GraphQL revoke answered for user {:?} and groups {:?}, not the ones asked for",
+            v.user_id, v.groups
+        ))),
+        None => Err(Error::Protocol(
+            "GraphQL response has neither errors nor data.revoke".into(),
+        )),
+    }
 }
 
 /// Checks the subscription payload of `msg` against the 240 KB limit.

@@ -8,6 +8,7 @@
 //! | direct | `{topic, data, groups, transports?, id?}` or a list of them | per message its id and per-transport results (with the attempts each took); an invalid message fails the call before anything is sent |
 //! | SQS | [`SqsEvent`]: `Records[].body` is one message | [`SqsBatchResponse`] naming only the records that failed (unparsable, or a delivery failed), so SQS retries only those |
 //! | EventBridge | [`EventBridgeEvent`]: `detail` is the message | as direct; any failed delivery fails the invocation, so Lambda retries it |
+//! | revoke | `{"revoke": {"user", "groups", "transports"?}}` | the [`crate::RevokeReport`] (per transport: `invalidated`, `synced`, `not_supported` with its bound, `failed`) and `complete`; invalid input fails the call before anything is sent |
 //!
 //! Message ids stay stable across redeliveries, so subscribers can drop duplicates: the body's `id`
 //! when it has one, else the SQS `messageId` / EventBridge event `id` (both UUIDs, kept by every
@@ -104,6 +105,9 @@ pub async fn handle_until<P: Publish + Sync>(
         let answer = handle_sqs(publisher, event, deadline).await?;
         return Ok(serde_json::to_value(answer).expect("a batch response serializes"));
     }
+    if let Some(revoke) = event.get("revoke") {
+        return handle_revoke(publisher, &event, revoke.clone(), deadline).await;
+    }
     if event.get("detail-type").is_some() && event.get("detail").is_some() {
         let event: EventBridgeEvent<Value> = serde_json::from_value(event)
             .map_err(|e| Failure::InvalidInput(format!("EventBridge event: {e}")))?;
@@ -138,6 +142,77 @@ pub async fn handle_direct<P: Publish + Sync>(
     }
     let published = publish(publisher, messages, deadline).await?;
     Ok(answer(&published))
+}
+
+/// The fields of a revoke input.
+const REVOKE_FIELDS: &str = "user, groups, transports";
+
+/// A revocation: `{"revoke": {"user", "groups", "transports"?}}`, nothing else. Answers the
+/// report, with `complete` true only when every transport did what revocation needs there.
+///
+/// # Errors
+/// [`Failure::InvalidInput`] naming the field (`revoke.user`, …) when the input is malformed or
+/// the publisher refuses it as invalid; [`Failure::Publish`] when it refuses the call otherwise
+/// (configuration, credentials). Failures on a transport are in the answer, not errors.
+pub async fn handle_revoke<P: Publish + Sync>(
+    publisher: &P,
+    event: &Value,
+    revoke: Value,
+    deadline: Option<SystemTime>,
+) -> Result<Value, Failure> {
+    if let Some(other) = event
+        .as_object()
+        .and_then(|o| o.keys().find(|k| k.as_str() != "revoke"))
+    {
+        return Err(Failure::InvalidInput(format!(
+            "{other}: unknown field beside revoke; a revoke input is {{\"revoke\": {{{REVOKE_FIELDS}}}}}"
+        )));
+    }
+    let Value::Object(mut fields) = revoke else {
+        return Err(Failure::InvalidInput(format!(
+            "revoke: an object {{{REVOKE_FIELDS}}}, not {}",
+            kind_of(&revoke)
+        )));
+    };
+    if let Some(unknown) = fields
+        .keys()
+        .find(|k| !REVOKE_FIELDS.split(", ").any(|f| f == k.as_str()))
+    {
+        return Err(Failure::InvalidInput(format!(
+            "revoke.{unknown}: unknown field; a revoke has only {REVOKE_FIELDS}"
+        )));
+    }
+    let at = |e: String| Failure::InvalidInput(format!("revoke{e}"));
+    let user: String = take(&mut fields, "user")
+        .map_err(at)?
+        .ok_or_else(|| at(".user: missing; the subscriber's user id (sub)".into()))?;
+    let groups: Vec<String> = take(&mut fields, "groups")
+        .map_err(at)?
+        .ok_or_else(|| at(".groups: missing; the groups the user left".into()))?;
+    let transports: Option<Vec<Transport>> = take(&mut fields, "transports").map_err(at)?;
+    if transports.as_ref().is_some_and(Vec::is_empty) {
+        return Err(at(
+            ".transports: the list is empty; omit it to use the publisher's transports".into(),
+        ));
+    }
+    let opts = PublishOptions {
+        transports,
+        deadline,
+        ..Default::default()
+    };
+    let report = publisher
+        .revoke(&user, &groups, &opts)
+        .await
+        .map_err(|e| match e {
+            Error::Invalid { field, rule } => at(format!(".{field}: {rule}")),
+            other => Failure::Publish(other.to_string()),
+        })?;
+    for t in &report.transports {
+        tracing::info!(transport = %t.transport, outcome = ?t.outcome, attempts = t.attempts, "revoke");
+    }
+    let mut answer = serde_json::to_value(&report).expect("a revoke report serializes");
+    answer["complete"] = Value::Bool(report.is_complete());
+    Ok(answer)
 }
 
 /// An SQS batch: the records that failed (unusable, or not delivered everywhere) by `messageId`.
@@ -511,6 +586,140 @@ mod tests {
             }
             Ok(PublishReport { deliveries })
         }
+    }
+
+    /// One `revoke` call: user, groups, transports.
+    type RevokeCall = (String, Vec<String>, Option<Vec<Transport>>);
+
+    /// Revokes by recording the call and answering GraphQL invalidated, Events not supported.
+    #[derive(Default)]
+    struct Revoker {
+        calls: Mutex<Vec<RevokeCall>>,
+    }
+
+    impl Publish for Revoker {
+        async fn publish_all(
+            &self,
+            _msgs: &[Message],
+            _opts: &PublishOptions,
+        ) -> Result<PublishReport, Error> {
+            Err(Error::Config("not here".into()))
+        }
+
+        async fn revoke(
+            &self,
+            user: &str,
+            groups: &[String],
+            opts: &PublishOptions,
+        ) -> Result<crate::RevokeReport, Error> {
+            self.calls.lock().unwrap().push((
+                user.to_owned(),
+                groups.to_vec(),
+                opts.transports.clone(),
+            ));
+            if user.trim().is_empty() {
+                return Err(Error::invalid("user", "blank"));
+            }
+            Ok(crate::RevokeReport {
+                user: user.to_owned(),
+                groups: groups.to_vec(),
+                transports: vec![
+                    crate::TransportRevocation {
+                        transport: Transport::Events,
+                        outcome: crate::RevokeOutcome::NotSupported {
+                            bound: "24 h".into(),
+                        },
+                        attempts: 0,
+                    },
+                    crate::TransportRevocation {
+                        transport: Transport::Graphql,
+                        outcome: crate::RevokeOutcome::Invalidated,
+                        attempts: 1,
+                    },
+                ],
+            })
+        }
+    }
+
+    #[tokio::test]
+    async fn a_revoke_input_reaches_revoke_and_answers_the_report_per_transport() {
+        let p = Revoker::default();
+        let r = handle(
+            &p,
+            json!({"revoke": {"user": "sub-1", "groups": ["team-a"], "transports": ["graphql", "events"]}}),
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            r,
+            json!({"user": "sub-1", "groups": ["team-a"], "complete": false, "transports": [
+                {"transport": "events", "outcome": {"status": "not_supported", "bound": "24 h"}, "attempts": 0},
+                {"transport": "graphql", "outcome": {"status": "invalidated"}, "attempts": 1},
+            ]})
+        );
+        assert_eq!(
+            p.calls.lock().unwrap()[0],
+            (
+                "sub-1".to_owned(),
+                vec!["team-a".to_owned()],
+                Some(vec![Transport::Graphql, Transport::Events])
+            )
+        );
+    }
+
+    #[tokio::test]
+    async fn a_malformed_revoke_input_is_refused_by_field_before_revoking() {
+        let p = Revoker::default();
+        for (event, field) in [
+            (json!({"revoke": "sub-1"}), "revoke: an object"),
+            (json!({"revoke": {"groups": ["g"]}}), "revoke.user: missing"),
+            (json!({"revoke": {"user": "u"}}), "revoke.groups: missing"),
+            (
+                json!({"revoke": {"user": "u", "groups": "g"}}),
+                "revoke.groups: invalid type",
+            ),
+            (
+                json!({"revoke": {"user": "u", "groups": ["g"], "transports": []}}),
+                "revoke.transports: the list is empty",
+            ),
+            (
+                json!({"revoke": {"user": "u", "groups": ["g"], "transports": ["mqtt"]}}),
+                "revoke.transports:",
+            ),
+            (
+                json!({"revoke": {"user": "u", "groups": ["g"], "all": true}}),
+                "revoke.all: unknown field",
+            ),
+            (
+                json!({"revoke": {"user": "u", "groups": ["g"]}, "topic": "t"}),
+                "topic: unknown field beside revoke",
+            ),
+        ] {
+            let e = handle(&p, event.clone()).await.unwrap_err();
+            assert_eq!(e.error_type(), "InvalidInput", "{event}");
+            assert!(e.to_string().contains(field), "{event}: {e}");
+        }
+        assert!(p.calls.lock().unwrap().is_empty(), "nothing reached revoke");
+        // The publisher's own validation names the field under revoke.
+        let e = handle(&p, json!({"revoke": {"user": " ", "groups": ["g"]}}))
+            .await
+            .unwrap_err();
+        assert_eq!(e.to_string(), "invalid input: revoke.user: blank");
+    }
+
+    #[tokio::test]
+    async fn a_publisher_that_cannot_revoke_refuses_rather_than_reporting_success() {
+        let e = handle(
+            &FakePublisher::default(),
+            json!({"revoke": {"user": "u", "groups": ["g"]}}),
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(e.error_type(), "PublishError");
+        assert!(
+            e.to_string().contains("does not implement revocation"),
+            "{e}"
+        );
     }
 
     const SQS_ID: &str = "059f36b4-87a3-44ab-83d2-661975830a7d";

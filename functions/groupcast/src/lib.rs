@@ -11,6 +11,8 @@
 //!   [`config`]) or from the provisioner's [`Outputs`].
 //! - [`Authorizer`]: IAM (SigV4), an API key, or a [`TokenProvider`]; one per publisher, and a
 //!   publish call may override it ([`PublishOptions`]).
+//! - [`Publisher::revoke`]: one call that stops a user receiving groups they left, on every
+//!   configured transport, with a [`RevokeReport`] per transport ([`revoke`]).
 //! - [`group_segment`]: the one rule from a group name to a channel segment and IoT topic level.
 //! - [`limits`]: every AWS limit groupcast enforces, checked before anything is sent.
 //! - `lambda` (feature `lambda`): the publisher Lambda's batch policy for direct, SQS and
@@ -63,6 +65,7 @@ mod message;
 pub mod outputs;
 mod report;
 pub mod retry;
+pub mod revoke;
 pub mod sign;
 #[cfg(feature = "subscribe")]
 pub mod subscribe;
@@ -86,5 +89,7 @@ pub use outputs::Outputs;
 pub use report::{Delivery, Outcome, PublishReport};
 #[doc(inline)]
 pub use retry::RetryPolicy;
+#[doc(inline)]
+pub use revoke::{RevokeOutcome, RevokeReport, TransportRevocation};
 #[doc(inline)]
 pub use transport::Transport;

@@ -42,6 +42,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
 
+/// The key of the iot-grant function in [`Outputs::lambdas`]: [`crate::Publisher::revoke`]
+/// invokes it to re-sync a user's IoT policies.
+pub const IOT_GRANT_LAMBDA: &str = "iot-grant";
+
 /// The outputs file format version this library reads and the provisioner writes.
 pub const OUTPUTS_VERSION: u32 = 1;
 

@@ -1,6 +1,8 @@
 //! The trusted publisher Lambda: an adapter over `groupcast::lambda`, whose batch policy handles
-//! direct, SQS and EventBridge invocations. The publisher is configured once, at cold start, from
-//! the `GROUPCAST_*` variables of the `groupcast` library.
+//! direct, SQS and EventBridge invocations, and `{"revoke": {"user", "groups"}}` (one call that
+//! revokes a user's groups on every configured transport: `groupcast::Publisher::revoke`). The
+//! publisher is configured once, at cold start, from the `GROUPCAST_*` variables of the
+//! `groupcast` library.
 
 use std::time::Duration;
 

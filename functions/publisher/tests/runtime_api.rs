@@ -1,6 +1,7 @@
 //! The real `publisher` binary under an emulated Lambda Runtime API, publishing over AppSync
 //! Events (API key) to a local sink that fails selected channels: direct invoke, SQS partial batch
-//! failures (only the failed records reported, nothing published twice), EventBridge.
+//! failures (only the failed records reported, nothing published twice), EventBridge; and a revoke
+//! input over GraphQL, the Lambda Invoke API (IAM-signed) and Events (reported as not supported).
 
 #[path = "../../groupcast-auth/tests/support/mod.rs"]
 mod support;
@@ -203,4 +204,163 @@ async fn eventbridge_detail_is_published_and_a_failed_delivery_fails_the_invocat
         Outcome::Error(e) => assert_eq!(e["errorType"], "PublishFailed", "{e}"),
         other => panic!("expected an error, got {other:?}"),
     }
+}
+
+/// A GraphQL endpoint and the Lambda Invoke API on one local server, recording every request:
+/// `revoke` answers by echoing its variables, the grant function with what it detached.
+async fn revoke_peer() -> (Http, Arc<Mutex<Vec<(String, String, Value)>>>) {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let s = seen.clone();
+    let http = Http::serve(move |req: Req| {
+        let s = s.clone();
+        async move {
+            let auth = req
+                .headers
+                .get("authorization")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_owned();
+            let body: Value = serde_json::from_slice(&req.body).unwrap_or(Value::Null);
+            s.lock()
+                .unwrap()
+                .push((req.path.clone(), auth, body.clone()));
+            match req.path.as_str() {
+                "/graphql" => {
+                    let v = &body["variables"];
+                    reply(
+                        200,
+                        json!({"data": {"revoke": {"userId": v["userId"], "groups": v["groups"]}}})
+                            .to_string(),
+                    )
+                }
+                "/2015-03-31/functions/acme-live-iot-grant/invocations" => reply(
+                    200,
+                    json!({"user": body["sync"]["user"], "detached": ["acme-live-team-a"]})
+                        .to_string(),
+                ),
+                _ => reply(404, r#"{"message":"no such path"}"#),
+            }
+        }
+    })
+    .await;
+    (http, seen)
+}
+
+#[tokio::test]
+async fn a_revoke_input_revokes_on_every_transport_and_answers_per_transport() {
+    let (peer, log) = revoke_peer().await;
+    let runtime = RuntimeApi::start().await;
+    let base = format!("http://{}", peer.addr);
+    let env = [
+        ("GROUPCAST_EVENTS_URL", base.clone()),
+        ("GROUPCAST_EVENTS_NAMESPACE", "live".to_owned()),
+        ("GROUPCAST_GRAPHQL_URL", format!("{base}/graphql")),
+        ("GROUPCAST_IOT_ENDPOINT", base.clone()),
+        (
+            "GROUPCAST_IOT_GRANT_FUNCTION",
+            "acme-live-iot-grant".to_owned(),
+        ),
+        ("GROUPCAST_LAMBDA_ENDPOINT", base.clone()),
+        ("GROUPCAST_MAX_ATTEMPTS", "2".to_owned()),
+        ("AWS_ACCESS_KEY_ID", "AKIDGROUPCASTTEST".to_owned()),
+        ("AWS_SECRET_ACCESS_KEY", "groupcast/test/secret".to_owned()),
+        ("AWS_EC2_METADATA_DISABLED", "true".to_owned()),
+    ];
+    let _child = spawn_function(env!("CARGO_BIN_EXE_publisher"), &runtime, &env);
+
+    let r = runtime
+        .call(json!({"revoke": {"user": "sub-1", "groups": ["team-a", "Team_B"]}}))
+        .await;
+    assert_eq!(r["user"], "sub-1", "{r}");
+    assert_eq!(r["groups"], json!(["team-a", "Team_B"]));
+    assert_eq!(
+        r["complete"], false,
+        "Events cannot revoke, so the revocation is not complete: {r}"
+    );
+    let by: Vec<(&str, &str)> = r["transports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            (
+                t["transport"].as_str().unwrap(),
+                t["outcome"]["status"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        by,
+        [
+            ("events", "not_supported"),
+            ("graphql", "invalidated"),
+            ("iot", "synced")
+        ],
+        "{r}"
+    );
+    assert!(
+        r["transports"][0]["outcome"]["bound"]
+            .as_str()
+            .unwrap()
+            .contains("24 hours"),
+        "{r}"
+    );
+    assert_eq!(
+        r["transports"][2]["outcome"]["response"]["detached"],
+        json!(["acme-live-team-a"])
+    );
+
+    let seen = log.lock().unwrap().clone();
+    assert_eq!(
+        seen.len(),
+        2,
+        "one mutation and one invocation, nothing for Events: {seen:?}"
+    );
+    let gql = seen.iter().find(|(p, ..)| p == "/graphql").unwrap();
+    assert!(
+        gql.1.contains("/us-east-1/appsync/aws4_request"),
+        "{}",
+        gql.1
+    );
+    assert_eq!(
+        gql.2["variables"],
+        json!({"userId": "sub-1", "groups": ["team-a", "Team_B"]})
+    );
+    let invoke = seen
+        .iter()
+        .find(|(p, ..)| p.ends_with("/invocations"))
+        .unwrap();
+    assert!(
+        invoke
+            .1
+            .starts_with("AWS4-HMAC-SHA256 Credential=AKIDGROUPCASTTEST/"),
+        "{}",
+        invoke.1
+    );
+    assert!(
+        invoke.1.contains("/us-east-1/lambda/aws4_request"),
+        "{}",
+        invoke.1
+    );
+    assert_eq!(invoke.2, json!({"sync": {"user": "sub-1"}}));
+
+    // A malformed revoke is a function error naming the field; nothing is sent.
+    let id = runtime.invoke(json!({"revoke": {"user": "sub-1", "groups": []}}));
+    match runtime.outcome(&id).await {
+        Outcome::Error(e) => {
+            assert_eq!(e["errorType"], "InvalidInput", "{e}");
+            assert!(
+                e["errorMessage"]
+                    .as_str()
+                    .unwrap()
+                    .contains("revoke.groups"),
+                "{e}"
+            );
+        }
+        other => panic!("expected an error, got {other:?}"),
+    }
+    assert_eq!(
+        log.lock().unwrap().len(),
+        2,
+        "the invalid revoke sent nothing"
+    );
 }

@@ -610,9 +610,9 @@ impl<C: Cloud> Reconciler<'_, C> {
         )
         .await?;
 
-        for (type_name, field) in [("Mutation", "publish"), ("Subscription", "subscribe")] {
+        for (type_name, field) in crate::render::RESOLVERS {
             let get = |suffix: &str| {
-                let path = format!("graphql/{type_name}.{field}.{suffix}.vtl");
+                let path = crate::render::resolver_path(type_name, field, suffix);
                 self.rendered
                     .get(&path)
                     .map(str::to_owned)

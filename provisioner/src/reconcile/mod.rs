@@ -528,6 +528,51 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn the_revoke_resolver_is_applied_on_the_none_data_source_and_a_stale_one_is_updated() {
+        let fake = account();
+        let config = example();
+        apply(&fake, &config).await.unwrap();
+        let revoke = |fake: &Fake| {
+            let w = fake.world.lock().unwrap();
+            let resolvers = w.resolvers.values().next().unwrap().clone();
+            resolvers
+                .into_iter()
+                .find(|r| r.type_name == "Mutation" && r.field_name == "revoke")
+        };
+        let live = revoke(&fake).expect("apply created Mutation.revoke");
+        assert_eq!(live.data_source, NONE_DATA_SOURCE);
+        assert!(
+            live.response.contains(
+                "$extensions.invalidateSubscriptions({\"subscriptionField\": \"subscribe\""
+            ),
+            "{}",
+            live.response
+        );
+        assert!(
+            live.request.contains("$util.unauthorized()"),
+            "the revoke request template admits only the publisher principals"
+        );
+        // A resolver changed behind the provisioner's back is put back by the next apply.
+        {
+            let mut w = fake.world.lock().unwrap();
+            for r in w.resolvers.values_mut().flatten() {
+                if r.field_name == "revoke" {
+                    r.response = "$util.toJson($ctx.result)".to_owned();
+                }
+            }
+        }
+        let applied = apply(&fake, &config).await.unwrap();
+        assert!(
+            applied.iter().any(|c| c.action == Action::Update
+                && c.kind == "resolver"
+                && c.name == "Mutation.revoke"),
+            "{applied:#?}"
+        );
+        assert_eq!(revoke(&fake).unwrap(), live);
+        assert!(plan(&fake, &config).await.is_empty());
+    }
+
+    #[tokio::test]
     async fn a_failure_at_any_write_call_converges_on_the_next_apply() {
         let config = example();
         let clean = account();

@@ -613,7 +613,10 @@ mod tests {
         );
         assert_eq!(
             publish[1]["Resource"],
-            "arn:aws:appsync:us-east-1:123456789012:apis/gqlapi456/types/Mutation/fields/publish"
+            json!([
+                "arn:aws:appsync:us-east-1:123456789012:apis/gqlapi456/types/Mutation/fields/publish",
+                "arn:aws:appsync:us-east-1:123456789012:apis/gqlapi456/types/Mutation/fields/revoke"
+            ])
         );
         assert_eq!(
             sid(&r, APPSYNC_LOGS_ROLE_POLICY, "GroupcastAppsyncLogEvents")["Resource"],

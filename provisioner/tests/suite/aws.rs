@@ -73,7 +73,7 @@ fn expected_summary() -> Value {
         "event_api_keys": [1],
         "graphql_apis": ["acme-live-pubsub"],
         "data_sources": [["groupcast_none"]],
-        "resolvers": [["Mutation.publish", "Subscription.subscribe"]],
+        "resolvers": [["Mutation.publish", "Mutation.revoke", "Subscription.subscribe"]],
         "iot_policies": ["acme-live-admins", "acme-live-editors", "acme-live-team-a", "acme-live-x--Team-5fB"],
         "iam_roles": [
             ["acme-live-appsync-logs", ["groupcast"]],

@@ -25,12 +25,14 @@ fn tree(dir: &Path) -> BTreeMap<String, Vec<u8>> {
     out
 }
 
-const EXAMPLE_ARTIFACTS: [&str; 21] = [
+const EXAMPLE_ARTIFACTS: [&str; 23] = [
     ".groupcast-rendered",
     "events/jobs.js",
     "events/live.js",
     "graphql/Mutation.publish.request.vtl",
     "graphql/Mutation.publish.response.vtl",
+    "graphql/Mutation.revoke.request.vtl",
+    "graphql/Mutation.revoke.response.vtl",
     "graphql/Subscription.subscribe.request.vtl",
     "graphql/Subscription.subscribe.response.vtl",
     "graphql/schema.graphql",
@@ -131,6 +133,8 @@ fn render_removes_the_documents_a_changed_config_no_longer_has_and_keeps_other_f
         [
             "graphql/Mutation.publish.request.vtl",
             "graphql/Mutation.publish.response.vtl",
+            "graphql/Mutation.revoke.request.vtl",
+            "graphql/Mutation.revoke.response.vtl",
             "graphql/Subscription.subscribe.request.vtl",
             "graphql/Subscription.subscribe.response.vtl",
             "graphql/schema.graphql",

@@ -2,6 +2,7 @@
 //!
 //! - `events`, `graphql`, `iot`: bodies, headers per authorizer, batching, limits, response mapping.
 //! - `retries`: what is retried, with which body, and the deadline.
+//! - `revoke`: `Publisher::revoke` per transport (GraphQL mutation, Lambda Invoke, Events bound).
 //! - `sigv4`: captured signatures re-verified by botocore (Python), independently of aws-sigv4.
 //! - `moto`: signed Events and IoT publishes against a real moto server.
 //! - `events_ws`: AppSync Events over WebSocket against `ws_server`, a local protocol peer.
@@ -20,6 +21,7 @@ mod graphql;
 mod iot;
 mod moto;
 mod retries;
+mod revoke;
 mod server;
 mod sigv4;
 mod ws_server;

@@ -45,6 +45,8 @@ impl Captured {
 pub enum Reply {
     /// Status and JSON body.
     Json(u16, String),
+    /// Status, extra headers and JSON body (e.g. Lambda's `X-Amz-Function-Error`).
+    JsonWith(u16, Vec<(String, String)>, String),
     /// Close the connection with a TCP reset instead of answering.
     Reset,
     /// Wait, then answer.
@@ -164,10 +166,15 @@ async fn serve(stream: TcpStream, requests: Arc<Mutex<Vec<Captured>>>, handler: 
             tokio::time::sleep(d).await;
             reply = *next;
         }
+        let reply = match reply {
+            Reply::Json(status, body) => Reply::JsonWith(status, Vec::new(), body),
+            other => other,
+        };
         match reply {
-            Reply::Json(status, body) => {
+            Reply::JsonWith(status, extra, body) => {
+                let extra: String = extra.iter().map(|(k, v)| format!("{k}: {v}\r\n")).collect();
                 let head = format!(
-                    "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+                    "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\n{extra}content-length: {}\r\n\r\n",
                     body.len()
                 );
                 let s = stream.get_mut();
@@ -181,7 +188,7 @@ async fn serve(stream: TcpStream, requests: Arc<Mutex<Vec<Captured>>>, handler: 
                 stream.get_ref().set_zero_linger().ok();
                 return;
             }
-            Reply::After(..) => unreachable!(),
+            Reply::After(..) | Reply::Json(..) => unreachable!(),
         }
     }
 }
