@@ -1,4 +1,5 @@
-//! `groupcast`: publish a message to groups and watch the groups' messages, from a shell.
+//! `groupcast`: publish a message to groups, watch the groups' messages, and revoke a user's
+//! access to groups they left, from a shell.
 //! See docs/cli.md for every flag, variable, exit code and output format.
 //!
 //! This file is the command tree and start-up; each subcommand's `Args` and `run` live in
@@ -23,7 +24,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use crate::commands::{Global, exit, publish, watch};
+use crate::commands::{Global, exit, publish, revoke, watch};
 
 /// Publish messages to groups and watch the messages of groups, through AppSync Events, AppSync
 /// GraphQL or AWS IoT Core.
@@ -36,7 +37,8 @@ use crate::commands::{Global, exit, publish, watch};
     version,
     after_help = "Exit codes: 0 success; 1 usage or configuration error; 2 publish: a delivery failed; \
                   3 watch: the subscription ended (every group refused, or the connection closed); \
-                  4 watch: --timeout passed before --count messages or before the subscription was active.\n\
+                  4 watch: --timeout passed before --count messages or before the subscription was active; \
+                  5 revoke: a transport failed; 6 revoke: a transport cannot revoke (Events; the bound is on stderr).\n\
                   Reference: docs/cli.md"
 )]
 struct Cli {
@@ -64,6 +66,17 @@ enum Command {
                       groupcast watch --group team-a --topic news --count 1 --timeout 30s | jq .data"
     )]
     Watch(watch::Args),
+    /// `groupcast revoke --user SUB --group G`: make every transport stop delivering the groups'
+    /// messages to a user who left them, and print one report line per transport. Exit 0 when
+    /// every transport revoked, 5 when any failed, 6 when one cannot (Events: the bound goes to
+    /// stderr).
+    #[command(
+        after_help = "Examples:\n  groupcast revoke --user \"$SUB\" --group team-a\n  \
+                      groupcast revoke --user \"$SUB\" --group team-a --group admins --transport graphql,iot\n\n\
+                      Exit codes: 0 revoked on every transport; 1 usage or configuration error (nothing sent); \
+                      5 a transport failed; 6 a transport cannot revoke (Events; bound on stderr)."
+    )]
+    Revoke(revoke::Args),
 }
 
 #[tokio::main]
@@ -98,6 +111,7 @@ async fn main() -> ExitCode {
     let result = match cli.command {
         Command::Publish(args) => publish::run(&cli.global, args).await,
         Command::Watch(args) => watch::run(&cli.global, args).await,
+        Command::Revoke(args) => revoke::run(&cli.global, args).await,
     };
     match result {
         Ok(code) => code,

@@ -2,7 +2,8 @@
 //! (`env!("CARGO_BIN_EXE_groupcast")`), run against peers on 127.0.0.1 only.
 //!
 //! Peers: an AppSync-Events-like HTTP sink in this process (suite/sink.rs: `POST /event`,
-//! answering all successful, some failed, or 401), and for `watch`, the project's Node Events
+//! answering all successful, some failed, or 401; and `POST /graphql` answering the `revoke`
+//! mutation or an error), and for `watch`, the project's Node Events
 //! emulator (tests/e2e/events-emulator.mjs, started by peers/events-peer.mjs).
 
 #[path = "suite/util.rs"]
@@ -14,6 +15,10 @@ mod sink;
 /// `groupcast publish`: report lines, exit codes, bad input, configuration sources.
 #[path = "suite/publish.rs"]
 mod publish;
+
+/// `groupcast revoke`: the GraphQL `revoke` mutation, Events' bound, exit codes, bad input.
+#[path = "suite/revoke.rs"]
+mod revoke;
 
 /// `groupcast watch` against the Node Events emulator running the rendered handler.
 #[path = "suite/watch.rs"]

@@ -3,6 +3,7 @@
 //! the exit codes ([`exit`]).
 
 pub(crate) mod publish;
+pub(crate) mod revoke;
 pub(crate) mod watch;
 
 use clap::Args;
@@ -53,4 +54,10 @@ pub(crate) mod exit {
     /// `watch --timeout T`: the time ran out before `--count` messages arrived, or before the
     /// subscription was active.
     pub(crate) const TIMED_OUT: u8 = 4;
+    /// `revoke`: the revocation failed on at least one transport (the report says which and
+    /// whether retrying may help). Wins over [`REVOKE_NOT_SUPPORTED`].
+    pub(crate) const REVOKE_FAILED: u8 = 5;
+    /// `revoke`: nothing failed, but at least one transport cannot revoke (AppSync Events): a
+    /// removed member may still receive there within the bound printed on stderr.
+    pub(crate) const REVOKE_NOT_SUPPORTED: u8 = 6;
 }

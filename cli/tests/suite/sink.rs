@@ -2,6 +2,9 @@
 //! (<https://docs.aws.amazon.com/appsync/latest/eventapi/publish-http.html>: a 200 whose body lists
 //! each event under `successful` or `failed`, by `index`; a 401 with `errors` when the caller is not
 //! authorized), and records every request so a test can check what was, or was not, sent.
+//! For `revoke` it also answers AppSync GraphQL's `POST /graphql` with the `revoke` mutation's
+//! result, or a GraphQL error (200 with `errors`, as AppSync answers a resolver or authorization
+//! error: <https://docs.aws.amazon.com/appsync/latest/devguide/troubleshooting-and-common-mistakes.html>).
 
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
@@ -21,6 +24,10 @@ pub(crate) enum Mode {
     FailSegment(&'static str),
     /// HTTP 401 for every request.
     Unauthorized,
+    /// `POST /graphql`: the `revoke` mutation succeeds, echoing its `userId` and `groups`.
+    GraphqlRevoked,
+    /// `POST /graphql`: a GraphQL error, `data.revoke` null.
+    GraphqlError,
 }
 
 /// One request as received.
@@ -127,6 +134,24 @@ async fn answer(
             .body(Full::new(Bytes::from(v.to_string())))
             .unwrap()
     };
+    if path == "/graphql" && matches!(mode, Mode::GraphqlRevoked | Mode::GraphqlError) {
+        return match mode {
+            Mode::GraphqlRevoked => reply(
+                200,
+                json!({"data": {"revoke": {
+                    "userId": body["variables"]["userId"],
+                    "groups": body["variables"]["groups"],
+                }}}),
+            ),
+            _ => reply(
+                200,
+                json!({"data": {"revoke": null}, "errors": [{
+                    "errorType": "Unauthorized",
+                    "message": "Not Authorized to access revoke on type Mutation"
+                }]}),
+            ),
+        };
+    }
     if path != "/event" {
         return reply(
             404,
