@@ -250,6 +250,10 @@ impl<C: Cloud> Reconciler<'_, C> {
     /// the statement also stays a pending change in every plan until the function exists (the
     /// authorizer, which an API cannot work without), else apply only prints a note (iot-grant,
     /// which is deployed after the first apply that creates its role).
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "which statement (function, id), its state, and how to report a missing function"
+    )]
     pub(super) async fn lambda_permission(
         &mut self,
         function: &str,
