@@ -475,6 +475,44 @@ impl Config {
         format!("{}-{}", self.project.name, f.suffix())
     }
 
+    /// The Cognito user pool the APIs authenticate with (`[events.auth.cognito]`, else
+    /// `[graphql.auth.cognito]`): where iot-grant reads users' current groups, and whose
+    /// group-change calls the IoT sync rule watches. `(user pool id, its region)`.
+    pub(crate) fn cognito_user_pool(&self) -> Option<(String, String)> {
+        self.events
+            .as_ref()
+            .and_then(|e| e.auth.cognito.as_ref())
+            .or_else(|| self.graphql.as_ref().and_then(|g| g.auth.cognito.as_ref()))
+            .map(|c| {
+                let region = c
+                    .region
+                    .clone()
+                    .unwrap_or_else(|| self.project.region.clone());
+                (c.user_pool_id.clone(), region)
+            })
+    }
+
+    /// The EventBridge rule that runs iot-grant's sync on Cognito group changes:
+    /// `{project}-iot-sync`, with `[iot]` and a Cognito user pool in `project.region` (a rule sees
+    /// its own region's events only).
+    pub(crate) fn iot_sync_rule_name(&self) -> Option<String> {
+        let (_, region) = self.cognito_user_pool()?;
+        (self.iot.is_some() && region == self.project.region)
+            .then(|| format!("{}-iot-sync", self.project.name))
+    }
+
+    /// The ARN of one of groupcast's functions (deployed as docs/lambdas.md says, under
+    /// [`Config::function_name`]).
+    pub(crate) fn function_arn(&self, f: Function) -> String {
+        format!(
+            "arn:{}:lambda:{}:{}:function:{}",
+            self.project.partition(),
+            self.project.region,
+            self.project.account_id,
+            self.function_name(f)
+        )
+    }
+
     /// The publisher Lambda's execution role, which `apply` creates: `{project}-publisher`.
     pub(crate) fn publisher_role_name(&self) -> String {
         self.function_name(Function::Publisher)

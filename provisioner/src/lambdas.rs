@@ -40,17 +40,7 @@ fn environment(config: &Config, outputs: &Outputs, f: Function) -> BTreeMap<Stri
     // unless the function's log format is JSON; tracing-subscriber leaves them out under
     // NO_COLOR (https://no-color.org), so CloudWatch shows plain lines either way.
     set("NO_COLOR", "1".to_owned());
-    let cognito_pool = config
-        .events
-        .as_ref()
-        .and_then(|e| e.auth.cognito.as_ref())
-        .or_else(|| {
-            config
-                .graphql
-                .as_ref()
-                .and_then(|g| g.auth.cognito.as_ref())
-        })
-        .map(|c| c.user_pool_id.clone());
+    let cognito_pool = config.cognito_user_pool().map(|(id, _)| id);
     match f {
         Function::Publisher => {
             set("GROUPCAST_REGION", config.project.region.clone());

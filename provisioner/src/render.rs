@@ -24,6 +24,9 @@ pub(crate) const SCHEMA: &str = "graphql/schema.graphql.tera";
 pub(crate) const HANDLER: &str = "events/handler.js.tera";
 pub(crate) const IOT_POLICY: &str = "iot/group-policy.json.tera";
 pub(crate) const PUBLISHER_POLICY: &str = "iam/publisher-policy.json.tera";
+pub(crate) const IOT_SYNC_RULE: &str = "eventbridge/iot-sync-rule.json.tera";
+/// The rendered IoT sync rule (PutRule and PutTargets input), with `[iot]` and a user pool.
+pub(crate) const IOT_SYNC_RULE_PATH: &str = "eventbridge/iot-sync-rule.json";
 /// The GraphQL resolvers, as (type, field): each is a unit resolver on the NONE data source whose
 /// templates are `vtl/{type}.{field}.{request,response}.vtl.tera`, rendered to
 /// `graphql/{type}.{field}.{request,response}.vtl`. Rendering and `apply` both walk this one list
@@ -376,6 +379,19 @@ impl Renderer {
                 }
                 files.insert(path, doc);
             }
+        }
+
+        if let (Some(name), Some((user_pool_id, _))) =
+            (config.iot_sync_rule_name(), config.cognito_user_pool())
+        {
+            let ctx = with(json!({"rule": {
+                "name": name,
+                "user_pool_id": user_pool_id,
+                "function_arn": config.function_arn(crate::config::Function::IotGrant),
+            }}));
+            let doc = self.render_one(IOT_SYNC_RULE, &ctx)?;
+            check_json(IOT_SYNC_RULE_PATH, &doc)?;
+            files.insert(IOT_SYNC_RULE_PATH.to_owned(), doc);
         }
 
         let graphql_publish_arn = config.graphql.as_ref().map(|_| {

@@ -146,6 +146,23 @@ test('iam: iot-grant reads only this project\'s IoT policies and resolves identi
     assert.equal(can(a, `${IOT}policy/acme-live-admins`) || can(a, pool) || can(a, '*'), false, `ATTACK: ${a}`);
   }
   assert.equal(can('logs:PutLogEvents', `${logGroup('acme-live-iot-grant')}:log-stream:x`), true);
+  // Current groups from the configured user pool only (issue 14), and the user -> identity things of this
+  // project only.
+  const userPool = (id) => `arn:aws:cognito-idp:us-east-1:${ACCT}:userpool/${id}`;
+  const configuredPool = doc.Statement.find((s) => s.Sid === 'GroupcastReadCurrentGroups').Resource;
+  assert.match(configuredPool, /:userpool\/us-east-1_/);
+  assert.equal(can('cognito-idp:AdminListGroupsForUser', configuredPool), true);
+  assert.equal(can('cognito-idp:AdminGetUser', configuredPool), true);
+  assert.equal(can('cognito-idp:AdminListGroupsForUser', userPool('us-east-1_Other1')), false, 'ATTACK: another user pool');
+  for (const a of ['cognito-idp:AdminAddUserToGroup', 'cognito-idp:AdminUpdateUserAttributes', 'cognito-idp:ListUsers']) {
+    assert.equal(can(a, configuredPool), false, `ATTACK: ${a}`);
+  }
+  const thing = (n) => `${IOT}thing/${n}`;
+  assert.equal(can('iot:CreateThing', thing('groupcast_acme-live_0a1b2c3d-0000-4000-8000-00000000000a')), true);
+  assert.equal(can('iot:UpdateThing', thing('groupcast_acme-live_x')), true);
+  assert.equal(can('iot:CreateThing', thing('groupcast_acme-live-other_x')), false, 'ATTACK: another project\'s mapping');
+  assert.equal(can('iot:CreateThing', thing('device-1')), false, 'ATTACK: someone else\'s thing');
+  assert.equal(can('iot:DeleteThing', thing('groupcast_acme-live_x')), false);
 });
 
 test('iam: the authorizer and AppSync\'s logging role write logs and nothing else', () => {

@@ -17,6 +17,9 @@
 //!   refused before any change.
 //! - **Attach what is missing, detach only this project's policies no longer wanted**, detaching
 //!   first so narrowing never waits on widening. Running it twice changes nothing the second time.
+//! - **A sync only narrows.** [`narrow`] ([`plan_narrowing`]) detaches the policies of groups the
+//!   user no longer holds and attaches nothing: the revocation path runs on the server's word, and
+//!   widening stays the user's own request.
 //!
 //! The AWS calls sit behind [`IotPolicyApi`], implemented for `aws_sdk_iot::Client` with the `iot`
 //! feature, so the unit tests below run against an in-memory IoT.
@@ -399,6 +402,40 @@ pub async fn plan<A: IotPolicyApi + ?Sized>(
     identity_id: &str,
     groups: &[String],
 ) -> Result<Grant, GrantError> {
+    plan_with(api, rules, identity_id, groups, Scope::Exact).await
+}
+
+/// Like [`plan`], but only ever narrows: detaches this project's policies whose groups are not
+/// among `groups`, keeps the rest, and attaches nothing (`attached` is empty; a wanted policy
+/// not attached yet is left for the user's own grant). What a revocation sync does: it runs on
+/// the server's word, not the user's request, so it may take access away but never hand it out.
+/// No quota check: narrowing never adds a policy.
+///
+/// # Errors
+/// [`GrantError::Target`], or [`GrantError::Api`] for a failed read.
+pub async fn plan_narrowing<A: IotPolicyApi + ?Sized>(
+    api: &A,
+    rules: &GrantRules,
+    identity_id: &str,
+    groups: &[String],
+) -> Result<Grant, GrantError> {
+    plan_with(api, rules, identity_id, groups, Scope::NarrowOnly).await
+}
+
+/// Whether a plan may attach ([`plan`]) or only detach ([`plan_narrowing`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Scope {
+    Exact,
+    NarrowOnly,
+}
+
+async fn plan_with<A: IotPolicyApi + ?Sized>(
+    api: &A,
+    rules: &GrantRules,
+    identity_id: &str,
+    groups: &[String],
+    scope: Scope,
+) -> Result<Grant, GrantError> {
     validate_identity_id(identity_id)?;
     let wanted = rules.wanted(groups);
     let attached = api
@@ -429,6 +466,9 @@ pub async fn plan<A: IotPolicyApi + ?Sized>(
     for (policy, group) in &wanted.policies {
         if ours.contains(policy) {
             grant.kept.push(policy.clone());
+            continue;
+        }
+        if scope == Scope::NarrowOnly {
             continue;
         }
         match tags_of(api, policy).await? {
@@ -496,6 +536,21 @@ pub async fn apply<A: IotPolicyApi + ?Sized>(api: &A, grant: Grant) -> Result<Gr
         "IoT grant reconciled"
     );
     Ok(grant)
+}
+
+/// [`plan_narrowing`] then [`apply`]: detaches this project's policies on `identity_id` whose
+/// groups are not among `groups`; attaches nothing.
+///
+/// # Errors
+/// As [`plan_narrowing`] and [`apply`].
+pub async fn narrow<A: IotPolicyApi + ?Sized>(
+    api: &A,
+    rules: &GrantRules,
+    identity_id: &str,
+    groups: &[String],
+) -> Result<Grant, GrantError> {
+    let grant = plan_narrowing(api, rules, identity_id, groups).await?;
+    apply(api, grant).await
 }
 
 /// [`plan`] then [`apply`]: makes this project's policies on `identity_id` exactly those of the
@@ -963,6 +1018,52 @@ mod tests {
         let grant = reconcile(&iot, &r, ID, seven).await.unwrap();
         assert_eq!(grant.policies.len(), 7);
         assert_eq!(iot.attached().len(), 10);
+    }
+
+    #[tokio::test]
+    async fn narrowing_detaches_groups_no_longer_held_and_never_attaches_even_a_wanted_policy() {
+        let iot = FakeIot::new(
+            &[
+                ("g-a", Some("p")),
+                ("g-b", Some("p")),
+                ("g-c", Some("p")),
+                ("g-other", Some("q")),
+            ],
+            &["g-a", "g-b", "g-other", "device"],
+        );
+        let r = rules("p", "g-{group}", &["a", "b", "c", "other"]);
+        // The user still holds a and c; c was never granted (the user did not ask).
+        let grant = narrow(&iot, &r, ID, &groups(&["a", "c"])).await.unwrap();
+        assert_eq!(grant.detached, ["g-b"]);
+        assert_eq!(grant.kept, ["g-a"]);
+        assert!(grant.attached.is_empty(), "{grant:?}");
+        assert_eq!(grant.policies, ["g-a"]);
+        assert_eq!(iot.attached(), ["device", "g-a", "g-other"]);
+        assert_eq!(iot.writes(), ["detach g-b"]);
+        // A user with no groups left loses every policy of this project, and only those.
+        let emptied = narrow(&iot, &r, ID, &[]).await.unwrap();
+        assert_eq!(emptied.detached, ["g-a"]);
+        assert_eq!(iot.attached(), ["device", "g-other"]);
+    }
+
+    #[tokio::test]
+    async fn narrowing_is_never_refused_by_the_quota_since_it_adds_nothing() {
+        let names: Vec<String> = (0..10).map(|i| format!("g-t{i}")).collect();
+        let policies: Vec<(&str, Option<&str>)> =
+            names.iter().map(|n| (n.as_str(), Some("p"))).collect();
+        let attached: Vec<&str> = names.iter().map(String::as_str).collect();
+        let mut iot = FakeIot::new(&policies, &attached);
+        // Ten attached, plus a foreign one: already over the quota (made by hand, say).
+        iot.policies.insert("foreign".into(), BTreeMap::new());
+        iot.attached.lock().unwrap().insert("foreign".into());
+        let all: Vec<String> = (0..10).map(|i| format!("t{i}")).collect();
+        let r = GrantRules::new("p", "g-{group}", &all).unwrap();
+        assert!(matches!(
+            plan(&iot, &r, ID, &all).await,
+            Err(GrantError::Quota { .. })
+        ));
+        let grant = narrow(&iot, &r, ID, &all[1..]).await.unwrap();
+        assert_eq!(grant.detached, ["g-t0"]);
     }
 
     #[tokio::test]

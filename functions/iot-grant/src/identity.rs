@@ -10,11 +10,13 @@
 use std::future::Future;
 
 use groupcast_auth::jwt::{self, JwtConfig};
+/// `GROUPCAST_COGNITO_USER_POOL_ID`: the user pool whose ID tokens are the logins, `<region>_<id>`;
+/// also where the users' current groups are read.
+pub(crate) use groupcast_auth::membership::USER_POOL_ENV;
+use groupcast_auth::membership::UserPoolId;
 
 /// `GROUPCAST_COGNITO_IDENTITY_POOL_ID`: the identity pool, `<region>:<guid>`.
 pub(crate) const IDENTITY_POOL_ENV: &str = "GROUPCAST_COGNITO_IDENTITY_POOL_ID";
-/// `GROUPCAST_COGNITO_USER_POOL_ID`: the user pool whose ID tokens are the logins, `<region>_<id>`.
-pub(crate) const USER_POOL_ENV: &str = "GROUPCAST_COGNITO_USER_POOL_ID";
 
 /// Where identity ids come from: the identity pool and the user pool login provider.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,6 +27,8 @@ pub(crate) struct CognitoSettings {
     pub identity_pool_region: String,
     /// The `Logins` key: `cognito-idp.<region>.amazonaws.com/<userPoolId>`.
     pub login_provider: String,
+    /// The user pool: its users' current groups (`groupcast_auth::membership`).
+    pub user_pool: UserPoolId,
 }
 
 /// A setting that breaks a rule.
@@ -66,25 +70,19 @@ impl CognitoSettings {
                 var: IDENTITY_POOL_ENV,
                 rule: format!("{identity_pool_id:?} is not an identity pool id <region>:<guid>"),
             })?;
-        // UserPoolId: `[\w-]+_[0-9a-zA-Z]+`, 1-55 characters (Cognito user pools API reference).
-        let user_pool_region = user_pool_id
-            .split_once('_')
-            .filter(|(region, id)| {
-                user_pool_id.len() <= 55
-                    && is_word(region)
-                    && !id.is_empty()
-                    && id.chars().all(|c| c.is_ascii_alphanumeric())
-            })
-            .map(|(region, _)| region.to_owned())
-            .ok_or_else(|| SettingError {
-                var: USER_POOL_ENV,
-                rule: format!("{user_pool_id:?} is not a user pool id <region>_<id>"),
-            })?;
+        let user_pool = UserPoolId::parse(&user_pool_id).map_err(|rule| SettingError {
+            var: USER_POOL_ENV,
+            rule,
+        })?;
         Ok(CognitoSettings {
             identity_pool_id,
             identity_pool_region,
             // The provider name AWS documents for a user pool login (GetId `Logins`).
-            login_provider: format!("cognito-idp.{user_pool_region}.amazonaws.com/{user_pool_id}"),
+            login_provider: format!(
+                "cognito-idp.{}.amazonaws.com/{user_pool_id}",
+                user_pool.region()
+            ),
+            user_pool,
         })
     }
 

@@ -4,9 +4,11 @@
 
 mod handler;
 mod identity;
+mod registry;
 
 use groupcast_auth::grant::GrantRules;
 use groupcast_auth::jwt::Verifier;
+use groupcast_auth::membership::CognitoMembership;
 use identity::{CognitoIdentityIds, CognitoSettings};
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 
@@ -19,10 +21,16 @@ async fn main() -> Result<(), Error> {
     let cognito = CognitoSettings::from_lookup(env)?;
     let verifier = Verifier::new(cognito.jwt_config(env)?)?;
     let sdk = aws_config::load_from_env().await;
+    let iot = aws_sdk_iot::Client::new(&sdk);
     let deps = handler::Deps {
         verifier,
+        membership: CognitoMembership::new(
+            aws_sdk_cognitoidentityprovider::config::Builder::from(&sdk),
+            cognito.user_pool.clone(),
+        ),
+        registry: registry::IotRegistry::new(iot.clone(), rules.project()),
         identities: CognitoIdentityIds::new(&sdk, cognito),
-        iot: aws_sdk_iot::Client::new(&sdk),
+        iot,
         rules,
     };
     let deps = &deps;

@@ -8,8 +8,14 @@
 //!   from identities created in moto (so IoT accepts them as targets), and records every request.
 //! - IoT `ListTagsForResource`: moto does not implement IoT tags; the stub holds the tags.
 //!
+//! moto serves the user pool too (users, groups, AdminGetUser, AdminListGroupsForUser). It looks
+//! users up by `Username` only, where Cognito also takes the `sub`; the users here are created with
+//! their `Username` equal to the `sub` of the tokens the test mints, as the function asks by `sub`.
+//!
 //! The attacks: a token for user A naming identity B; another project's policies (tagged
-//! otherwise, or untagged) whose names match the pattern; a forged token.
+//! otherwise, or untagged) whose names match the pattern; a forged token; a token minted before a
+//! removal (its `cognito:groups` still lists the group) replayed after it; a sync aimed at one
+//! user touching anyone else; a user pool that cannot be asked.
 
 #[path = "../../groupcast-auth/tests/support/mod.rs"]
 mod support;
@@ -30,8 +36,6 @@ use support::{
 };
 
 const CLIENT: &str = "app-client";
-const USER_POOL: &str = "us-east-1_TestPool1";
-const PROVIDER: &str = "cognito-idp.us-east-1.amazonaws.com/us-east-1_TestPool1";
 
 /// A moto server on a free loopback port, stopped on drop.
 struct Moto {
@@ -95,13 +99,14 @@ impl Moto {
         }
     }
 
-    /// Runs a boto3 snippet with `iot` and `ci` (cognito-identity) clients bound to this server;
-    /// the snippet sets `out`, printed as JSON.
+    /// Runs a boto3 snippet with `iot`, `ci` (cognito-identity) and `idp` (cognito-idp) clients
+    /// bound to this server; the snippet sets `out`, printed as JSON.
     async fn boto3(&self, snippet: &str) -> Value {
         let script = format!(
             "import boto3, json\n\
              kw = dict(endpoint_url={url:?}, region_name='us-east-1', aws_access_key_id='testing', aws_secret_access_key='testing')\n\
-             iot = boto3.client('iot', **kw)\nci = boto3.client('cognito-identity', **kw)\nout = None\n\
+             iot = boto3.client('iot', **kw)\nci = boto3.client('cognito-identity', **kw)\n\
+             idp = boto3.client('cognito-idp', **kw)\nout = None\n\
              {snippet}\nprint(json.dumps(out))\n",
             url = self.url
         );
@@ -126,12 +131,25 @@ impl Moto {
             .await;
         serde_json::from_value(v).unwrap()
     }
+
+    /// The mapping's record for `user`: the thing's attributes, or `null` when there is none.
+    async fn thing(&self, user: &str) -> Value {
+        self.boto3(&format!(
+            "try:\n    out = iot.describe_thing(thingName='groupcast_acme_' + {user:?})['attributes']\n\
+             except iot.exceptions.ResourceNotFoundException:\n    out = None"
+        ))
+        .await
+    }
 }
 
 /// What the stub knows and saw.
 #[derive(Default)]
 struct StubState {
     identity_pool: String,
+    /// The user pool login provider, `cognito-idp.us-east-1.amazonaws.com/<user pool id>`.
+    provider: String,
+    /// Answer every user pools (cognito-idp) call with a 500, as an outage would.
+    fail_user_pool: bool,
     /// A user pool login's `sub` → its identity id (created in moto).
     identities: HashMap<String, String>,
     /// IoT policy ARN → tags.
@@ -170,7 +188,10 @@ fn get_id(state: &StubState, body: &Value) -> (u16, Value) {
         );
     }
     let logins = body["Logins"].as_object().cloned().unwrap_or_default();
-    let (Some(token), 1) = (logins.get(PROVIDER).and_then(Value::as_str), logins.len()) else {
+    let (Some(token), 1) = (
+        logins.get(&state.provider).and_then(Value::as_str),
+        logins.len(),
+    ) else {
         return refuse("Invalid login token. Not a valid user pool login for this identity pool.");
     };
     // Cognito verifies the token itself; the function verified it already, so the stub only reads
@@ -181,7 +202,8 @@ fn get_id(state: &StubState, body: &Value) -> (u16, Value) {
             .ok()?;
         serde_json::from_slice(&bytes).ok()
     });
-    let Some(claims) = claims.filter(|c| c["iss"] == json!(format!("https://{PROVIDER}"))) else {
+    let Some(claims) = claims.filter(|c| c["iss"] == json!(format!("https://{}", state.provider)))
+    else {
         return refuse("Invalid login token. Issuer doesn't match providerName");
     };
     match claims["sub"].as_str().and_then(|s| state.identities.get(s)) {
@@ -202,6 +224,15 @@ impl Stub {
                     .headers
                     .get("x-amz-target")
                     .and_then(|v| v.to_str().ok());
+                if target.is_some_and(|t| t.starts_with("AWSCognitoIdentityProviderService."))
+                    && s.lock().unwrap().fail_user_pool
+                {
+                    return aws_reply(
+                        500,
+                        "application/x-amz-json-1.1",
+                        json!({"__type": "InternalErrorException", "message": "injected outage"}),
+                    );
+                }
                 if target == Some("AWSCognitoIdentityService.GetId") {
                     let body: Value = serde_json::from_slice(&req.body).unwrap_or(Value::Null);
                     let mut state = s.lock().unwrap();
@@ -280,20 +311,23 @@ const DOC: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Act
 /// Project `acme` with the default `{project}-{group}` pattern, two users' identities in moto,
 /// and policies: `acme`'s own, project `acme-live`'s `acme-live-team-a` (which `acme-{group}`
 /// matches, and which `acme`'s group `live-team-a` would want by name), an untagged
-/// `acme-handmade`, and a foreign `device-policy`.
+/// `acme-handmade`, and a foreign `device-policy`. The user pool (in moto) holds A in `team-a`,
+/// `live-team-a` and `Team_X` (not an IoT group), and B in `team-b`.
 struct World {
     moto: Moto,
     stub: Stub,
     jwks: JwksServer,
     key: TestKey,
     runtime: RuntimeApi,
+    user_pool: String,
     a: String,
     b: String,
     _child: tokio::process::Child,
 }
 
-const A_SUB: &str = "user-a-sub";
-const B_SUB: &str = "user-b-sub";
+// Cognito subs are UUIDs; moto's users are named by them (module docs).
+const A_SUB: &str = "0a1b2c3d-0000-4000-8000-00000000000a";
+const B_SUB: &str = "0a1b2c3d-0000-4000-8000-00000000000b";
 
 impl World {
     async fn start() -> World {
@@ -310,17 +344,26 @@ impl World {
                      iot.attach_policy(policyName=name, target=a)\n\
                  for name in ['acme-team-b', 'acme-live-team-a']:\n    \
                      iot.attach_policy(policyName=name, target=b)\n\
-                 out = dict(pool=pool, a=a, b=b, arns=arns)"
+                 user_pool = idp.create_user_pool(PoolName='groupcast')['UserPool']['Id']\n\
+                 for g in ['team-a', 'team-b', 'admins', 'live-team-a', 'Team_X']:\n    \
+                     idp.create_group(UserPoolId=user_pool, GroupName=g)\n\
+                 for user, groups in [({A_SUB:?}, ['team-a', 'live-team-a', 'Team_X']), ({B_SUB:?}, ['team-b'])]:\n    \
+                     idp.admin_create_user(UserPoolId=user_pool, Username=user)\n    \
+                     for g in groups:\n        \
+                         idp.admin_add_user_to_group(UserPoolId=user_pool, Username=user, GroupName=g)\n\
+                 out = dict(pool=pool, a=a, b=b, arns=arns, user_pool=user_pool)"
             ))
             .await;
         let (a, b) = (
             setup["a"].as_str().unwrap().to_owned(),
             setup["b"].as_str().unwrap().to_owned(),
         );
+        let user_pool = setup["user_pool"].as_str().unwrap().to_owned();
         let stub = Stub::start(&moto.url).await;
         {
             let mut s = stub.state.lock().unwrap();
             s.identity_pool = setup["pool"].as_str().unwrap().to_owned();
+            s.provider = format!("cognito-idp.us-east-1.amazonaws.com/{user_pool}");
             s.identities = HashMap::from([(A_SUB.into(), a.clone()), (B_SUB.into(), b.clone())]);
             for (name, project) in [
                 ("acme-team-a", "acme"),
@@ -347,7 +390,7 @@ impl World {
                 "GROUPCAST_COGNITO_IDENTITY_POOL_ID",
                 setup["pool"].as_str().unwrap().to_owned(),
             ),
-            ("GROUPCAST_COGNITO_USER_POOL_ID", USER_POOL.to_owned()),
+            ("GROUPCAST_COGNITO_USER_POOL_ID", user_pool.clone()),
             // The issuer is the user pool's (the default); only the keys are served locally.
             (
                 "GROUPCAST_JWT_JWKS_URL",
@@ -367,16 +410,33 @@ impl World {
             jwks,
             key,
             runtime,
+            user_pool,
             a,
             b,
             _child: child,
         }
     }
 
+    fn issuer(&self) -> String {
+        format!(
+            "https://cognito-idp.us-east-1.amazonaws.com/{}",
+            self.user_pool
+        )
+    }
+
+    /// An ID token for `sub` whose `cognito:groups` claims `groups` (what the pool said when it
+    /// was minted, or a lie: the function must not care).
     fn token(&self, sub: &str, groups: &[&str]) -> String {
-        let mut claims = id_claims(&format!("https://{PROVIDER}"), CLIENT, groups);
+        let mut claims = id_claims(&self.issuer(), CLIENT, groups);
         claims["sub"] = json!(sub);
         self.key.sign(&claims)
+    }
+
+    /// Runs a boto3 statement against the user pool, with `pool` bound to its id.
+    async fn in_pool(&self, statement: &str) {
+        self.moto
+            .boto3(&format!("pool = {:?}\n{statement}", self.user_pool))
+            .await;
     }
 
     async fn error(&self, payload: Value) -> Value {
@@ -414,29 +474,43 @@ async fn a_token_for_user_a_naming_identity_b_is_refused_and_changes_nothing() {
 
     assert_eq!(w.moto.attached(&w.a).await, a_before);
     assert_eq!(w.moto.attached(&w.b).await, b_before);
+    assert_eq!(w.moto.thing(A_SUB).await, Value::Null, "nothing recorded");
     // The identity came from Cognito, asked with the user pool login and the raw token.
     let requests = w.get_id_requests();
     assert_eq!(requests.len(), 2);
     let mut logins = serde_json::Map::new();
-    logins.insert(PROVIDER.to_owned(), json!(token_a));
+    logins.insert(
+        w.issuer().trim_start_matches("https://").to_owned(),
+        json!(token_a),
+    );
     assert_eq!(requests[0]["Logins"], Value::Object(logins));
 }
 
 #[tokio::test]
-async fn user_a_gets_exactly_their_groups_policies_and_another_projects_policies_are_never_touched()
-{
+async fn user_a_gets_exactly_their_current_groups_policies_and_another_projects_policies_are_never_touched()
+ {
     let w = World::start().await;
     let b_before = w.moto.attached(&w.b).await;
 
-    // No identityId: the function finds A's identity itself.
+    // No identityId: the function finds A's identity itself. The token claims admins too; the
+    // user pool does not, and the pool wins.
     let r = w
         .runtime
-        .call(json!({"token": w.token(A_SUB, &["team-a", "live-team-a", "Team_X"])}))
+        .call(json!({"token": w.token(A_SUB, &["team-a", "admins"])}))
         .await;
     assert_eq!(r["identityId"], json!(w.a), "{r}");
     assert_eq!(r["sub"], A_SUB);
+    assert_eq!(
+        r["groups"],
+        json!(["Team_X", "live-team-a", "team-a"]),
+        "{r}"
+    );
     assert_eq!(r["attached"], json!(["acme-team-a"]), "{r}");
-    assert_eq!(r["detached"], json!(["acme-admins"]), "A left admins: {r}");
+    assert_eq!(
+        r["detached"],
+        json!(["acme-admins"]),
+        "A is not in admins: {r}"
+    );
     assert_eq!(r["policies"], json!(["acme-team-a"]));
     assert_eq!(
         r["notOwned"],
@@ -453,11 +527,16 @@ async fn user_a_gets_exactly_their_groups_policies_and_another_projects_policies
             "device-policy"
         ]
     );
+    // The mapping a sync will use, recorded in the IoT registry.
+    assert_eq!(
+        w.moto.thing(A_SUB).await,
+        json!({"identityId": w.a, "groupcastProject": "acme"})
+    );
 
     // Naming A's own identity is fine; the same grant again changes nothing.
     let r = w
         .runtime
-        .call(json!({"token": format!("Bearer {}", w.token(A_SUB, &["team-a", "live-team-a"])), "identityId": w.a}))
+        .call(json!({"token": format!("Bearer {}", w.token(A_SUB, &[])), "identityId": w.a}))
         .await;
     assert_eq!(
         (
@@ -469,9 +548,17 @@ async fn user_a_gets_exactly_their_groups_policies_and_another_projects_policies
         "{r}"
     );
 
-    // Leaving every group detaches acme's policies only: acme-live's, the untagged one that
-    // matches the pattern, and the foreign one stay.
-    let r = w.runtime.call(json!({"token": w.token(A_SUB, &[])})).await;
+    // Leaving every group (in the pool) detaches acme's policies only: acme-live's, the
+    // untagged one that matches the pattern, and the foreign one stay.
+    w.in_pool(&format!(
+        "for g in ['team-a', 'live-team-a', 'Team_X']:\n    \
+         idp.admin_remove_user_from_group(UserPoolId=pool, Username={A_SUB:?}, GroupName=g)"
+    ))
+    .await;
+    let r = w
+        .runtime
+        .call(json!({"token": w.token(A_SUB, &["team-a"])}))
+        .await;
     assert_eq!(r["detached"], json!(["acme-team-a"]), "{r}");
     assert_eq!(
         w.moto.attached(&w.a).await,
@@ -486,7 +573,7 @@ async fn user_a_gets_exactly_their_groups_policies_and_another_projects_policies
     // A forged token (another key under the same kid) is refused before Cognito is asked.
     let asked = w.get_id_requests().len();
     let forged = TestKey::es256("ec-1").sign(&{
-        let mut c = id_claims(&format!("https://{PROVIDER}"), CLIENT, &["team-a"]);
+        let mut c = id_claims(&w.issuer(), CLIENT, &["team-a"]);
         c["sub"] = json!(A_SUB);
         c
     });
@@ -498,6 +585,167 @@ async fn user_a_gets_exactly_their_groups_policies_and_another_projects_policies
         ["acme-handmade", "acme-live-team-a", "device-policy"]
     );
     assert!(w.jwks.hits() >= 1);
+}
+
+#[tokio::test]
+async fn a_token_minted_before_a_removal_cannot_reattach_after_a_sync_detached_the_group() {
+    let w = World::start().await;
+    let b_before = w.moto.attached(&w.b).await;
+    // A signs in while in team-a: the token says so, and so does the pool.
+    let old_token = w.token(A_SUB, &["team-a", "live-team-a"]);
+    let r = w.runtime.call(json!({"token": old_token})).await;
+    assert_eq!(r["attached"], json!(["acme-team-a"]), "{r}");
+
+    // An administrator removes A from team-a; the trigger runs the sync.
+    w.in_pool(&format!(
+        "idp.admin_remove_user_from_group(UserPoolId=pool, Username={A_SUB:?}, GroupName='team-a')"
+    ))
+    .await;
+    let r = w.runtime.call(json!({"sync": {"user": A_SUB}})).await;
+    assert_eq!(r["identityId"], json!(w.a), "{r}");
+    assert_eq!(r["detached"], json!(["acme-team-a"]), "{r}");
+    assert_eq!(r["attached"], json!([]), "{r}");
+    assert_eq!(r["groups"], json!(["Team_X", "live-team-a"]), "{r}");
+    assert!(
+        !w.moto
+            .attached(&w.a)
+            .await
+            .contains(&"acme-team-a".to_owned())
+    );
+
+    // The pre-removal token (still valid, still claiming team-a) cannot put it back.
+    let r = w.runtime.call(json!({"token": old_token})).await;
+    assert_eq!(r["attached"], json!([]), "{r}");
+    assert_eq!(r["groups"], json!(["Team_X", "live-team-a"]), "{r}");
+    assert!(
+        !w.moto
+            .attached(&w.a)
+            .await
+            .contains(&"acme-team-a".to_owned())
+    );
+    // A second sync finds nothing left to do.
+    let r = w.runtime.call(json!({"sync": {"user": A_SUB}})).await;
+    assert_eq!(
+        (r["attached"].clone(), r["detached"].clone()),
+        (json!([]), json!([]))
+    );
+    assert_eq!(
+        w.moto.attached(&w.b).await,
+        b_before,
+        "B untouched throughout"
+    );
+}
+
+#[tokio::test]
+async fn a_sync_touches_only_the_identity_recorded_for_its_user_and_never_attaches() {
+    let w = World::start().await;
+    let (a_before, b_before) = (w.moto.attached(&w.a).await, w.moto.attached(&w.b).await);
+
+    // B never asked for a grant: nothing is recorded for B, so a sync for B changes nothing, even
+    // though B's identity holds acme-team-b (attached by hand) and B is in team-b.
+    let r = w.runtime.call(json!({"sync": {"user": B_SUB}})).await;
+    assert_eq!(r["identityId"], Value::Null, "{r}");
+    assert_eq!(w.moto.attached(&w.b).await, b_before);
+
+    // A sync for A (after A's grant) while A is in team-a leaves A as granted and B as it was.
+    w.runtime
+        .call(json!({"token": w.token(A_SUB, &["team-a"])}))
+        .await;
+    let a_granted = w.moto.attached(&w.a).await;
+    // B joins admins in the pool: a sync for B still attaches nothing (widening is B's own
+    // request), and a sync for A does not look at B.
+    w.in_pool(&format!(
+        "idp.admin_add_user_to_group(UserPoolId=pool, Username={B_SUB:?}, GroupName='admins')"
+    ))
+    .await;
+    let r = w.runtime.call(json!({"sync": {"user": A_SUB}})).await;
+    assert_eq!(r["detached"], json!([]), "{r}");
+    assert_eq!(r["kept"], json!(["acme-team-a"]), "{r}");
+    assert_eq!(w.moto.attached(&w.a).await, a_granted);
+    assert_eq!(w.moto.attached(&w.b).await, b_before);
+    assert_ne!(a_granted, a_before, "the grant did change A");
+
+    // B signs in (recorded), then is deleted: the sync detaches every acme policy of B's, and
+    // only those; acme-live's stays, and A is untouched.
+    let r = w
+        .runtime
+        .call(json!({"token": w.token(B_SUB, &["team-b"])}))
+        .await;
+    assert_eq!(r["attached"], json!(["acme-admins"]), "{r}");
+    w.in_pool(&format!(
+        "idp.admin_delete_user(UserPoolId=pool, Username={B_SUB:?})"
+    ))
+    .await;
+    let r = w.runtime.call(json!({"sync": {"user": B_SUB}})).await;
+    assert_eq!(r["identityId"], json!(w.b), "{r}");
+    assert_eq!(r["userState"], "deleted", "{r}");
+    assert_eq!(r["detached"], json!(["acme-admins", "acme-team-b"]), "{r}");
+    assert_eq!(w.moto.attached(&w.b).await, ["acme-live-team-a"]);
+    assert_eq!(w.moto.attached(&w.a).await, a_granted, "A untouched");
+}
+
+#[tokio::test]
+async fn a_disabled_user_is_refused_a_grant_and_a_sync_detaches_everything_of_theirs() {
+    let w = World::start().await;
+    w.runtime.call(json!({"token": w.token(A_SUB, &[])})).await;
+    assert!(
+        w.moto
+            .attached(&w.a)
+            .await
+            .contains(&"acme-team-a".to_owned())
+    );
+    w.in_pool(&format!(
+        "idp.admin_disable_user(UserPoolId=pool, Username={A_SUB:?})"
+    ))
+    .await;
+    let before = w.moto.attached(&w.a).await;
+    let e = w.error(json!({"token": w.token(A_SUB, &["team-a"])})).await;
+    assert_eq!(e["errorType"], "Unauthorized", "{e}");
+    assert!(
+        e["errorMessage"].as_str().unwrap().contains("disabled"),
+        "{e}"
+    );
+    assert_eq!(w.moto.attached(&w.a).await, before);
+    let r = w.runtime.call(json!({"sync": {"user": A_SUB}})).await;
+    assert_eq!(r["userState"], "disabled", "{r}");
+    assert_eq!(r["detached"], json!(["acme-team-a"]), "{r}");
+    assert_eq!(
+        w.moto.attached(&w.a).await,
+        ["acme-handmade", "acme-live-team-a", "device-policy"]
+    );
+}
+
+#[tokio::test]
+async fn when_the_user_pool_cannot_be_asked_the_grant_and_the_sync_fail_closed_and_change_nothing()
+{
+    let w = World::start().await;
+    // A is recorded and granted first, so the sync has an identity to act on.
+    w.runtime.call(json!({"token": w.token(A_SUB, &[])})).await;
+    let (a_before, b_before) = (w.moto.attached(&w.a).await, w.moto.attached(&w.b).await);
+    w.stub.state.lock().unwrap().fail_user_pool = true;
+
+    // B's token claims admins: with the pool unreachable, nothing is attached on its word.
+    let e = w
+        .error(json!({"token": w.token(B_SUB, &["team-b", "admins"])}))
+        .await;
+    assert_eq!(e["errorType"], "MembershipFailed", "{e}");
+    assert!(
+        e["errorMessage"]
+            .as_str()
+            .unwrap()
+            .contains("nothing was changed"),
+        "{e}"
+    );
+    assert_eq!(w.moto.thing(B_SUB).await, Value::Null, "nothing recorded");
+    let e = w.error(json!({"sync": {"user": A_SUB}})).await;
+    assert_eq!(e["errorType"], "MembershipFailed", "{e}");
+    assert_eq!(w.moto.attached(&w.a).await, a_before);
+    assert_eq!(w.moto.attached(&w.b).await, b_before);
+
+    // The pool answers again: the sync goes through.
+    w.stub.state.lock().unwrap().fail_user_pool = false;
+    let r = w.runtime.call(json!({"sync": {"user": A_SUB}})).await;
+    assert_eq!(r["detached"], json!([]), "A still holds team-a: {r}");
 }
 
 #[tokio::test]

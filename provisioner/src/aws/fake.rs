@@ -8,9 +8,9 @@ use std::sync::Mutex;
 use anyhow::bail;
 
 use super::{
-    ApiKey, AppSync, Cloud, EventApi, EventConfigSpec, GraphqlApi, GraphqlApiSpec, Iam, Iot,
-    Lambda, Namespace, NamespaceSpec, Permission, Policy, PolicyVersion, ResolverSpec, Result,
-    Role,
+    ApiKey, AppSync, Cloud, EventApi, EventBridge, EventConfigSpec, GraphqlApi, GraphqlApiSpec,
+    Iam, Iot, Lambda, Namespace, NamespaceSpec, Permission, Policy, PolicyVersion, ResolverSpec,
+    Result, Role, Rule, RuleSpec,
 };
 
 const ACCOUNT: &str = "123456789012";
@@ -40,6 +40,8 @@ pub(crate) struct World {
     pub(crate) role_policies: BTreeMap<(String, String), String>,
     /// Functions that exist, with their permissions.
     pub(crate) functions: BTreeMap<String, Vec<Permission>>,
+    /// EventBridge rules on the default bus, by name.
+    pub(crate) rules: BTreeMap<String, Rule>,
     next_id: u64,
 }
 
@@ -80,6 +82,7 @@ impl Cloud for Fake {
     type Iot = Fake;
     type Iam = Fake;
     type Lambda = Fake;
+    type Events = Fake;
     fn appsync(&self) -> &Fake {
         self
     }
@@ -90,6 +93,9 @@ impl Cloud for Fake {
         self
     }
     fn lambda(&self) -> &Fake {
+        self
+    }
+    fn events(&self) -> &Fake {
         self
     }
 }
@@ -692,6 +698,73 @@ impl Lambda for Fake {
         if let Some(l) = w.functions.get_mut(function) {
             l.retain(|p| p.statement_id != statement_id);
         }
+        Ok(())
+    }
+}
+
+impl EventBridge for Fake {
+    async fn get_rule(&self, name: &str) -> Result<Option<Rule>> {
+        Ok(self.world.lock().unwrap().rules.get(name).cloned())
+    }
+    async fn put_rule(
+        &self,
+        name: &str,
+        spec: &RuleSpec,
+        tags: &BTreeMap<String, String>,
+    ) -> Result<String> {
+        self.write("PutRule")?;
+        let arn = format!("arn:aws:events:{REGION}:{ACCOUNT}:rule/{name}");
+        {
+            let mut w = self.world.lock().unwrap();
+            // PutRule: tags only when it creates the rule; targets come with PutTargets.
+            let rule = w.rules.entry(name.to_owned()).or_insert_with(|| Rule {
+                name: name.to_owned(),
+                arn: arn.clone(),
+                spec: RuleSpec {
+                    targets: Vec::new(),
+                    ..spec.clone()
+                },
+                tags: tags.clone(),
+            });
+            rule.spec.description = spec.description.clone();
+            rule.spec.state = spec.state.clone();
+            rule.spec.event_pattern = spec.event_pattern.clone();
+        }
+        self.write("PutTargets")?;
+        let mut w = self.world.lock().unwrap();
+        let rule = w.rules.get_mut(name).expect("put above");
+        rule.spec.targets = spec.targets.clone();
+        Ok(arn)
+    }
+    async fn delete_rule(&self, name: &str) -> Result<()> {
+        self.write("RemoveTargets")?;
+        if let Some(r) = self.world.lock().unwrap().rules.get_mut(name) {
+            r.spec.targets.clear();
+        }
+        self.write("DeleteRule")?;
+        self.world.lock().unwrap().rules.remove(name);
+        Ok(())
+    }
+    async fn tag(&self, arn: &str, tags: &BTreeMap<String, String>) -> Result<()> {
+        self.write("TagResource")?;
+        let mut w = self.world.lock().unwrap();
+        let r = w
+            .rules
+            .values_mut()
+            .find(|r| r.arn == arn)
+            .ok_or_else(|| not_found("TagResource", arn))?;
+        r.tags.extend(tags.clone());
+        Ok(())
+    }
+    async fn untag(&self, arn: &str, keys: &[String]) -> Result<()> {
+        self.write("UntagResource")?;
+        let mut w = self.world.lock().unwrap();
+        let r = w
+            .rules
+            .values_mut()
+            .find(|r| r.arn == arn)
+            .ok_or_else(|| not_found("UntagResource", arn))?;
+        r.tags.retain(|k, _| !keys.contains(k));
         Ok(())
     }
 }

@@ -1,6 +1,6 @@
 //! The AWS side: the options that build the SDK configuration (profiles, SSO, region, endpoint,
-//! retries, the account check) and the small traits, [`AppSync`], [`Iot`], [`Iam`] and
-//! [`Lambda`], that every AWS call goes through (bundled as a [`Cloud`]). The types here are the
+//! retries, the account check) and the small traits, [`AppSync`], [`Iot`], [`Iam`], [`Lambda`]
+//! and [`EventBridge`], that every AWS call goes through (bundled as a [`Cloud`]). The types here are the
 //! provisioner's own view of live resources, so reconciling logic never touches SDK types and
 //! `PartialEq` on a spec tells "in sync" from "needs an update".
 
@@ -8,6 +8,7 @@ pub(crate) mod calls;
 #[cfg(test)]
 pub(crate) mod fake;
 mod sdk;
+mod sdk_events;
 mod sdk_iam;
 
 use std::collections::BTreeMap;
@@ -16,6 +17,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 pub(crate) use sdk::{SdkAppSync, SdkIot};
+pub(crate) use sdk_events::SdkEvents;
 pub(crate) use sdk_iam::{SdkIam, SdkLambda, SdkSts};
 
 use crate::config::Config;
@@ -124,10 +126,12 @@ pub(crate) trait Cloud {
     type Iot: Iot;
     type Iam: Iam;
     type Lambda: Lambda;
+    type Events: EventBridge;
     fn appsync(&self) -> &Self::AppSync;
     fn iot(&self) -> &Self::Iot;
     fn iam(&self) -> &Self::Iam;
     fn lambda(&self) -> &Self::Lambda;
+    fn events(&self) -> &Self::Events;
 }
 
 /// The AWS SDK clients.
@@ -137,6 +141,7 @@ pub(crate) struct Sdk {
     pub(crate) iot: SdkIot,
     pub(crate) iam: SdkIam,
     pub(crate) lambda: SdkLambda,
+    pub(crate) events: SdkEvents,
     pub(crate) sts: SdkSts,
 }
 
@@ -147,6 +152,7 @@ impl Sdk {
             iot: SdkIot::new(config),
             iam: SdkIam::new(config),
             lambda: SdkLambda::new(config),
+            events: SdkEvents::new(config),
             sts: SdkSts::new(config),
         }
     }
@@ -157,6 +163,7 @@ impl Cloud for Sdk {
     type Iot = SdkIot;
     type Iam = SdkIam;
     type Lambda = SdkLambda;
+    type Events = SdkEvents;
     fn appsync(&self) -> &SdkAppSync {
         &self.appsync
     }
@@ -168,6 +175,9 @@ impl Cloud for Sdk {
     }
     fn lambda(&self) -> &SdkLambda {
         &self.lambda
+    }
+    fn events(&self) -> &SdkEvents {
+        &self.events
     }
 }
 
@@ -456,4 +466,54 @@ pub(crate) trait Lambda {
     async fn permissions(&self, function: &str) -> Result<Option<Vec<Permission>>>;
     async fn add_permission(&self, function: &str, permission: &Permission) -> Result<()>;
     async fn remove_permission(&self, function: &str, statement_id: &str) -> Result<()>;
+}
+
+/// An EventBridge rule on the default bus with its targets, desired or live: what PutRule and
+/// PutTargets set.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct RuleSpec {
+    pub(crate) description: String,
+    /// `ENABLED` or `DISABLED`.
+    pub(crate) state: String,
+    /// Compared as JSON (EventBridge may return it reformatted).
+    pub(crate) event_pattern: serde_json::Value,
+    pub(crate) targets: Vec<RuleTarget>,
+}
+
+/// One target of a rule, with its input transformer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct RuleTarget {
+    pub(crate) id: String,
+    pub(crate) arn: String,
+    pub(crate) input_paths: BTreeMap<String, String>,
+    pub(crate) input_template: String,
+}
+
+/// A live EventBridge rule.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Rule {
+    pub(crate) name: String,
+    pub(crate) arn: String,
+    pub(crate) spec: RuleSpec,
+    pub(crate) tags: BTreeMap<String, String>,
+}
+
+/// EventBridge: rules on the default event bus, their targets and tags.
+pub(crate) trait EventBridge {
+    /// The rule with its targets and tags; `None` when there is no such rule.
+    async fn get_rule(&self, name: &str) -> Result<Option<Rule>>;
+    /// PutRule (with `tags` when it creates the rule), then PutTargets with `spec`'s targets,
+    /// then RemoveTargets for any other target. Returns the rule's ARN.
+    async fn put_rule(
+        &self,
+        name: &str,
+        spec: &RuleSpec,
+        tags: &BTreeMap<String, String>,
+    ) -> Result<String>;
+    /// RemoveTargets (every target: a rule with targets cannot be deleted), then DeleteRule.
+    async fn delete_rule(&self, name: &str) -> Result<()>;
+    async fn tag(&self, arn: &str, tags: &BTreeMap<String, String>) -> Result<()>;
+    async fn untag(&self, arn: &str, keys: &[String]) -> Result<()>;
 }

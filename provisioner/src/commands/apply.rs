@@ -211,16 +211,19 @@ mod tests {
         Ok(r.changes)
     }
 
-    /// A fake account where the example's Lambda authorizer exists (so a converged plan is empty).
+    /// A fake account where the example's Lambda authorizer and iot-grant function exist (so a
+    /// converged plan is empty).
     fn account() -> Fake {
         let fake = Fake::default();
         let c = config(&example());
         let arn = c.events.as_ref().unwrap().auth.lambda.as_ref().unwrap();
-        fake.world
-            .lock()
-            .unwrap()
-            .functions
-            .insert(arn.authorizer_arn.clone(), Vec::new());
+        let mut w = fake.world.lock().unwrap();
+        w.functions.insert(arn.authorizer_arn.clone(), Vec::new());
+        w.functions.insert(
+            c.function_arn(crate::config::Function::IotGrant),
+            Vec::new(),
+        );
+        drop(w);
         fake
     }
 

@@ -17,7 +17,7 @@ pub(crate) const ROLE_POLICY: &str = "groupcast";
 /// The principal AppSync invokes Lambda authorizers as.
 const APPSYNC_PRINCIPAL: &str = "appsync.amazonaws.com";
 /// Shown as the source ARN of a permission whose API does not exist yet (plan).
-const UNKNOWN_ARN: &str = "(known after apply)";
+pub(super) const UNKNOWN_ARN: &str = "(known after apply)";
 
 impl State for Permission {
     fn text(&self) -> String {
@@ -204,7 +204,6 @@ impl<C: Cloud> Reconciler<'_, C> {
     ) -> anyhow::Result<()> {
         let destroying = arns.is_none();
         let arns = arns.cloned().unwrap_or_default();
-        let lambda = self.cloud.lambda();
         let mut wanted = Vec::new();
         if let Some(l) = self
             .config
@@ -230,45 +229,88 @@ impl<C: Cloud> Reconciler<'_, C> {
                 action: "lambda:InvokeFunction".to_owned(),
                 source_arn: Some(api_arn.clone().unwrap_or_else(|| UNKNOWN_ARN.to_owned())),
             });
-            let Some(live_all) = lambda.permissions(&function).await? else {
-                if let Some(d) = &desired {
-                    self.record(
-                        super::Action::Create,
-                        "lambda-permission",
-                        format!("{function} ({statement_id}; the function does not exist yet)"),
-                        Some(super::unified("", &d.text())),
-                    );
-                    if self.applying() {
-                        eprintln!(
-                            "note: Lambda authorizer {function} does not exist yet: deploy it \
-                             (docs/lambdas.md), then run apply again to let AppSync invoke it"
-                        );
-                    }
-                }
-                continue;
-            };
-            let live = live_all
-                .into_iter()
-                .find(|p| p.statement_id == statement_id);
-            let known = api_arn.is_some();
-            self.converge(
-                "lambda-permission",
-                &format!("{function} ({statement_id})"),
-                live.as_ref(),
-                desired.as_ref(),
-                async |d| match known {
-                    true => lambda.add_permission(&function, d).await,
-                    false => Ok(()),
-                },
-                // A statement cannot be edited: replace it.
-                async |d| {
-                    lambda.remove_permission(&function, &statement_id).await?;
-                    lambda.add_permission(&function, d).await
-                },
-                async || lambda.remove_permission(&function, &statement_id).await,
+            self.lambda_permission(
+                &function,
+                &statement_id,
+                desired,
+                api_arn.is_some(),
+                true,
+                "Lambda authorizer",
+                "let AppSync invoke it",
             )
             .await?;
         }
+        Ok(())
+    }
+
+    /// One statement of a function's resource policy (`statement_id`), converged to `desired`
+    /// (`None` removes it). `known`: the source ARN exists, so apply can add it (plan shows it
+    /// with [`UNKNOWN_ARN`] otherwise). A function that does not exist yet is reported, not an
+    /// error: `what` names it and `why` says what the statement is for; with `record_missing`
+    /// the statement also stays a pending change in every plan until the function exists (the
+    /// authorizer, which an API cannot work without), else apply only prints a note (iot-grant,
+    /// which is deployed after the first apply that creates its role).
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "which statement (function, id), its state, and how to report a missing function"
+    )]
+    pub(super) async fn lambda_permission(
+        &mut self,
+        function: &str,
+        statement_id: &str,
+        desired: Option<Permission>,
+        known: bool,
+        record_missing: bool,
+        what: &str,
+        why: &str,
+    ) -> anyhow::Result<()> {
+        let lambda = self.cloud.lambda();
+        let Some(live_all) = lambda.permissions(function).await? else {
+            if let Some(d) = &desired {
+                if !record_missing {
+                    if self.applying() {
+                        eprintln!(
+                            "note: {what} {function} does not exist yet: deploy it \
+                             (docs/lambdas.md), then run apply again to {why}"
+                        );
+                    }
+                    return Ok(());
+                }
+                self.record(
+                    super::Action::Create,
+                    "lambda-permission",
+                    format!("{function} ({statement_id}; the function does not exist yet)"),
+                    Some(super::unified("", &d.text())),
+                );
+                if self.applying() {
+                    eprintln!(
+                        "note: {what} {function} does not exist yet: deploy it \
+                         (docs/lambdas.md), then run apply again to {why}"
+                    );
+                }
+            }
+            return Ok(());
+        };
+        let live = live_all
+            .into_iter()
+            .find(|p| p.statement_id == statement_id);
+        self.converge(
+            "lambda-permission",
+            &format!("{function} ({statement_id})"),
+            live.as_ref(),
+            desired.as_ref(),
+            async |d| match known {
+                true => lambda.add_permission(function, d).await,
+                false => Ok(()),
+            },
+            // A statement cannot be edited: replace it.
+            async |d| {
+                lambda.remove_permission(function, statement_id).await?;
+                lambda.add_permission(function, d).await
+            },
+            async || lambda.remove_permission(function, statement_id).await,
+        )
+        .await?;
         Ok(())
     }
 }

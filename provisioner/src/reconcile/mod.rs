@@ -16,7 +16,8 @@
 //! Order (each step needs the one before): IAM roles (the AppSync logging role must exist before
 //! an API names it), the Event API, the GraphQL API, IoT policies, then what names API ids:
 //! the roles' inline policies, the identity pool role's policy and the authorizer's invoke
-//! permission, rendered again with the ids just found.
+//! permission, rendered again with the ids just found; last the IoT sync rule (EventBridge) and
+//! its permission to invoke iot-grant.
 //!
 //! ## Adding a resource kind
 //! 1. Its live view and its calls: a type in `aws/mod.rs`, methods on the service's trait (or a
@@ -32,6 +33,7 @@
 //!    `destroy`; add a moto case in `provisioner/tests/suite/aws.rs` where moto supports it.
 
 mod appsync;
+mod events;
 mod iam;
 mod iot;
 
@@ -381,6 +383,7 @@ impl<'a, C: Cloud> Reconciler<'a, C> {
         };
         self.role_policies().await?;
         self.authorizer_permissions(Some(&api_arns)).await?;
+        self.iot_sync(false).await?;
         Ok(Outputs {
             version: OUTPUTS_VERSION,
             region: self.config.project.region.clone(),
@@ -396,6 +399,7 @@ impl<'a, C: Cloud> Reconciler<'a, C> {
     /// deletion guard does not apply to it.
     pub(crate) async fn destroy(&mut self) -> anyhow::Result<()> {
         self.allow_delete = true;
+        self.iot_sync(true).await?;
         self.authorizer_permissions(None).await?;
         self.destroy_apis().await?;
         self.destroy_iot().await?;
@@ -418,6 +422,7 @@ mod tests {
     use crate::aws::fake::Fake;
 
     const AUTHORIZER: &str = "arn:aws:lambda:us-east-1:123456789012:function:acme-live-authorizer";
+    const IOT_GRANT: &str = "arn:aws:lambda:us-east-1:123456789012:function:acme-live-iot-grant";
 
     fn example() -> Config {
         let text = include_str!("../../../examples/groupcast.toml").replace(
@@ -427,14 +432,13 @@ mod tests {
         Config::parse(Path::new("groupcast.toml"), &text).unwrap()
     }
 
-    /// A fake account where the authorizer function has been deployed.
+    /// A fake account where the authorizer and iot-grant functions have been deployed.
     fn account() -> Fake {
         let fake = Fake::default();
-        fake.world
-            .lock()
-            .unwrap()
-            .functions
-            .insert(AUTHORIZER.to_owned(), Vec::new());
+        let mut w = fake.world.lock().unwrap();
+        w.functions.insert(AUTHORIZER.to_owned(), Vec::new());
+        w.functions.insert(IOT_GRANT.to_owned(), Vec::new());
+        drop(w);
         fake
     }
 
@@ -596,6 +600,8 @@ mod tests {
             assert_eq!(a.policies.len(), b.policies.len(), "write {k}");
             assert_eq!(a.roles.len(), b.roles.len(), "write {k}");
             assert_eq!(a.role_policies.len(), b.role_policies.len(), "write {k}");
+            assert_eq!(a.rules, b.rules, "write {k}");
+            assert_eq!(a.functions, b.functions, "write {k}");
         }
     }
 
@@ -632,6 +638,8 @@ mod tests {
         );
         assert!(w.roles.is_empty() && w.role_policies.is_empty());
         assert!(w.functions[AUTHORIZER].is_empty(), "{:?}", w.functions);
+        assert!(w.functions[IOT_GRANT].is_empty(), "{:?}", w.functions);
+        assert!(w.rules.is_empty(), "{:?}", w.rules);
         assert!(destroy(&fake, &config).await.unwrap().is_empty());
     }
 
@@ -658,18 +666,29 @@ mod tests {
             .iter()
             .filter(|c| c.kind == "lambda-permission")
             .collect();
+        // The authorizer's: an API needs it. (iot-grant's permission for the IoT sync rule is
+        // only a note until the function is deployed; it is added by the apply after that.)
         assert_eq!(pending.len(), 1);
         assert!(
-            pending[0].name.contains("does not exist yet"),
+            pending[0].name.contains("does not exist yet")
+                && pending[0].name.starts_with(AUTHORIZER),
             "{pending:?}"
         );
         assert_eq!(plan(&fake, &config).await.len(), 1);
-        fake.world
-            .lock()
-            .unwrap()
-            .functions
-            .insert(AUTHORIZER.to_owned(), Vec::new());
-        apply(&fake, &config).await.unwrap();
+        for function in [AUTHORIZER, IOT_GRANT] {
+            fake.world
+                .lock()
+                .unwrap()
+                .functions
+                .insert(function.to_owned(), Vec::new());
+        }
+        let applied = apply(&fake, &config).await.unwrap();
+        assert!(
+            applied
+                .iter()
+                .any(|c| c.kind == "lambda-permission" && c.name.starts_with(IOT_GRANT)),
+            "{applied:#?}"
+        );
         assert!(plan(&fake, &config).await.is_empty());
     }
 
@@ -735,5 +754,128 @@ mod tests {
         apply(&fake, &config).await.unwrap();
         destroy(&fake, &config).await.unwrap();
         assert!(fake.world.lock().unwrap().event_apis.contains_key("other"));
+    }
+
+    #[tokio::test]
+    async fn the_iot_sync_rule_sends_the_sync_request_for_cognitos_group_changes_to_iot_grant_only()
+    {
+        let config = example();
+        let fake = account();
+        let applied = apply(&fake, &config).await.unwrap();
+        assert!(
+            applied
+                .iter()
+                .any(|c| c.kind == "eventbridge-rule" && c.name == "acme-live-iot-sync"),
+            "{applied:#?}"
+        );
+        let w = fake.world.lock().unwrap().clone();
+        let rule = &w.rules["acme-live-iot-sync"];
+        assert_eq!(rule.tags[PROJECT_TAG], "acme-live");
+        assert_eq!(rule.spec.state, "ENABLED");
+        let pattern = &rule.spec.event_pattern;
+        assert_eq!(pattern["source"], serde_json::json!(["aws.cognito-idp"]));
+        assert_eq!(
+            pattern["detail-type"],
+            serde_json::json!(["AWS API Call via CloudTrail"])
+        );
+        assert_eq!(
+            pattern["detail"]["eventName"],
+            serde_json::json!([
+                "AdminRemoveUserFromGroup",
+                "AdminDeleteUser",
+                "AdminDisableUser"
+            ])
+        );
+        let (pool, _) = config.cognito_user_pool().unwrap();
+        assert_eq!(
+            pattern["detail"]["requestParameters"]["userPoolId"],
+            serde_json::json!([pool])
+        );
+        assert_eq!(rule.spec.targets.len(), 1);
+        let target = &rule.spec.targets[0];
+        assert_eq!(target.arn, IOT_GRANT);
+        assert_eq!(
+            target.input_paths["sub"],
+            "$.detail.additionalEventData.sub"
+        );
+        // What EventBridge sends for sub "abc": exactly iot-grant's sync request.
+        let sent = target.input_template.replace("<sub>", "\"abc\"");
+        assert_eq!(
+            serde_json::from_str::<serde_json::Value>(&sent).unwrap(),
+            serde_json::json!({"sync": {"user": "abc"}})
+        );
+        // EventBridge may invoke iot-grant from this rule only; nothing else gained a permission.
+        let perms = &w.functions[IOT_GRANT];
+        assert_eq!(perms.len(), 1, "{perms:?}");
+        assert_eq!(perms[0].principal, "events.amazonaws.com");
+        assert_eq!(perms[0].action, "lambda:InvokeFunction");
+        assert_eq!(perms[0].source_arn.as_deref(), Some(rule.arn.as_str()));
+        assert!(
+            w.functions[AUTHORIZER]
+                .iter()
+                .all(|p| p.principal == "appsync.amazonaws.com")
+        );
+    }
+
+    #[tokio::test]
+    async fn a_config_without_a_cognito_user_pool_has_no_iot_sync_rule_and_apply_removes_an_old_one()
+     {
+        let fake = account();
+        apply(&fake, &example()).await.unwrap();
+        // The same project without any Cognito provider: iot-grant cannot read groups, no rule.
+        let text = include_str!("../../../examples/groupcast.toml").replace(
+            "function:groupcast-authorizer",
+            "function:acme-live-authorizer",
+        );
+        let mut config = Config::parse(Path::new("groupcast.toml"), &text).unwrap();
+        if let Some(e) = config.events.as_mut() {
+            e.auth.cognito = None;
+        }
+        if let Some(g) = config.graphql.as_mut() {
+            g.auth.cognito = None;
+        }
+        assert_eq!(config.iot_sync_rule_name(), None);
+        let applied = apply(&fake, &config).await.unwrap();
+        assert!(
+            applied
+                .iter()
+                .any(|c| c.kind == "eventbridge-rule" && c.action == Action::Delete),
+            "{applied:#?}"
+        );
+        let w = fake.world.lock().unwrap().clone();
+        assert!(w.rules.is_empty());
+        assert!(w.functions[IOT_GRANT].is_empty(), "{:?}", w.functions);
+    }
+
+    #[tokio::test]
+    async fn a_same_named_rule_of_another_owner_is_never_changed() {
+        let config = example();
+        let fake = account();
+        let foreign = crate::aws::Rule {
+            name: "acme-live-iot-sync".to_owned(),
+            arn: "arn:aws:events:us-east-1:123456789012:rule/acme-live-iot-sync".to_owned(),
+            spec: crate::aws::RuleSpec {
+                description: "someone else's".to_owned(),
+                state: "ENABLED".to_owned(),
+                event_pattern: serde_json::json!({"source": ["x"]}),
+                targets: Vec::new(),
+            },
+            tags: BTreeMap::new(),
+        };
+        fake.world
+            .lock()
+            .unwrap()
+            .rules
+            .insert(foreign.name.clone(), foreign.clone());
+        let e = format!("{:#}", apply(&fake, &config).await.unwrap_err());
+        assert!(
+            e.contains("acme-live-iot-sync") && e.contains("not tagged"),
+            "{e}"
+        );
+        destroy(&fake, &config).await.unwrap();
+        assert_eq!(
+            fake.world.lock().unwrap().rules["acme-live-iot-sync"],
+            foreign
+        );
     }
 }

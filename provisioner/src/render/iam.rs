@@ -111,6 +111,12 @@ pub(crate) enum Scope {
     Authorizers,
     /// The configured identity pool (`iot.identity_pool_id`).
     IdentityPool,
+    /// The IoT sync rule `{project}-iot-sync` on the default event bus, with `[iot]` (apply also
+    /// reads it to delete one the config no longer wants).
+    IotSyncRule,
+    /// The iot-grant function, when the IoT sync rule is wanted: EventBridge's permission to
+    /// invoke it.
+    IotGrantFunction,
 }
 
 /// The AWS actions `provisioner plan`, `apply`, `destroy` and `iot grant` call, by scope: the one
@@ -236,6 +242,31 @@ pub(crate) const DEPLOYER_ACTIONS: &[(&str, Scope, &[&str])] = &[
         Scope::IdentityPool,
         &["cognito-identity:DescribeIdentityPool"],
     ),
+    (
+        "GroupcastIotSyncRule",
+        Scope::IotSyncRule,
+        &[
+            "events:DescribeRule",
+            "events:PutRule",
+            "events:DeleteRule",
+            "events:ListTargetsByRule",
+            "events:PutTargets",
+            "events:RemoveTargets",
+            "events:ListTagsForResource",
+            "events:TagResource",
+            "events:UntagResource",
+        ],
+    ),
+    (
+        "GroupcastIotSyncPermission",
+        Scope::IotGrantFunction,
+        &[
+            "lambda:GetFunction",
+            "lambda:GetPolicy",
+            "lambda:AddPermission",
+            "lambda:RemovePermission",
+        ],
+    ),
 ];
 
 /// The IoT policy names the pattern produces, as an IAM resource pattern: `{group}` becomes `*`.
@@ -301,6 +332,23 @@ fn scope_resources(config: &Config, scope: Scope) -> (Vec<String>, Option<Value>
             }
         }
         Scope::Authorizers => (config.authorizer_arns().map(str::to_owned).collect(), None),
+        // Rule ARNs on the default bus: arn:PARTITION:events:REGION:ACCOUNT:rule/NAME
+        // (https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazoneventbridge.html).
+        Scope::IotSyncRule => {
+            let arns = config.iot.as_ref().map(|_| {
+                format!(
+                    "arn:{p}:events:{region}:{account}:rule/{}-iot-sync",
+                    config.project.name
+                )
+            });
+            (arns.into_iter().collect(), None)
+        }
+        Scope::IotGrantFunction => {
+            let arns = config
+                .iot_sync_rule_name()
+                .map(|_| config.function_arn(Function::IotGrant));
+            (arns.into_iter().collect(), None)
+        }
         Scope::IdentityPool => {
             let pool = config
                 .iot
@@ -402,6 +450,8 @@ impl Renderer {
                     "function_name": config.function_name(Function::IotGrant),
                     "iot_policy_glob": iot_policy_glob(config),
                     "identity_pool_id": iot.identity_pool_id,
+                    "user_pool_id": config.cognito_user_pool().map(|(id, _)| id),
+                    "project": config.project.name,
                 }),
             )?;
             // Rendered with [iot] whether or not apply manages the role: without

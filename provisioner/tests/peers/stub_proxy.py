@@ -19,7 +19,8 @@ itself with the same REST-JSON shapes as AWS:
 
 Test controls (never counted as calls):
     GET  /_stub/calls            every counted request so far: [{"method", "path", "service", "action"}]
-                                 (action: the form's Action for query-protocol calls, else null)
+                                 (action: the form's Action for query-protocol calls, the
+                                 X-Amz-Target operation for JSON-protocol calls, else null)
     POST /_stub/calls/reset      forget them
     POST /_stub/fail?nth=N[&status=S&type=T]
                                  make the Nth counted request from now fail once (default: 400
@@ -151,6 +152,10 @@ class Handler(BaseHTTPRequestHandler):
             # tell reads (Get*/List*) from writes.
             if "x-www-form-urlencoded" in (self.headers.get("Content-Type") or ""):
                 action = urllib.parse.parse_qs(self.body().decode()).get("Action", [None])[0]
+            # JSON-protocol services (EventBridge) POST every call too: the operation is the
+            # X-Amz-Target's last part ("AWSEvents.DescribeRule").
+            elif self.headers.get("X-Amz-Target"):
+                action = self.headers["X-Amz-Target"].rsplit(".", 1)[-1]
             STATE["calls"].append({"method": self.command, "path": self.path, "service": service,
                                    "action": action})
             n = len(STATE["calls"])

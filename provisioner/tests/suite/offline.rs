@@ -25,8 +25,9 @@ fn tree(dir: &Path) -> BTreeMap<String, Vec<u8>> {
     out
 }
 
-const EXAMPLE_ARTIFACTS: [&str; 23] = [
+const EXAMPLE_ARTIFACTS: [&str; 24] = [
     ".groupcast-rendered",
+    "eventbridge/iot-sync-rule.json",
     "events/jobs.js",
     "events/live.js",
     "graphql/Mutation.publish.request.vtl",

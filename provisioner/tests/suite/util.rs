@@ -203,9 +203,9 @@ pub(crate) fn example_authorizer() -> String {
 /// ListTargetsForPolicy, a `POST /policy-targets/{policyName}`
 /// (https://docs.aws.amazon.com/iot/latest/apireference/API_ListTargetsForPolicy.html).
 pub(crate) fn is_write(call: &Value) -> bool {
-    let read_action = call["action"]
-        .as_str()
-        .is_some_and(|a| a.starts_with("Get") || a.starts_with("List"));
+    let read_action = call["action"].as_str().is_some_and(|a| {
+        a.starts_with("Get") || a.starts_with("List") || a.starts_with("Describe")
+    });
     let list_targets = call["service"] == "iot"
         && call["path"]
             .as_str()
