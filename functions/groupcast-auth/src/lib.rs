@@ -14,6 +14,8 @@
 //!   IoT groups (only `iot.groups`, only policies tagged with the project, the 10-policy quota); the
 //!   one implementation behind the iot-grant function and the provisioner's `iot grant` (`iot`
 //!   feature for the AWS SDK).
+//! - [`iot_authorizer`] (feature `iot-authorizer`): the AWS IoT custom authorizer: a verified JWT
+//!   in, exactly the user's current IoT groups' topics out, from the same policy template.
 //!
 //! ```no_run
 //! # async fn f() -> Result<(), groupcast_auth::jwt::JwtError> {
@@ -30,4 +32,6 @@ pub mod authorizer;
 pub mod events;
 pub mod grant;
 pub mod graphql;
+#[cfg(feature = "iot-authorizer")]
+pub mod iot_authorizer;
 pub mod jwt;
