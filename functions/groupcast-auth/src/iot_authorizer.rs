@@ -8,10 +8,11 @@
 //!   different tokens in one request are refused: which one would be authenticated is ambiguous.
 //! - **Verification** is [`crate::jwt::Verifier`], the Events authorizer's: issuer, signature,
 //!   expiry, audience, `token_use`. Any failure answers `isAuthenticated: false`.
-//! - **The groups** are the user's current groups from a [`CurrentGroups`] source (the token's
-//!   groups claim, [`TokenClaims`], until a membership source reads the issuer's truth), kept to
-//!   the project's IoT groups ([`crate::grant::GROUPS_ENV`]): the same groups the identity-pool
-//!   mode makes policies for.
+//! - **The groups** are the user's current groups from a [`Membership`] source: the user pool
+//!   ([`crate::membership::CognitoMembership`], when [`USER_POOL_ENV`] is set), else the token's
+//!   groups claim ([`TokenClaims`], for issuers groupcast cannot ask), kept to the project's IoT
+//!   groups ([`crate::grant::GROUPS_ENV`]): the same groups the identity-pool mode makes
+//!   policies for. A failed lookup, a deleted or disabled user: refused.
 //! - **The policy** is `templates/iot/group-policy.json.tera`, the very template the provisioner
 //!   renders for the identity-pool mode, rendered here per group with `iot.client_id` = the user's
 //!   id: connect as that id or `{id}-…`, subscribe/receive `{prefix}/{segment}/*`, nothing else.
@@ -23,7 +24,6 @@
 //!   never outlives its token; a token with less than 300 s left (AWS's minimum) is refused.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::future::Future;
 
 use aws_lambda_events::event::iam::IamPolicyDocument;
 use aws_lambda_events::event::iot::{
@@ -33,6 +33,7 @@ use serde_json::{Value, json};
 use tera::Tera;
 
 use crate::jwt::{VerifiedToken, Verifier};
+use crate::membership::{Membership, MembershipError};
 
 /// The group policy template, shared with the provisioner (one implementation of the rules).
 pub const GROUP_POLICY_TEMPLATE: &str =
@@ -60,37 +61,57 @@ pub const MAX_POLICY_DOCUMENTS: usize = 10;
 /// document quota, `groupcast::limits::IOT_POLICY_MAX_CHARS`).
 pub const POLICY_DOCUMENT_MAX_CHARS: usize = groupcast::limits::IOT_POLICY_MAX_CHARS;
 
-/// A membership lookup failed.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct MembershipError(pub String);
-
-/// The user's current groups. Until the shared `groupcast_auth::membership` lands, this is the
-/// authorizer's own seam; a source that reads the issuer (Cognito `AdminListGroupsForUser`)
-/// replaces [`TokenClaims`] behind it.
-pub trait CurrentGroups {
-    /// The groups `user` (the token's `sub`) is in now.
-    fn current_groups(
-        &self,
-        user: &str,
-    ) -> impl Future<Output = Result<Vec<String>, MembershipError>> + Send;
-}
+/// `GROUPCAST_COGNITO_USER_POOL_ID`: when set, groups come from this user pool at every connect
+/// and refresh; the token's issuer must be the pool's.
+pub const USER_POOL_ENV: &str = crate::membership::USER_POOL_ENV;
 
 /// The groups claim of the token being checked: for issuers groupcast cannot ask. Revocation
 /// then takes effect when the token expires (`disconnectAfterInSeconds` never outlives it).
 #[derive(Debug, Clone)]
 pub struct TokenClaims<'a>(pub &'a VerifiedToken);
 
-impl CurrentGroups for TokenClaims<'_> {
+impl Membership for TokenClaims<'_> {
     async fn current_groups(&self, user: &str) -> Result<Vec<String>, MembershipError> {
         if user != self.0.sub {
-            return Err(MembershipError(format!(
-                "the token's groups belong to {:?}, not {user:?}",
-                self.0.sub
-            )));
+            return Err(MembershipError::BadUser {
+                user: user.to_owned(),
+                rule: format!("the token's groups belong to {:?}", self.0.sub),
+            });
         }
         Ok(self.0.groups.clone())
     }
+}
+
+/// The user pool to read groups from ([`USER_POOL_ENV`]), checked against the token issuer
+/// `issuer`: a pool's tokens are issued by `https://cognito-idp.{region}.amazonaws.com/{pool}`
+/// (or the `issuer-cognito-idp` host), so any other issuer's `sub` would be looked up in the
+/// wrong directory.
+///
+/// # Errors
+/// The variable and the rule it broke.
+pub fn user_pool_from_lookup(
+    get: impl Fn(&str) -> Option<String>,
+    issuer: &str,
+) -> Result<Option<crate::membership::UserPoolId>, String> {
+    let Some(id) = get(USER_POOL_ENV)
+        .map(|v| v.trim().to_owned())
+        .filter(|v| !v.is_empty())
+    else {
+        return Ok(None);
+    };
+    let pool =
+        crate::membership::UserPoolId::parse(&id).map_err(|e| format!("{USER_POOL_ENV}: {e}"))?;
+    let region = pool.region();
+    let ok = ["cognito-idp", "issuer-cognito-idp"].iter().any(|host| {
+        issuer.trim_end_matches('/') == format!("https://{host}.{region}.amazonaws.com/{id}")
+    });
+    if !ok {
+        return Err(format!(
+            "{USER_POOL_ENV}: {id:?} did not issue tokens of GROUPCAST_JWT_ISSUER {issuer:?}: \
+             groups would be read from another directory"
+        ));
+    }
+    Ok(Some(pool))
 }
 
 /// The authorizer's configuration, read once at cold start.
@@ -402,7 +423,7 @@ pub fn token_of(request: &IoTCoreCustomAuthorizerRequest, key: &str) -> Result<S
 }
 
 /// Handles one invocation; never fails (a failure is a deny, with the reason logged).
-pub async fn handle<M: CurrentGroups>(
+pub async fn handle<M: Membership>(
     verifier: &Verifier,
     rules: &Rules,
     membership: Option<&M>,
@@ -418,7 +439,7 @@ pub async fn handle<M: CurrentGroups>(
     }
 }
 
-async fn decide<M: CurrentGroups>(
+async fn decide<M: Membership>(
     verifier: &Verifier,
     rules: &Rules,
     membership: Option<&M>,

@@ -14,6 +14,8 @@
 //!   IoT groups (only `iot.groups`, only policies tagged with the project, the 10-policy quota); the
 //!   one implementation behind the iot-grant function and the provisioner's `iot grant` (`iot`
 //!   feature for the AWS SDK).
+//! - [`membership`]: a user's CURRENT groups from the source of truth (the Cognito user pool,
+//!   `cognito` feature), never from a token's claims: what grants and IoT policies are built on.
 //! - [`iot_authorizer`] (feature `iot-authorizer`): the AWS IoT custom authorizer: a verified JWT
 //!   in, exactly the user's current IoT groups' topics out, from the same policy template.
 //!
@@ -35,3 +37,4 @@ pub mod graphql;
 #[cfg(feature = "iot-authorizer")]
 pub mod iot_authorizer;
 pub mod jwt;
+pub mod membership;

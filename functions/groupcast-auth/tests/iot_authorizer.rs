@@ -9,10 +9,9 @@ mod support;
 use std::sync::Mutex;
 
 use base64::Engine as _;
-use groupcast_auth::iot_authorizer::{
-    CurrentGroups, DEFAULT_TOKEN_KEY, MembershipError, Rules, handle, policy_allows,
-};
+use groupcast_auth::iot_authorizer::{DEFAULT_TOKEN_KEY, Rules, handle, policy_allows};
 use groupcast_auth::jwt::{JwtConfig, Verifier};
+use groupcast_auth::membership::{Membership, MembershipError};
 use serde_json::{Value, json};
 use support::{JwksServer, TestKey, id_claims, jwks, now_secs};
 
@@ -24,10 +23,12 @@ struct Directory {
     down: Mutex<bool>,
 }
 
-impl CurrentGroups for Directory {
+impl Membership for Directory {
     async fn current_groups(&self, user: &str) -> Result<Vec<String>, MembershipError> {
         if *self.down.lock().unwrap() {
-            return Err(MembershipError(format!("directory unreachable for {user}")));
+            return Err(MembershipError::UserDisabled {
+                user: user.to_owned(),
+            });
         }
         Ok(self.groups.lock().unwrap().clone())
     }

@@ -596,7 +596,7 @@ impl Publisher {
 }
 
 /// Credentials or a token for one call, from an authorizer.
-async fn resolve(a: &Authorizer) -> Result<Resolved, Error> {
+pub(crate) async fn resolve(a: &Authorizer) -> Result<Resolved, Error> {
     Ok(match a {
         Authorizer::Iam(i) => Resolved::Iam(i.credentials().await?),
         Authorizer::ApiKey(k) => Resolved::ApiKey(k.clone()),

@@ -401,14 +401,7 @@ impl PublisherBuilder {
                             .into(),
                     )
                 })?;
-                if !is_valid_segment(&ns) {
-                    return Err(Error::invalid(
-                        "events.namespace",
-                        format!(
-                            "{ns:?} is not a namespace name: 1-50 characters of [A-Za-z0-9-], alphanumeric at both ends"
-                        ),
-                    ));
-                }
+                check_namespace(&ns)?;
                 let mut url = base_url("events.url", &url)?;
                 if !url.ends_with("/event") {
                     url.push_str("/event");
@@ -509,6 +502,19 @@ impl PublisherBuilder {
     }
 }
 
+/// The namespace rule (`events.namespace`): a channel's first segment.
+pub(crate) fn check_namespace(ns: &str) -> Result<(), Error> {
+    if is_valid_segment(ns) {
+        return Ok(());
+    }
+    Err(Error::invalid(
+        "events.namespace",
+        format!(
+            "{ns:?} is not a namespace name: 1-50 characters of [A-Za-z0-9-], alphanumeric at both ends"
+        ),
+    ))
+}
+
 /// Rules on a set of transports: `events-ws` needs the `websocket` feature, and is never combined
 /// with `events`, which reaches the same channels.
 pub(crate) fn check_transport_set(ts: &[Transport]) -> Result<(), Error> {
@@ -527,7 +533,7 @@ pub(crate) fn check_transport_set(ts: &[Transport]) -> Result<(), Error> {
 }
 
 /// The realtime endpoint URL: `wss://` assumed for a bare host, `/event/realtime` appended.
-fn realtime_url(s: &str) -> Result<String, Error> {
+pub(crate) fn realtime_url(s: &str) -> Result<String, Error> {
     let field = "events.realtime_url";
     let s = s.trim().trim_end_matches('/');
     let mut url = if s.contains("://") {
@@ -562,7 +568,7 @@ pub(crate) fn parse_url(field: &str, url: &str) -> Result<reqwest::Url, Error> {
 }
 
 /// `host[:port]` of a URL that `base_url` accepted, as a `Host` header names it.
-fn host_of(url: &str) -> String {
+pub(crate) fn host_of(url: &str) -> String {
     let u = reqwest::Url::parse(url).expect("checked by base_url");
     let host = u.host_str().unwrap_or_default();
     match u.port() {
@@ -582,7 +588,7 @@ pub(crate) fn dedup(ts: Vec<Transport>) -> Vec<Transport> {
 }
 
 /// A base URL without a trailing `/`: `https://` is assumed for a bare host.
-fn base_url(field: &str, s: &str) -> Result<String, Error> {
+pub(crate) fn base_url(field: &str, s: &str) -> Result<String, Error> {
     let s = s.trim().trim_end_matches('/');
     let url = if s.contains("://") {
         s.to_owned()

@@ -169,70 +169,15 @@ impl EventsWs {
     }
 
     async fn connect(&self, auth: &Resolved) -> Result<Connection, AttemptError> {
-        let header = self
-            .auth_object(auth, b"{}", SystemTime::now())
-            .map_err(AttemptError::Fatal)?;
-        let mut request = self
-            .endpoint
-            .url
-            .as_str()
-            .into_client_request()
-            .map_err(|e| {
-                AttemptError::Fatal(Error::Config(format!(
-                    "events.realtime_url {:?}: {e}",
-                    self.endpoint.url
-                )))
-            })?;
-        let mut protocols = HeaderValue::from_str(&subprotocols(&header)).map_err(|_| {
-            AttemptError::Fatal(Error::Config(
-                "the WebSocket auth header is not a valid header value".into(),
-            ))
-        })?;
-        protocols.set_sensitive(true);
-        request
-            .headers_mut()
-            .insert("sec-websocket-protocol", protocols);
-        let (mut ws, _response) = tokio_tungstenite::connect_async_with_config(request, None, true)
-            .await
-            .map_err(classify_ws)?;
-        ws.send(Frame::text(r#"{"type":"connection_init"}"#))
-            .await
-            .map_err(classify_ws)?;
-        let timeout = loop {
-            let text = match ws.next().await {
-                None => {
-                    return Err(AttemptError::Retryable(
-                        "the server closed the connection before connection_ack".into(),
-                    ));
-                }
-                Some(Err(e)) => return Err(classify_ws(e)),
-                Some(Ok(Frame::Text(t))) => t,
-                Some(Ok(Frame::Close(f))) => {
-                    return Err(AttemptError::Retryable(format!(
-                        "the server closed the connection before connection_ack: {f:?}"
-                    )));
-                }
-                Some(Ok(_)) => continue,
-            };
-            let a: Answer = serde_json::from_str(text.as_str()).map_err(|e| {
-                AttemptError::Fatal(Error::Protocol(format!(
-                    "AppSync Events WebSocket message is not JSON: {e}: {}",
-                    retry::snippet(text.as_str())
-                )))
-            })?;
-            match a.kind.as_str() {
-                "connection_ack" => {
-                    let ms = a
-                        .connection_timeout_ms
-                        .or(a.payload.and_then(|p| p.connection_timeout_ms))
-                        .filter(|ms| *ms > 0);
-                    break ms.map_or(DEFAULT_CONNECTION_TIMEOUT, Duration::from_millis);
-                }
-                "connection_error" | "error" => return Err(classify_errors(a.errors)),
-                _ => {}
-            }
-        };
-        tracing::debug!(url = %self.endpoint.url, keep_alive_ms = timeout.as_millis() as u64, "events-ws connected");
+        let header = auth_object(
+            &self.endpoint,
+            self.region.as_deref(),
+            auth,
+            b"{}",
+            SystemTime::now(),
+        )
+        .map_err(AttemptError::Fatal)?;
+        let (ws, timeout) = open(&self.endpoint, &header).await?;
         let (commands, receiver) = mpsc::channel(self.in_flight);
         tokio::spawn(run(ws, receiver, timeout));
         Ok(Connection {
@@ -242,46 +187,139 @@ impl EventsWs {
         })
     }
 
-    /// The authorization of a connection (`body` `{}`) or of a publish message (`body` its
-    /// `{"channel":…,"events":[…]}`), as a JSON object.
+    /// The authorization of a publish message (`body` its `{"channel":…,"events":[…]}`).
     pub(crate) fn auth_object(
         &self,
         auth: &Resolved,
         body: &[u8],
         time: SystemTime,
     ) -> Result<serde_json::Map<String, serde_json::Value>, Error> {
-        let host = self.endpoint.http_host.clone();
-        let mut o = serde_json::Map::new();
-        match auth {
-            Resolved::ApiKey(k) => {
-                o.insert("host".into(), host.into());
-                o.insert("x-api-key".into(), k.clone().into());
+        auth_object(&self.endpoint, self.region.as_deref(), auth, body, time)
+    }
+}
+
+/// An open, acknowledged AppSync Events WebSocket.
+pub(crate) type WsStream =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// Opens `endpoint` with the connection authorization `header` (from [`auth_object`] over `{}`),
+/// sends `connection_init` and waits for `connection_ack`: the socket and its keep-alive timeout.
+/// The publisher and the subscriber (`subscribe::events`) both connect here.
+///
+/// AWS: "To connect … use the `aws-appsync-event-ws` subprotocol and a `header-` subprotocol
+/// holding the base64url-encoded authorization"; after `connection_init` the service answers
+/// `connection_ack` with `connectionTimeoutMs`
+/// (<https://docs.aws.amazon.com/appsync/latest/eventapi/event-api-websocket-protocol.html>).
+pub(crate) async fn open(
+    endpoint: &EventsWsEndpoint,
+    header: &serde_json::Map<String, serde_json::Value>,
+) -> Result<(WsStream, Duration), AttemptError> {
+    let mut request = endpoint.url.as_str().into_client_request().map_err(|e| {
+        AttemptError::Fatal(Error::Config(format!(
+            "events.realtime_url {:?}: {e}",
+            endpoint.url
+        )))
+    })?;
+    let mut protocols = HeaderValue::from_str(&subprotocols(header)).map_err(|_| {
+        AttemptError::Fatal(Error::Config(
+            "the WebSocket auth header is not a valid header value".into(),
+        ))
+    })?;
+    protocols.set_sensitive(true);
+    request
+        .headers_mut()
+        .insert("sec-websocket-protocol", protocols);
+    let (mut ws, _response) = tokio_tungstenite::connect_async_with_config(request, None, true)
+        .await
+        .map_err(classify_ws)?;
+    ws.send(Frame::text(r#"{"type":"connection_init"}"#))
+        .await
+        .map_err(classify_ws)?;
+    let timeout = loop {
+        let text = match ws.next().await {
+            None => {
+                return Err(AttemptError::Retryable(
+                    "the server closed the connection before connection_ack".into(),
+                ));
             }
-            Resolved::Token(t) => {
-                o.insert("Authorization".into(), t.clone().into());
-                o.insert("host".into(), host.into());
+            Some(Err(e)) => return Err(classify_ws(e)),
+            Some(Ok(Frame::Text(t))) => t,
+            Some(Ok(Frame::Close(f))) => {
+                return Err(AttemptError::Retryable(format!(
+                    "the server closed the connection before connection_ack: {f:?}"
+                )));
             }
-            Resolved::Iam(credentials) => {
-                let mut headers: HeaderMap = iam_headers();
-                SigV4 {
-                    credentials,
-                    region: self.region.as_deref().unwrap_or_default(),
-                    service: APPSYNC_SERVICE,
-                }
-                .sign("POST", &self.endpoint.http_url, &mut headers, body, time)?;
-                for name in ["accept", "content-encoding", "content-type"] {
+            Some(Ok(_)) => continue,
+        };
+        let a: Answer = serde_json::from_str(text.as_str()).map_err(|e| {
+            AttemptError::Fatal(Error::Protocol(format!(
+                "AppSync Events WebSocket message is not JSON: {e}: {}",
+                retry::snippet(text.as_str())
+            )))
+        })?;
+        match a.kind.as_str() {
+            "connection_ack" => break keep_alive_timeout(&a),
+            "connection_error" | "error" => return Err(classify_errors(a.errors)),
+            _ => {}
+        }
+    };
+    tracing::debug!(url = %endpoint.url, keep_alive_ms = timeout.as_millis() as u64, "events-ws connected");
+    Ok((ws, timeout))
+}
+
+/// The keep-alive timeout of a `connection_ack`: `connectionTimeoutMs` at the top level (the
+/// docs, amplify-js) or under `payload` (the Swift client), [`DEFAULT_CONNECTION_TIMEOUT`] when
+/// neither holds a positive number (aws-protocols.md §2, "Parse leniently").
+fn keep_alive_timeout(ack: &Answer) -> Duration {
+    ack.connection_timeout_ms
+        .or(ack.payload.as_ref().and_then(|p| p.connection_timeout_ms))
+        .filter(|ms| *ms > 0)
+        .map_or(DEFAULT_CONNECTION_TIMEOUT, Duration::from_millis)
+}
+
+/// The authorization of a connection (`body` `{}`), a subscribe message (`body`
+/// `{"channel":…}`) or a publish message (`body` its `{"channel":…,"events":[…]}`), as a JSON
+/// object. Its `host` is always the HTTP host, and IAM signs `POST https://{http host}/event`
+/// with `body` (<https://docs.aws.amazon.com/appsync/latest/eventapi/event-api-websocket-protocol.html>,
+/// "IAM authorization"; aws-protocols.md §2).
+pub(crate) fn auth_object(
+    endpoint: &EventsWsEndpoint,
+    region: Option<&str>,
+    auth: &Resolved,
+    body: &[u8],
+    time: SystemTime,
+) -> Result<serde_json::Map<String, serde_json::Value>, Error> {
+    let host = endpoint.http_host.clone();
+    let mut o = serde_json::Map::new();
+    match auth {
+        Resolved::ApiKey(k) => {
+            o.insert("host".into(), host.into());
+            o.insert("x-api-key".into(), k.clone().into());
+        }
+        Resolved::Token(t) => {
+            o.insert("Authorization".into(), t.clone().into());
+            o.insert("host".into(), host.into());
+        }
+        Resolved::Iam(credentials) => {
+            let mut headers: HeaderMap = iam_headers();
+            SigV4 {
+                credentials,
+                region: region.unwrap_or_default(),
+                service: APPSYNC_SERVICE,
+            }
+            .sign("POST", &endpoint.http_url, &mut headers, body, time)?;
+            for name in ["accept", "content-encoding", "content-type"] {
+                o.insert(name.into(), header_text(&headers, name).into());
+            }
+            o.insert("host".into(), host.into());
+            for name in ["x-amz-date", "x-amz-security-token", "authorization"] {
+                if headers.contains_key(name) {
                     o.insert(name.into(), header_text(&headers, name).into());
-                }
-                o.insert("host".into(), host.into());
-                for name in ["x-amz-date", "x-amz-security-token", "authorization"] {
-                    if headers.contains_key(name) {
-                        o.insert(name.into(), header_text(&headers, name).into());
-                    }
                 }
             }
         }
-        Ok(o)
     }
+    Ok(o)
 }
 
 fn header_text(headers: &HeaderMap, name: &str) -> String {
@@ -411,7 +449,7 @@ async fn run<S>(
     }
 }
 
-fn errors_text(errors: &[GraphqlError]) -> String {
+pub(crate) fn errors_text(errors: &[GraphqlError]) -> String {
     if errors.is_empty() {
         return "no errors given".into();
     }
@@ -443,7 +481,7 @@ pub(crate) fn classify_answer(
 /// `errors[{errorType,message}]` of `publish_error`, `connection_error` or `error`: unauthorized
 /// is [`Error::Auth`], throttling and service faults ([`retry::is_transient_code`], the rule of a
 /// failed event's code too) are retried, everything else is final.
-fn classify_errors(errors: Vec<GraphqlError>) -> AttemptError {
+pub(crate) fn classify_errors(errors: Vec<GraphqlError>) -> AttemptError {
     let kinds: Vec<String> = errors
         .iter()
         .map(|e| {
@@ -481,7 +519,7 @@ fn classify_errors(errors: Vec<GraphqlError>) -> AttemptError {
 
 /// Classifies a WebSocket failure: an HTTP status on the upgrade as the HTTP transport does,
 /// a bad URL or an oversize message as final, every network failure as worth another attempt.
-fn classify_ws(e: tungstenite::Error) -> AttemptError {
+pub(crate) fn classify_ws(e: tungstenite::Error) -> AttemptError {
     match e {
         tungstenite::Error::Http(response) => {
             let status = response.status().as_u16();

@@ -323,3 +323,99 @@ async fn a_bad_setting_stops_the_function_at_cold_start_naming_the_variable() {
         assert!(!status.success(), "{k}={v}");
     }
 }
+
+/// A stand-in for the Cognito user pools API (awsJson1.1 on 127.0.0.1): `AdminGetUser` and
+/// `AdminListGroupsForUser` for one user, whose state the test changes.
+#[derive(Default)]
+struct UserPool {
+    enabled: bool,
+    groups: Vec<String>,
+}
+
+const POOL: &str = "us-east-1_TestPool1";
+
+async fn user_pool(state: std::sync::Arc<std::sync::Mutex<UserPool>>) -> support::Http {
+    support::Http::serve(move |req: support::Req| {
+        let state = state.clone();
+        async move {
+            let target = req
+                .headers
+                .get("x-amz-target")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_owned();
+            let body: Value = serde_json::from_slice(&req.body).unwrap_or(Value::Null);
+            if body["UserPoolId"] != POOL || body["Username"] != SUB {
+                return support::reply(
+                    400,
+                    json!({"__type": "UserNotFoundException", "message": "no such user"}).to_string(),
+                );
+            }
+            let s = state.lock().unwrap();
+            match target.as_str() {
+                "AWSCognitoIdentityProviderService.AdminGetUser" => support::reply(
+                    200,
+                    json!({"Username": SUB, "Enabled": s.enabled, "UserStatus": "CONFIRMED"})
+                        .to_string(),
+                ),
+                "AWSCognitoIdentityProviderService.AdminListGroupsForUser" => support::reply(
+                    200,
+                    json!({"Groups": s.groups.iter().map(|g| json!({"GroupName": g, "UserPoolId": POOL})).collect::<Vec<_>>()})
+                        .to_string(),
+                ),
+                other => support::reply(400, json!({"__type": "UnknownOperationException", "message": other}).to_string()),
+            }
+        }
+    })
+    .await
+}
+
+#[tokio::test]
+async fn with_a_user_pool_a_refresh_after_removal_drops_the_group_and_a_disabled_user_is_refused() {
+    let state = std::sync::Arc::new(std::sync::Mutex::new(UserPool {
+        enabled: true,
+        groups: vec!["team-a".to_owned(), "admins".to_owned()],
+    }));
+    let pool = user_pool(state.clone()).await;
+    let issuer = format!("https://cognito-idp.us-east-1.amazonaws.com/{POOL}");
+    let rsa = TestKey::rs256("rsa-1");
+    let jwks_server = JwksServer::start(jwks(&[&rsa])).await;
+    let runtime = RuntimeApi::start().await;
+    let env = vec![
+        ("GROUPCAST_JWT_ISSUER", issuer.clone()),
+        (
+            "GROUPCAST_JWT_JWKS_URL",
+            format!("{}/.well-known/jwks.json", jwks_server.issuer()),
+        ),
+        ("GROUPCAST_JWT_AUDIENCES", CLIENT.to_owned()),
+        ("GROUPCAST_IOT_GROUPS", r#"["team-a","admins"]"#.to_owned()),
+        ("GROUPCAST_IOT_TOPIC_PREFIX", "groupcast".to_owned()),
+        ("GROUPCAST_REGION", "eu-west-1".to_owned()),
+        ("GROUPCAST_ACCOUNT_ID", "123456789012".to_owned()),
+        ("GROUPCAST_COGNITO_USER_POOL_ID", POOL.to_owned()),
+        ("AWS_ENDPOINT_URL", pool.url("")),
+        ("AWS_ACCESS_KEY_ID", "testing".to_owned()),
+        ("AWS_SECRET_ACCESS_KEY", "testing".to_owned()),
+        ("AWS_MAX_ATTEMPTS", "1".to_owned()),
+    ];
+    let _child = spawn_function(env!("CARGO_BIN_EXE_iot-authorizer"), &runtime, &env);
+    // The token names both groups, and keeps naming them for its hour.
+    let token = rsa.sign(&id_claims(&issuer, CLIENT, &["team-a", "admins"]));
+    let r = runtime.call(mqtt(&token, SUB)).await;
+    assert_eq!(r["isAuthenticated"], true, "{r}");
+    assert!(allows(&r, "iot:Receive", "topic/groupcast/admins/m"));
+    // Removed from admins: IoT's refresh (the same token) no longer gets it.
+    state.lock().unwrap().groups = vec!["team-a".to_owned()];
+    let r = runtime.call(mqtt(&token, SUB)).await;
+    assert_eq!(r["isAuthenticated"], true, "{r}");
+    assert!(allows(&r, "iot:Receive", "topic/groupcast/team-a/m"));
+    assert!(!allows(&r, "iot:Receive", "topic/groupcast/admins/m"));
+    // A group added in the pool but not in the token counts: the pool is the truth.
+    state.lock().unwrap().groups = vec!["admins".to_owned()];
+    let r = runtime.call(mqtt(&token, SUB)).await;
+    assert!(allows(&r, "iot:Receive", "topic/groupcast/admins/m"));
+    assert!(!allows(&r, "iot:Receive", "topic/groupcast/team-a/m"));
+    // Disabled: the refresh ends the connection.
+    state.lock().unwrap().enabled = false;
+    assert!(refused(&runtime.call(mqtt(&token, SUB)).await));
+}

@@ -16,6 +16,8 @@
 //! A "part" is one service-side subscription: one Events channel, one GraphQL subscription (a
 //! slice of the caller's groups), or one MQTT topic filter.
 
+pub mod events;
+
 use std::collections::{HashSet, VecDeque};
 use std::pin::Pin;
 use std::task::{Context, Poll};
