@@ -542,6 +542,15 @@ impl Config {
         )
     }
 
+    /// The Cognito user pool an API authenticates with (Events first, then GraphQL): where the
+    /// IoT custom authorizer reads users' current groups.
+    pub(crate) fn cognito_pool(&self) -> Option<&CognitoAuth> {
+        self.events
+            .as_ref()
+            .and_then(|e| e.auth.cognito.as_ref())
+            .or_else(|| self.graphql.as_ref().and_then(|g| g.auth.cognito.as_ref()))
+    }
+
     /// Whether `[iot]` uses the custom authorizer.
     pub(crate) fn iot_custom_authorizer(&self) -> bool {
         self.iot.as_ref().is_some_and(Iot::custom_authorizer)

@@ -110,6 +110,11 @@ fn environment(config: &Config, outputs: &Outputs, f: Function) -> BTreeMap<Stri
             }
             set("GROUPCAST_REGION", config.project.region.clone());
             set("GROUPCAST_ACCOUNT_ID", config.project.account_id.clone());
+            // Groups from the user pool at every connect and refresh (its tokens' issuer must be
+            // GROUPCAST_JWT_ISSUER: the function checks at cold start).
+            if let Some(pool) = &cognito_pool {
+                set("GROUPCAST_COGNITO_USER_POOL_ID", pool.clone());
+            }
         }
         Function::IotGrant => {
             set("GROUPCAST_PROJECT", config.project.name.clone());
@@ -276,6 +281,7 @@ mod tests {
             ("GROUPCAST_IOT_TOKEN_KEY", "groupcast-token"),
             ("GROUPCAST_REGION", "us-east-1"),
             ("GROUPCAST_ACCOUNT_ID", "123456789012"),
+            ("GROUPCAST_COGNITO_USER_POOL_ID", "us-east-1_AbCdEf123"),
         ] {
             assert_eq!(a.environment[k], v, "{k}");
         }

@@ -676,9 +676,17 @@ mod tests {
         assert_eq!(
             actions,
             [
+                &json!([
+                    "cognito-idp:AdminGetUser",
+                    "cognito-idp:AdminListGroupsForUser"
+                ]),
                 &json!("logs:CreateLogGroup"),
                 &json!(["logs:CreateLogStream", "logs:PutLogEvents"])
             ]
+        );
+        assert_eq!(
+            role["Statement"][0]["Resource"],
+            "arn:aws:cognito-idp:us-east-1:123456789012:userpool/us-east-1_AbCdEf123"
         );
         for absent in [
             "iot/acme-live-admins.json",

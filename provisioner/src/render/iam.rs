@@ -437,7 +437,14 @@ impl Renderer {
             put(
                 IOT_AUTHORIZER_ROLE_TEMPLATE,
                 IOT_AUTHORIZER_ROLE_POLICY,
-                json!({"function_name": config.function_name(Function::IotAuthorizer)}),
+                json!({
+                    "function_name": config.function_name(Function::IotAuthorizer),
+                    "user_pool_arn": config.cognito_pool().map(|c| format!(
+                        "arn:{p}:cognito-idp:{}:{account}:userpool/{}",
+                        c.region.as_deref().unwrap_or(region),
+                        c.user_pool_id
+                    )),
+                }),
             )?;
         } else if let Some(iot) = &config.iot {
             put(
