@@ -685,6 +685,27 @@ mod tests {
     }
 
     #[test]
+    fn a_user_pool_is_used_only_for_the_issuer_it_runs() {
+        let pool = |v: Option<&'static str>| {
+            move |k: &str| (k == USER_POOL_ENV).then(|| v).flatten().map(str::to_owned)
+        };
+        let cognito = "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbC123";
+        assert_eq!(user_pool_from_lookup(pool(None), cognito).unwrap(), None);
+        let p = user_pool_from_lookup(pool(Some("eu-west-1_AbC123")), cognito)
+            .unwrap()
+            .unwrap();
+        assert_eq!(p.as_str(), "eu-west-1_AbC123");
+        for (id, issuer) in [
+            ("eu-west-1_Other1", cognito),
+            ("eu-west-1_AbC123", "https://login.example.com"),
+            ("not a pool", cognito),
+        ] {
+            let e = user_pool_from_lookup(pool(Some(id)), issuer).unwrap_err();
+            assert!(e.starts_with(USER_POOL_ENV), "{id} {issuer}: {e}");
+        }
+    }
+
+    #[test]
     fn principal_ids_are_alphanumeric_labels() {
         assert_eq!(principal_id("5f1c2e7a-user"), "5f1c2e7auser");
         assert_eq!(principal_id("---"), "user");
