@@ -687,7 +687,12 @@ mod tests {
     #[test]
     fn a_user_pool_is_used_only_for_the_issuer_it_runs() {
         let pool = |v: Option<&'static str>| {
-            move |k: &str| (k == USER_POOL_ENV).then(|| v).flatten().map(str::to_owned)
+            move |k: &str| {
+                (k == USER_POOL_ENV)
+                    .then_some(v)
+                    .flatten()
+                    .map(str::to_owned)
+            }
         };
         let cognito = "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbC123";
         assert_eq!(user_pool_from_lookup(pool(None), cognito).unwrap(), None);

@@ -82,7 +82,7 @@ impl<C: Cloud> Reconciler<'_, C> {
                 .rendered
                 .get(path)
                 .with_context(|| format!("{path} was not rendered"))?;
-            Some(serde_json::from_str(doc).with_context(|| format!("{path}"))?)
+            Some(serde_json::from_str(doc).with_context(|| path.to_owned())?)
         } else {
             None
         };
