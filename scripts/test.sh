@@ -27,6 +27,6 @@ echo "== isolation harness (node) ($(date -u +%T))"
 npm test --prefix tests
 
 echo "== cargo lambda build (release, x86_64) ($(date -u +%T))"
-cargo lambda build --release --locked -p publisher -p authorizer -p iot-grant
+cargo lambda build --release --locked -p publisher -p authorizer -p iot-grant -p iot-authorizer
 ls -l target/lambda/*/bootstrap
 echo "== done ($(date -u +%T))"

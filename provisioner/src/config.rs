@@ -151,21 +151,24 @@ impl LogLevel {
     }
 }
 
-/// The three Lambda functions groupcast ships. Each function and its execution role share one
+/// The Lambda functions groupcast ships. Each function and its execution role share one
 /// name, `{project}-{suffix}` ([`Config::function_name`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub(crate) enum Function {
     Publisher,
     Authorizer,
     IotGrant,
+    /// The IoT custom authorizer (`iot.auth = "custom-authorizer"`).
+    IotAuthorizer,
 }
 
 impl Function {
     /// Every function, in a fixed order.
-    pub(crate) const ALL: [Function; 3] = [
+    pub(crate) const ALL: [Function; 4] = [
         Function::Publisher,
         Function::Authorizer,
         Function::IotGrant,
+        Function::IotAuthorizer,
     ];
 
     /// The binary's name in the workspace, also the function and role name suffix.
@@ -174,6 +177,7 @@ impl Function {
             Function::Publisher => "publisher",
             Function::Authorizer => "authorizer",
             Function::IotGrant => "iot-grant",
+            Function::IotAuthorizer => "iot-authorizer",
         }
     }
 }
@@ -386,9 +390,44 @@ pub(crate) struct Iot {
     /// The identity pool's authenticated role (the user's): apply puts the IAM half of IoT's
     /// two-policy rule on it (`iam/identity-pool-iot-policy.json`).
     pub(crate) authenticated_role_name: Option<String>,
+    /// How subscribers get their IoT rights (default: identity-pool attachments).
+    #[serde(default)]
+    pub(crate) auth: IotAuth,
+    /// `refreshAfterInSeconds` of the custom authorizer's answers: how long a removed member
+    /// keeps a group at most (300-86400, AWS's range; default 300).
+    pub(crate) refresh_after_seconds: Option<u64>,
 }
 
+/// `iot.auth`: how a subscriber's IoT connection gets its group rights.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub(crate) enum IotAuth {
+    /// Cognito identity pool: one IoT policy per group, attached to the identity by iot-grant.
+    #[default]
+    IdentityPool,
+    /// An IoT custom authorizer (the iot-authorizer Lambda) answers each connection with its
+    /// user's current groups' rights: no identity pool, no attachments.
+    CustomAuthorizer,
+}
+
+/// `refreshAfterInSeconds` when `iot.refresh_after_seconds` is not set.
+pub(crate) const DEFAULT_IOT_REFRESH_SECS: u64 = 300;
+/// The token header / query parameter the custom authorizer reads (its `tokenKeyName`), the
+/// iot-authorizer's default `GROUPCAST_IOT_TOKEN_KEY`.
+pub(crate) const IOT_TOKEN_KEY_NAME: &str = "groupcast-token";
+
 impl Iot {
+    /// Whether subscribers connect through the custom authorizer.
+    pub(crate) fn custom_authorizer(&self) -> bool {
+        self.auth == IotAuth::CustomAuthorizer
+    }
+
+    /// `refreshAfterInSeconds` for the custom authorizer.
+    pub(crate) fn refresh_secs(&self) -> u64 {
+        self.refresh_after_seconds
+            .unwrap_or(DEFAULT_IOT_REFRESH_SECS)
+    }
+
     /// The pattern, defaulting to `{project}-{group}`.
     pub(crate) fn pattern(&self, project: &str) -> String {
         self.policy_name_pattern
@@ -479,17 +518,13 @@ impl Config {
     /// `[graphql.auth.cognito]`): where iot-grant reads users' current groups, and whose
     /// group-change calls the IoT sync rule watches. `(user pool id, its region)`.
     pub(crate) fn cognito_user_pool(&self) -> Option<(String, String)> {
-        self.events
-            .as_ref()
-            .and_then(|e| e.auth.cognito.as_ref())
-            .or_else(|| self.graphql.as_ref().and_then(|g| g.auth.cognito.as_ref()))
-            .map(|c| {
-                let region = c
-                    .region
-                    .clone()
-                    .unwrap_or_else(|| self.project.region.clone());
-                (c.user_pool_id.clone(), region)
-            })
+        self.cognito_pool().map(|c| {
+            let region = c
+                .region
+                .clone()
+                .unwrap_or_else(|| self.project.region.clone());
+            (c.user_pool_id.clone(), region)
+        })
     }
 
     /// The EventBridge rule that runs iot-grant's sync on Cognito group changes:
@@ -497,7 +532,8 @@ impl Config {
     /// its own region's events only).
     pub(crate) fn iot_sync_rule_name(&self) -> Option<String> {
         let (_, region) = self.cognito_user_pool()?;
-        (self.iot.is_some() && region == self.project.region)
+        // In custom-authorizer mode there is no iot-grant and nothing attached to sync.
+        (self.iot.is_some() && !self.iot_custom_authorizer() && region == self.project.region)
             .then(|| format!("{}-iot-sync", self.project.name))
     }
 
@@ -511,6 +547,37 @@ impl Config {
             self.project.account_id,
             self.function_name(f)
         )
+    }
+
+    /// The IoT custom authorizer's name (`iot.auth = "custom-authorizer"`): the function's name,
+    /// `{project}-iot-authorizer`.
+    pub(crate) fn iot_authorizer_name(&self) -> String {
+        self.function_name(Function::IotAuthorizer)
+    }
+
+    /// The IoT custom authorizer's ARN (known before it exists: IoT names it by its name).
+    pub(crate) fn iot_authorizer_arn(&self) -> String {
+        format!(
+            "arn:{}:iot:{}:{}:authorizer/{}",
+            self.project.partition(),
+            self.project.region,
+            self.project.account_id,
+            self.iot_authorizer_name()
+        )
+    }
+
+    /// The Cognito user pool an API authenticates with (Events first, then GraphQL): where the
+    /// IoT custom authorizer reads users' current groups.
+    pub(crate) fn cognito_pool(&self) -> Option<&CognitoAuth> {
+        self.events
+            .as_ref()
+            .and_then(|e| e.auth.cognito.as_ref())
+            .or_else(|| self.graphql.as_ref().and_then(|g| g.auth.cognito.as_ref()))
+    }
+
+    /// Whether `[iot]` uses the custom authorizer.
+    pub(crate) fn iot_custom_authorizer(&self) -> bool {
+        self.iot.as_ref().is_some_and(Iot::custom_authorizer)
     }
 
     /// The publisher Lambda's execution role, which `apply` creates: `{project}-publisher`.
@@ -579,10 +646,16 @@ impl Config {
     /// Every role name `apply` may have created for this project, configured or not: what
     /// `destroy` and the cleanup of roles the config no longer needs look for.
     pub(crate) fn all_role_names(&self) -> Vec<String> {
-        ["publisher", "authorizer", "iot-grant", "appsync-logs"]
-            .iter()
-            .map(|r| format!("{}-{r}", self.project.name))
-            .collect()
+        [
+            "publisher",
+            "authorizer",
+            "iot-grant",
+            "iot-authorizer",
+            "appsync-logs",
+        ]
+        .iter()
+        .map(|r| format!("{}-{r}", self.project.name))
+        .collect()
     }
 
     /// The ARN of one of the project's IAM roles.
@@ -842,6 +915,35 @@ impl Config {
                 ),
             )?;
         }
+        if iot.custom_authorizer() {
+            // No identity pool in this mode: its keys would configure nothing.
+            for (field, set) in [
+                ("iot.identity_pool_id", iot.identity_pool_id.is_some()),
+                (
+                    "iot.authenticated_role_name",
+                    iot.authenticated_role_name.is_some(),
+                ),
+            ] {
+                check(
+                    field,
+                    !set,
+                    "only with iot.auth = \"identity-pool\": the custom authorizer uses no identity pool",
+                )?;
+            }
+        } else {
+            check(
+                "iot.refresh_after_seconds",
+                iot.refresh_after_seconds.is_none(),
+                "only with iot.auth = \"custom-authorizer\" (attached policies are not refreshed)",
+            )?;
+        }
+        // https://docs.aws.amazon.com/iot/latest/developerguide/custom-auth-lambda.html
+        // (refreshAfterInSeconds: 300 to 86,400).
+        check(
+            "iot.refresh_after_seconds",
+            (300..=86_400).contains(&iot.refresh_secs()),
+            "must be 300-86400 seconds (AWS IoT's range for refreshAfterInSeconds)",
+        )?;
         if let Some(role) = &iot.authenticated_role_name {
             // https://docs.aws.amazon.com/IAM/latest/APIReference/API_Role.html (RoleName).
             check(
@@ -1447,7 +1549,8 @@ mod tests {
             [
                 "acme-live-publisher",
                 "acme-live-authorizer",
-                "acme-live-iot-grant"
+                "acme-live-iot-grant",
+                "acme-live-iot-authorizer"
             ]
         );
         assert_eq!(c.publisher_role_name(), names[0]);
@@ -1562,6 +1665,65 @@ mod tests {
         let cn = Config::parse(Path::new("x.toml"), &text).unwrap();
         assert_eq!(cn.project.partition(), "aws-cn");
         assert!(cn.publisher_principals()[0].starts_with("arn:aws-cn:sts::"));
+    }
+
+    #[test]
+    fn the_iot_auth_mode_and_refresh_are_validated_naming_the_field_and_rule() {
+        let pool_id = "identity_pool_id = \"us-east-1:0f6d3c2a-1b2c-4d5e-8f90-123456789abc\"";
+        let custom = |extra: &str| {
+            EXAMPLE.replace(pool_id, &format!("auth = \"custom-authorizer\"\n{extra}"))
+        };
+        let c = Config::parse(Path::new("g.toml"), &custom("")).unwrap();
+        let iot = c.iot.as_ref().unwrap();
+        assert!(iot.custom_authorizer());
+        assert_eq!(iot.refresh_secs(), 300);
+        let c = Config::parse(
+            Path::new("g.toml"),
+            &custom("refresh_after_seconds = 86400"),
+        )
+        .unwrap();
+        assert_eq!(c.iot.unwrap().refresh_secs(), 86400);
+        let default = Config::parse(Path::new("g.toml"), EXAMPLE).unwrap();
+        assert!(
+            !default.iot.unwrap().custom_authorizer(),
+            "identity-pool is the default"
+        );
+        for (text, field, rule) in [
+            (
+                custom("refresh_after_seconds = 299"),
+                "iot.refresh_after_seconds",
+                "300-86400",
+            ),
+            (
+                custom("refresh_after_seconds = 86401"),
+                "iot.refresh_after_seconds",
+                "300-86400",
+            ),
+            (
+                EXAMPLE.replace(pool_id, &format!("{pool_id}\nrefresh_after_seconds = 600")),
+                "iot.refresh_after_seconds",
+                "only with iot.auth = \"custom-authorizer\"",
+            ),
+            (
+                custom(pool_id),
+                "iot.identity_pool_id",
+                "only with iot.auth = \"identity-pool\"",
+            ),
+            (
+                custom("authenticated_role_name = \"r\""),
+                "iot.authenticated_role_name",
+                "only with iot.auth = \"identity-pool\"",
+            ),
+            (
+                EXAMPLE.replace(pool_id, "auth = \"token\""),
+                "iot.auth",
+                "unknown variant",
+            ),
+        ] {
+            let e = err(&text);
+            assert_eq!(e.field, field, "{e}");
+            assert!(e.rule.contains(rule), "{e}");
+        }
     }
 }
 

@@ -83,6 +83,29 @@ fn environment(config: &Config, outputs: &Outputs, f: Function) -> BTreeMap<Stri
                 set("GROUPCAST_AUTHORIZER_TTL_SECS", ttl.to_string());
             }
         }
+        Function::IotAuthorizer => {
+            // groupcast_auth::iot_authorizer's variables; the GROUPCAST_JWT_* ones name the
+            // token issuer, which the config does not hold (docs/lambdas.md).
+            if let Some(iot) = &config.iot {
+                set(
+                    "GROUPCAST_IOT_GROUPS",
+                    serde_json::to_string(&iot.groups).expect("strings serialize"),
+                );
+                set("GROUPCAST_IOT_TOPIC_PREFIX", iot.topic_prefix.clone());
+                set("GROUPCAST_IOT_REFRESH_SECS", iot.refresh_secs().to_string());
+                set(
+                    "GROUPCAST_IOT_TOKEN_KEY",
+                    crate::config::IOT_TOKEN_KEY_NAME.to_owned(),
+                );
+            }
+            set("GROUPCAST_REGION", config.project.region.clone());
+            set("GROUPCAST_ACCOUNT_ID", config.project.account_id.clone());
+            // Groups from the user pool at every connect and refresh (its tokens' issuer must be
+            // GROUPCAST_JWT_ISSUER: the function checks at cold start).
+            if let Some(pool) = &cognito_pool {
+                set("GROUPCAST_COGNITO_USER_POOL_ID", pool.clone());
+            }
+        }
         Function::IotGrant => {
             set("GROUPCAST_PROJECT", config.project.name.clone());
             if let Some(iot) = &config.iot {
@@ -218,5 +241,40 @@ mod tests {
             text.contains("# GROUPCAST_IOT_GROUPS holds a quote"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn custom_authorizer_mode_deploys_the_iot_authorizer_with_its_iot_environment() {
+        let text = include_str!("../../examples/groupcast.toml").replace(
+            "identity_pool_id = \"us-east-1:0f6d3c2a-1b2c-4d5e-8f90-123456789abc\"",
+            "auth = \"custom-authorizer\"\nrefresh_after_seconds = 900",
+        );
+        let config = Config::parse(Path::new("x.toml"), &text).unwrap();
+        let l = lambdas(&config, &Outputs::default());
+        assert_eq!(
+            l.keys().collect::<Vec<_>>(),
+            ["authorizer", "iot-authorizer", "publisher"]
+        );
+        let a = &l["iot-authorizer"];
+        assert_eq!(a.function_name, "acme-live-iot-authorizer");
+        assert_eq!(
+            a.role_arn,
+            "arn:aws:iam::123456789012:role/acme-live-iot-authorizer"
+        );
+        for (k, v) in [
+            (
+                "GROUPCAST_IOT_GROUPS",
+                r#"["admins","team-a","Team_B","editors"]"#,
+            ),
+            ("GROUPCAST_IOT_TOPIC_PREFIX", "groupcast"),
+            ("GROUPCAST_IOT_REFRESH_SECS", "900"),
+            ("GROUPCAST_IOT_TOKEN_KEY", "groupcast-token"),
+            ("GROUPCAST_REGION", "us-east-1"),
+            ("GROUPCAST_ACCOUNT_ID", "123456789012"),
+            ("GROUPCAST_COGNITO_USER_POOL_ID", "us-east-1_AbCdEf123"),
+        ] {
+            assert_eq!(a.environment[k], v, "{k}");
+        }
+        assert!(env_files(&l).contains_key("lambda/iot-authorizer.env"));
     }
 }

@@ -9,7 +9,7 @@ use groupcast::limits::{self, IOT_POLICY_MAX_CHARS, NAMESPACE_CODE_MAX_CHARS};
 use serde_json::{Value, json};
 use tera::Tera;
 
-use crate::config::{CognitoAuth, Config};
+use crate::config::{CognitoAuth, Config, Function, IOT_TOKEN_KEY_NAME};
 
 mod iam;
 pub(crate) use iam::{RoleDoc, identity_pool_role, roles};
@@ -23,6 +23,9 @@ pub(crate) const UNKNOWN_ID: &str = "*";
 pub(crate) const SCHEMA: &str = "graphql/schema.graphql.tera";
 pub(crate) const HANDLER: &str = "events/handler.js.tera";
 pub(crate) const IOT_POLICY: &str = "iot/group-policy.json.tera";
+/// The IoT custom authorizer's settings (`iot.auth = "custom-authorizer"`), and where they render.
+pub(crate) const CUSTOM_AUTHORIZER: &str = "iot/custom-authorizer.json.tera";
+pub(crate) const CUSTOM_AUTHORIZER_PATH: &str = "iot/custom-authorizer.json";
 pub(crate) const PUBLISHER_POLICY: &str = "iam/publisher-policy.json.tera";
 pub(crate) const IOT_SYNC_RULE: &str = "eventbridge/iot-sync-rule.json.tera";
 /// The rendered IoT sync rule (PutRule and PutTargets input), with `[iot]` and a user pool.
@@ -356,7 +359,24 @@ impl Renderer {
             }
         }
 
-        if let Some(iot) = &config.iot {
+        if let Some(iot) = &config.iot
+            && iot.custom_authorizer()
+        {
+            let ctx = with(json!({"iot": {
+                "topic_prefix": iot.topic_prefix,
+                "authorizer_function_arn": config.function_arn(Function::IotAuthorizer),
+                "token_key_name": IOT_TOKEN_KEY_NAME,
+            }}));
+            let path = CUSTOM_AUTHORIZER_PATH.to_owned();
+            let doc = self.render_one(CUSTOM_AUTHORIZER, &ctx)?;
+            serde_json::from_str::<crate::aws::AuthorizerSpec>(&doc).map_err(|e| {
+                RenderError::Invalid {
+                    path: path.clone(),
+                    message: format!("not CreateAuthorizer settings: {e}"),
+                }
+            })?;
+            files.insert(path, doc);
+        } else if let Some(iot) = &config.iot {
             for g in config.iot_groups() {
                 let ctx = with(json!({"iot": {
                     "topic_prefix": iot.topic_prefix,
@@ -645,5 +665,83 @@ mod tests {
             "{e}"
         );
         assert!(e.ends_with("IoT allows at most 2048"), "{e}");
+    }
+
+    #[test]
+    fn custom_authorizer_mode_renders_the_authorizer_and_its_role_instead_of_group_policies() {
+        let text = include_str!("../../examples/groupcast.toml").replace(
+            "identity_pool_id = \"us-east-1:0f6d3c2a-1b2c-4d5e-8f90-123456789abc\"",
+            "auth = \"custom-authorizer\"",
+        );
+        let config = Config::parse(Path::new("x.toml"), &text).unwrap();
+        let r = Renderer::embedded()
+            .unwrap()
+            .render(&config, &Ids::default())
+            .unwrap();
+        let settings: Value = serde_json::from_str(r.get(CUSTOM_AUTHORIZER_PATH).unwrap()).unwrap();
+        assert_eq!(
+            settings,
+            json!({
+                "authorizerFunctionArn": "arn:aws:lambda:us-east-1:123456789012:function:acme-live-iot-authorizer",
+                "tokenKeyName": "groupcast-token",
+                "signingDisabled": true,
+                "status": "ACTIVE",
+                "enableCachingForHttp": false,
+            })
+        );
+        let role: Value =
+            serde_json::from_str(r.get("iam/iot-authorizer-role-policy.json").unwrap()).unwrap();
+        let actions: Vec<&Value> = role["Statement"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| &s["Action"])
+            .collect();
+        assert_eq!(
+            actions,
+            [
+                &json!([
+                    "cognito-idp:AdminGetUser",
+                    "cognito-idp:AdminListGroupsForUser"
+                ]),
+                &json!("logs:CreateLogGroup"),
+                &json!(["logs:CreateLogStream", "logs:PutLogEvents"])
+            ]
+        );
+        assert_eq!(
+            role["Statement"][0]["Resource"],
+            "arn:aws:cognito-idp:us-east-1:123456789012:userpool/us-east-1_AbCdEf123"
+        );
+        for absent in [
+            "iot/acme-live-admins.json",
+            "iam/iot-grant-role-policy.json",
+            "iam/identity-pool-iot-policy.json",
+        ] {
+            assert!(r.get(absent).is_none(), "{absent} rendered");
+        }
+        let deployer = r.get("iam/deployer-policy.json").unwrap();
+        assert!(deployer.contains("iot:CreateAuthorizer"), "{deployer}");
+        assert!(
+            deployer
+                .contains("arn:aws:iot:us-east-1:123456789012:authorizer/acme-live-iot-authorizer"),
+            "{deployer}"
+        );
+        assert!(
+            deployer.contains("function:acme-live-iot-authorizer"),
+            "the invoke permission's function: {deployer}"
+        );
+        // The identity-pool mode still renders its documents and no authorizer.
+        let pool = Config::parse(
+            Path::new("x.toml"),
+            include_str!("../../examples/groupcast.toml"),
+        )
+        .unwrap();
+        let r = Renderer::embedded()
+            .unwrap()
+            .render(&pool, &Ids::default())
+            .unwrap();
+        assert!(r.get(CUSTOM_AUTHORIZER_PATH).is_none());
+        assert!(r.get("iot/acme-live-admins.json").is_some());
+        assert!(r.get("iam/iot-authorizer-role-policy.json").is_none());
     }
 }

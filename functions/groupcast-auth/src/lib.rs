@@ -16,6 +16,8 @@
 //!   feature for the AWS SDK).
 //! - [`membership`]: a user's CURRENT groups from the source of truth (the Cognito user pool,
 //!   `cognito` feature), never from a token's claims: what grants and IoT policies are built on.
+//! - [`iot_authorizer`] (feature `iot-authorizer`): the AWS IoT custom authorizer: a verified JWT
+//!   in, exactly the user's current IoT groups' topics out, from the same policy template.
 //!
 //! ```no_run
 //! # async fn f() -> Result<(), groupcast_auth::jwt::JwtError> {
@@ -32,5 +34,7 @@ pub mod authorizer;
 pub mod events;
 pub mod grant;
 pub mod graphql;
+#[cfg(feature = "iot-authorizer")]
+pub mod iot_authorizer;
 pub mod jwt;
 pub mod membership;

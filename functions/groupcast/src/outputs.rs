@@ -143,9 +143,13 @@ pub struct IotOutputs {
     pub topic_prefix: String,
     /// Policy names are this with `{group}` replaced by the group's segment.
     pub policy_name_pattern: String,
-    /// Group name → the IoT policy the provisioner made for it.
+    /// Group name → the IoT policy the provisioner made for it (`iot.auth = "identity-pool"`).
     #[serde(default)]
     pub policies: BTreeMap<String, String>,
+    /// With `iot.auth = "custom-authorizer"`: the IoT custom authorizer's name, which clients
+    /// name when they connect (`x-amz-customauthorizer-name`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub custom_authorizer: Option<String>,
 }
 
 impl Outputs {

@@ -8,9 +8,9 @@ use std::sync::Mutex;
 use anyhow::bail;
 
 use super::{
-    ApiKey, AppSync, Cloud, EventApi, EventBridge, EventConfigSpec, GraphqlApi, GraphqlApiSpec,
-    Iam, Iot, Lambda, Namespace, NamespaceSpec, Permission, Policy, PolicyVersion, ResolverSpec,
-    Result, Role, Rule, RuleSpec,
+    ApiKey, AppSync, Authorizer, AuthorizerSpec, Cloud, EventApi, EventBridge, EventConfigSpec,
+    GraphqlApi, GraphqlApiSpec, Iam, Iot, Lambda, Namespace, NamespaceSpec, Permission, Policy,
+    PolicyVersion, ResolverSpec, Result, Role, Rule, RuleSpec,
 };
 
 const ACCOUNT: &str = "123456789012";
@@ -38,6 +38,8 @@ pub(crate) struct World {
     pub(crate) policies: BTreeMap<String, FakePolicy>,
     pub(crate) roles: BTreeMap<String, Role>,
     pub(crate) role_policies: BTreeMap<(String, String), String>,
+    /// IoT custom authorizers: name → (authorizer, tags).
+    pub(crate) authorizers: BTreeMap<String, (Authorizer, BTreeMap<String, String>)>,
     /// Functions that exist, with their permissions.
     pub(crate) functions: BTreeMap<String, Vec<Permission>>,
     /// EventBridge rules on the default bus, by name.
@@ -533,17 +535,22 @@ impl Iot for Fake {
     }
     async fn tags(&self, arn: &str) -> Result<BTreeMap<String, String>> {
         let w = self.world.lock().unwrap();
-        Ok(w.policies
+        let policy = w.policies.values().find(|p| p.0.arn == arn).map(|p| &p.2);
+        let authorizer = w
+            .authorizers
             .values()
-            .find(|p| p.0.arn == arn)
-            .map(|p| p.2.clone())
-            .unwrap_or_default())
+            .find(|a| a.0.arn == arn)
+            .map(|a| &a.1);
+        Ok(policy.or(authorizer).cloned().unwrap_or_default())
     }
     async fn tag(&self, arn: &str, tags: &BTreeMap<String, String>) -> Result<()> {
         self.write("TagResource")?;
         let mut w = self.world.lock().unwrap();
         for p in w.policies.values_mut().filter(|p| p.0.arn == arn) {
             p.2.extend(tags.clone());
+        }
+        for a in w.authorizers.values_mut().filter(|a| a.0.arn == arn) {
+            a.1.extend(tags.clone());
         }
         Ok(())
     }
@@ -552,6 +559,9 @@ impl Iot for Fake {
         let mut w = self.world.lock().unwrap();
         for p in w.policies.values_mut().filter(|p| p.0.arn == arn) {
             p.2.retain(|k, _| !keys.contains(k));
+        }
+        for a in w.authorizers.values_mut().filter(|a| a.0.arn == arn) {
+            a.1.retain(|k, _| !keys.contains(k));
         }
         Ok(())
     }
@@ -575,6 +585,50 @@ impl Iot for Fake {
     }
     async fn data_endpoint(&self) -> Result<String> {
         Ok(format!("fake-ats.iot.{REGION}.amazonaws.com"))
+    }
+    async fn get_authorizer(&self, name: &str) -> Result<Option<Authorizer>> {
+        let w = self.world.lock().unwrap();
+        Ok(w.authorizers.get(name).map(|a| a.0.clone()))
+    }
+    async fn create_authorizer(
+        &self,
+        name: &str,
+        spec: &AuthorizerSpec,
+        tags: &BTreeMap<String, String>,
+    ) -> Result<String> {
+        self.write("CreateAuthorizer")?;
+        let mut w = self.world.lock().unwrap();
+        if w.authorizers.contains_key(name) {
+            bail!("CreateAuthorizer: ResourceAlreadyExistsException: {name}");
+        }
+        let arn = format!("arn:aws:iot:{REGION}:{ACCOUNT}:authorizer/{name}");
+        let a = Authorizer {
+            name: name.to_owned(),
+            arn: arn.clone(),
+            spec: spec.clone(),
+        };
+        w.authorizers.insert(name.to_owned(), (a, tags.clone()));
+        Ok(arn)
+    }
+    async fn update_authorizer(&self, name: &str, spec: &AuthorizerSpec) -> Result<()> {
+        self.write("UpdateAuthorizer")?;
+        let mut w = self.world.lock().unwrap();
+        let Some((a, _)) = w.authorizers.get_mut(name) else {
+            return Err(not_found("UpdateAuthorizer", name));
+        };
+        // signingDisabled is fixed at creation (UpdateAuthorizer has no such field).
+        let signing_disabled = a.spec.signing_disabled;
+        a.spec = spec.clone();
+        a.spec.signing_disabled = signing_disabled;
+        Ok(())
+    }
+    async fn delete_authorizer(&self, name: &str) -> Result<()> {
+        self.write("DeleteAuthorizer")?;
+        let mut w = self.world.lock().unwrap();
+        w.authorizers
+            .remove(name)
+            .map(drop)
+            .ok_or_else(|| not_found("DeleteAuthorizer", name))
     }
 }
 

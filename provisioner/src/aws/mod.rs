@@ -417,6 +417,40 @@ pub(crate) trait Iot {
     async fn targets(&self, name: &str) -> Result<Vec<String>>;
     async fn detach(&self, name: &str, target: &str) -> Result<()>;
     async fn data_endpoint(&self) -> Result<String>;
+    /// An IoT custom authorizer by name; `None` when there is none.
+    async fn get_authorizer(&self, name: &str) -> Result<Option<Authorizer>>;
+    /// `CreateAuthorizer` with `tags`; returns the authorizer's ARN.
+    async fn create_authorizer(
+        &self,
+        name: &str,
+        spec: &AuthorizerSpec,
+        tags: &BTreeMap<String, String>,
+    ) -> Result<String>;
+    /// `UpdateAuthorizer` (every field but `signingDisabled`, which IoT fixes at creation).
+    async fn update_authorizer(&self, name: &str, spec: &AuthorizerSpec) -> Result<()>;
+    /// Sets the authorizer `INACTIVE`, then `DeleteAuthorizer` (IoT refuses to delete an
+    /// active one: https://docs.aws.amazon.com/iot/latest/apireference/API_DeleteAuthorizer.html).
+    async fn delete_authorizer(&self, name: &str) -> Result<()>;
+}
+
+/// The settings of an IoT custom authorizer groupcast manages (`iot/custom-authorizer.json`,
+/// https://docs.aws.amazon.com/iot/latest/apireference/API_CreateAuthorizer.html).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct AuthorizerSpec {
+    pub(crate) authorizer_function_arn: String,
+    pub(crate) token_key_name: String,
+    pub(crate) signing_disabled: bool,
+    pub(crate) status: String,
+    pub(crate) enable_caching_for_http: bool,
+}
+
+/// A live IoT custom authorizer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Authorizer {
+    pub(crate) name: String,
+    pub(crate) arn: String,
+    pub(crate) spec: AuthorizerSpec,
 }
 
 /// A live IAM role.

@@ -12,9 +12,9 @@ use aws_sdk_iot as iot;
 use aws_smithy_runtime_api::http::Response as HttpResponse;
 
 use super::{
-    ApiKey, AppSync, CognitoSpec, EventApi, EventConfigSpec, GraphqlApi, GraphqlApiSpec, Iot,
-    LambdaSpec, LogConfigSpec, Namespace, NamespaceSpec, OidcSpec, Policy, PolicyVersion,
-    ProviderSpec, ResolverSpec, Result,
+    ApiKey, AppSync, Authorizer, AuthorizerSpec, CognitoSpec, EventApi, EventConfigSpec,
+    GraphqlApi, GraphqlApiSpec, Iot, LambdaSpec, LogConfigSpec, Namespace, NamespaceSpec, OidcSpec,
+    Policy, PolicyVersion, ProviderSpec, ResolverSpec, Result,
 };
 
 /// How long `put_schema` waits for AppSync to finish schema creation.
@@ -996,5 +996,88 @@ impl Iot for SdkIot {
         out.endpoint_address()
             .map(str::to_owned)
             .context("DescribeEndpoint returned no address")
+    }
+
+    async fn get_authorizer(&self, name: &str) -> Result<Option<Authorizer>> {
+        match self
+            .0
+            .describe_authorizer()
+            .authorizer_name(name)
+            .send()
+            .await
+        {
+            Ok(out) => Ok(out.authorizer_description().map(|d| Authorizer {
+                name: name.to_owned(),
+                arn: d.authorizer_arn().unwrap_or_default().to_owned(),
+                spec: AuthorizerSpec {
+                    authorizer_function_arn: d
+                        .authorizer_function_arn()
+                        .unwrap_or_default()
+                        .to_owned(),
+                    token_key_name: d.token_key_name().unwrap_or_default().to_owned(),
+                    signing_disabled: d.signing_disabled().unwrap_or(false),
+                    status: d
+                        .status()
+                        .map(|s| s.as_str().to_owned())
+                        .unwrap_or_default(),
+                    enable_caching_for_http: d.enable_caching_for_http().unwrap_or(false),
+                },
+            })),
+            Err(e) if e.code() == Some("ResourceNotFoundException") => Ok(None),
+            Err(e) => Err(sdk_err("DescribeAuthorizer", e)),
+        }
+    }
+
+    async fn create_authorizer(
+        &self,
+        name: &str,
+        spec: &AuthorizerSpec,
+        tags: &BTreeMap<String, String>,
+    ) -> Result<String> {
+        let out = self
+            .0
+            .create_authorizer()
+            .authorizer_name(name)
+            .authorizer_function_arn(&spec.authorizer_function_arn)
+            .token_key_name(&spec.token_key_name)
+            .signing_disabled(spec.signing_disabled)
+            .status(spec.status.as_str().into())
+            .enable_caching_for_http(spec.enable_caching_for_http)
+            .set_tags(Some(iot_tags(tags)))
+            .send()
+            .await
+            .map_err(|e| sdk_err("CreateAuthorizer", e))?;
+        Ok(out.authorizer_arn().unwrap_or_default().to_owned())
+    }
+
+    async fn update_authorizer(&self, name: &str, spec: &AuthorizerSpec) -> Result<()> {
+        self.0
+            .update_authorizer()
+            .authorizer_name(name)
+            .authorizer_function_arn(&spec.authorizer_function_arn)
+            .token_key_name(&spec.token_key_name)
+            .status(spec.status.as_str().into())
+            .enable_caching_for_http(spec.enable_caching_for_http)
+            .send()
+            .await
+            .map_err(|e| sdk_err("UpdateAuthorizer", e))?;
+        Ok(())
+    }
+
+    async fn delete_authorizer(&self, name: &str) -> Result<()> {
+        self.0
+            .update_authorizer()
+            .authorizer_name(name)
+            .status(iot::types::AuthorizerStatus::Inactive)
+            .send()
+            .await
+            .map_err(|e| sdk_err("UpdateAuthorizer", e))?;
+        self.0
+            .delete_authorizer()
+            .authorizer_name(name)
+            .send()
+            .await
+            .map_err(|e| sdk_err("DeleteAuthorizer", e))?;
+        Ok(())
     }
 }

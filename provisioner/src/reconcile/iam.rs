@@ -9,13 +9,16 @@ use anyhow::{Context as _, bail};
 
 use super::{ApiArns, PolicyDoc, Reconciler, State};
 use crate::aws::{Cloud, Iam, Lambda, Permission};
-use crate::config::PROJECT_TAG;
+use crate::config::{Function, PROJECT_TAG};
 use crate::render::{RoleDoc, identity_pool_role, roles};
 
 /// The name of the inline policy groupcast puts on the roles it creates.
 pub(crate) const ROLE_POLICY: &str = "groupcast";
 /// The principal AppSync invokes Lambda authorizers as.
 const APPSYNC_PRINCIPAL: &str = "appsync.amazonaws.com";
+/// The principal IoT invokes custom authorizers as
+/// (https://docs.aws.amazon.com/iot/latest/developerguide/custom-auth-authorize.html).
+const IOT_PRINCIPAL: &str = "iot.amazonaws.com";
 /// Shown as the source ARN of a permission whose API does not exist yet (plan).
 pub(super) const UNKNOWN_ARN: &str = "(known after apply)";
 
@@ -204,6 +207,7 @@ impl<C: Cloud> Reconciler<'_, C> {
     ) -> anyhow::Result<()> {
         let destroying = arns.is_none();
         let arns = arns.cloned().unwrap_or_default();
+        // (label, function, principal, source ARN when known)
         let mut wanted = Vec::new();
         if let Some(l) = self
             .config
@@ -211,7 +215,12 @@ impl<C: Cloud> Reconciler<'_, C> {
             .as_ref()
             .and_then(|e| e.auth.lambda.as_ref())
         {
-            wanted.push(("events", l.authorizer_arn.clone(), arns.events.clone()));
+            wanted.push((
+                "events",
+                l.authorizer_arn.clone(),
+                APPSYNC_PRINCIPAL,
+                arns.events.clone(),
+            ));
         }
         if let Some(l) = self
             .config
@@ -219,16 +228,37 @@ impl<C: Cloud> Reconciler<'_, C> {
             .as_ref()
             .and_then(|g| g.auth.lambda.as_ref())
         {
-            wanted.push(("graphql", l.authorizer_arn.clone(), arns.graphql.clone()));
+            wanted.push((
+                "graphql",
+                l.authorizer_arn.clone(),
+                APPSYNC_PRINCIPAL,
+                arns.graphql.clone(),
+            ));
         }
-        for (label, function, api_arn) in wanted {
+        // IoT's permission to invoke the iot-authorizer, scoped to the project's authorizer by
+        // SourceArn (custom-authorizer mode only; destroy removes it). After a switch back to
+        // identity-pool the authorizer it names is deleted, so the statement admits nothing.
+        if self.config.iot_custom_authorizer() {
+            wanted.push((
+                "iot",
+                self.config.function_arn(Function::IotAuthorizer),
+                IOT_PRINCIPAL,
+                Some(self.config.iot_authorizer_arn()),
+            ));
+        }
+        for (label, function, principal, api_arn) in wanted {
             let statement_id = format!("groupcast-{}-{label}", self.project());
             let desired = (!destroying).then(|| Permission {
                 statement_id: statement_id.clone(),
-                principal: APPSYNC_PRINCIPAL.to_owned(),
+                principal: principal.to_owned(),
                 action: "lambda:InvokeFunction".to_owned(),
                 source_arn: Some(api_arn.clone().unwrap_or_else(|| UNKNOWN_ARN.to_owned())),
             });
+            let why = if principal == IOT_PRINCIPAL {
+                "let IoT invoke it"
+            } else {
+                "let AppSync invoke it"
+            };
             self.lambda_permission(
                 &function,
                 &statement_id,
@@ -236,7 +266,7 @@ impl<C: Cloud> Reconciler<'_, C> {
                 api_arn.is_some(),
                 true,
                 "Lambda authorizer",
-                "let AppSync invoke it",
+                why,
             )
             .await?;
         }

@@ -1,5 +1,6 @@
 //! The IoT side of the reconciler: one policy per group (a changed document becomes a new
-//! default version), their deletion, and `iot grant`'s logic, [`grant_groups`].
+//! default version), their deletion, `iot grant`'s logic, [`grant_groups`], and in
+//! `iot.auth = "custom-authorizer"` mode the IoT custom authorizer instead of the policies.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -7,9 +8,15 @@ use anyhow::{Context as _, bail};
 use groupcast::outputs::IotOutputs;
 use groupcast_auth::grant::{self, GrantRules, IotPolicyApi, PolicyPattern};
 
-use super::{PolicyDoc, Reconciler};
-use crate::aws::{self, Cloud, Iot};
+use super::{PolicyDoc, Reconciler, State};
+use crate::aws::{self, AuthorizerSpec, Cloud, Iot};
 use crate::config::{Config, PROJECT_TAG};
+
+impl State for AuthorizerSpec {
+    fn text(&self) -> String {
+        super::pretty(self)
+    }
+}
 
 impl<C: Cloud> Reconciler<'_, C> {
     /// groupcast's policies among the names matching the pattern: (name, arn).
@@ -63,7 +70,76 @@ impl<C: Cloud> Reconciler<'_, C> {
         Ok(())
     }
 
-    /// One IoT policy per group; a changed document becomes a new default version.
+    /// The project's IoT custom authorizer: created or updated from `iot/custom-authorizer.json`
+    /// in custom-authorizer mode, deleted otherwise (a switch back to identity-pool must not
+    /// leave a way in). Returns its name when it is wanted.
+    async fn iot_authorizer(&mut self, wanted: bool) -> anyhow::Result<Option<String>> {
+        let iot = self.cloud.iot();
+        let name = self.config.iot_authorizer_name();
+        let desired: Option<AuthorizerSpec> = if wanted {
+            let path = crate::render::CUSTOM_AUTHORIZER_PATH;
+            let doc = self
+                .rendered
+                .get(path)
+                .with_context(|| format!("{path} was not rendered"))?;
+            Some(serde_json::from_str(doc).with_context(|| path.to_owned())?)
+        } else {
+            None
+        };
+        let live = iot.get_authorizer(&name).await?;
+        let live_tags = match &live {
+            Some(a) => Some(iot.tags(&a.arn).await?),
+            None => None,
+        };
+        if let Some(t) = &live_tags
+            && !self.owned(t)
+        {
+            if !wanted {
+                return Ok(None);
+            }
+            bail!(
+                "IoT authorizer {name:?} exists but is not tagged {PROJECT_TAG}={}: groupcast will not change it",
+                self.project()
+            );
+        }
+        let tags = self.config.resource_tags();
+        let live_spec = live.as_ref().map(|a| a.spec.clone());
+        let recreate = matches!((&live_spec, &desired), (Some(l), Some(d)) if l.signing_disabled != d.signing_disabled);
+        self.converge(
+            "iot-authorizer",
+            &name,
+            live_spec.as_ref(),
+            desired.as_ref(),
+            async |d| iot.create_authorizer(&name, d, &tags).await.map(drop),
+            // IoT fixes signingDisabled at creation: a change there is a replacement.
+            async |d| {
+                if recreate {
+                    iot.delete_authorizer(&name).await?;
+                    iot.create_authorizer(&name, d, &tags).await.map(drop)
+                } else {
+                    iot.update_authorizer(&name, d).await
+                }
+            },
+            async || iot.delete_authorizer(&name).await,
+        )
+        .await?;
+        if wanted && let (Some(a), Some(live_tags)) = (&live, &live_tags) {
+            let arn = a.arn.clone();
+            self.sync_tags(
+                "iot-authorizer",
+                &name,
+                live_tags,
+                &tags,
+                async |t| iot.tag(&arn, t).await,
+                async |k| iot.untag(&arn, k).await,
+            )
+            .await?;
+        }
+        Ok(wanted.then_some(name))
+    }
+
+    /// One IoT policy per group (a changed document becomes a new default version), or in
+    /// custom-authorizer mode the authorizer and no policies.
     pub(crate) async fn iot(&mut self) -> anyhow::Result<Option<IotOutputs>> {
         let project = self.project().to_owned();
         let Some(iot_cfg) = self.config.iot.clone() else {
@@ -73,7 +149,12 @@ impl<C: Cloud> Reconciler<'_, C> {
         let pattern = iot_cfg.pattern(&project);
         let tags = self.config.resource_tags();
         let mut policies = BTreeMap::new();
-        for g in self.config.iot_groups() {
+        let policy_groups = if iot_cfg.custom_authorizer() {
+            Vec::new()
+        } else {
+            self.config.iot_groups()
+        };
+        for g in policy_groups {
             let path = format!("iot/{}.json", g.policy_name);
             let doc = self
                 .rendered
@@ -126,6 +207,7 @@ impl<C: Cloud> Reconciler<'_, C> {
                 self.delete_policy(&name).await?;
             }
         }
+        let custom_authorizer = self.iot_authorizer(iot_cfg.custom_authorizer()).await?;
         let data_endpoint = if self.applying() {
             iot.data_endpoint().await?
         } else {
@@ -136,16 +218,18 @@ impl<C: Cloud> Reconciler<'_, C> {
             topic_prefix: iot_cfg.topic_prefix.clone(),
             policy_name_pattern: pattern,
             policies,
+            custom_authorizer,
         }))
     }
 
-    /// Deletes every IoT policy this project owns.
+    /// Deletes every IoT policy this project owns, and its custom authorizer.
     pub(super) async fn destroy_iot(&mut self) -> anyhow::Result<()> {
         if let Some(iot) = &self.config.iot {
             let pattern = iot.pattern(self.project());
             for (name, _) in self.owned_policies(&pattern).await? {
                 self.delete_policy(&name).await?;
             }
+            self.iot_authorizer(false).await?;
         }
         Ok(())
     }

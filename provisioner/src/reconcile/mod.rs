@@ -59,11 +59,12 @@ pub(crate) const NONE_DATA_SOURCE: &str = "groupcast_none";
 pub(crate) const API_KEY_DESCRIPTION: &str = "groupcast";
 /// The kinds whose deletion `apply` makes only with `--allow-delete`: deleting (or replacing, as
 /// a rename does) one of them changes endpoints, API keys or what users may receive.
-pub(crate) const GUARDED_KINDS: [&str; 5] = [
+pub(crate) const GUARDED_KINDS: [&str; 6] = [
     "event-api",
     "graphql-api",
     "namespace",
     "iot-policy",
+    "iot-authorizer",
     "iam-role",
 ];
 
@@ -877,5 +878,149 @@ mod tests {
             fake.world.lock().unwrap().rules["acme-live-iot-sync"],
             foreign
         );
+    }
+
+    const IOT_AUTHORIZER_FN: &str =
+        "arn:aws:lambda:us-east-1:123456789012:function:acme-live-iot-authorizer";
+
+    /// The example in custom-authorizer mode (no identity pool keys, which that mode refuses).
+    fn custom_authorizer() -> Config {
+        let text = include_str!("../../../examples/groupcast.toml")
+            .replace(
+                "function:groupcast-authorizer",
+                "function:acme-live-authorizer",
+            )
+            .replace(
+                "identity_pool_id = \"us-east-1:0f6d3c2a-1b2c-4d5e-8f90-123456789abc\"",
+                "auth = \"custom-authorizer\"\nrefresh_after_seconds = 900",
+            );
+        Config::parse(Path::new("groupcast.toml"), &text).unwrap()
+    }
+
+    async fn apply_deleting(fake: &Fake, config: &Config) -> anyhow::Result<Vec<Change>> {
+        let renderer = Renderer::embedded()?;
+        let mut r = Reconciler::new(fake, config, &renderer, Mode::Apply { progress: false })?
+            .allow_delete(true);
+        r.run().await?;
+        Ok(r.changes)
+    }
+
+    #[tokio::test]
+    async fn custom_authorizer_mode_makes_the_authorizer_its_role_and_iot_s_invoke_permission_and_no_policies()
+     {
+        let config = custom_authorizer();
+        let fake = account();
+        fake.world
+            .lock()
+            .unwrap()
+            .functions
+            .insert(IOT_AUTHORIZER_FN.to_owned(), Vec::new());
+        let planned = plan(&fake, &config).await;
+        assert!(
+            planned
+                .iter()
+                .any(|c| c.kind == "iot-authorizer" && c.action == Action::Create),
+            "{planned:#?}"
+        );
+        let applied = apply(&fake, &config).await.unwrap();
+        let summary = |cs: &[Change]| -> Vec<(Action, &str, String)> {
+            cs.iter()
+                .map(|c| (c.action, c.kind, c.name.clone()))
+                .collect()
+        };
+        assert_eq!(summary(&planned), summary(&applied));
+        let w = fake.world.lock().unwrap().clone();
+        let (authorizer, tags) = &w.authorizers["acme-live-iot-authorizer"];
+        assert_eq!(authorizer.spec.authorizer_function_arn, IOT_AUTHORIZER_FN);
+        assert!(authorizer.spec.signing_disabled);
+        assert_eq!(authorizer.spec.status, "ACTIVE");
+        assert_eq!(authorizer.spec.token_key_name, "groupcast-token");
+        assert_eq!(tags[PROJECT_TAG], "acme-live");
+        assert!(
+            w.policies.is_empty(),
+            "no group policies: {:?}",
+            w.policies.keys()
+        );
+        assert!(w.roles.contains_key("acme-live-iot-authorizer"));
+        assert!(!w.roles.contains_key("acme-live-iot-grant"));
+        let perms = &w.functions[IOT_AUTHORIZER_FN];
+        assert_eq!(perms.len(), 1);
+        assert_eq!(perms[0].principal, "iot.amazonaws.com");
+        assert_eq!(perms[0].action, "lambda:InvokeFunction");
+        assert_eq!(
+            perms[0].source_arn.as_deref(),
+            Some("arn:aws:iot:us-east-1:123456789012:authorizer/acme-live-iot-authorizer")
+        );
+        drop(w);
+        assert!(plan(&fake, &config).await.is_empty());
+        // destroy removes the authorizer and IoT's statement with the rest.
+        destroy(&fake, &config).await.unwrap();
+        let w = fake.world.lock().unwrap().clone();
+        assert!(w.authorizers.is_empty());
+        assert!(w.functions[IOT_AUTHORIZER_FN].is_empty());
+    }
+
+    #[tokio::test]
+    async fn switching_iot_modes_removes_what_the_other_mode_made_and_only_with_allow_delete() {
+        let pool = example();
+        let custom = custom_authorizer();
+        let fake = account();
+        fake.world
+            .lock()
+            .unwrap()
+            .functions
+            .insert(IOT_AUTHORIZER_FN.to_owned(), Vec::new());
+        apply(&fake, &pool).await.unwrap();
+        assert_eq!(fake.world.lock().unwrap().policies.len(), 4);
+        // The group policies go: a guarded deletion.
+        let e = format!("{:#}", apply(&fake, &custom).await.unwrap_err());
+        assert!(e.contains("--allow-delete"), "{e}");
+        apply_deleting(&fake, &custom).await.unwrap();
+        {
+            let w = fake.world.lock().unwrap();
+            assert!(w.policies.is_empty());
+            assert_eq!(w.authorizers.len(), 1);
+            assert!(!w.roles.contains_key("acme-live-iot-grant"));
+        }
+        assert!(plan(&fake, &custom).await.is_empty());
+        // Back to identity-pool: the authorizer (a way in) goes too.
+        let back = plan(&fake, &pool).await;
+        assert!(
+            back.iter()
+                .any(|c| c.kind == "iot-authorizer" && c.action == Action::Delete && c.guarded()),
+            "{back:#?}"
+        );
+        apply_deleting(&fake, &pool).await.unwrap();
+        let w = fake.world.lock().unwrap().clone();
+        assert!(w.authorizers.is_empty());
+        assert_eq!(w.policies.len(), 4);
+        drop(w);
+        assert!(plan(&fake, &pool).await.is_empty());
+    }
+
+    #[tokio::test]
+    async fn an_authorizer_of_the_same_name_without_the_project_tag_is_never_changed() {
+        let config = custom_authorizer();
+        let fake = account();
+        let spec = crate::aws::AuthorizerSpec {
+            authorizer_function_arn: "arn:aws:lambda:us-east-1:123456789012:function:theirs"
+                .to_owned(),
+            token_key_name: "t".to_owned(),
+            signing_disabled: false,
+            status: "ACTIVE".to_owned(),
+            enable_caching_for_http: false,
+        };
+        use crate::aws::Iot as _;
+        fake.create_authorizer("acme-live-iot-authorizer", &spec, &BTreeMap::new())
+            .await
+            .unwrap();
+        let e = format!("{:#}", apply(&fake, &config).await.unwrap_err());
+        assert!(e.contains("not tagged groupcast:project=acme-live"), "{e}");
+        let w = fake.world.lock().unwrap().clone();
+        assert_eq!(w.authorizers["acme-live-iot-authorizer"].0.spec, spec);
+        // An identity-pool config leaves it alone too (its roles from the failed run go).
+        drop(w);
+        apply_deleting(&fake, &example()).await.unwrap();
+        assert_eq!(fake.world.lock().unwrap().authorizers.len(), 1);
     }
 }

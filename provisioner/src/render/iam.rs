@@ -17,6 +17,7 @@ pub(crate) const LAMBDA_TRUST_TEMPLATE: &str = "iam/lambda-trust.json.tera";
 pub(crate) const PUBLISHER_ROLE_TEMPLATE: &str = "iam/publisher-role-policy.json.tera";
 pub(crate) const AUTHORIZER_ROLE_TEMPLATE: &str = "iam/authorizer-role-policy.json.tera";
 pub(crate) const IOT_GRANT_ROLE_TEMPLATE: &str = "iam/iot-grant-role-policy.json.tera";
+pub(crate) const IOT_AUTHORIZER_ROLE_TEMPLATE: &str = "iam/iot-authorizer-role-policy.json.tera";
 pub(crate) const IDENTITY_POOL_TEMPLATE: &str = "iam/identity-pool-iot-policy.json.tera";
 pub(crate) const APPSYNC_LOGS_TRUST_TEMPLATE: &str = "iam/appsync-logs-trust.json.tera";
 pub(crate) const APPSYNC_LOGS_ROLE_TEMPLATE: &str = "iam/appsync-logs-role-policy.json.tera";
@@ -28,6 +29,7 @@ pub(crate) const LAMBDA_TRUST: &str = "iam/lambda-trust.json";
 pub(crate) const PUBLISHER_ROLE_POLICY: &str = "iam/publisher-role-policy.json";
 pub(crate) const AUTHORIZER_ROLE_POLICY: &str = "iam/authorizer-role-policy.json";
 pub(crate) const IOT_GRANT_ROLE_POLICY: &str = "iam/iot-grant-role-policy.json";
+pub(crate) const IOT_AUTHORIZER_ROLE_POLICY: &str = "iam/iot-authorizer-role-policy.json";
 pub(crate) const IDENTITY_POOL_IOT_POLICY: &str = "iam/identity-pool-iot-policy.json";
 pub(crate) const APPSYNC_LOGS_TRUST: &str = "iam/appsync-logs-trust.json";
 pub(crate) const APPSYNC_LOGS_ROLE_POLICY: &str = "iam/appsync-logs-role-policy.json";
@@ -48,7 +50,8 @@ pub(crate) struct RoleDoc {
 }
 
 /// Every role `apply` must create for `config`, in a fixed order: the publisher's always, the
-/// authorizer's when an API uses a Lambda authorizer, the iot-grant's with `[iot]`, AppSync's
+/// authorizer's when an API uses a Lambda authorizer, the iot-grant's with `[iot]` (the
+/// iot-authorizer's instead with `iot.auth = "custom-authorizer"`), AppSync's
 /// logging role with `[events]` or `[graphql]`. Each path is rendered by [`Renderer::render`].
 /// The identity pool's role is the user's and not in this list: see [`identity_pool_role`].
 pub(crate) fn roles(config: &Config) -> Vec<RoleDoc> {
@@ -62,8 +65,12 @@ pub(crate) fn roles(config: &Config) -> Vec<RoleDoc> {
     if config.uses_lambda_auth() {
         out.push(lambda(Function::Authorizer, AUTHORIZER_ROLE_POLICY));
     }
-    if config.iot.is_some() {
-        out.push(lambda(Function::IotGrant, IOT_GRANT_ROLE_POLICY));
+    match &config.iot {
+        Some(iot) if iot.custom_authorizer() => {
+            out.push(lambda(Function::IotAuthorizer, IOT_AUTHORIZER_ROLE_POLICY));
+        }
+        Some(_) => out.push(lambda(Function::IotGrant, IOT_GRANT_ROLE_POLICY)),
+        None => {}
     }
     if config.events.is_some() || config.graphql.is_some() {
         out.push(RoleDoc {
@@ -117,6 +124,9 @@ pub(crate) enum Scope {
     /// The iot-grant function, when the IoT sync rule is wanted: EventBridge's permission to
     /// invoke it.
     IotGrantFunction,
+    /// The project's IoT custom authorizer, with `[iot]` in either mode (apply deletes one a
+    /// switch back to `identity-pool` leaves behind).
+    IotAuthorizer,
 }
 
 /// The AWS actions `provisioner plan`, `apply`, `destroy` and `iot grant` call, by scope: the one
@@ -267,6 +277,19 @@ pub(crate) const DEPLOYER_ACTIONS: &[(&str, Scope, &[&str])] = &[
             "lambda:RemovePermission",
         ],
     ),
+    (
+        "GroupcastIotAuthorizer",
+        Scope::IotAuthorizer,
+        &[
+            "iot:DescribeAuthorizer",
+            "iot:CreateAuthorizer",
+            "iot:UpdateAuthorizer",
+            "iot:DeleteAuthorizer",
+            "iot:ListTagsForResource",
+            "iot:TagResource",
+            "iot:UntagResource",
+        ],
+    ),
 ];
 
 /// The IoT policy names the pattern produces, as an IAM resource pattern: `{group}` becomes `*`.
@@ -331,7 +354,23 @@ fn scope_resources(config: &Config, scope: Scope) -> (Vec<String>, Option<Value>
                 (Vec::new(), None)
             }
         }
-        Scope::Authorizers => (config.authorizer_arns().map(str::to_owned).collect(), None),
+        Scope::Authorizers => {
+            let mut arns: Vec<String> = config.authorizer_arns().map(str::to_owned).collect();
+            if config.iot_custom_authorizer() {
+                // IoT's invoke permission on the iot-authorizer.
+                arns.push(config.function_arn(Function::IotAuthorizer));
+            }
+            (arns, None)
+        }
+        Scope::IotAuthorizer => (
+            config
+                .iot
+                .as_ref()
+                .map(|_| config.iot_authorizer_arn())
+                .into_iter()
+                .collect(),
+            None,
+        ),
         // Rule ARNs on the default bus: arn:PARTITION:events:REGION:ACCOUNT:rule/NAME
         // (https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazoneventbridge.html).
         Scope::IotSyncRule => {
@@ -442,7 +481,20 @@ impl Renderer {
                 json!({"function_name": config.function_name(Function::Authorizer)}),
             )?;
         }
-        if let Some(iot) = &config.iot {
+        if config.iot_custom_authorizer() {
+            put(
+                IOT_AUTHORIZER_ROLE_TEMPLATE,
+                IOT_AUTHORIZER_ROLE_POLICY,
+                json!({
+                    "function_name": config.function_name(Function::IotAuthorizer),
+                    "user_pool_arn": config.cognito_pool().map(|c| format!(
+                        "arn:{p}:cognito-idp:{}:{account}:userpool/{}",
+                        c.region.as_deref().unwrap_or(region),
+                        c.user_pool_id
+                    )),
+                }),
+            )?;
+        } else if let Some(iot) = &config.iot {
             put(
                 IOT_GRANT_ROLE_TEMPLATE,
                 IOT_GRANT_ROLE_POLICY,

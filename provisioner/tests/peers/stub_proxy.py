@@ -16,6 +16,8 @@ itself with the same REST-JSON shapes as AWS:
     GET    /tags?resourceArn=                             ListTagsForResource
     POST   /tags, POST /untag                             TagResource, UntagResource
     DELETE /policies/{name}                               forwarded; its tags are dropped
+    POST|GET|PUT|DELETE /authorizer/{name}                Create/Describe/Update/DeleteAuthorizer
+                                                          (in memory; an ACTIVE one cannot be deleted)
 
 Test controls (never counted as calls):
     GET  /_stub/calls            every counted request so far: [{"method", "path", "service", "action"}]
@@ -64,6 +66,7 @@ def reset_state():
         datasources={},  # (api id, name) -> dict
         resolvers={},  # (api id, type, field) -> dict
         iot_tags={},  # arn -> {key: value}
+        authorizers={},  # name -> authorizerDescription
     )
 
 
@@ -400,6 +403,9 @@ class Handler(BaseHTTPRequestHandler):
                 for k in body.get("tagKeys", []):
                     STATE["iot_tags"].get(body["resourceArn"], {}).pop(k, None)
             return self.reply(200, {})
+        authorizer = re.fullmatch(r"/authorizer/([^/]+)", path)
+        if authorizer:
+            return self.iot_authorizer(urllib.parse.unquote(authorizer.group(1)), m)
         policy = re.fullmatch(r"/policies/([^/]+)", path)
         if policy and m == "POST":
             status, headers, data = self.moto()
@@ -417,6 +423,46 @@ class Handler(BaseHTTPRequestHandler):
                         del STATE["iot_tags"][arn]
             return self.forward_raw(status, headers, data)
         return self.forward()
+
+    def iot_authorizer(self, name, m):
+        """The IoT custom authorizer calls moto 5.2.5 lacks, with AWS's shapes
+        (https://docs.aws.amazon.com/iot/latest/apireference/API_CreateAuthorizer.html and its siblings)."""
+        fields = ["authorizerFunctionArn", "tokenKeyName", "tokenSigningPublicKeys", "status",
+                  "signingDisabled", "enableCachingForHttp"]
+        with LOCK:
+            current = STATE["authorizers"].get(name)
+            if m == "POST":
+                if current is not None:
+                    return self.reply(409, {"message": f"authorizer {name} exists"},
+                                      error_type="ResourceAlreadyExistsException")
+                body = self.json_body()
+                arn = f"arn:aws:iot:us-east-1:123456789012:authorizer/{name}"
+                desc = {"authorizerName": name, "authorizerArn": arn, "status": "ACTIVE",
+                        "signingDisabled": False, "enableCachingForHttp": False,
+                        "creationDate": time.time(), "lastModifiedDate": time.time()}
+                desc.update({k: body[k] for k in fields if k in body})
+                STATE["authorizers"][name] = desc
+                STATE["iot_tags"][arn] = {t["Key"]: t["Value"] for t in body.get("tags", [])}
+                return self.reply(200, {"authorizerName": name, "authorizerArn": arn})
+            if current is None:
+                return self.reply(404, {"message": f"authorizer {name} not found"},
+                                  error_type="ResourceNotFoundException")
+            if m == "GET":
+                return self.reply(200, {"authorizerDescription": current})
+            if m == "PUT":
+                body = self.json_body()
+                # signingDisabled is fixed at creation: UpdateAuthorizer has no such field.
+                current.update({k: body[k] for k in fields if k in body and k != "signingDisabled"})
+                current["lastModifiedDate"] = time.time()
+                return self.reply(200, {"authorizerName": name, "authorizerArn": current["authorizerArn"]})
+            if m == "DELETE":
+                if current.get("status") == "ACTIVE":
+                    return self.reply(409, {"message": "an ACTIVE authorizer cannot be deleted"},
+                                      error_type="DeleteConflictException")
+                del STATE["authorizers"][name]
+                STATE["iot_tags"].pop(current["authorizerArn"], None)
+                return self.reply(200, {})
+        self.not_found(self.path)
 
 
 def free_port():

@@ -1327,3 +1327,78 @@ fn verbose_logs_every_aws_call_and_schema_polls_are_lines() {
     // One line per call the stub saw (each call is logged once, whatever its outcome).
     assert_eq!(logged.len(), peers.calls().len(), "{e}");
 }
+
+/// `iot.auth = "custom-authorizer"`. stub: Create/Describe/Update/DeleteAuthorizer (moto 5.2.5 has
+/// none) and the authorizer's tags; moto: the roles and the Lambda permission.
+#[test]
+fn custom_authorizer_mode_creates_the_authorizer_and_iot_s_invoke_permission_then_only_reads() {
+    let (peers, _guard) = Peers::get();
+    let dir = scratch("iot-custom-authorizer");
+    peers.inventory(&["function", "acme-live-iot-authorizer"]);
+    let text = example().replace(
+        "identity_pool_id = \"us-east-1:0f6d3c2a-1b2c-4d5e-8f90-123456789abc\"",
+        "auth = \"custom-authorizer\"\nrefresh_after_seconds = 600",
+    );
+    assert!(text.contains("custom-authorizer"));
+    let config = write_config(&dir, &text);
+    let before = plan(&dir, peers, &config);
+    assert!(
+        stdout(&before).contains("+ create iot-authorizer acme-live-iot-authorizer"),
+        "{}",
+        stdout(&before)
+    );
+    ok(&apply(&dir, peers, &config));
+    let outputs = Outputs::from_path(dir.join("outputs.json")).unwrap();
+    let iot = outputs.iot.as_ref().unwrap();
+    assert_eq!(
+        iot.custom_authorizer.as_deref(),
+        Some("acme-live-iot-authorizer")
+    );
+    assert!(iot.policies.is_empty(), "{iot:?}");
+    let list = peers.list();
+    let summary = owned_summary(&list);
+    assert_eq!(summary["iot_policies"], serde_json::json!([]));
+    let roles: Vec<&Value> = summary["iam_roles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| &r[0])
+        .collect();
+    assert!(
+        roles.contains(&&serde_json::json!("acme-live-iot-authorizer")),
+        "{roles:?}"
+    );
+    assert!(
+        !roles.contains(&&serde_json::json!("acme-live-iot-grant")),
+        "{roles:?}"
+    );
+    let function = list["functions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["name"] == "acme-live-iot-authorizer")
+        .unwrap();
+    assert_eq!(
+        function["statements"],
+        serde_json::json!([{
+            "sid": "groupcast-acme-live-iot",
+            "source_arn": "arn:aws:iot:us-east-1:123456789012:authorizer/acme-live-iot-authorizer",
+        }])
+    );
+    let env = std::fs::read_to_string(dir.join("deployed/lambda/iot-authorizer.env")).unwrap();
+    assert!(env.contains("GROUPCAST_IOT_REFRESH_SECS='600'\n"), "{env}");
+    // The second plan finds the authorizer, its role and IoT's statement in sync.
+    let again = plan(&dir, peers, &config);
+    assert_eq!(again.status.code(), Some(0), "{}", stdout(&again));
+    ok(&provisioner(
+        &dir,
+        Some(peers),
+        &["--config", &config, "destroy", "--yes"],
+    ));
+    let after = plan(&dir, peers, &config);
+    assert!(
+        stdout(&after).contains("+ create iot-authorizer acme-live-iot-authorizer"),
+        "{}",
+        stdout(&after)
+    );
+}
