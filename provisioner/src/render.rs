@@ -9,7 +9,7 @@ use groupcast::limits::{self, IOT_POLICY_MAX_CHARS, NAMESPACE_CODE_MAX_CHARS};
 use serde_json::{Value, json};
 use tera::Tera;
 
-use crate::config::{CognitoAuth, Config};
+use crate::config::{CognitoAuth, Config, Function};
 
 mod iam;
 pub(crate) use iam::{RoleDoc, identity_pool_role, roles};
@@ -388,10 +388,20 @@ impl Renderer {
                 i.topic_prefix
             )
         });
+        // `revoke` re-syncs a user's IoT policies by invoking the iot-grant function: the
+        // unqualified function ARN, which a policy may name alone
+        // (https://docs.aws.amazon.com/lambda/latest/dg/lambda-api-permissions-ref.html).
+        let iot_grant_function_arn = config.iot.as_ref().map(|_| {
+            format!(
+                "arn:{partition}:lambda:{region}:{account}:function:{}",
+                config.function_name(Function::IotGrant)
+            )
+        });
         let ctx = with(json!({"publisher": {
             "namespace_arns": namespace_arns,
             "graphql_publish_arn": graphql_publish_arn,
             "iot_topic_arn": iot_topic_arn,
+            "iot_grant_function_arn": iot_grant_function_arn,
         }}));
         let path = iam::PUBLISHER_POLICY_PATH.to_owned();
         let doc = self.render_one(PUBLISHER_POLICY, &ctx)?;
