@@ -70,6 +70,14 @@ fn environment(config: &Config, outputs: &Outputs, f: Function) -> BTreeMap<Stri
                 set("GROUPCAST_IOT_TOPIC_PREFIX", i.topic_prefix.clone());
                 transports.push("iot");
             }
+            // `Publisher::revoke` re-syncs a user's IoT policies through this function (its role
+            // may invoke exactly it: iam/publisher-policy.json).
+            if config.iot.is_some() && !config.iot_custom_authorizer() {
+                set(
+                    "GROUPCAST_IOT_GRANT_FUNCTION",
+                    config.function_name(Function::IotGrant),
+                );
+            }
             set("GROUPCAST_TRANSPORTS", transports.join(","));
         }
         Function::Authorizer => {
@@ -203,6 +211,10 @@ mod tests {
             "https://abc.appsync-api.us-east-1.amazonaws.com"
         );
         assert_eq!(p.environment["GROUPCAST_TRANSPORTS"], "events,iot");
+        assert_eq!(
+            p.environment["GROUPCAST_IOT_GRANT_FUNCTION"], l["iot-grant"].function_name,
+            "revoke invokes the iot-grant function the provisioner deploys"
+        );
         let g = &l["iot-grant"];
         assert_eq!(
             g.environment["GROUPCAST_IOT_GROUPS"],
@@ -222,6 +234,30 @@ mod tests {
         );
         assert!(grant.contains("GROUPCAST_PROJECT='acme-live'\n"), "{grant}");
         assert!(grant.contains("NO_COLOR='1'\n"), "{grant}");
+        let publisher = &files["lambda/publisher.env"];
+        assert!(
+            publisher.contains("GROUPCAST_IOT_GRANT_FUNCTION='acme-live-iot-grant'\n"),
+            "{publisher}"
+        );
+    }
+
+    #[test]
+    fn without_iot_the_publisher_is_not_told_of_an_iot_grant_function() {
+        let full = include_str!("../../examples/groupcast.toml");
+        let start = full.find("[iot]").unwrap();
+        let end = full.find("[publisher]").unwrap();
+        let text = format!("{}{}", &full[..start], &full[end..]);
+        let config = Config::parse(Path::new("x.toml"), &text).unwrap();
+        assert!(config.iot.is_none());
+        let l = lambdas(&config, &Outputs::default());
+        assert!(!l.contains_key("iot-grant"));
+        assert!(
+            !l["publisher"]
+                .environment
+                .contains_key("GROUPCAST_IOT_GRANT_FUNCTION"),
+            "{:?}",
+            l["publisher"].environment
+        );
     }
 
     #[test]

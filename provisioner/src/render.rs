@@ -424,10 +424,22 @@ impl Renderer {
                 i.topic_prefix
             )
         });
+        // `revoke` re-syncs a user's IoT policies by invoking the iot-grant function: the
+        // unqualified function ARN, which a policy may name alone
+        // (https://docs.aws.amazon.com/lambda/latest/dg/lambda-api-permissions-ref.html).
+        // Only the attachment mode has an iot-grant to sync (custom-authorizer mode revokes by refresh).
+        let iot_grant_function_arn = (config.iot.is_some() && !config.iot_custom_authorizer())
+            .then(|| {
+                format!(
+                    "arn:{partition}:lambda:{region}:{account}:function:{}",
+                    config.function_name(Function::IotGrant)
+                )
+            });
         let ctx = with(json!({"publisher": {
             "namespace_arns": namespace_arns,
             "graphql_publish_arn": graphql_publish_arn,
             "iot_topic_arn": iot_topic_arn,
+            "iot_grant_function_arn": iot_grant_function_arn,
         }}));
         let path = iam::PUBLISHER_POLICY_PATH.to_owned();
         let doc = self.render_one(PUBLISHER_POLICY, &ctx)?;

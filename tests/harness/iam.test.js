@@ -125,6 +125,30 @@ test('iam: a WebSocket publisher (publisher.websocket = true) may connect to the
   assert.equal(r.files['iam/publisher-policy.json'], files['iam/publisher-policy.json'], 'the shared publisher policy changed');
 });
 
+test('iam: the publisher may invoke exactly the iot-grant function (revoke), and without [iot] no function at all', () => {
+  const fn = (name, region = 'us-east-1', acct = ACCT) => `arn:aws:lambda:${region}:${acct}:function:${name}`;
+  for (const f of ['iam/publisher-policy.json', 'iam/publisher-role-policy.json']) {
+    const doc = json(f);
+    assert.equal(allows(doc, 'lambda:InvokeFunction', fn('acme-live-iot-grant')), true, f);
+    for (const other of [
+      fn('acme-live-publisher'), fn('acme-live-authorizer'), fn('acme-live-iot-grantx'), fn('other-iot-grant'),
+      fn('acme-live-iot-grant:prod'), fn('acme-live-iot-grant', 'eu-west-1'), fn('acme-live-iot-grant', 'us-east-1', '999999999999'),
+    ]) {
+      assert.equal(allows(doc, 'lambda:InvokeFunction', other), false, `ATTACK: ${f} invokes ${other}`);
+    }
+    for (const a of ['lambda:InvokeAsync', 'lambda:UpdateFunctionCode', 'lambda:GetFunction', 'lambda:InvokeFunctionUrl']) {
+      assert.equal(allows(doc, a, fn('acme-live-iot-grant')), false, `ATTACK: ${f} may ${a}`);
+    }
+  }
+  const r = renderText(exampleText((t) => t.slice(0, t.indexOf('[iot]')) + t.slice(t.indexOf('[publisher]'))));
+  assert.ok(r.ok, r.stderr);
+  for (const f of ['iam/publisher-policy.json', 'iam/publisher-role-policy.json']) {
+    const doc = JSON.parse(r.files[f]);
+    assert.deepEqual(doc.Statement.filter((s) => JSON.stringify(s).includes('lambda:')), [], `${f} without [iot]`);
+    assert.equal(allows(doc, 'lambda:InvokeFunction', fn('acme-live-iot-grant')), false, `${f} without [iot]`);
+  }
+});
+
 test('iam: iot-grant reads only this project\'s IoT policies and resolves identities only in the configured pool', () => {
   const doc = json('iam/iot-grant-role-policy.json');
   const can = (a, r) => allows(doc, a, r);

@@ -792,6 +792,79 @@ mod tests {
     }
 
     #[test]
+    fn the_publisher_may_invoke_exactly_the_iot_grant_function_and_only_with_iot() {
+        let r = render(&config(&example()), &real_ids());
+        let invokes = |r: &Rendered, path: &str| -> Vec<Value> {
+            statements(r, path)
+                .into_iter()
+                .filter(|s| s.to_string().contains("lambda:"))
+                .collect()
+        };
+        for path in [PUBLISHER_POLICY_PATH, PUBLISHER_ROLE_POLICY] {
+            assert_eq!(
+                invokes(&r, path),
+                [json!({
+                    "Sid": "GroupcastIotGrantInvoke",
+                    "Effect": "Allow",
+                    "Action": "lambda:InvokeFunction",
+                    "Resource": "arn:aws:lambda:us-east-1:123456789012:function:acme-live-iot-grant",
+                })],
+                "{path}"
+            );
+        }
+        // In GovCloud the function's ARN is in the aws-us-gov partition.
+        let gov = example()
+            .replace("us-east-1", "us-gov-west-1")
+            .replace("arn:aws:", "arn:aws-us-gov:");
+        let r = render(&config(&gov), &real_ids());
+        assert_eq!(
+            sid(&r, PUBLISHER_ROLE_POLICY, "GroupcastIotGrantInvoke")["Resource"],
+            "arn:aws-us-gov:lambda:us-gov-west-1:123456789012:function:acme-live-iot-grant"
+        );
+
+        // Without [iot] there is no iot-grant function and nothing to invoke.
+        let full = example();
+        let no_iot = format!(
+            "{}{}",
+            &full[..full.find("[iot]").unwrap()],
+            &full[full.find("[publisher]").unwrap()..]
+        );
+        let r = render(&config(&no_iot), &real_ids());
+        for path in [PUBLISHER_POLICY_PATH, PUBLISHER_ROLE_POLICY] {
+            assert_eq!(invokes(&r, path), Vec::<Value>::new(), "{path}");
+        }
+    }
+
+    #[test]
+    fn the_publisher_policy_refuses_to_invoke_any_function_but_iot_grant() {
+        let c = config(&example());
+        let renderer = Renderer::embedded().unwrap();
+        let base = super::super::base_context(&c);
+        for arn in [
+            "arn:aws:lambda:us-east-1:123456789012:function:acme-live-publisher",
+            "arn:aws:lambda:us-east-1:123456789012:function:*",
+            "arn:aws:lambda:us-east-1:123456789012:function:acme-live-iot-grant:*",
+            "arn:aws:lambda:us-east-1:999999999999:function:acme-live-iot-grant",
+            "*",
+        ] {
+            let mut ctx = base.clone();
+            ctx["publisher"] = json!({
+                "namespace_arns": [],
+                "graphql_publish_arn": null,
+                "iot_topic_arn": "arn:aws:iot:us-east-1:123456789012:topic/groupcast/*",
+                "iot_grant_function_arn": arn,
+            });
+            let err = renderer
+                .render_one(super::super::PUBLISHER_POLICY, &ctx)
+                .unwrap_err();
+            assert!(
+                format!("{err:?}").contains("publisher.iot_grant_function_arn"),
+                "{arn}: {err:?}"
+            );
+        }
+    }
+
+    #[test]
     fn roles_lists_what_apply_creates_and_each_document_is_rendered() {
         let c = config(&example());
         let r = render(&c, &Ids::default());
