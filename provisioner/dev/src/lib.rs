@@ -15,14 +15,47 @@
 //! loads the config, builds a [`system::System`], and calls into this crate.
 
 pub mod auth;
+pub mod aws;
+pub mod events;
+pub mod graphql;
+pub mod iot;
 pub mod log;
 pub mod system;
 
+use std::path::PathBuf;
 use std::sync::Arc;
+
+/// The ports the stack listens on (127.0.0.1 unless `--listen`), fixed by default so a frontend's
+/// outputs stay valid across restarts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ports {
+    /// AppSync Events: HTTPS `POST /event` and WSS `/event/realtime`.
+    pub events: u16,
+    /// AppSync GraphQL: HTTPS `POST /graphql` and its realtime WebSocket.
+    pub graphql: u16,
+    /// IoT: MQTT over WSS (`/mqtt`, SigV4-presigned or custom-authorizer query).
+    pub iot_wss: u16,
+    /// IoT: MQTT over TLS on TCP.
+    pub iot_mqtt: u16,
+    /// The emulated AWS APIs (Cognito user pool incl. JWKS and tokens, Cognito identity, IoT
+    /// control plane, Lambda Invoke).
+    pub aws: u16,
+}
+
+impl Default for Ports {
+    fn default() -> Ports {
+        Ports {
+            events: 4510,
+            graphql: 4511,
+            iot_wss: 4512,
+            iot_mqtt: 4513,
+            aws: 4514,
+        }
+    }
+}
 
 /// Everything a transport needs while it serves: what to serve, who is calling, where to log.
 /// Shared by all connections of all transports (`Arc<Stack>`).
-#[derive(Debug)]
 pub struct Stack {
     /// The rendered system.
     pub system: Arc<system::System>,
@@ -30,4 +63,22 @@ pub struct Stack {
     pub auth: auth::Authenticator,
     /// The decision log.
     pub log: log::DecisionLog,
+    /// TLS for every listener; `None` serves plain TCP (transports' own tests only).
+    pub tls: Option<tokio_rustls::TlsAcceptor>,
+    /// Where the CA, keys, users and attachments are kept across runs.
+    pub state_dir: PathBuf,
+    /// Where each endpoint listens.
+    pub ports: Ports,
+}
+
+impl std::fmt::Debug for Stack {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Stack")
+            .field("system", &self.system)
+            .field("auth", &self.auth)
+            .field("tls", &self.tls.is_some())
+            .field("state_dir", &self.state_dir)
+            .field("ports", &self.ports)
+            .finish_non_exhaustive()
+    }
 }
