@@ -18,6 +18,7 @@ pub mod auth;
 pub mod aws;
 pub mod events;
 pub mod graphql;
+pub mod identity;
 pub mod iot;
 pub mod log;
 pub mod system;
