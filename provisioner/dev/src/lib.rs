@@ -21,7 +21,10 @@ pub mod graphql;
 pub mod identity;
 pub mod iot;
 pub mod log;
+pub mod outputs;
+pub mod run;
 pub mod system;
+pub mod tls;
 
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -1,0 +1,1 @@
+//! (To be built by the local stack's shell: see lib.rs.)
