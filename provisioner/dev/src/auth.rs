@@ -120,6 +120,7 @@ struct Real {
     system: Arc<System>,
     /// The local issuer's URL (`iss` of Cognito tokens, `issuer` of the identity).
     issuer_url: String,
+    issuer: Arc<Issuer>,
     /// Tokens of the local issuer (standing in for the user pool).
     cognito: Verifier,
     /// Tokens of the configured OIDC provider, when one is configured.
@@ -237,6 +238,7 @@ impl Authenticator {
             fixed: BTreeMap::new(),
             real: Some(Real {
                 issuer_url: issuer.issuer_url().to_owned(),
+                issuer: issuer.clone(),
                 cognito,
                 oidc,
                 publisher: crate::identity::publisher_credentials(state_dir)?,
@@ -245,6 +247,31 @@ impl Authenticator {
                 system,
             }),
         })
+    }
+
+    /// The local token issuer (`None` for the [`Authenticator::fixed`] double).
+    pub fn issuer(&self) -> Option<&Arc<Issuer>> {
+        self.real.as_ref().map(|r| &r.issuer)
+    }
+
+    /// The local identity pool (`None` for the [`Authenticator::fixed`] double).
+    pub fn identity_pool(&self) -> Option<&IdentityPool> {
+        self.real.as_ref().map(|r| &r.pool)
+    }
+
+    /// Verifies a token of the local issuer (e.g. a `Logins` value of Cognito identity's GetId).
+    pub async fn verify_local_token(
+        &self,
+        token: &str,
+    ) -> Result<groupcast_auth::jwt::VerifiedToken, AuthFailure> {
+        let Some(real) = &self.real else {
+            return Err(forbidden("tokens need the real authenticator"));
+        };
+        let token = token.strip_prefix("Bearer ").unwrap_or(token).trim();
+        real.cognito
+            .verify(token)
+            .await
+            .map_err(|e| forbidden(e.to_string()))
     }
 
     /// Verifies a SigV4-presigned URL and says who signed it.

@@ -304,7 +304,7 @@ struct UsersFile {
 }
 
 /// One user of the directory.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct UserEntry {
     /// The user's current groups, sorted and distinct.
     #[serde(default)]
@@ -316,6 +316,15 @@ pub struct UserEntry {
 
 fn yes() -> bool {
     true
+}
+
+impl Default for UserEntry {
+    fn default() -> UserEntry {
+        UserEntry {
+            groups: Vec::new(),
+            enabled: true,
+        }
+    }
 }
 
 /// The user directory: each user's current groups, kept in the state directory so that
