@@ -68,7 +68,9 @@ struct Shared {
 /// A running function: its process and its Runtime API. Killed when dropped.
 pub struct LambdaFunction {
     shared: Arc<Shared>,
-    _child: tokio::process::Child,
+    /// Owns the process: waits for it to exit (failing every pending invocation then), and kills
+    /// it when aborted (`kill_on_drop`).
+    watcher: tokio::task::JoinHandle<()>,
     server: tokio::task::JoinHandle<()>,
     name: String,
 }
@@ -84,6 +86,7 @@ impl std::fmt::Debug for LambdaFunction {
 impl Drop for LambdaFunction {
     fn drop(&mut self) {
         self.server.abort();
+        self.watcher.abort();
     }
 }
 
@@ -231,16 +234,32 @@ impl LambdaFunction {
         for (k, v) in env {
             cmd.env(k, v);
         }
-        let child = match cmd.spawn() {
+        let mut child = match cmd.spawn() {
             Ok(c) => c,
             Err(e) => {
                 server.abort();
                 return Err(InvokeError::Start(format!("{}: {e}", binary.display())));
             }
         };
+        let s = shared.clone();
+        let watcher = tokio::spawn(async move {
+            let status = child.wait().await;
+            // A function that exits (e.g. its configuration is refused before the runtime
+            // starts) answers no more invocations: fail them now rather than at the timeout.
+            let error = serde_json::json!({
+                "errorType": "Runtime.ExitError",
+                "errorMessage": format!("the function exited: {status:?}"),
+            });
+            tracing::warn!(%error, "Lambda function exited");
+            let mut state = lock(&s);
+            state.init_error.get_or_insert(error.clone());
+            for (_, waiter) in state.waiting.drain() {
+                let _ = waiter.send(Err(error.clone()));
+            }
+        });
         Ok(LambdaFunction {
             shared,
-            _child: child,
+            watcher,
             server,
             name,
         })
