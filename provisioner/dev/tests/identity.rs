@@ -205,6 +205,16 @@ async fn forged_expired_alg_none_wrong_issuer_and_wrong_audience_tokens_are_refu
     let forged_key = forger
         .mint("alice", &groups(&["team-b"]), Duration::from_secs(600))
         .unwrap();
+    // The forger's key under our kid.
+    let forger_pem = std::fs::read(other_dir.0.join("issuer-key.pem")).unwrap();
+    let mut h = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
+    h.kid = issuer.jwks()["keys"][0]["kid"].as_str().map(str::to_owned);
+    let same_kid = jsonwebtoken::encode(
+        &h,
+        &claims_of(&good),
+        &jsonwebtoken::EncodingKey::from_rsa_pem(&forger_pem).unwrap(),
+    )
+    .unwrap();
     let header = good.split('.').next().unwrap();
     let forged_claims = {
         let mut c = claims_of(&good);
@@ -242,6 +252,7 @@ async fn forged_expired_alg_none_wrong_issuer_and_wrong_audience_tokens_are_refu
         .unwrap();
     for (name, token) in [
         ("another key", forged_key),
+        ("another key under our kid", same_kid),
         ("swapped body", body_swapped),
         ("alg none", alg_none),
         ("alg none with a signature", alg_none_sig),
