@@ -350,3 +350,28 @@ fn identity_ids_are_deterministic_per_user_and_shaped_as_cognitos() {
     assert_eq!(region, "eu-west-1");
     assert!(uuid::Uuid::parse_str(id).is_ok());
 }
+
+#[test]
+fn debug_output_never_shows_a_secret_key() {
+    let dir = state();
+    let keys = groupcast_dev::identity::publisher_credentials(&dir.0).unwrap();
+    assert!(keys.access_key_id.starts_with("AKIA") && keys.access_key_id.len() == 20);
+    assert_eq!(
+        groupcast_dev::identity::publisher_credentials(&dir.0).unwrap(),
+        keys,
+        "kept across runs"
+    );
+    let issuer = Arc::new(Issuer::load_or_create(&dir.0, ISS, "client").unwrap());
+    let auth = Authenticator::new(system(), issuer, &dir.0).unwrap();
+    let shown = format!("{auth:?} {keys:?}");
+    assert!(!shown.contains(&keys.secret_access_key), "{shown}");
+    let pool = auth.identity_pool().unwrap();
+    let c = pool
+        .credentials_for(&identity_id("us-east-1", "alice"), Duration::from_secs(60))
+        .unwrap();
+    let shown = format!("{c:?}");
+    assert!(
+        !shown.contains(&c.secret_access_key) && !shown.contains(&c.session_token),
+        "{shown}"
+    );
+}
