@@ -103,12 +103,12 @@ impl Hub {
             Some(prefix) => (&self.wildcard, prefix.as_str()),
             None => (&self.exact, channel.path.as_str()),
         };
-        if let Ok(mut map) = map.write() {
-            if let Some(entries) = map.get_mut(key) {
-                entries.retain(|e| !(e.outbox.conn == conn && &*e.id == id));
-                if entries.is_empty() {
-                    map.remove(key);
-                }
+        if let Ok(mut map) = map.write()
+            && let Some(entries) = map.get_mut(key)
+        {
+            entries.retain(|e| !(e.outbox.conn == conn && &*e.id == id));
+            if entries.is_empty() {
+                map.remove(key);
             }
         }
     }
@@ -133,10 +133,10 @@ impl Hub {
                 }
             }
         };
-        if let Ok(map) = self.exact.read() {
-            if let Some(entries) = map.get(path) {
-                send_all(entries);
-            }
+        if let Ok(map) = self.exact.read()
+            && let Some(entries) = map.get(path)
+        {
+            send_all(entries);
         }
         if let Ok(map) = self.wildcard.read() {
             for prefix in channel::wildcard_prefixes(path) {
