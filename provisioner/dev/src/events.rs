@@ -58,6 +58,9 @@ pub const HEADER_PREFIX: &str = "header-";
 pub const KA_INTERVAL: Duration = Duration::from_secs(60);
 /// The `connectionTimeoutMs` AppSync acknowledges with (event-api-websocket-protocol.html).
 pub const CONNECTION_TIMEOUT_MS: u64 = 300_000;
+/// A realtime connection's longest life: AppSync ends it after 24 hours
+/// (event-api-websocket-protocol.html; aws-protocols.md §2 "Connect").
+pub const MAX_CONNECTION_LIFETIME: Duration = Duration::from_secs(24 * 3600);
 /// A request (HTTP body or WebSocket message) is at most 1.2 MB
 /// (https://docs.aws.amazon.com/general/latest/gr/appsync.html, Event API quotas).
 pub use groupcast::limits::EVENTS_REQUEST_MAX_BYTES as REQUEST_MAX_BYTES;
@@ -71,6 +74,9 @@ pub struct Options {
     pub connection_timeout_ms: u64,
     /// Handler instances per namespace (concurrent handler runs). Default: the machine's cores.
     pub handler_instances: usize,
+    /// How long a WebSocket connection may live before it is closed (AppSync: 24 hours,
+    /// event-api-websocket-protocol.html, "Connect").
+    pub max_connection_lifetime: Duration,
 }
 
 impl Default for Options {
@@ -82,6 +88,7 @@ impl Default for Options {
                 .map(|n| n.get())
                 .unwrap_or(2)
                 .clamp(1, 8),
+            max_connection_lifetime: MAX_CONNECTION_LIFETIME,
         }
     }
 }

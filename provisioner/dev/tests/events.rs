@@ -777,3 +777,27 @@ async fn a_publish_over_the_websocket_is_answered_with_publish_success_and_deliv
     assert_eq!(frames[1]["failed"], json!([]));
     assert_eq!(frames[1]["successful"][0]["index"], 0);
 }
+
+#[tokio::test]
+async fn a_connection_is_closed_normally_when_its_lifetime_ends_and_its_subscriptions_with_it() {
+    let ep = start_with(Options {
+        max_connection_lifetime: Duration::from_millis(300),
+        ..Options::default()
+    })
+    .await;
+    let mut ws = raw_connect(&ep, "alice-token").await;
+    assert_eq!(
+        subscribe(&mut ws, "s", "/live/team-a/chat", "alice-token").await["type"],
+        "subscribe_success"
+    );
+    loop {
+        match tokio::time::timeout(STEP, ws.next()).await.unwrap() {
+            Some(Ok(Frame::Close(Some(close)))) => {
+                assert_eq!(u16::from(close.code), 1000);
+                break;
+            }
+            Some(Ok(Frame::Text(_))) => {}
+            other => panic!("expected a close frame, got {other:?}"),
+        }
+    }
+}

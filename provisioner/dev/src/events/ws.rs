@@ -18,6 +18,8 @@
 //! - A text frame that is not a JSON object with a string `type`, or a binary frame, is answered
 //!   with `error` (`BadRequestException`) and closes this connection (1008 / 1003); an unknown
 //!   `type` is answered with `error` (`UnknownOperationError`) and the connection stays.
+//! - A connection is closed (1000) after [`super::Options::max_connection_lifetime`] (AppSync:
+//!   24 hours).
 //! - Frames go out through one writer task that batches whatever is queued (one flush per batch);
 //!   `data` frames come from [`super::hub::Hub::deliver`].
 
@@ -169,9 +171,12 @@ impl Session {
             self.outbox.send(error_frame("connection_error", None, &e));
             return Some((CloseCode::Policy, "Unauthorized"));
         }
+        let end_of_life = tokio::time::sleep(self.options.max_connection_lifetime);
+        tokio::pin!(end_of_life);
         loop {
             let next = tokio::select! {
                 m = stream.next() => m,
+                _ = &mut end_of_life => return Some((CloseCode::Normal, "connection lifetime reached")),
                 _ = overflow.notified() => {
                     self.api.stack.log.decision(Decision {
                         transport: "events",
