@@ -157,10 +157,10 @@ async fn one_thousand_subscribers_receive_twenty_thousand_deliveries_a_second_wi
                             latencies.lock().unwrap().append(&mut mine);
                         }
                     }
-                } else if t.contains("subscribe_success") {
-                    if let Some(tx) = tx.take() {
-                        let _ = tx.send(());
-                    }
+                } else if t.contains("subscribe_success")
+                    && let Some(tx) = tx.take()
+                {
+                    let _ = tx.send(());
                 }
             }
             latencies.lock().unwrap().append(&mut mine);
