@@ -305,6 +305,10 @@ fn upgrade(
         let mut config = WebSocketConfig::default();
         config.max_message_size = Some(REQUEST_MAX_BYTES);
         config.max_frame_size = Some(REQUEST_MAX_BYTES);
+        // Clients send little; tungstenite zeroes its read buffer up to this size on every read,
+        // and keeps one per connection (128 KiB by default): 4 KiB, as its docs advise for many
+        // connections of low inbound traffic.
+        config.read_buffer_size = 4 * 1024;
         let ws =
             WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(config))
                 .await;

@@ -129,7 +129,12 @@ async fn one_thousand_subscribers_receive_twenty_thousand_deliveries_a_second_wi
             .unwrap();
         req.headers_mut()
             .insert("sec-websocket-protocol", protocol.parse().unwrap());
-        let (mut ws, _) = tokio_tungstenite::connect_async(req).await.unwrap();
+        // A small read buffer: tungstenite zeroes it on every read (see the server's config).
+        let mut config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default();
+        config.read_buffer_size = 4 * 1024;
+        let (mut ws, _) = tokio_tungstenite::connect_async_with_config(req, Some(config), true)
+            .await
+            .unwrap();
         ws.send(Frame::text(
             json!({"type": "subscribe", "id": format!("s{i}"), "channel": "/live/team-a/bench",
                    "authorization": {"Authorization": "alice-token"}})
