@@ -28,6 +28,19 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 const LIVE: &str = include_str!("fixtures/events-live.js");
 const ISSUER: &str = "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_AbCdEf123";
 const PUBLISHER_ARN: &str = "arn:aws:sts::123456789012:assumed-role/acme-live-publisher/local";
+/// A namespace whose handler reshapes what it broadcasts, fails one event by AppSync's rule, and
+/// answers `util.error` for one channel.
+const XFORM: &str = r#"import { util } from '@aws-appsync/utils';
+export function onSubscribe(ctx) {
+  if (ctx.info.channel.path === '/xform/closed') { util.error('this room is closed'); }
+}
+export function onPublish(ctx) {
+  if (ctx.info.channel.path === '/xform/closed') { util.error('this room is closed'); }
+  return ctx.events
+    .filter((e) => e.payload.drop !== true)
+    .map((e) => (e.payload.fail === true ? { id: e.id, payload: e.payload, error: 'refused by the handler' } : { id: e.id, payload: { wrapped: e.payload } }));
+}
+"#;
 const STEP: Duration = Duration::from_secs(5);
 
 type Log = Arc<Mutex<Vec<Value>>>;
@@ -93,12 +106,20 @@ async fn start_with(options: Options) -> Endpoint {
         events: Some(EventsSystem {
             name: "acme-live-events".into(),
             connection_auth_modes: vec![AuthMode::Cognito, AuthMode::Lambda, AuthMode::Iam],
-            namespaces: vec![Namespace {
-                name: "live".into(),
-                handler_js: LIVE.into(),
-                publish_auth_modes: vec![AuthMode::Iam],
-                subscribe_auth_modes: vec![AuthMode::Cognito, AuthMode::Lambda],
-            }],
+            namespaces: vec![
+                Namespace {
+                    name: "live".into(),
+                    handler_js: LIVE.into(),
+                    publish_auth_modes: vec![AuthMode::Iam],
+                    subscribe_auth_modes: vec![AuthMode::Cognito, AuthMode::Lambda],
+                },
+                Namespace {
+                    name: "xform".into(),
+                    handler_js: XFORM.into(),
+                    publish_auth_modes: vec![AuthMode::Iam],
+                    subscribe_auth_modes: vec![AuthMode::Cognito],
+                },
+            ],
         }),
         ..Default::default()
     };
@@ -800,4 +821,60 @@ async fn a_connection_is_closed_normally_when_its_lifetime_ends_and_its_subscrip
             other => panic!("expected a close frame, got {other:?}"),
         }
     }
+}
+
+#[tokio::test]
+async fn what_on_publish_returns_is_what_is_broadcast_and_an_event_it_fails_is_reported_failed() {
+    let ep = start().await;
+    let mut ws = raw_connect(&ep, "alice-token").await;
+    assert_eq!(
+        subscribe(&mut ws, "x", "/xform/room", "alice-token").await["type"],
+        "subscribe_success"
+    );
+    let (status, _, v) = http_publish(
+        &ep,
+        "publisher-sig",
+        r#"{"channel":"/xform/room","events":["{\"n\":1}","{\"drop\":true}","{\"fail\":true}"]}"#,
+    )
+    .await;
+    assert_eq!(status, 200, "{v}");
+    // The dropped event was accepted (nothing to broadcast); the failed one is reported.
+    let successful: Vec<u64> = v["successful"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["index"].as_u64().unwrap())
+        .collect();
+    assert_eq!(successful, [0, 1]);
+    assert_eq!(v["failed"][0]["index"], 2);
+    assert_eq!(v["failed"][0]["message"], "refused by the handler");
+    assert_eq!(
+        frames_within(&mut ws, Duration::from_millis(200)).await,
+        [json!({"type": "data", "id": "x", "event": "{\"wrapped\":{\"n\":1}}"})]
+    );
+}
+
+#[tokio::test]
+async fn a_handlers_util_error_answers_403_message_processing_error_and_subscription_processing_error()
+ {
+    let ep = start().await;
+    let (status, kind, v) = http_publish(
+        &ep,
+        "publisher-sig",
+        r#"{"channel":"/xform/closed","events":["1"]}"#,
+    )
+    .await;
+    assert_eq!(
+        (status, kind.as_deref()),
+        (403, Some("MessageProcessingError"))
+    );
+    assert_eq!(v["errors"][0]["message"], "this room is closed");
+    let mut ws = raw_connect(&ep, "alice-token").await;
+    assert_eq!(
+        subscribe(&mut ws, "c", "/xform/closed", "alice-token").await,
+        json!({"type": "subscribe_error", "id": "c",
+               "errors": [{"errorType": "SubscriptionProcessingError", "message": "this room is closed"}]})
+    );
+    let refused = ep.decisions("subscribe", "refused");
+    assert_eq!(refused[0]["reason"], "this room is closed");
 }
