@@ -47,6 +47,7 @@ use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 
 use crate::Stack;
+use crate::log::Outcome;
 use api::{Api, ApiError, Caller};
 
 /// The subprotocol AppSync's realtime endpoint speaks, echoed on the upgrade
@@ -219,17 +220,17 @@ async fn publish(req: Request<Incoming>, peer: SocketAddr, api: Arc<Api>) -> Res
     {
         Ok(b) => b.to_bytes(),
         Err(_) => {
-            return error_response(&ApiError::bad_request(format!(
-                "body: a publish request is at most {REQUEST_MAX_BYTES} bytes"
-            )));
+            let why = format!("body: a publish request is at most {REQUEST_MAX_BYTES} bytes");
+            api.decide("publish", "/event", None, Outcome::Refused, Some(&why));
+            return error_response(&ApiError::bad_request(why));
         }
     };
     let parsed: Value = match serde_json::from_slice(&body) {
         Ok(Value::Object(m)) => Value::Object(m),
         _ => {
-            return error_response(&ApiError::bad_request(
-                "body: a JSON object {\"channel\", \"events\"} is required",
-            ));
+            let why = "body: a JSON object {\"channel\", \"events\"} is required";
+            api.decide("publish", "/event", None, Outcome::Refused, Some(why));
+            return error_response(&ApiError::bad_request(why));
         }
     };
     let caller = Caller {

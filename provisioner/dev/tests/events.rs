@@ -634,6 +634,7 @@ async fn a_malformed_frame_closes_only_its_own_connection() {
             other => panic!("{bad:?}: expected the connection to close, got {other:?}"),
         }
     }
+    assert_eq!(ep.decisions("message", "refused").len(), 4);
     // An unknown type is answered and the connection stays.
     send(&mut good, json!({"type": "bogus"})).await;
     assert_eq!(
@@ -745,6 +746,8 @@ async fn http_errors_carry_the_status_x_amzn_errortype_and_appsyncs_body() {
         assert_eq!(v["errors"][0]["errorType"], *kind, "{body}");
         assert!(v["errors"][0]["message"].is_string(), "{body}");
     }
+    // Every refusal is a logged decision, the body's own included.
+    assert_eq!(ep.decisions("publish", "refused").len(), cases.len());
     let big = format!(
         r#"{{"channel":"/live/team-a/chat","events":["\"{}\""]}}"#,
         "x".repeat(240_001)

@@ -173,7 +173,8 @@ impl Api {
         })
     }
 
-    fn decide(
+    /// Logs one decision of this transport.
+    pub fn decide(
         &self,
         action: &str,
         target: &str,

@@ -200,6 +200,13 @@ impl Session {
                 Some(Ok(_)) => Next::Continue,
             };
             if let Next::Close(code, reason) = next {
+                self.api.decide(
+                    "message",
+                    "/event/realtime",
+                    None,
+                    Outcome::Refused,
+                    Some(reason),
+                );
                 return Some((code, reason));
             }
         }
