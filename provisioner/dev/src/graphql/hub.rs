@@ -10,6 +10,8 @@
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
+use tokio_tungstenite::tungstenite::Utf8Bytes;
+
 use groupcast_vtl::filter::filter_matches;
 use serde_json::{Map, Value as Json};
 use tokio::sync::mpsc;
@@ -19,8 +21,8 @@ use super::parse::Field;
 /// What a connection's writer is told to do.
 #[derive(Debug)]
 pub enum Outbound {
-    /// Send this text frame.
-    Text(Arc<str>),
+    /// Send this text frame (cheap to clone, never copied again on its way out).
+    Text(Utf8Bytes),
     /// The subscription `id` was invalidated: send AppSync's invalidation frame.
     Invalidated { id: String },
 }
@@ -43,6 +45,9 @@ pub struct Sub {
     /// (https://docs.aws.amazon.com/appsync/latest/devguide/aws-appsync-real-time-data.html).
     pub argument_filter: Map<String, Json>,
     pub invalidation_filter: Option<Json>,
+    /// The filter (or argument filter) as JSON text: subscriptions with the same filter share one
+    /// evaluation per delivery.
+    pub filter_key: String,
     /// Who subscribed (for the decision log).
     pub principal: String,
     pub tx: mpsc::UnboundedSender<Outbound>,
@@ -121,9 +126,14 @@ impl Hub {
             return Vec::new();
         };
         let mut bodies: HashMap<&str, String> = HashMap::new();
+        let mut verdicts: HashMap<&str, bool> = HashMap::new();
         let mut reached = Vec::new();
         for sub in subs.values() {
-            if !fields.contains(&sub.field) || !sub.matches(payload) {
+            if !fields.contains(&sub.field)
+                || !*verdicts
+                    .entry(sub.filter_key.as_str())
+                    .or_insert_with(|| sub.matches(payload))
+            {
                 continue;
             }
             let body = bodies.entry(sub.shape.as_str()).or_insert_with(|| {
@@ -135,7 +145,7 @@ impl Hub {
                 r#"{{"id":{},"type":"data","payload":{body}}}"#,
                 quoted(&sub.id)
             );
-            if sub.tx.send(Outbound::Text(Arc::from(frame))).is_ok() {
+            if sub.tx.send(Outbound::Text(Utf8Bytes::from(frame))).is_ok() {
                 reached.push(sub.clone());
             }
         }

@@ -36,9 +36,9 @@ use hyper::{Request, Response, StatusCode};
 use serde_json::{Value as Json, json};
 use tokio::sync::mpsc;
 use tokio_tungstenite::WebSocketStream;
-use tokio_tungstenite::tungstenite::Message as Frame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
+use tokio_tungstenite::tungstenite::{Message as Frame, Utf8Bytes};
 
 use super::api::GqlError;
 use super::hub::{Outbound, Sub};
@@ -280,7 +280,7 @@ impl Connection {
     }
 
     fn send(&self, text: String) {
-        let _ = self.tx.send(Outbound::Text(Arc::from(text)));
+        let _ = self.tx.send(Outbound::Text(Utf8Bytes::from(text)));
     }
 
     async fn run<S>(mut self, ws: WebSocketStream<S>)
@@ -306,17 +306,34 @@ impl Connection {
                 },
                 out = self.rx.recv() => {
                     let Some(out) = out else { break None };
-                    let text: Arc<str> = match out {
-                        Outbound::Text(t) => t,
-                        Outbound::Invalidated { id } => Arc::from(json!({"id": id, "type": "complete", "payload": {"message": INVALIDATION_MESSAGE}}).to_string()),
-                    };
-                    if sink.send(Frame::text(text.as_ref())).await.is_err() {
+                    // Everything already queued goes out in one flush.
+                    let mut batch = vec![out];
+                    while batch.len() < 256 {
+                        match self.rx.try_recv() {
+                            Ok(o) => batch.push(o),
+                            Err(_) => break,
+                        }
+                    }
+                    let mut invalidated = false;
+                    let mut failed = false;
+                    for out in batch {
+                        let text = match out {
+                            Outbound::Text(t) => t,
+                            Outbound::Invalidated { id } => {
+                                invalidated = true;
+                                Utf8Bytes::from(json!({"id": id, "type": "complete", "payload": {"message": INVALIDATION_MESSAGE}}).to_string())
+                            }
+                        };
+                        if sink.feed(Frame::Text(text)).await.is_err() {
+                            failed = true;
+                            break;
+                        }
+                    }
+                    if failed || sink.flush().await.is_err() {
                         break None;
                     }
                     // An invalidation closes the socket once nothing else is subscribed on it.
-                    if text.contains(INVALIDATION_MESSAGE) && text.contains(r#""type":"complete""#)
-                        && self.service.hub.count(self.id) == 0
-                    {
+                    if invalidated && self.service.hub.count(self.id) == 0 {
                         break Some((CloseCode::Normal, INVALIDATION_MESSAGE.into()));
                     }
                 },
@@ -331,7 +348,7 @@ impl Connection {
         if let Some((code, reason)) = close {
             // Flush what was queued (the error or connection_error), then close.
             while let Ok(Outbound::Text(t)) = self.rx.try_recv() {
-                if sink.send(Frame::text(t.as_ref())).await.is_err() {
+                if sink.send(Frame::Text(t)).await.is_err() {
                     return;
                 }
             }
@@ -538,6 +555,10 @@ impl Connection {
             _ => Default::default(),
         };
         let shape = format!("{}:{:?}", field.key(), field.selection);
+        let filter_key = match &outcome.filter {
+            Some(f) => format!("filter:{f}"),
+            None => format!("arguments:{}", Json::Object(argument_filter.clone())),
+        };
         let added = self.service.hub.add(Sub {
             connection: self.id,
             id: id.clone(),
@@ -548,6 +569,7 @@ impl Connection {
             filter: outcome.filter,
             argument_filter,
             invalidation_filter: outcome.invalidation_filter,
+            filter_key,
             principal: caller.principal.clone(),
             tx: self.tx.clone(),
         });
