@@ -19,6 +19,10 @@ pub struct SyntaxError {
     pub column: usize,
 }
 
+/// How deep lists, objects, types and selection sets may nest: bounded, so that a hostile
+/// document (`[[[[…`) is an error, not a stack overflow.
+const MAX_DEPTH: usize = 32;
+
 #[derive(Debug, Clone, PartialEq)]
 enum Tok {
     Punct(char),
@@ -374,6 +378,15 @@ impl Parser {
     }
 
     fn value(&mut self, constant: bool) -> Result<Value, SyntaxError> {
+        self.value_at(constant, 0)
+    }
+
+    fn value_at(&mut self, constant: bool, depth: usize) -> Result<Value, SyntaxError> {
+        if depth > MAX_DEPTH {
+            return self.fail(format!(
+                "a value is nested more than {MAX_DEPTH} levels deep"
+            ));
+        }
         let t = self.peek().tok.clone();
         Ok(match t {
             Tok::Punct('$') if !constant => {
@@ -387,7 +400,7 @@ impl Parser {
                     if self.peek().tok == Tok::End {
                         return self.fail("unterminated list");
                     }
-                    items.push(self.value(constant)?);
+                    items.push(self.value_at(constant, depth + 1)?);
                 }
                 Value::List(items)
             }
@@ -397,7 +410,7 @@ impl Parser {
                 while !self.eat('}') {
                     let k = self.name()?;
                     self.expect(':')?;
-                    fields.push((k, self.value(constant)?));
+                    fields.push((k, self.value_at(constant, depth + 1)?));
                 }
                 Value::Object(fields)
             }
@@ -434,8 +447,17 @@ impl Parser {
 
     /// `[String!]!` → `String`.
     fn type_ref(&mut self) -> Result<String, SyntaxError> {
+        self.type_ref_at(0)
+    }
+
+    fn type_ref_at(&mut self, depth: usize) -> Result<String, SyntaxError> {
+        if depth > MAX_DEPTH {
+            return self.fail(format!(
+                "a type is nested more than {MAX_DEPTH} levels deep"
+            ));
+        }
         let base = if self.eat('[') {
-            let inner = self.type_ref()?;
+            let inner = self.type_ref_at(depth + 1)?;
             self.expect(']')?;
             inner
         } else {
@@ -446,8 +468,10 @@ impl Parser {
     }
 
     fn selection_set(&mut self, depth: usize) -> Result<Vec<Field>, SyntaxError> {
-        if depth > 32 {
-            return self.fail("the selection set is nested too deeply (more than 32 levels)");
+        if depth > MAX_DEPTH {
+            return self.fail(format!(
+                "the selection set is nested more than {MAX_DEPTH} levels deep"
+            ));
         }
         self.expect('{')?;
         let mut fields = Vec::new();
@@ -786,6 +810,9 @@ mod tests {
             "{ }",
             "\u{0}",
             &"{ a ".repeat(100),
+            &format!("{{ a(x: {}) }}", "[".repeat(100_000)),
+            &format!("{{ a(x: {}) }}", "{k: ".repeat(100_000)),
+            &format!("query Q($v: {}String) {{ a }}", "[".repeat(100_000)),
         ] {
             let e = document(bad).unwrap_err();
             assert!(e.line >= 1 && e.column >= 1, "{bad}: {e:?}");
