@@ -396,6 +396,7 @@ async fn a_subscriber_without_groups_or_without_a_sub_is_refused() {
     assert_eq!(r["type"], "error", "{r}");
     assert_eq!(r["id"], "s1");
     assert_eq!(r["payload"]["errors"][0]["errorType"], "Unauthorized");
+    assert_eq!(r["payload"]["errors"][0]["path"], json!(["subscribe"]), "{r}");
     assert!(
         r["payload"]["errors"][0]["message"]
             .as_str()

@@ -12,7 +12,8 @@
 //!   and is closed.
 //! - `start` (`{"id","payload":{"data":"{query,variables}","extensions":{"authorization":{…}}}}`):
 //!   the subscription's own auth (its field's modes), then its request and response templates;
-//!   `start_ack`, or `error` `{"id","payload":{"errors":[{errorType, message}]}}` for that id only.
+//!   `start_ack`, or `error` `{"id","payload":{"errors":[{errorType, message, path, locations,
+//!   data, errorInfo}]}}` for that id only.
 //! - `data` `{"id","type":"data","payload":{"data":{"<field>":{…}}}}` per matching mutation.
 //! - `stop` → `complete`.
 //! - Invalidation (https://docs.aws.amazon.com/appsync/latest/devguide/aws-appsync-real-time-invalidation.html:
@@ -435,10 +436,7 @@ impl Connection {
             Outcome::Refused,
             Some(&e.message),
         );
-        self.send(error_frame(
-            Some(id),
-            vec![json!({"errorType": e.error_type, "message": e.message})],
-        ));
+        self.send(error_frame(Some(id), vec![e.to_json()]));
         Next::Continue
     }
 
