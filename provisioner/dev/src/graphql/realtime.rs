@@ -20,7 +20,11 @@
 //!   AppSync "forcibly unsubscribe[s] and close[s]" the subscription; the client is told
 //!   "Subscription complete."): `{"id","type":"complete","payload":{"message":"Subscription complete."}}`,
 //!   the subscription removed, and the socket closed once it holds no other subscription, so a
-//!   subscription to a group the user keeps on the same socket survives.
+//!   subscription to a group the user keeps on the same socket survives. The `complete` type is
+//!   what aws-amplify added handling for when AppSync introduced invalidation
+//!   (aws-amplify/amplify-js pull request 9898, "Allow for complete messages to be captured in a
+//!   subscription"); the exact frame is not in AWS's documentation, and groupcast's subscriber
+//!   accepts the message at the top level or in `payload`.
 //! - A frame that is not a JSON object with a known `type`, or a binary frame, gets an `error`
 //!   and closes that connection only.
 
