@@ -396,7 +396,11 @@ async fn a_subscriber_without_groups_or_without_a_sub_is_refused() {
     assert_eq!(r["type"], "error", "{r}");
     assert_eq!(r["id"], "s1");
     assert_eq!(r["payload"]["errors"][0]["errorType"], "Unauthorized");
-    assert_eq!(r["payload"]["errors"][0]["path"], json!(["subscribe"]), "{r}");
+    assert_eq!(
+        r["payload"]["errors"][0]["path"],
+        json!(["subscribe"]),
+        "{r}"
+    );
     assert!(
         r["payload"]["errors"][0]["message"]
             .as_str()
@@ -717,4 +721,33 @@ async fn bad_http_requests_get_appsyncs_error_shape() {
         .await
         .unwrap();
     assert_eq!(r.status(), 404);
+}
+
+#[tokio::test]
+async fn a_stopped_subscription_receives_nothing_more_and_a_connection_holds_at_most_two_hundred() {
+    let local = start().await;
+    let p = publisher(&local);
+    let mut ws = raw(&local, "/graphql", Some("alice")).await;
+    init(&mut ws).await;
+    for i in 0..200 {
+        let r = start_raw(&mut ws, &format!("s{i}"), "alice", None).await;
+        assert_eq!(r["type"], "start_ack", "{r}");
+    }
+    let r = start_raw(&mut ws, "one-too-many", "alice", None).await;
+    assert_eq!(r["type"], "error", "{r}");
+    assert_eq!(r["payload"]["errors"][0]["errorType"], "LimitExceededError");
+    for i in 1..200 {
+        ws.send(Frame::text(
+            json!({"type": "stop", "id": format!("s{i}")}).to_string(),
+        ))
+        .await
+        .unwrap();
+        assert_eq!(next_json(&mut ws).await["type"], "complete");
+    }
+    publish(&p, "t/after-stop", &["team-a"]).await;
+    let data = next_json(&mut ws).await;
+    assert_eq!(data["id"], "s0", "only the subscription left: {data}");
+    if let Ok(Some(Ok(Frame::Text(t)))) = tokio::time::timeout(QUIET, ws.next()).await {
+        panic!("a stopped subscription received {t}");
+    }
 }
