@@ -254,3 +254,52 @@ async fn a_users_token_cannot_publish_or_revoke_and_a_forged_token_cannot_connec
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test]
+async fn an_iam_signed_connection_is_admitted_and_its_subscription_refused_as_the_schema_says() {
+    // The connection authenticates with any of the API's modes (IAM signs POST …/graphql/connect
+    // with body {}); the subscription field is @aws_cognito_user_pools only.
+    let dir = std::env::temp_dir().join(format!("groupcast-dev-graphql-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let system = Arc::new(system());
+    let issuer = Arc::new(
+        Issuer::load_or_create(&dir, "https://127.0.0.1:4514/us-east-1_Local", "client").unwrap(),
+    );
+    let (log, decisions) = DecisionLog::capture();
+    let stack = Arc::new(Stack {
+        auth: Authenticator::new(system.clone(), issuer, &dir).unwrap(),
+        system,
+        log,
+        tls: None,
+        state_dir: dir.clone(),
+        ports: Ports::default(),
+    });
+    let keys = publisher_credentials(&dir).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/graphql", listener.local_addr().unwrap());
+    tokio::spawn(groupcast_dev::graphql::serve(listener, stack));
+    let s = GraphqlSubscriber::builder()
+        .url(&url)
+        .region("us-east-1")
+        .authorizer(Authorizer::iam(Credentials::new(
+            keys.access_key_id,
+            keys.secret_access_key,
+            None,
+            None,
+            "local",
+        )))
+        .build()
+        .unwrap();
+    let mut sub = s.subscribe("", None).await.unwrap();
+    match tokio::time::timeout(WAIT, sub.next_message()).await {
+        Ok(Some(Err(SubscribeError::Unauthorized { .. }))) => {}
+        other => panic!("expected the start to be refused as Unauthorized, got {other:?}"),
+    }
+    let log = decisions.lock().unwrap().clone();
+    assert!(
+        log.iter()
+            .any(|d| d["action"] == "connect" && d["outcome"] == "admitted"),
+        "the SigV4-signed connection was not admitted: {log:?}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
