@@ -31,6 +31,9 @@ pub struct Attachments {
     pub things: BTreeMap<String, BTreeMap<String, String>>,
 }
 
+/// A policy's text and its parse (`None`: it does not parse and grants nothing).
+type ParsedPolicy = (String, Option<Arc<Policy>>);
+
 /// The IoT state of one stack.
 #[derive(Debug)]
 pub struct IotState {
@@ -38,7 +41,7 @@ pub struct IotState {
     attachments: Mutex<Attachments>,
     /// Parsed policy documents by name, with the text they were parsed from (re-parsed when the
     /// rendered text differs), so a delivery does not parse JSON.
-    parsed: Mutex<HashMap<String, (String, Option<Arc<Policy>>)>>,
+    parsed: Mutex<HashMap<String, ParsedPolicy>>,
     /// The broker every IoT transport of this stack delivers through.
     pub broker: Broker,
 }
