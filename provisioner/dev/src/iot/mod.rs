@@ -19,6 +19,7 @@
 //!   [`session`] speaks MQTT, [`state`] keeps attachments and things, [`control`] answers the
 //!   IoT control plane.
 
+pub mod authorizer;
 pub mod broker;
 pub mod control;
 pub mod policy;
@@ -186,7 +187,7 @@ fn upgrade_mqtt(
     let is_ws = headers
         .get("upgrade")
         .is_some_and(|u| u.eq_ignore_ascii_case("websocket"));
-    let Some(key) = headers.get("sec-websocket-key").filter(|_| is_ws) else {
+    let Some(key) = headers.get("sec-websocket-key").filter(|_| is_ws).cloned() else {
         log(Outcome::Refused, None, Some("not a WebSocket upgrade"));
         return error(
             StatusCode::BAD_REQUEST,
@@ -210,31 +211,50 @@ fn upgrade_mqtt(
             "Sec-WebSocket-Protocol must offer mqtt",
         );
     }
-    let host = headers.get("host").cloned().unwrap_or_default();
     let query = req.uri().query().unwrap_or("").to_owned();
-    let caller = match verify(
-        &stack,
-        &PresignedRequest {
-            method: "GET",
-            host: &host,
-            path: "/mqtt",
-            query: &query,
-            service: WSS_SERVICE,
-        },
-    ) {
-        Ok(c) => c,
-        Err(e) => {
-            log(Outcome::Refused, None, Some(&e.message));
-            return error(StatusCode::FORBIDDEN, "ForbiddenException", &e.message);
-        }
+    let custom = stack
+        .system
+        .iot
+        .as_ref()
+        .is_some_and(|i| matches!(i.auth, crate::system::IotAuth::CustomAuthorizer { .. }));
+    let caller = if custom {
+        // Custom authentication over WebSocket: the token travels in a header or the query
+        // (the authorizer's tokenKeyName), judged by the authorizer at CONNECT
+        // (https://docs.aws.amazon.com/iot/latest/developerguide/custom-auth.html).
+        log(
+            Outcome::Admitted,
+            None,
+            Some("custom authorizer decides at CONNECT"),
+        );
+        Caller::Token { headers, query }
+    } else {
+        let host = headers.get("host").cloned().unwrap_or_default();
+        let caller = match verify(
+            &stack,
+            &PresignedRequest {
+                method: "GET",
+                host: &host,
+                path: "/mqtt",
+                query: &query,
+                service: WSS_SERVICE,
+            },
+        ) {
+            Ok(c) => c,
+            Err(e) => {
+                log(Outcome::Refused, None, Some(&e.message));
+                return error(StatusCode::FORBIDDEN, "ForbiddenException", &e.message);
+            }
+        };
+        let Some(identity_id) = caller.cognito_identity_id.clone() else {
+            let why = "only Cognito identity-pool credentials connect over WSS locally (an IAM \
+                       role's IoT rights come from its IAM policy, which the local stack does \
+                       not model)";
+            log(Outcome::Refused, Some(&caller.arn), Some(why));
+            return error(StatusCode::FORBIDDEN, "ForbiddenException", why);
+        };
+        log(Outcome::Admitted, Some(&identity_id), None);
+        Caller::CognitoIdentity { identity_id }
     };
-    let Some(identity_id) = caller.cognito_identity_id.clone() else {
-        let why = "only Cognito identity-pool credentials connect over WSS locally (an IAM role's \
-                   IoT rights come from its IAM policy, which the local stack does not model)";
-        log(Outcome::Refused, Some(&caller.arn), Some(why));
-        return error(StatusCode::FORBIDDEN, "ForbiddenException", why);
-    };
-    log(Outcome::Admitted, Some(&identity_id), None);
     let upgrade = hyper::upgrade::on(req);
     tokio::spawn(async move {
         let Ok(upgraded) = upgrade.await else {
@@ -242,12 +262,7 @@ fn upgrade_mqtt(
         };
         let raw: Box<dyn ByteStream> = Box::new(TokioIo::new(upgraded));
         let ws = WebSocketStream::from_raw_socket(raw, Role::Server, None).await;
-        session::run(
-            Io::Ws(Box::new(ws)),
-            stack,
-            Caller::CognitoIdentity { identity_id },
-        )
-        .await;
+        session::run(Io::Ws(Box::new(ws)), stack, caller).await;
     });
     Response::builder()
         .status(StatusCode::SWITCHING_PROTOCOLS)

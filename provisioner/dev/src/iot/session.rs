@@ -24,6 +24,7 @@ use tokio::sync::mpsc;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message as Frame;
 
+use super::authorizer;
 use super::broker::{Authority, Outbound, Principal, valid_filter, valid_topic};
 use super::policy::Action;
 use super::state::{self, IotState};
@@ -118,8 +119,22 @@ impl Io {
 pub enum Caller {
     /// A SigV4-presigned WebSocket URL from a Cognito identity-pool credential.
     CognitoIdentity { identity_id: String },
+    /// A WebSocket upgrade without SigV4 (custom-authorizer mode): its headers and query go to
+    /// the authorizer.
+    Token {
+        headers: BTreeMap<String, String>,
+        query: String,
+    },
     /// Nobody yet: the CONNECT's username/password must authenticate (TLS on TCP).
     Unauthenticated,
+}
+
+/// A CONNECT the policies admitted.
+struct Admitted {
+    principal: Principal,
+    /// Custom authorizer: when and with what to ask again, and when to disconnect.
+    refresh: Option<(Duration, authorizer::Credentials)>,
+    disconnect_after: Option<Duration>,
 }
 
 struct Session {
@@ -197,8 +212,8 @@ pub async fn run(io: Io, stack: Arc<Stack>, caller: Caller) {
         }
     };
     let client_id = connect.client_id.clone();
-    let principal = match authorize_connect(&s, &caller, &connect) {
-        Ok(p) => Arc::new(p),
+    let admitted = match authorize_connect(&s.stack, &s.state, &caller, &connect).await {
+        Ok(a) => a,
         Err((code, why)) => {
             s.log("connect", &client_id, None, Err(&why));
             let _ =
@@ -208,6 +223,7 @@ pub async fn run(io: Io, stack: Arc<Stack>, caller: Caller) {
             return;
         }
     };
+    let principal = Arc::new(admitted.principal);
     let who = format!("{} ({client_id})", principal.name);
     s.log("connect", &client_id, Some(&principal.name), Ok(()));
     let (tx, mut rx) = mpsc::unbounded_channel();
@@ -220,7 +236,22 @@ pub async fn run(io: Io, stack: Arc<Stack>, caller: Caller) {
         .await
         .is_ok()
     {
-        let why = serve(&mut s, id, &principal, &who, connect.keep_alive, &mut rx).await;
+        let timers = Timers {
+            refresh: admitted.refresh,
+            disconnect_at: admitted
+                .disconnect_after
+                .map(|d| tokio::time::Instant::now() + d),
+        };
+        let why = serve(
+            &mut s,
+            id,
+            &principal,
+            &who,
+            connect.keep_alive,
+            timers,
+            &mut rx,
+        )
+        .await;
         if let Some(why) = why {
             s.log("disconnect", &client_id, Some(&who), Err(&why));
         }
@@ -231,13 +262,14 @@ pub async fn run(io: Io, stack: Arc<Stack>, caller: Caller) {
 
 /// Who the CONNECT is, and whether `iot:Connect` on `client/{client id}` is allowed; or the
 /// CONNACK code and the reason to refuse it.
-fn authorize_connect(
-    s: &Session,
+async fn authorize_connect(
+    stack: &Arc<Stack>,
+    state: &IotState,
     caller: &Caller,
     connect: &Connect,
-) -> Result<Principal, (ConnectReturnCode, String)> {
+) -> Result<Admitted, (ConnectReturnCode, String)> {
     let refuse = |why: &str| (ConnectReturnCode::NotAuthorized, why.to_owned());
-    let Some(iot) = s.stack.system.iot.as_ref() else {
+    let Some(iot) = stack.system.iot.as_ref() else {
         return Err(refuse("this stack serves no [iot]"));
     };
     if connect.client_id.is_empty() {
@@ -247,28 +279,32 @@ fn authorize_connect(
             "an empty client id is not accepted".into(),
         ));
     }
-    let principal = match (caller, &iot.auth) {
-        (Caller::CognitoIdentity { identity_id }, crate::system::IotAuth::Attachment) => {
-            Principal {
-                authority: Authority::Identity {
-                    identity_id: identity_id.clone(),
+    let custom = matches!(iot.auth, crate::system::IotAuth::CustomAuthorizer { .. });
+    let mut vars = BTreeMap::from([("iot:ClientId".to_owned(), connect.client_id.clone())]);
+    let admitted = match (caller, custom) {
+        (Caller::CognitoIdentity { identity_id }, false) => {
+            vars.insert(
+                "cognito-identity.amazonaws.com:sub".to_owned(),
+                identity_id.clone(),
+            );
+            Admitted {
+                principal: Principal {
+                    authority: Authority::Identity {
+                        identity_id: identity_id.clone(),
+                    },
+                    vars,
+                    name: identity_id.clone(),
                 },
-                vars: BTreeMap::from([
-                    ("iot:ClientId".to_owned(), connect.client_id.clone()),
-                    (
-                        "cognito-identity.amazonaws.com:sub".to_owned(),
-                        identity_id.clone(),
-                    ),
-                ]),
-                name: identity_id.clone(),
+                refresh: None,
+                disconnect_after: None,
             }
         }
-        (Caller::CognitoIdentity { .. }, crate::system::IotAuth::CustomAuthorizer { .. }) => {
+        (Caller::CognitoIdentity { .. }, true) => {
             return Err(refuse(
                 "iot.auth is custom-authorizer: connect with the authorizer's token, not SigV4",
             ));
         }
-        (Caller::Unauthenticated, crate::system::IotAuth::Attachment) => {
+        (Caller::Unauthenticated | Caller::Token { .. }, false) => {
             // AWS authenticates MQTT on TCP with X.509 client certificates (or a custom
             // authorizer); Cognito identities connect only over WebSocket with SigV4
             // (https://docs.aws.amazon.com/iot/latest/developerguide/protocols.html).
@@ -277,21 +313,60 @@ fn authorize_connect(
                  Cognito identities connect over WSS with SigV4",
             ));
         }
-        (Caller::Unauthenticated, crate::system::IotAuth::CustomAuthorizer { .. }) => {
-            return Err(refuse(
-                "the custom authorizer is not available in this build of the local stack",
-            ));
+        (Caller::Unauthenticated | Caller::Token { .. }, true) => {
+            let (headers, query) = match caller {
+                Caller::Token { headers, query } => (Some(headers.clone()), Some(query.clone())),
+                _ => (None, None),
+            };
+            let creds = authorizer::Credentials {
+                username: connect.login.as_ref().map(|l| l.username.clone()),
+                password: connect
+                    .login
+                    .as_ref()
+                    .map(|l| l.password.clone().into_bytes()),
+                client_id: connect.client_id.clone(),
+                headers,
+                query,
+                server_name: None,
+                connection_id: uuid_like(),
+            };
+            let answer = authorizer::authorize(stack, &creds)
+                .await
+                .map_err(|why| refuse(&why))?;
+            Admitted {
+                principal: Principal {
+                    authority: Authority::Documents(std::sync::Mutex::new(answer.policies)),
+                    vars,
+                    name: answer.principal_id,
+                },
+                refresh: Some((answer.refresh_after, creds)),
+                disconnect_after: Some(answer.disconnect_after),
+            }
         }
     };
-    principal
+    admitted
+        .principal
         .check(
-            &s.stack,
-            &s.state,
+            stack,
+            state,
             Action::Connect,
             &format!("client/{}", connect.client_id),
         )
         .map_err(|why| refuse(&why))?;
-    Ok(principal)
+    Ok(admitted)
+}
+
+/// A connection id for the authorizer's `connectionMetadata.id`.
+fn uuid_like() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    format!("local-{}", NEXT.fetch_add(1, Ordering::Relaxed))
+}
+
+/// The custom authorizer's clocks for one session.
+struct Timers {
+    refresh: Option<(Duration, authorizer::Credentials)>,
+    disconnect_at: Option<tokio::time::Instant>,
 }
 
 fn packet_name(p: &Packet) -> &'static str {
@@ -320,8 +395,13 @@ async fn serve(
     principal: &Principal,
     who: &str,
     keep_alive: u16,
+    timers: Timers,
     rx: &mut mpsc::UnboundedReceiver<Outbound>,
 ) -> Option<String> {
+    let mut next_refresh = timers
+        .refresh
+        .as_ref()
+        .map(|(d, _)| tokio::time::Instant::now() + *d);
     // MQTT 3.1.1 §3.1.2.10: no packet within one and a half keep-alive periods closes the
     // connection; 0 turns the mechanism off.
     let grace = (keep_alive > 0).then(|| Duration::from_millis(u64::from(keep_alive) * 1500));
@@ -348,6 +428,28 @@ async fn serve(
                 }
             }
             () = sleep_or_forever(grace.map(|g| last_packet + g)) => return Some("keep-alive expired".into()),
+            () = sleep_or_forever(timers.disconnect_at) => {
+                return Some("disconnectAfterInSeconds of the custom authorizer reached".into());
+            }
+            () = sleep_or_forever(next_refresh) => {
+                // Ask the authorizer again with the same credentials; its new documents replace
+                // the old ones at once, so a removed group stops being received.
+                let Some((every, creds)) = timers.refresh.as_ref() else { return None };
+                match authorizer::authorize(&s.stack, creds).await {
+                    Ok(answer) => {
+                        if let Authority::Documents(docs) = &principal.authority
+                            && let Ok(mut d) = docs.lock()
+                        {
+                            *d = answer.policies;
+                        }
+                        let _ = every;
+                        next_refresh = Some(tokio::time::Instant::now() + answer.refresh_after);
+                        s.log("refresh", who, Some(who), Ok(()));
+                        continue;
+                    }
+                    Err(why) => return Some(format!("refresh refused: {why}")),
+                }
+            }
         };
         let packet = match packet {
             Ok(p) => {

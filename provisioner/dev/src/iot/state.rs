@@ -14,6 +14,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use serde::{Deserialize, Serialize};
 
+use super::authorizer::Invoke;
 use super::broker::Broker;
 use super::policy::Policy;
 
@@ -35,7 +36,6 @@ pub struct Attachments {
 type ParsedPolicy = (String, Option<Arc<Policy>>);
 
 /// The IoT state of one stack.
-#[derive(Debug)]
 pub struct IotState {
     path: PathBuf,
     attachments: Mutex<Attachments>,
@@ -44,6 +44,8 @@ pub struct IotState {
     parsed: Mutex<HashMap<String, ParsedPolicy>>,
     /// The broker every IoT transport of this stack delivers through.
     pub broker: Broker,
+    /// The custom authorizer's invocation, when registered (custom-authorizer mode).
+    authorizer: Mutex<Option<Invoke>>,
 }
 
 impl IotState {
@@ -60,7 +62,20 @@ impl IotState {
             attachments: Mutex::new(attachments),
             parsed: Mutex::default(),
             broker: Broker::default(),
+            authorizer: Mutex::new(None),
         }
+    }
+
+    /// Registers the custom authorizer's invocation.
+    pub fn set_authorizer(&self, invoke: Invoke) {
+        if let Ok(mut a) = self.authorizer.lock() {
+            *a = Some(invoke);
+        }
+    }
+
+    /// The custom authorizer's invocation, if registered.
+    pub fn authorizer(&self) -> Option<Invoke> {
+        self.authorizer.lock().ok().and_then(|a| a.clone())
     }
 
     /// A copy of the current attachments.
@@ -114,6 +129,15 @@ impl IotState {
         std::fs::write(&tmp, bytes)?;
         std::fs::rename(&tmp, &self.path)?;
         Ok(out)
+    }
+}
+
+impl std::fmt::Debug for IotState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IotState")
+            .field("path", &self.path)
+            .field("broker", &self.broker)
+            .finish_non_exhaustive()
     }
 }
 
