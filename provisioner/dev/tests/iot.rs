@@ -774,3 +774,42 @@ async fn mqtt_over_tls_in_attachment_mode_refuses_connect_and_says_to_use_wss() 
         "{refused:?}"
     );
 }
+
+#[tokio::test]
+async fn a_subscriber_publishing_over_mqtt_is_disconnected_since_the_group_policy_grants_no_publish()
+ {
+    let f = start().await;
+    f.set_policy("acme-team-a", ALICE, true);
+    let (listener, mut listener_rx) = raw_client(&f, "ALICEKEY", &format!("{ALICE}-listener"));
+    assert_eq!(
+        connected(&mut listener_rx).await,
+        ConnectReturnCode::Success
+    );
+    assert_eq!(
+        suback(&listener, &mut listener_rx, "groupcast/team-a/#").await,
+        SubscribeReasonCode::Success(QoS::AtLeastOnce)
+    );
+    let (c, mut rx) = raw_client(&f, "ALICEKEY", ALICE);
+    assert_eq!(connected(&mut rx).await, ConnectReturnCode::Success);
+    c.publish(
+        "groupcast/team-a/forged",
+        QoS::AtLeastOnce,
+        false,
+        b"{}".to_vec(),
+    )
+    .await
+    .unwrap();
+    let closed = loop {
+        match next_packet(&mut rx).await {
+            Ok(_) => {}
+            Err(e) => break e != "timed out",
+        }
+    };
+    assert!(closed, "the publishing connection stayed open");
+    assert!(
+        next_publish(&mut listener_rx, Duration::from_millis(300))
+            .await
+            .is_none()
+    );
+    assert_eq!(f.decisions("publish", "refused").len(), 1);
+}

@@ -42,14 +42,17 @@ struct Fixture {
     stack: Arc<Stack>,
     decisions: Arc<Mutex<Vec<Value>>>,
     port: u16,
+    wss: u16,
     /// alice's current groups, as the user directory would say.
     groups: Arc<Mutex<Vec<String>>>,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
+    wss_task: tokio::task::JoinHandle<std::io::Result<()>>,
 }
 
 impl Drop for Fixture {
     fn drop(&mut self) {
         self.task.abort();
+        self.wss_task.abort();
     }
 }
 
@@ -90,7 +93,9 @@ async fn start(refresh: u64, disconnect: u64, register: bool) -> Fixture {
                     let password = base64::engine::general_purpose::STANDARD
                         .decode(password)
                         .unwrap_or_default();
-                    if password != b"alice-token" {
+                    let header =
+                        event["protocolData"]["http"]["headers"]["groupcast-token"].as_str();
+                    if password != b"alice-token" && header != Some("alice-token") {
                         return Ok(json!({ "isAuthenticated": false }));
                     }
                     let docs: Vec<String> = g
@@ -113,12 +118,17 @@ async fn start(refresh: u64, disconnect: u64, register: bool) -> Fixture {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let task = tokio::spawn(iot::serve_mqtt(listener, stack.clone()));
+    let wss_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let wss = wss_listener.local_addr().unwrap().port();
+    let wss_task = tokio::spawn(iot::serve_wss(wss_listener, stack.clone()));
     Fixture {
         stack,
         decisions,
         port,
+        wss,
         groups,
         task,
+        wss_task,
     }
 }
 
@@ -260,4 +270,50 @@ async fn a_refused_token_a_foreign_client_id_or_no_authorizer_is_refused_at_conn
     let none = start(3600, 3600, false).await;
     let (_c, mut rx) = client(&none, "alice", "alice-token");
     assert_eq!(connack(&mut rx).await, ConnectReturnCode::NotAuthorized);
+}
+
+/// A WebSocket CONNECT for `client_id` with `token` in the authorizer's header; the CONNACK.
+async fn wss_connack(f: &Fixture, token: Option<&str>, client_id: &str) -> [u8; 4] {
+    use futures::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message as M;
+    let mut req = tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(
+        format!("ws://127.0.0.1:{}/mqtt", f.wss),
+    )
+    .unwrap();
+    req.headers_mut()
+        .insert("sec-websocket-protocol", "mqtt".parse().unwrap());
+    if let Some(t) = token {
+        req.headers_mut()
+            .insert("groupcast-token", t.parse().unwrap());
+    }
+    let (mut ws, _) = tokio_tungstenite::connect_async(req).await.unwrap();
+    let mut out = bytes::BytesMut::new();
+    rumqttc::mqttbytes::v4::Packet::Connect(rumqttc::mqttbytes::v4::Connect::new(client_id))
+        .write(&mut out, 1 << 20)
+        .unwrap();
+    ws.send(M::binary(out.to_vec())).await.unwrap();
+    loop {
+        match tokio::time::timeout(Duration::from_secs(5), ws.next()).await {
+            Ok(Some(Ok(M::Binary(b)))) => return b[..4].try_into().unwrap(),
+            Ok(Some(Ok(_))) => {}
+            other => panic!("no CONNACK: {other:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn over_wss_the_token_header_goes_to_the_authorizer_instead_of_sigv4() {
+    let f = start(3600, 3600, true).await;
+    assert_eq!(
+        wss_connack(&f, Some("alice-token"), "alice").await,
+        [0x20, 0x02, 0x00, 0x00]
+    );
+    assert_eq!(
+        wss_connack(&f, Some("forged"), "alice").await,
+        [0x20, 0x02, 0x00, 0x05]
+    );
+    assert_eq!(
+        wss_connack(&f, None, "alice").await,
+        [0x20, 0x02, 0x00, 0x05]
+    );
 }

@@ -434,7 +434,7 @@ async fn serve(
             () = sleep_or_forever(next_refresh) => {
                 // Ask the authorizer again with the same credentials; its new documents replace
                 // the old ones at once, so a removed group stops being received.
-                let Some((every, creds)) = timers.refresh.as_ref() else { return None };
+                let (_, creds) = timers.refresh.as_ref()?;
                 match authorizer::authorize(&s.stack, creds).await {
                     Ok(answer) => {
                         if let Authority::Documents(docs) = &principal.authority
@@ -442,7 +442,6 @@ async fn serve(
                         {
                             *d = answer.policies;
                         }
-                        let _ = every;
                         next_refresh = Some(tokio::time::Instant::now() + answer.refresh_after);
                         s.log("refresh", who, Some(who), Ok(()));
                         continue;
