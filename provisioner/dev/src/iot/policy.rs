@@ -207,7 +207,11 @@ pub fn substitute(pattern: &str, vars: &BTreeMap<String, String>) -> Option<Stri
     while let Some(start) = rest.find("${") {
         out.push_str(&rest[..start]);
         let after = &rest[start + 2..];
-        let end = after.find('}')?;
+        let Some(end) = after.find('}') else {
+            // No closing brace: not a variable, literal text (as the harness's regex leaves it).
+            out.push_str(&rest[start..]);
+            return Some(out);
+        };
         out.push_str(vars.get(&after[..end])?);
         rest = &after[end + 1..];
     }
