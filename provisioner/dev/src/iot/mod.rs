@@ -15,6 +15,27 @@
 //!   (https://docs.aws.amazon.com/iot/latest/developerguide/custom-auth.html); the local stack
 //!   supports only the custom-authorizer form, so in attachment mode every CONNECT there is
 //!   refused with a reason that says to use WSS.
+//!
+//! What a client must send:
+//! - **Subscriber, attachment mode (WSS)**: `GET wss://127.0.0.1:{iot_wss}/mqtt?X-Amz-Algorithm=…`
+//!   presigned for `iotdevicegateway` with the Cognito identity's credentials (local
+//!   `GetCredentialsForIdentity`), the session token in `X-Amz-Security-Token` (signed or appended
+//!   after signing), `Sec-WebSocket-Protocol: mqtt`; then CONNECT with client id = the identity id
+//!   or `{identity id}-{suffix}`, and SUBSCRIBE to `{prefix}/{group segment}/…` filters. The
+//!   identity needs its group policies attached (`provisioner iot grant` / iot-grant against the
+//!   AWS port). Refusals: CONNACK 5, SUBACK 0x80 per filter, and a closed connection for a
+//!   forbidden PUBLISH (MQTT 3.1.1 has no PUBLISH refusal).
+//! - **Subscriber, custom-authorizer mode**: over TLS, CONNECT with username
+//!   `{anything}?x-amz-customauthorizer-name={authorizer}` and the JWT as password (ALPN `mqtt`
+//!   is what AWS needs on port 443; the local port is dedicated, so ALPN is optional); over WSS,
+//!   no SigV4 but the token in the authorizer's header or query parameter (`groupcast-token`).
+//! - **Publisher**: `POST https://127.0.0.1:{iot_wss}/topics/{url-encoded topic}?qos=1`, SigV4 for
+//!   `iotdata` with the stack's publisher key pair, the envelope as the body; 403 for any other
+//!   principal or a topic outside `iot.topic_prefix`.
+//! - Not served: X.509 client certificates on TCP, persistent sessions (every session is clean;
+//!   `session present` is always 0), retained messages, QoS 2 (refused by closing, as IoT Core),
+//!   last wills (accepted, never published), the `$aws/…` reserved topics, device shadows.
+//!
 //! - [`policy`] evaluates the documents, [`broker`] routes and checks `iot:Receive` per delivery,
 //!   [`session`] speaks MQTT, [`state`] keeps attachments and things, [`control`] answers the
 //!   IoT control plane.
