@@ -813,3 +813,56 @@ async fn a_subscriber_publishing_over_mqtt_is_disconnected_since_the_group_polic
     );
     assert_eq!(f.decisions("publish", "refused").len(), 1);
 }
+
+#[tokio::test]
+async fn a_subscriber_that_stops_reading_loses_messages_beyond_its_queue_and_never_blocks_the_broker()
+ {
+    use futures::{SinkExt, StreamExt};
+    let f = start().await;
+    f.set_policy("acme-team-a", ALICE, true);
+    let mut ws = raw_ws(&f).await;
+    ws.send(tokio_tungstenite::tungstenite::Message::binary(
+        connect_packet(ALICE, 0),
+    ))
+    .await
+    .unwrap();
+    let mut out = bytes::BytesMut::new();
+    rumqttc::mqttbytes::v4::Packet::Subscribe(rumqttc::mqttbytes::v4::Subscribe::new(
+        "groupcast/team-a/#",
+        rumqttc::mqttbytes::QoS::AtMostOnce,
+    ))
+    .write(&mut out, 1 << 20)
+    .unwrap();
+    ws.send(tokio_tungstenite::tungstenite::Message::binary(
+        out.to_vec(),
+    ))
+    .await
+    .unwrap();
+    // CONNACK and SUBACK, then this client reads nothing more.
+    for _ in 0..2 {
+        tokio::time::timeout(Duration::from_secs(5), ws.next())
+            .await
+            .unwrap();
+    }
+    let st = iot::state::of(&f.stack.state_dir);
+    let payload = bytes::Bytes::from(vec![b'x'; 4096]);
+    let started = std::time::Instant::now();
+    for _ in 0..20_000 {
+        st.broker.publish(
+            &f.stack,
+            &st,
+            "groupcast/team-a/flood",
+            payload.clone(),
+            rumqttc::mqttbytes::QoS::AtMostOnce,
+        );
+        tokio::task::yield_now().await;
+    }
+    assert!(started.elapsed() < Duration::from_secs(60));
+    let dropped = f
+        .decisions("receive", "refused")
+        .iter()
+        .filter(|d| d["reason"].as_str().is_some_and(|r| r.contains("dropped")))
+        .count();
+    assert!(dropped > 0, "nothing was dropped for the stalled client");
+    drop(ws);
+}

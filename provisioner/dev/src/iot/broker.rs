@@ -106,8 +106,12 @@ struct Entry {
     principal: Arc<Principal>,
     /// Granted filters and their QoS.
     filters: Vec<(String, QoS)>,
-    tx: mpsc::UnboundedSender<Outbound>,
+    tx: mpsc::Sender<Outbound>,
 }
+
+/// Deliveries queued per session before a slow client's messages are dropped (each drop logged):
+/// one stuck subscriber never grows the stack's memory without bound.
+pub const SESSION_QUEUE: usize = 4096;
 
 #[derive(Debug, Default)]
 struct Inner {
@@ -137,7 +141,7 @@ impl Broker {
         &self,
         client_id: &str,
         principal: Arc<Principal>,
-        tx: mpsc::UnboundedSender<Outbound>,
+        tx: mpsc::Sender<Outbound>,
     ) -> u64 {
         let mut inner = self.lock();
         inner.next_id += 1;
@@ -145,7 +149,8 @@ impl Broker {
         if let Some(old) = inner.by_client.insert(client_id.to_owned(), id)
             && let Some(e) = inner.sessions.remove(&old)
         {
-            let _ = e.tx.send(Outbound::Close("DUPLICATE_CLIENT_ID"));
+            // Dropping the sender ends the old session's loop even when its queue is full.
+            let _ = e.tx.try_send(Outbound::Close("DUPLICATE_CLIENT_ID"));
         }
         inner.sessions.insert(
             id,
@@ -201,7 +206,7 @@ impl Broker {
         payload: Bytes,
         qos: QoS,
     ) -> usize {
-        let targets: Vec<(Arc<Principal>, String, QoS, mpsc::UnboundedSender<Outbound>)> = self
+        let targets: Vec<(Arc<Principal>, String, QoS, mpsc::Sender<Outbound>)> = self
             .lock()
             .sessions
             .values()
@@ -222,7 +227,25 @@ impl Broker {
             .collect();
         let mut delivered = 0;
         for (principal, client_id, qos, tx) in targets {
-            let verdict = principal.check(stack, state, Action::Receive, &format!("topic/{topic}"));
+            let mut verdict =
+                principal.check(stack, state, Action::Receive, &format!("topic/{topic}"));
+            if verdict.is_ok() {
+                let sent = tx.try_send(Outbound::Deliver {
+                    topic: topic.to_owned(),
+                    payload: payload.clone(),
+                    qos,
+                });
+                match sent {
+                    Ok(()) => delivered += 1,
+                    Err(mpsc::error::TrySendError::Full(_)) => {
+                        verdict = Err(format!(
+                            "the client is {SESSION_QUEUE} messages behind: dropped"
+                        ));
+                    }
+                    // The session ended meanwhile.
+                    Err(mpsc::error::TrySendError::Closed(_)) => continue,
+                }
+            }
             let who = format!("{} ({client_id})", principal.name);
             stack.log.decision(Decision {
                 transport: "iot",
@@ -236,17 +259,6 @@ impl Broker {
                 },
                 reason: verdict.as_ref().err().map(String::as_str),
             });
-            if verdict.is_ok()
-                && tx
-                    .send(Outbound::Deliver {
-                        topic: topic.to_owned(),
-                        payload: payload.clone(),
-                        qos,
-                    })
-                    .is_ok()
-            {
-                delivered += 1;
-            }
         }
         delivered
     }

@@ -282,7 +282,12 @@ fn upgrade_mqtt(
             return;
         };
         let raw: Box<dyn ByteStream> = Box::new(TokioIo::new(upgraded));
-        let ws = WebSocketStream::from_raw_socket(raw, Role::Server, None).await;
+        // A frame or message larger than the biggest MQTT packet accepted is refused by the
+        // WebSocket layer, before it is buffered.
+        let config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
+            .max_message_size(Some(session::MAX_PACKET))
+            .max_frame_size(Some(session::MAX_PACKET));
+        let ws = WebSocketStream::from_raw_socket(raw, Role::Server, Some(config)).await;
         session::run(Io::Ws(Box::new(ws)), stack, caller).await;
     });
     Response::builder()

@@ -226,7 +226,7 @@ pub async fn run(io: Io, stack: Arc<Stack>, caller: Caller) {
     let principal = Arc::new(admitted.principal);
     let who = format!("{} ({client_id})", principal.name);
     s.log("connect", &client_id, Some(&principal.name), Ok(()));
-    let (tx, mut rx) = mpsc::unbounded_channel();
+    let (tx, mut rx) = mpsc::channel(super::broker::SESSION_QUEUE);
     let id = s.state.broker.register(&client_id, principal.clone(), tx);
     if s.io
         .write(&Packet::ConnAck(ConnAck::new(
@@ -396,7 +396,7 @@ async fn serve(
     who: &str,
     keep_alive: u16,
     timers: Timers,
-    rx: &mut mpsc::UnboundedReceiver<Outbound>,
+    rx: &mut mpsc::Receiver<Outbound>,
 ) -> Option<String> {
     let mut next_refresh = timers
         .refresh
