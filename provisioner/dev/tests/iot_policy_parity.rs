@@ -12,7 +12,10 @@ use serde_json::{Value, json};
 const ARN: &str = "arn:aws:iot:us-east-1:123456789012:";
 const ID: &str = "us-east-1:0f2c6a9e-1b7d-4c3e-9a51-2d7f3b8e6c41";
 
-fn corpus() -> Vec<(Vec<Value>, Action, String, BTreeMap<String, String>)> {
+/// One case: the policies, the action, the resource ARN, the policy variables.
+type Case = (Vec<Value>, Action, String, BTreeMap<String, String>);
+
+fn corpus() -> Vec<Case> {
     let group = |g: &str| {
         json!({"Version": "2012-10-17", "Statement": [
             {"Effect": "Allow", "Action": "iot:Connect", "Resource": [
