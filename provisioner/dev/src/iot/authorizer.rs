@@ -12,9 +12,10 @@
 //!   `disconnectAfterInSeconds`. The values are honoured as returned (AWS enforces 300–86400;
 //!   groupcast's iot-authorizer never returns less, and tests may).
 //!
-//! The Lambda itself runs elsewhere: whoever builds the stack registers an [`Invoke`] with
-//! [`set_invoker`] (the real iot-authorizer binary under the emulated Runtime API). Without one,
-//! every custom-authorizer CONNECT is refused (fail closed).
+//! The Lambda is the real iot-authorizer binary (`IotAuth::CustomAuthorizer { binary }`), started
+//! at the first CONNECT under the emulated Runtime API ([`crate::lambda_rt`]); tests may register
+//! another [`Invoke`] with [`set_invoker`]. Without either, every custom-authorizer CONNECT is
+//! refused (fail closed).
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -137,9 +138,86 @@ pub fn answer(v: &Value) -> Result<Answer, String> {
 
 /// Runs the registered authorizer on `c`.
 pub async fn authorize(stack: &Stack, c: &Credentials) -> Result<Answer, String> {
-    let Some(invoke) = state::of(&stack.state_dir).authorizer() else {
-        return Err("no custom authorizer runtime is registered with the local stack".into());
+    let st = state::of(&stack.state_dir);
+    let invoke = match st.authorizer() {
+        Some(invoke) => invoke,
+        // The configured binary, started once; a failed start is retried at the next CONNECT.
+        None => {
+            let _guard = st.authorizer_start.lock().await;
+            match st.authorizer() {
+                Some(invoke) => invoke,
+                None => {
+                    let invoke = start_binary(stack).await?;
+                    st.set_authorizer(invoke.clone());
+                    invoke
+                }
+            }
+        }
     };
     let v = invoke(event(c)).await?;
     answer(&v)
+}
+
+/// The real iot-authorizer binary under the emulated Runtime API, started on first use when
+/// `iot.auth` names its binary and nothing else was registered. Its configuration
+/// (functions/iot-authorizer: `GROUPCAST_JWT_*`, `GROUPCAST_IOT_*`, `GROUPCAST_REGION`,
+/// `GROUPCAST_ACCOUNT_ID`) points at the local issuer, whose JWKS a loopback server hands it. No
+/// `GROUPCAST_COGNITO_USER_POOL_ID`: the binary accepts a user pool only for a Cognito issuer
+/// URL, so locally the groups are the token's `cognito:groups` (the authorizer's documented
+/// fallback for other issuers: a removed member keeps access until the token expires, which
+/// `disconnectAfterInSeconds` never outlives).
+pub(crate) async fn start_binary(stack: &Stack) -> Result<Invoke, String> {
+    use crate::lambda_rt::{JsonServer, LambdaFunction};
+    let Some(iot) = stack.system.iot.as_ref() else {
+        return Err("this stack serves no [iot]".into());
+    };
+    let crate::system::IotAuth::CustomAuthorizer {
+        binary: Some(binary),
+    } = &iot.auth
+    else {
+        return Err(
+            "the iot-authorizer binary was not found (build it with `cargo build -p iot-authorizer`)"
+                .into(),
+        );
+    };
+    let Some(issuer) = stack.auth.issuer() else {
+        return Err("the stack has no local token issuer for the authorizer to trust".into());
+    };
+    let jwks = JsonServer::start("/jwks.json", issuer.jwks())
+        .await
+        .map_err(|e| format!("JWKS server for the iot-authorizer: {e}"))?;
+    let groups: Vec<&String> = iot.group_policies.keys().collect();
+    let env = vec![
+        (
+            "GROUPCAST_JWT_ISSUER".to_owned(),
+            issuer.issuer_url().to_owned(),
+        ),
+        (
+            "GROUPCAST_JWT_AUDIENCES".to_owned(),
+            issuer.client_id().to_owned(),
+        ),
+        ("GROUPCAST_JWT_TOKEN_USE".to_owned(), "id".to_owned()),
+        ("GROUPCAST_JWT_JWKS_URL".to_owned(), jwks.url().to_owned()),
+        (
+            "GROUPCAST_IOT_GROUPS".to_owned(),
+            serde_json::to_string(&groups).unwrap_or_default(),
+        ),
+        (
+            "GROUPCAST_IOT_TOPIC_PREFIX".to_owned(),
+            iot.topic_prefix.clone(),
+        ),
+        ("GROUPCAST_REGION".to_owned(), stack.system.region.clone()),
+        (
+            "GROUPCAST_ACCOUNT_ID".to_owned(),
+            stack.system.account_id.clone(),
+        ),
+    ];
+    let f = LambdaFunction::start(binary, &env)
+        .await
+        .map_err(|e| e.to_string())?;
+    let f = Arc::new((f, jwks));
+    Ok(Arc::new(move |event: Value| {
+        let f = f.clone();
+        Box::pin(async move { f.0.invoke(event).await.map_err(|e| e.to_string()) })
+    }))
 }

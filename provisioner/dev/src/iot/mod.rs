@@ -66,7 +66,6 @@ use tokio_tungstenite::tungstenite::protocol::Role;
 use crate::Stack;
 use crate::auth::{AuthFailure, AuthRequest, IamCaller, PresignedRequest};
 use crate::log::{Decision, Outcome};
-use crate::system::AuthMode;
 use session::{ByteStream, Caller, Io};
 
 /// The SigV4 service of the MQTT-over-WebSocket endpoint.
@@ -300,9 +299,13 @@ fn upgrade_mqtt(
         .unwrap_or_else(|_| Response::new(Full::new(Bytes::new())))
 }
 
-/// Whether `principal` (an ARN) is one of the configured publishers (an entry ending in `/` is a
-/// prefix: a role's session ARNs).
+/// Whether `principal` (an ARN) is the stack's publisher or one of the configured publishers (an
+/// entry ending in `/` is a prefix: a role's session ARNs).
 pub fn is_publisher(stack: &Stack, principal: &str) -> bool {
+    // The stack's own publisher key pair (credentials.json) always publishes.
+    if principal == crate::auth::publisher_arn(&stack.system) {
+        return true;
+    }
     stack.system.publisher_principals.iter().any(|p| {
         if p.ends_with('/') {
             principal.starts_with(p.as_str())
@@ -385,9 +388,11 @@ async fn publish_http(
         );
     }
     // The signature covers the path and the query (`qos=1`): the path is passed with its query.
+    // The data plane signs for the service `iotdata`
+    // (https://docs.aws.amazon.com/iot/latest/apireference/API_iotdata_Publish.html).
     let auth = stack
         .auth
-        .authenticate(
+        .authenticate_sigv4(
             &AuthRequest {
                 headers: &headers,
                 method: &method,
@@ -397,7 +402,7 @@ async fn publish_http(
                 channel: Some(&topic),
                 operation: Some("iot:Publish"),
             },
-            &[AuthMode::Iam],
+            "iotdata",
         )
         .await;
     let caller = match auth {

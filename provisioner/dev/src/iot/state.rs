@@ -46,6 +46,8 @@ pub struct IotState {
     pub broker: Broker,
     /// The custom authorizer's invocation, when registered (custom-authorizer mode).
     authorizer: Mutex<Option<Invoke>>,
+    /// Held while the authorizer binary starts, so concurrent CONNECTs start it once.
+    pub(crate) authorizer_start: tokio::sync::Mutex<()>,
 }
 
 impl IotState {
@@ -63,6 +65,7 @@ impl IotState {
             parsed: Mutex::default(),
             broker: Broker::default(),
             authorizer: Mutex::new(None),
+            authorizer_start: tokio::sync::Mutex::new(()),
         }
     }
 
