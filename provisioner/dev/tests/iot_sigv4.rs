@@ -1,7 +1,9 @@
 //! The IoT endpoints with the core's real SigV4 verification: groupcast's `IotSubscriber` signs
 //! its WSS URL with local identity-pool credentials (as `GetCredentialsForIdentity` issues them),
 //! and groupcast's `Publisher` publishes over its IoT transport (`POST /topics/{topic}?qos=1`,
-//! `iotdata`) with the stack's publisher key pair; a tampered URL is refused.
+//! `iotdata`) with the stack's publisher key pair; a tampered URL is refused; groupcast-auth's real
+//! grant attaches through the stack's AWS port (aws-sdk-iot, SigV4 for `iot`) with the publisher
+//! key, and an end user's identity-pool credentials may not attach.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -206,4 +208,58 @@ async fn a_tampered_presigned_url_and_another_identitys_client_id_are_refused() 
         .await
         .expect_err("refused");
     assert!(e.to_string().contains("403"), "{e}");
+}
+
+/// An aws-sdk-iot client on the stack's AWS port signing with `creds`.
+fn iot_sdk(port: u16, creds: Credentials) -> aws_sdk_iot::Client {
+    let config = aws_sdk_iot::Config::builder()
+        .behavior_version_latest()
+        .region(aws_sdk_iot::config::Region::new(REGION))
+        .endpoint_url(format!("http://127.0.0.1:{port}"))
+        .credentials_provider(creds)
+        .build();
+    aws_sdk_iot::Client::from_conf(config)
+}
+
+#[tokio::test]
+async fn the_real_grant_through_the_aws_port_attaches_with_the_publisher_key_and_refuses_an_end_user()
+ {
+    use aws_sdk_iot::error::ProvideErrorMetadata;
+    use groupcast_auth::grant::{GrantRules, apply, plan};
+    let f = start().await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let aws = tokio::spawn(groupcast_dev::aws::serve(listener, f.stack.clone()));
+    let (alice, alice_creds) = f.identity_credentials("alice");
+    let kp = identity::publisher_credentials(&f.stack.state_dir).unwrap();
+    let admin = iot_sdk(
+        port,
+        Credentials::new(kp.access_key_id, kp.secret_access_key, None, None, "local"),
+    );
+    let rules =
+        GrantRules::new("acme", "acme-{group}", &["team-a".into(), "team-b".into()]).unwrap();
+    let g = plan(&admin, &rules, &alice, &["team-a".into()])
+        .await
+        .unwrap();
+    let g = apply(&admin, g).await.unwrap();
+    assert_eq!(g.attached, ["acme-team-a"]);
+    assert_eq!(
+        iot::state::of(&f.stack.state_dir).attached(&alice),
+        ["acme-team-a"]
+    );
+
+    // alice's own identity-pool credentials cannot attach team-b to herself.
+    let e = iot_sdk(port, alice_creds)
+        .attach_policy()
+        .policy_name("acme-team-b")
+        .target(&alice)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Some("UnauthorizedException"));
+    assert_eq!(
+        iot::state::of(&f.stack.state_dir).attached(&alice),
+        ["acme-team-a"]
+    );
+    aws.abort();
 }
