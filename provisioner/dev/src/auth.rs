@@ -301,6 +301,20 @@ impl Authenticator {
         Ok(caller)
     }
 
+    /// Authenticates a header-signed SigV4 request to another AWS service than AppSync: the IoT
+    /// data plane (`iotdata`) and control plane (`iot`). The [`Authenticator::fixed`] double
+    /// answers as for [`AuthMode::Iam`]. (Added by the IoT transport.)
+    pub async fn authenticate_sigv4(
+        &self,
+        req: &AuthRequest<'_>,
+        service: &str,
+    ) -> Result<Authenticated, AuthFailure> {
+        match &self.real {
+            Some(real) => real.authenticate_iam_for(req, service),
+            None => self.authenticate_fixed(req, &[AuthMode::Iam]),
+        }
+    }
+
     /// Authenticates `req` with one of `modes`.
     ///
     /// For the AppSync Events WebSocket connect, pass the `header-` map as `headers`, `method`
@@ -557,6 +571,16 @@ impl Real {
     }
 
     fn authenticate_iam(&self, req: &AuthRequest<'_>) -> Result<Authenticated, AuthFailure> {
+        // AppSync signs with service name `appsync` in the API's region
+        // (https://docs.aws.amazon.com/appsync/latest/eventapi/event-api-websocket-protocol.html).
+        self.authenticate_iam_for(req, "appsync")
+    }
+
+    fn authenticate_iam_for(
+        &self,
+        req: &AuthRequest<'_>,
+        service: &str,
+    ) -> Result<Authenticated, AuthFailure> {
         let (scope, token) =
             sigv4::header_credentials(req.headers).map_err(|e| forbidden(e.to_string()))?;
         let (caller, secret) =
@@ -569,11 +593,9 @@ impl Real {
             headers: req.headers,
             body: req.body,
         };
-        // AppSync signs with service name `appsync` in the API's region
-        // (https://docs.aws.amazon.com/appsync/latest/eventapi/event-api-websocket-protocol.html).
         let expect = sigv4::Expect {
             region: &self.system.region,
-            service: "appsync",
+            service,
             now: SystemTime::now(),
         };
         sigv4::verify_headers(&signed, &secret, &expect).map_err(|e| forbidden(e.to_string()))?;
