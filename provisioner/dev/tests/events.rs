@@ -1,9 +1,10 @@
 //! The local stack's AppSync Events endpoint over the wire: groupcast's own subscriber and
 //! publishers (HTTP and WebSocket) where they reach, raw frames for the protocol's edges. The
-//! namespace runs `tests/fixtures/events-live.js`, the handler `provisioner render` writes for
-//! examples/groupcast.toml (`provisioner render --config examples/groupcast.toml --out DIR`,
-//! then `DIR/events/live.js`). Callers are authenticated by `Authenticator::fixed`: a token names
+//! namespace runs `events/live.js` as `provisioner render` writes it for examples/groupcast.toml,
+//! rendered at test time (tests/rendered). Callers are authenticated by `Authenticator::fixed`: a token names
 //! an identity.
+
+mod rendered;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -25,7 +26,6 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::{self, Message as Frame};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
-const LIVE: &str = include_str!("fixtures/events-live.js");
 const ISSUER: &str = "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_AbCdEf123";
 const PUBLISHER_ARN: &str = "arn:aws:sts::123456789012:assumed-role/acme-live-publisher/local";
 /// A namespace whose handler reshapes what it broadcasts, fails one event by AppSync's rule, and
@@ -109,7 +109,7 @@ async fn start_with(options: Options) -> Endpoint {
             namespaces: vec![
                 Namespace {
                     name: "live".into(),
-                    handler_js: LIVE.into(),
+                    handler_js: rendered::events_handler("live"),
                     publish_auth_modes: vec![AuthMode::Iam],
                     subscribe_auth_modes: vec![AuthMode::Cognito, AuthMode::Lambda],
                 },

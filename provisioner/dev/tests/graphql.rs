@@ -1,7 +1,9 @@
 //! The local GraphQL pubsub endpoint, end to end on 127.0.0.1: groupcast's own publisher and
 //! GraphQL subscriber, and raw HTTP and realtime frames, against the rendered schema and VTL of
-//! examples/groupcast.toml (tests/fixtures/graphql, as `provisioner render` writes them).
+//! examples/groupcast.toml (rendered at test time: tests/rendered).
 //! Authentication is `Authenticator::fixed`: each token below stands for one caller.
+
+mod rendered;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -22,7 +24,6 @@ use tokio_tungstenite::tungstenite::Message as Frame;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
-const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/graphql");
 const PUBLISHER_ARN: &str = "arn:aws:sts::123456789012:assumed-role/acme-live-publisher/local";
 const WAIT: Duration = Duration::from_secs(5);
 const QUIET: Duration = Duration::from_millis(300);
@@ -31,7 +32,7 @@ const SUBSCRIPTION: &str = groupcast::subscribe::graphql::SUBSCRIPTION_QUERY;
 fn system() -> System {
     let mut templates = std::collections::BTreeMap::new();
     let mut schema = String::new();
-    for entry in std::fs::read_dir(FIXTURES).unwrap() {
+    for entry in std::fs::read_dir(rendered::graphql_dir()).unwrap() {
         let path = entry.unwrap().path();
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
         let text = std::fs::read_to_string(&path).unwrap();
