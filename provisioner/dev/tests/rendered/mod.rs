@@ -12,14 +12,14 @@ use std::process::Command;
 use std::sync::OnceLock;
 
 /// The directory `provisioner render --out` filled for examples/groupcast.toml.
-pub fn dir() -> &'static Path {
+pub(crate) fn dir() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(render)
 }
 
 /// The rendered Events handler of one namespace (`events/{namespace}.js`).
 #[allow(dead_code)] // each test binary uses the half it needs
-pub fn events_handler(namespace: &str) -> String {
+pub(crate) fn events_handler(namespace: &str) -> String {
     let path = dir().join("events").join(format!("{namespace}.js"));
     std::fs::read_to_string(&path)
         .unwrap_or_else(|e| panic!("the render has no Events handler {}: {e}", path.display()))
@@ -27,7 +27,7 @@ pub fn events_handler(namespace: &str) -> String {
 
 /// The rendered GraphQL schema and resolver templates (`graphql/`).
 #[allow(dead_code)]
-pub fn graphql_dir() -> PathBuf {
+pub(crate) fn graphql_dir() -> PathBuf {
     dir().join("graphql")
 }
 
