@@ -94,6 +94,10 @@ struct Local {
 }
 
 async fn start() -> Local {
+    start_with(groupcast_dev::graphql::Options::default()).await
+}
+
+async fn start_with(options: groupcast_dev::graphql::Options) -> Local {
     let cognito = |t: &str, sub: Option<&str>, groups: Option<&[&str]>| {
         (
             t.to_owned(),
@@ -136,7 +140,7 @@ async fn start() -> Local {
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let server = tokio::spawn(groupcast_dev::graphql::serve(listener, stack));
+    let server = tokio::spawn(groupcast_dev::graphql::serve_with(listener, stack, options));
     Local {
         url: format!("http://{addr}/graphql"),
         addr,
@@ -751,4 +755,43 @@ async fn a_stopped_subscription_receives_nothing_more_and_a_connection_holds_at_
     if let Ok(Some(Ok(Frame::Text(t)))) = tokio::time::timeout(QUIET, ws.next()).await {
         panic!("a stopped subscription received {t}");
     }
+}
+
+#[tokio::test]
+async fn a_connection_that_never_sends_connection_init_is_closed_after_the_init_timeout() {
+    let timeout = Duration::from_millis(300);
+    let local = start_with(groupcast_dev::graphql::Options {
+        init_timeout: timeout,
+    })
+    .await;
+    let opened = std::time::Instant::now();
+    let mut idle = raw(&local, "/graphql/realtime", Some("alice")).await;
+    let mut live = raw(&local, "/graphql/realtime", Some("bob")).await;
+    live.send(Frame::text(r#"{"type":"connection_init"}"#))
+        .await
+        .unwrap();
+    assert_eq!(next_json(&mut live).await["type"], "connection_ack");
+
+    assert!(closes(&mut idle).await, "the idle connection stayed open");
+    assert!(
+        opened.elapsed() >= timeout,
+        "closed before the timeout: {:?}",
+        opened.elapsed()
+    );
+    // The initialized connection outlives the timeout and still subscribes.
+    tokio::time::sleep(timeout * 2).await;
+    assert_eq!(
+        start_raw(&mut live, "1", "bob", None).await["type"],
+        "start_ack"
+    );
+    let log = local.decisions.lock().unwrap().clone();
+    assert!(
+        log.iter().any(|d| d["action"] == "connect"
+            && d["outcome"] == "refused"
+            && d["principal"] == "alice"
+            && d["reason"]
+                .as_str()
+                .is_some_and(|r| r.contains("connection_init"))),
+        "{log:?}"
+    );
 }
