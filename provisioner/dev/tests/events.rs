@@ -881,3 +881,47 @@ async fn a_handlers_util_error_answers_403_message_processing_error_and_subscrip
     let refused = ep.decisions("subscribe", "refused");
     assert_eq!(refused[0]["reason"], "this room is closed");
 }
+
+#[tokio::test]
+async fn publishes_beyond_the_per_connection_quota_get_publish_error_until_the_second_has_passed() {
+    assert_eq!(Options::default().ws_publish_per_second, 25);
+    let ep = start_with(Options {
+        ws_publish_per_second: 3,
+        ..Options::default()
+    })
+    .await;
+    let mut ws = raw_connect(&ep, "alice-token").await;
+    let publish = |id: &str| {
+        json!({"type": "publish", "id": id, "channel": "/live/team-a/chat",
+               "events": ["{\"n\":1}"], "authorization": {"Authorization": "publisher-sig"}})
+    };
+    for id in ["p1", "p2", "p3", "p4"] {
+        send(&mut ws, publish(id)).await;
+    }
+    let mut answers = std::collections::BTreeMap::new();
+    for _ in 0..4 {
+        let v = recv(&mut ws).await;
+        answers.insert(v["id"].as_str().unwrap().to_owned(), v);
+    }
+    for id in ["p1", "p2", "p3"] {
+        assert_eq!(answers[id]["type"], "publish_success", "{answers:?}");
+    }
+    let refused = &answers["p4"];
+    assert_eq!(refused["type"], "publish_error", "{refused}");
+    assert_eq!(refused["errors"][0]["errorType"], "LimitExceededException");
+    assert!(
+        refused["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("3 publish requests per second"),
+        "{refused}"
+    );
+    // Another connection has its own quota.
+    let mut other = raw_connect(&ep, "alice-token").await;
+    send(&mut other, publish("q1")).await;
+    assert_eq!(recv(&mut other).await["type"], "publish_success");
+    // A second later the connection may publish again.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    send(&mut ws, publish("p5")).await;
+    assert_eq!(recv(&mut ws).await["type"], "publish_success");
+}
