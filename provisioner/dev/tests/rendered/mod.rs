@@ -58,13 +58,33 @@ fn provisioner() -> PathBuf {
     p
 }
 
+/// Removes the renders of earlier runs whose process has ended (where `/proc` says so), so the
+/// target's tmp does not grow with every run. A per-process directory, because a test may run its
+/// own binary again as a child (graphql_tls) while the parent still reads its render.
+fn remove_stale(tmp: &Path, prefix: &str) {
+    if !Path::new("/proc/self").exists() {
+        return;
+    }
+    let Ok(entries) = std::fs::read_dir(tmp) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(pid) = name.strip_prefix(prefix) else {
+            continue;
+        };
+        if pid.parse::<u32>().is_ok() && !Path::new("/proc").join(pid).exists() {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
 fn render() -> PathBuf {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!(
-        "rendered-{}-{}",
-        env!("CARGO_CRATE_NAME"),
-        std::process::id()
-    ));
+    let tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));
+    let prefix = format!("rendered-{}-", env!("CARGO_CRATE_NAME"));
+    remove_stale(tmp, &prefix);
+    let out = tmp.join(format!("{prefix}{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&out);
     let bin = provisioner();
     let run = Command::new(&bin)
