@@ -123,6 +123,8 @@ struct Real {
     issuer: Arc<Issuer>,
     /// Tokens of the local issuer (standing in for the user pool).
     cognito: Verifier,
+    /// `app_id_client_regex`, anchored: the app client ids the user-pool mode admits.
+    app_client: Option<AppClientRegex>,
     /// Tokens of the configured OIDC provider, when one is configured.
     oidc: Option<Verifier>,
     publisher: KeyPair,
@@ -204,6 +206,22 @@ impl Authenticator {
         state_dir: &std::path::Path,
     ) -> Result<Authenticator, crate::identity::IdentityError> {
         let cognito = local_verifier(&issuer)?;
+        let app_client = system
+            .identity
+            .app_id_client_regex
+            .as_deref()
+            .map(AppClientRegex::new)
+            .transpose()?;
+        if let Some(re) = &app_client
+            && !re.admits(issuer.client_id())
+        {
+            tracing::warn!(
+                client_id = issuer.client_id(),
+                app_id_client_regex = %re.source,
+                "the local issuer's app client id does not match app_id_client_regex: \
+                 every user-pool token will be refused, as AppSync would"
+            );
+        }
         let oidc = match &system.identity.oidc {
             // The local issuer stands in for the OIDC provider when it is the configured issuer.
             Some(o) if o.issuer.trim_end_matches('/') == issuer.issuer_url() => None,
@@ -240,6 +258,7 @@ impl Authenticator {
                 issuer_url: issuer.issuer_url().to_owned(),
                 issuer: issuer.clone(),
                 cognito,
+                app_client,
                 oidc,
                 publisher: crate::identity::publisher_credentials(state_dir)?,
                 pool: IdentityPool::load_or_create(state_dir, &system.region)?,
@@ -372,6 +391,11 @@ impl Authenticator {
                     } else {
                         AuthMode::Oidc
                     };
+                    if mode == AuthMode::Cognito
+                        && let Some(re) = &real.app_client
+                    {
+                        re.check(&v.claims)?;
+                    }
                     return Ok(real.token_identity(mode, v.claims, sub, req.source_ip));
                 }
                 Err(e) => refusals.push(format!("user pool: {e}")),
@@ -426,6 +450,55 @@ impl Authenticator {
             }),
             Some(_) => Err(unauthorized("auth mode not allowed here")),
             None => Err(unauthorized(NOT_AUTHORIZED)),
+        }
+    }
+}
+
+/// `app_id_client_regex` (AppSync's `appIdClientRegex`): "A regular expression for validating the
+/// incoming Amazon Cognito user pool app client ID. If this value isn't set, no filtering is
+/// applied." (https://docs.aws.amazon.com/appsync/latest/APIReference/API_CognitoUserPoolConfig.html,
+/// and `CognitoConfig` for Events: https://docs.aws.amazon.com/appsync/latest/APIReference/API_CognitoConfig.html).
+/// The app client id is the ID token's `aud` or the access token's `client_id`. Matched against the
+/// whole id, as the provisioner anchors it when it deploys (`reconcile::appsync::full_match`), so
+/// `abc` never admits `xabcx`.
+#[derive(Debug)]
+struct AppClientRegex {
+    source: String,
+    anchored: regex_lite::Regex,
+}
+
+impl AppClientRegex {
+    fn new(source: &str) -> Result<AppClientRegex, IdentityError> {
+        let anchored = regex_lite::Regex::new(&format!("^(?:{source})$")).map_err(|e| {
+            IdentityError(format!(
+                "identity.app_id_client_regex {source:?} is not a regular expression: {e}"
+            ))
+        })?;
+        Ok(AppClientRegex {
+            source: source.to_owned(),
+            anchored,
+        })
+    }
+
+    fn admits(&self, client_id: &str) -> bool {
+        self.anchored.is_match(client_id)
+    }
+
+    /// Refuses a verified token whose app client id does not match.
+    fn check(&self, claims: &serde_json::Map<String, Value>) -> Result<(), AuthFailure> {
+        let client = claims
+            .get("aud")
+            .and_then(Value::as_str)
+            .or_else(|| claims.get("client_id").and_then(Value::as_str));
+        match client {
+            Some(id) if self.admits(id) => Ok(()),
+            Some(id) => Err(forbidden(format!(
+                "the token's app client id {id:?} does not match app_id_client_regex {:?}",
+                self.source
+            ))),
+            None => Err(forbidden(
+                "the token names no app client (neither aud nor client_id) and app_id_client_regex is set",
+            )),
         }
     }
 }

@@ -67,6 +67,12 @@ pub const MAX_CONNECTION_LIFETIME: Duration = Duration::from_secs(24 * 3600);
 /// (https://docs.aws.amazon.com/general/latest/gr/appsync.html, Event API quotas).
 pub use groupcast::limits::EVENTS_REQUEST_MAX_BYTES as REQUEST_MAX_BYTES;
 
+/// Publish requests a WebSocket connection may send per second: AppSync Events' quota "25 publish
+/// requests per second per WebSocket connection"
+/// (https://docs.aws.amazon.com/general/latest/gr/appsync.html, Event API quotas;
+/// aws-protocols.md §10).
+pub const WS_PUBLISH_REQUESTS_PER_SECOND: usize = 25;
+
 /// How the endpoint behaves where tests need it to differ from AppSync's timing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Options {
@@ -79,6 +85,9 @@ pub struct Options {
     /// How long a WebSocket connection may live before it is closed (AppSync: 24 hours,
     /// event-api-websocket-protocol.html, "Connect").
     pub max_connection_lifetime: Duration,
+    /// Publish requests one WebSocket connection may send in any one-second window
+    /// ([`WS_PUBLISH_REQUESTS_PER_SECOND`]); more get `publish_error`.
+    pub ws_publish_per_second: usize,
 }
 
 impl Default for Options {
@@ -91,6 +100,7 @@ impl Default for Options {
                 .unwrap_or(2)
                 .clamp(1, 8),
             max_connection_lifetime: MAX_CONNECTION_LIFETIME,
+            ws_publish_per_second: WS_PUBLISH_REQUESTS_PER_SECOND,
         }
     }
 }

@@ -54,12 +54,38 @@ pub struct Service {
     pub stack: Arc<Stack>,
     pub api: Api,
     pub hub: Hub,
+    pub options: Options,
     next_connection: AtomicU64,
+}
+
+/// Serve options: timings a test shortens.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// How long a realtime connection may stay open without `connection_init` before it is
+    /// closed. AWS documents no such limit (its guide now marks `connection_init` optional:
+    /// https://docs.aws.amazon.com/appsync/latest/devguide/real-time-websocket-client.html);
+    /// locally `start` needs `connection_init` first, so a connection that never sends it can do
+    /// nothing but hold a socket. The default is the one connection timing AppSync documents,
+    /// `connectionTimeoutMs` (5 minutes, [`realtime::CONNECTION_TIMEOUT_MS`]).
+    pub init_timeout: std::time::Duration,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            init_timeout: std::time::Duration::from_millis(realtime::CONNECTION_TIMEOUT_MS),
+        }
+    }
 }
 
 impl Service {
     /// The service of `stack`'s `[graphql]`. Errors name the file or setting at fault.
     pub fn new(stack: Arc<Stack>) -> Result<Service, String> {
+        Service::with_options(stack, Options::default())
+    }
+
+    /// [`Service::new`] with serve options.
+    pub fn with_options(stack: Arc<Stack>, options: Options) -> Result<Service, String> {
         let system = stack
             .system
             .graphql
@@ -70,6 +96,7 @@ impl Service {
             stack,
             api,
             hub: Hub::default(),
+            options,
             next_connection: AtomicU64::new(1),
         })
     }
@@ -99,7 +126,16 @@ impl Service {
 
 /// Serves the GraphQL API on `listener` until the task is dropped.
 pub async fn serve(listener: TcpListener, stack: Arc<Stack>) -> std::io::Result<()> {
-    let service = Arc::new(Service::new(stack).map_err(std::io::Error::other)?);
+    serve_with(listener, stack, Options::default()).await
+}
+
+/// [`serve`] with serve options.
+pub async fn serve_with(
+    listener: TcpListener,
+    stack: Arc<Stack>,
+    options: Options,
+) -> std::io::Result<()> {
+    let service = Arc::new(Service::with_options(stack, options).map_err(std::io::Error::other)?);
     loop {
         let (tcp, peer) = match listener.accept().await {
             Ok(c) => c,

@@ -1,9 +1,10 @@
 //! The local stack's AppSync Events endpoint over the wire: groupcast's own subscriber and
 //! publishers (HTTP and WebSocket) where they reach, raw frames for the protocol's edges. The
-//! namespace runs `tests/fixtures/events-live.js`, the handler `provisioner render` writes for
-//! examples/groupcast.toml (`provisioner render --config examples/groupcast.toml --out DIR`,
-//! then `DIR/events/live.js`). Callers are authenticated by `Authenticator::fixed`: a token names
+//! namespace runs `events/live.js` as `provisioner render` writes it for examples/groupcast.toml,
+//! rendered at test time (tests/rendered). Callers are authenticated by `Authenticator::fixed`: a token names
 //! an identity.
+
+mod rendered;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -25,7 +26,6 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::{self, Message as Frame};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
-const LIVE: &str = include_str!("fixtures/events-live.js");
 const ISSUER: &str = "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_AbCdEf123";
 const PUBLISHER_ARN: &str = "arn:aws:sts::123456789012:assumed-role/acme-live-publisher/local";
 /// A namespace whose handler reshapes what it broadcasts, fails one event by AppSync's rule, and
@@ -109,7 +109,7 @@ async fn start_with(options: Options) -> Endpoint {
             namespaces: vec![
                 Namespace {
                     name: "live".into(),
-                    handler_js: LIVE.into(),
+                    handler_js: rendered::events_handler("live"),
                     publish_auth_modes: vec![AuthMode::Iam],
                     subscribe_auth_modes: vec![AuthMode::Cognito, AuthMode::Lambda],
                 },
@@ -880,4 +880,48 @@ async fn a_handlers_util_error_answers_403_message_processing_error_and_subscrip
     );
     let refused = ep.decisions("subscribe", "refused");
     assert_eq!(refused[0]["reason"], "this room is closed");
+}
+
+#[tokio::test]
+async fn publishes_beyond_the_per_connection_quota_get_publish_error_until_the_second_has_passed() {
+    assert_eq!(Options::default().ws_publish_per_second, 25);
+    let ep = start_with(Options {
+        ws_publish_per_second: 3,
+        ..Options::default()
+    })
+    .await;
+    let mut ws = raw_connect(&ep, "alice-token").await;
+    let publish = |id: &str| {
+        json!({"type": "publish", "id": id, "channel": "/live/team-a/chat",
+               "events": ["{\"n\":1}"], "authorization": {"Authorization": "publisher-sig"}})
+    };
+    for id in ["p1", "p2", "p3", "p4"] {
+        send(&mut ws, publish(id)).await;
+    }
+    let mut answers = std::collections::BTreeMap::new();
+    for _ in 0..4 {
+        let v = recv(&mut ws).await;
+        answers.insert(v["id"].as_str().unwrap().to_owned(), v);
+    }
+    for id in ["p1", "p2", "p3"] {
+        assert_eq!(answers[id]["type"], "publish_success", "{answers:?}");
+    }
+    let refused = &answers["p4"];
+    assert_eq!(refused["type"], "publish_error", "{refused}");
+    assert_eq!(refused["errors"][0]["errorType"], "LimitExceededException");
+    assert!(
+        refused["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("3 publish requests per second"),
+        "{refused}"
+    );
+    // Another connection has its own quota.
+    let mut other = raw_connect(&ep, "alice-token").await;
+    send(&mut other, publish("q1")).await;
+    assert_eq!(recv(&mut other).await["type"], "publish_success");
+    // A second later the connection may publish again.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    send(&mut ws, publish("p5")).await;
+    assert_eq!(recv(&mut ws).await["type"], "publish_success");
 }

@@ -13,6 +13,8 @@
 //! Amplify is configured with an API key; the test's fixed authenticator maps that key to a
 //! Cognito user of group `team-a`, so the rendered handler sees a user.
 
+mod rendered;
+
 use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
@@ -29,7 +31,6 @@ use tokio_rustls::rustls;
 use tokio_rustls::rustls::pki_types::pem::PemObject;
 use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
-const LIVE: &str = include_str!("fixtures/events-live.js");
 const ISSUER: &str = "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_AbCdEf123";
 const PUBLISHER_ARN: &str = "arn:aws:sts::123456789012:assumed-role/acme-live-publisher/local";
 
@@ -92,7 +93,7 @@ async fn the_official_amplify_events_client_subscribes_is_refused_a_foreign_grou
             connection_auth_modes: vec![AuthMode::Cognito, AuthMode::Iam],
             namespaces: vec![Namespace {
                 name: "live".into(),
-                handler_js: LIVE.into(),
+                handler_js: rendered::events_handler("live"),
                 publish_auth_modes: vec![AuthMode::Iam],
                 subscribe_auth_modes: vec![AuthMode::Cognito],
             }],

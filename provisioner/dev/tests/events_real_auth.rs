@@ -1,9 +1,11 @@
 //! The Events endpoint with the stack's real authenticator (`Authenticator::new`): ID tokens
 //! minted by the local issuer, SigV4 publishes signed by groupcast's publisher with the stack's
 //! publisher key pair (`publisher_credentials`), over HTTP and over the WebSocket. The handler is
-//! `tests/fixtures/events-live.js` with its Cognito issuer list pointed at the local issuer, as
+//! the rendered `events/live.js` (tests/rendered) with its Cognito issuer list pointed at the local issuer, as
 //! `provisioner dev` must render it (AppSync puts the verified token's issuer in
 //! `ctx.identity.issuer`, and the handler admits only the issuers it was rendered with).
+
+mod rendered;
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -22,7 +24,6 @@ use groupcast_dev::{Ports, Stack};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 
-const LIVE: &str = include_str!("fixtures/events-live.js");
 const ISSUER_URL: &str = "https://127.0.0.1:4514/us-east-1_Local";
 const STEP: Duration = Duration::from_secs(5);
 
@@ -93,7 +94,7 @@ impl Endpoint {
 async fn start() -> Endpoint {
     let dir = std::env::temp_dir().join(format!("groupcast-dev-events-{}", uuid::Uuid::new_v4()));
     std::fs::create_dir_all(&dir).unwrap();
-    let handler = LIVE
+    let handler = rendered::events_handler("live")
         .lines()
         .map(|l| {
             if l.starts_with("const COGNITO_ISSUERS = ") {

@@ -10,6 +10,8 @@
 //! Phase 1 publishes as fast as answers come back (deliveries/s); phase 2 paces publishes to
 //! `RATE` deliveries/s (default 20,000) and reports publish-to-receive latency p50/p99.
 
+mod rendered;
+
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -27,7 +29,6 @@ use tokio::net::TcpListener;
 use tokio_tungstenite::tungstenite::Message as Frame;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
-const LIVE: &str = include_str!("fixtures/events-live.js");
 const ISSUER: &str = "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_AbCdEf123";
 const PUBLISHER_ARN: &str = "arn:aws:sts::123456789012:assumed-role/acme-live-publisher/local";
 
@@ -68,7 +69,7 @@ async fn one_thousand_subscribers_receive_twenty_thousand_deliveries_a_second_wi
             connection_auth_modes: vec![AuthMode::Cognito, AuthMode::Iam],
             namespaces: vec![Namespace {
                 name: "live".into(),
-                handler_js: LIVE.into(),
+                handler_js: rendered::events_handler("live"),
                 publish_auth_modes: vec![AuthMode::Iam],
                 subscribe_auth_modes: vec![AuthMode::Cognito],
             }],

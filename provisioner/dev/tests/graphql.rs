@@ -1,7 +1,9 @@
 //! The local GraphQL pubsub endpoint, end to end on 127.0.0.1: groupcast's own publisher and
 //! GraphQL subscriber, and raw HTTP and realtime frames, against the rendered schema and VTL of
-//! examples/groupcast.toml (tests/fixtures/graphql, as `provisioner render` writes them).
+//! examples/groupcast.toml (rendered at test time: tests/rendered).
 //! Authentication is `Authenticator::fixed`: each token below stands for one caller.
+
+mod rendered;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -22,7 +24,6 @@ use tokio_tungstenite::tungstenite::Message as Frame;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
-const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/graphql");
 const PUBLISHER_ARN: &str = "arn:aws:sts::123456789012:assumed-role/acme-live-publisher/local";
 const WAIT: Duration = Duration::from_secs(5);
 const QUIET: Duration = Duration::from_millis(300);
@@ -31,7 +32,7 @@ const SUBSCRIPTION: &str = groupcast::subscribe::graphql::SUBSCRIPTION_QUERY;
 fn system() -> System {
     let mut templates = std::collections::BTreeMap::new();
     let mut schema = String::new();
-    for entry in std::fs::read_dir(FIXTURES).unwrap() {
+    for entry in std::fs::read_dir(rendered::graphql_dir()).unwrap() {
         let path = entry.unwrap().path();
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
         let text = std::fs::read_to_string(&path).unwrap();
@@ -93,6 +94,10 @@ struct Local {
 }
 
 async fn start() -> Local {
+    start_with(groupcast_dev::graphql::Options::default()).await
+}
+
+async fn start_with(options: groupcast_dev::graphql::Options) -> Local {
     let cognito = |t: &str, sub: Option<&str>, groups: Option<&[&str]>| {
         (
             t.to_owned(),
@@ -135,7 +140,7 @@ async fn start() -> Local {
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let server = tokio::spawn(groupcast_dev::graphql::serve(listener, stack));
+    let server = tokio::spawn(groupcast_dev::graphql::serve_with(listener, stack, options));
     Local {
         url: format!("http://{addr}/graphql"),
         addr,
@@ -750,4 +755,43 @@ async fn a_stopped_subscription_receives_nothing_more_and_a_connection_holds_at_
     if let Ok(Some(Ok(Frame::Text(t)))) = tokio::time::timeout(QUIET, ws.next()).await {
         panic!("a stopped subscription received {t}");
     }
+}
+
+#[tokio::test]
+async fn a_connection_that_never_sends_connection_init_is_closed_after_the_init_timeout() {
+    let timeout = Duration::from_millis(300);
+    let local = start_with(groupcast_dev::graphql::Options {
+        init_timeout: timeout,
+    })
+    .await;
+    let opened = std::time::Instant::now();
+    let mut idle = raw(&local, "/graphql/realtime", Some("alice")).await;
+    let mut live = raw(&local, "/graphql/realtime", Some("bob")).await;
+    live.send(Frame::text(r#"{"type":"connection_init"}"#))
+        .await
+        .unwrap();
+    assert_eq!(next_json(&mut live).await["type"], "connection_ack");
+
+    assert!(closes(&mut idle).await, "the idle connection stayed open");
+    assert!(
+        opened.elapsed() >= timeout,
+        "closed before the timeout: {:?}",
+        opened.elapsed()
+    );
+    // The initialized connection outlives the timeout and still subscribes.
+    tokio::time::sleep(timeout * 2).await;
+    assert_eq!(
+        start_raw(&mut live, "1", "bob", None).await["type"],
+        "start_ack"
+    );
+    let log = local.decisions.lock().unwrap().clone();
+    assert!(
+        log.iter().any(|d| d["action"] == "connect"
+            && d["outcome"] == "refused"
+            && d["principal"] == "alice"
+            && d["reason"]
+                .as_str()
+                .is_some_and(|r| r.contains("connection_init"))),
+        "{log:?}"
+    );
 }

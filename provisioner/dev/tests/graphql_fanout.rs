@@ -3,6 +3,8 @@
 //! the benchmark (1,000 subscribers, deliveries per second) is ignored by default:
 //! `cargo test -p groupcast-dev --test graphql_fanout -- --ignored --nocapture`.
 
+mod rendered;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -18,12 +20,10 @@ use serde_json::json;
 use tokio_tungstenite::tungstenite::Message as Frame;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
-const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/graphql");
-
 fn stack() -> Arc<Stack> {
     let mut templates = std::collections::BTreeMap::new();
     let mut schema = String::new();
-    for entry in std::fs::read_dir(FIXTURES).unwrap() {
+    for entry in std::fs::read_dir(rendered::graphql_dir()).unwrap() {
         let path = entry.unwrap().path();
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
         let text = std::fs::read_to_string(&path).unwrap();

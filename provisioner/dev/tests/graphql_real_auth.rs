@@ -2,6 +2,8 @@
 //! publisher's key pair): groupcast's IAM publisher publishes and `Publisher::revoke` revokes, as
 //! they would against AppSync; subscribers hold tokens minted by the local issuer.
 
+mod rendered;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,14 +18,13 @@ use groupcast_dev::system::{AuthMode, GraphqlSystem, System};
 use groupcast_dev::{Ports, Stack};
 use serde_json::json;
 
-const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/graphql");
 const WAIT: Duration = Duration::from_secs(5);
 const QUIET: Duration = Duration::from_millis(300);
 
 fn system() -> System {
     let mut templates = std::collections::BTreeMap::new();
     let mut schema = String::new();
-    for entry in std::fs::read_dir(FIXTURES).unwrap() {
+    for entry in std::fs::read_dir(rendered::graphql_dir()).unwrap() {
         let path = entry.unwrap().path();
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
         let text = std::fs::read_to_string(&path).unwrap();

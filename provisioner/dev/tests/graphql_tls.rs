@@ -6,6 +6,8 @@
 //! process with that variable set, since the environment of a running test cannot be changed
 //! safely.
 
+mod rendered;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -22,12 +24,10 @@ use tokio_rustls::rustls;
 use tokio_rustls::rustls::pki_types::pem::PemObject;
 use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
-const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/graphql");
-
 fn system() -> System {
     let mut templates = std::collections::BTreeMap::new();
     let mut schema = String::new();
-    for entry in std::fs::read_dir(FIXTURES).unwrap() {
+    for entry in std::fs::read_dir(rendered::graphql_dir()).unwrap() {
         let path = entry.unwrap().path();
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
         let text = std::fs::read_to_string(&path).unwrap();

@@ -375,3 +375,46 @@ fn debug_output_never_shows_a_secret_key() {
         "{shown}"
     );
 }
+
+#[tokio::test]
+async fn a_token_for_an_app_client_that_app_id_client_regex_does_not_match_is_refused() {
+    let dir = state();
+    let system = |regex: &str| {
+        let mut s = (*system()).clone();
+        s.identity.app_id_client_regex = Some(regex.to_owned());
+        Arc::new(s)
+    };
+    // The app client of examples/groupcast.toml's shape: 26 lower-case letters and digits.
+    let web = "abcdefghijklmnopqrstuvwxyz";
+    let issuer = Arc::new(Issuer::load_or_create(&dir.0, ISS, web).unwrap());
+    let auth = Authenticator::new(system("[a-z0-9]{26}"), issuer.clone(), &dir.0).unwrap();
+    let token = issuer.mint("alice", &[], Duration::from_secs(600)).unwrap();
+    assert!(auth_with(&auth, &token, &[AuthMode::Cognito]).await.is_ok());
+
+    // Another app client of the same pool (same keys, same issuer), which the regex excludes.
+    let other = Arc::new(Issuer::load_or_create(&dir.0, ISS, "admin-console").unwrap());
+    let auth = Authenticator::new(system("[a-z0-9]{26}"), other.clone(), &dir.0).unwrap();
+    let token = other.mint("alice", &[], Duration::from_secs(600)).unwrap();
+    let refused = auth_with(&auth, &token, &[AuthMode::Cognito])
+        .await
+        .unwrap_err();
+    assert!(
+        refused.message.contains("app_id_client_regex"),
+        "{}",
+        refused.message
+    );
+
+    // Matched against the whole id: a regex matching part of it does not admit it.
+    let auth = Authenticator::new(system("admin"), other.clone(), &dir.0).unwrap();
+    assert!(
+        auth_with(&auth, &token, &[AuthMode::Cognito])
+            .await
+            .is_err()
+    );
+    let auth = Authenticator::new(system("admin-.*"), other.clone(), &dir.0).unwrap();
+    assert!(auth_with(&auth, &token, &[AuthMode::Cognito]).await.is_ok());
+
+    // A regex that does not compile is a configuration error naming the field.
+    let err = Authenticator::new(system("(unclosed"), other, &dir.0).unwrap_err();
+    assert!(err.to_string().contains("app_id_client_regex"), "{err}");
+}

@@ -13,7 +13,9 @@
 //!   (`UnknownOperationError`); `publish {id, channel, events, authorization}`
 //!   (https://docs.aws.amazon.com/appsync/latest/eventapi/publish-websocket.html) →
 //!   `publish_success {id, successful, failed}` or `publish_error {id, errors}`. A message without
-//!   `authorization` is authorized with the connection's `header-` object.
+//!   `authorization` is authorized with the connection's `header-` object. More than 25 publish
+//!   requests in a second on one connection (AppSync's quota, `Options::ws_publish_per_second`)
+//!   get `publish_error` `LimitExceededException`.
 //! - `id`: `^[a-zA-Z0-9-_+]{1,128}$`, unique among the connection's subscriptions.
 //! - A text frame that is not a JSON object with a string `type`, or a binary frame, is answered
 //!   with `error` (`BadRequestException`) and closes this connection (1008 / 1003); an unknown
@@ -23,10 +25,10 @@
 //! - Frames go out through one writer task that batches whatever is queued (one flush per batch);
 //!   `data` frames come from [`super::hub::Hub::deliver`].
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures::{SinkExt, StreamExt};
 use serde_json::{Map, Value, json};
@@ -82,6 +84,8 @@ struct Session {
     source_ip: IpAddr,
     subs: HashMap<String, Channel>,
     options: Options,
+    /// When the publishes of the last second arrived (the per-connection publish quota).
+    recent_publishes: VecDeque<Instant>,
 }
 
 /// Serves one upgraded connection until either side closes it.
@@ -131,6 +135,7 @@ pub async fn serve<S>(
         source_ip,
         subs: HashMap::new(),
         options,
+        recent_publishes: VecDeque::new(),
     };
     let close = session.run(&mut stream, &overflow).await;
     // Unsubscribe everything before the goodbye, so no data frame follows it.
@@ -335,10 +340,51 @@ impl Session {
         }
     }
 
+    /// Counts a publish request against the connection's quota (a sliding one-second window).
+    /// The `errorType` AppSync sends past the quota is not documented; `LimitExceededException`
+    /// is AppSync's error type for an exceeded limit (its API reference's common errors).
+    fn within_publish_quota(&mut self) -> Result<(), ApiError> {
+        let now = Instant::now();
+        while self
+            .recent_publishes
+            .front()
+            .is_some_and(|t| now.duration_since(*t) >= Duration::from_secs(1))
+        {
+            self.recent_publishes.pop_front();
+        }
+        let quota = self.options.ws_publish_per_second;
+        if self.recent_publishes.len() >= quota {
+            return Err(ApiError {
+                status: 429,
+                error_type: "LimitExceededException",
+                message: format!(
+                    "publish: more than {quota} publish requests per second on one WebSocket connection (AppSync Events quota)"
+                ),
+            });
+        }
+        self.recent_publishes.push_back(now);
+        Ok(())
+    }
+
     async fn publish(&mut self, msg: &Map<String, Value>) {
         let Some(id) = self.id("publish_error", msg) else {
             return;
         };
+        if let Err(e) = self.within_publish_quota() {
+            self.api.stack.log.decision(Decision {
+                transport: "events",
+                action: "publish",
+                target: msg
+                    .get("channel")
+                    .and_then(Value::as_str)
+                    .unwrap_or("/event/realtime"),
+                principal: None,
+                outcome: Outcome::Refused,
+                reason: Some(&e.message),
+            });
+            self.outbox.send(error_frame("publish_error", Some(id), &e));
+            return;
+        }
         let headers = self.headers(msg);
         let caller = Caller {
             headers: &headers,

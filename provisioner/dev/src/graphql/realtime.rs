@@ -25,6 +25,9 @@
 //!   (aws-amplify/amplify-js pull request 9898, "Allow for complete messages to be captured in a
 //!   subscription"); the exact frame is not in AWS's documentation, and groupcast's subscriber
 //!   accepts the message at the top level or in `payload`.
+//! - A connection that sends no `connection_init` within `Options::init_timeout` (default the
+//!   documented `connectionTimeoutMs`) is closed with 1008; AWS documents no such limit, see
+//!   [`super::Options`].
 //! - A frame that is not a JSON object with a known `type`, or a binary frame, gets an `error`
 //!   and closes that connection only.
 
@@ -295,8 +298,16 @@ impl Connection {
         let (mut sink, mut stream) = ws.split();
         let mut ka = tokio::time::interval(KEEP_ALIVE);
         ka.tick().await;
+        let init_deadline = tokio::time::sleep(self.service.options.init_timeout);
+        tokio::pin!(init_deadline);
         let close = loop {
             tokio::select! {
+                () = &mut init_deadline, if !self.initialized => {
+                    let after = self.service.options.init_timeout.as_millis();
+                    let reason = format!("no connection_init within {after} ms");
+                    self.service.decide("connect", "realtime", self.auth.as_ref().ok().map(|a| a.principal.as_str()), Outcome::Refused, Some(&reason));
+                    break Some((CloseCode::Policy, reason));
+                },
                 frame = stream.next() => match frame {
                     None | Some(Err(_)) | Some(Ok(Frame::Close(_))) => break None,
                     Some(Ok(Frame::Text(t))) => match self.on_text(t.as_str()).await {
