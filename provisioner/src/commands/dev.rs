@@ -232,9 +232,28 @@ struct RunningRecord {
     aws_port: u16,
 }
 
-/// The issuer URL a token must carry: the running stack's (from `running.json`, if its process is
-/// alive), else the one a stack with these flags would have.
+/// The `iss` of local tokens. With a configured user pool, that pool's Cognito issuer
+/// (`https://cognito-idp.{region}.amazonaws.com/{pool}`, as
+/// https://docs.aws.amazon.com/cognito/latest/developerguide/amazon-cognito-user-pools-using-tokens-verifying-a-jwt.html
+/// gives it): the rendered Events handler and the authorizer then accept local tokens unchanged.
+/// They are signed by the stack's own key, so AWS refuses them. Without a pool, the stack's own
+/// URL (which holds the AWS port).
+fn issuer_url(config: &Config, endpoints: &out::Endpoints) -> String {
+    match config.cognito_user_pool() {
+        Some((pool, region)) => format!("https://cognito-idp.{region}.amazonaws.com/{pool}"),
+        None => endpoints.issuer(&user_pool(config).0),
+    }
+}
+
+/// The issuer URL a token must carry: the configured pool's, else the running stack's (from
+/// `running.json`, if its process is alive), else the one a stack with these flags would have.
 fn issuer_for_token(config: &Config, at: &Where, state_dir: &Path) -> anyhow::Result<String> {
+    if config.cognito_user_pool().is_some() {
+        return Ok(issuer_url(
+            config,
+            &out::Endpoints::new(at.listen, at.ports()?),
+        ));
+    }
     let record: Option<RunningRecord> = std::fs::read_to_string(state_dir.join("running.json"))
         .ok()
         .and_then(|t| serde_json::from_str(&t).ok());
@@ -244,7 +263,7 @@ fn issuer_for_token(config: &Config, at: &Where, state_dir: &Path) -> anyhow::Re
         return Ok(r.issuer);
     }
     let endpoints = out::Endpoints::new(at.listen, at.ports()?);
-    Ok(endpoints.issuer(&user_pool(config).0))
+    Ok(issuer_url(config, &endpoints))
 }
 
 fn process_alive(pid: u32) -> bool {
@@ -309,7 +328,7 @@ async fn serve(global: &Global, config: &Config, args: ServeArgs) -> anyhow::Res
     let endpoints = out::Endpoints::new(args.at.listen, bound.ports);
     let tls = groupcast_dev::tls::load_or_create(&state_dir, args.at.listen)?;
     let (pool, _) = user_pool(config);
-    let issuer_url = endpoints.issuer(&pool);
+    let issuer_url = issuer_url(config, &endpoints);
     let client_id = local_client_id(config);
     let issuer = Arc::new(
         groupcast_dev::identity::Issuer::load_or_create(&state_dir, &issuer_url, &client_id)
@@ -347,6 +366,7 @@ async fn serve(global: &Global, config: &Config, args: ServeArgs) -> anyhow::Res
     let dev = out::DevInfo {
         ca_path: tls.ca_path.clone(),
         issuer: Some(issuer_url.clone()),
+        jwks_url: Some(endpoints.jwks_url(&pool)),
         user_pool_client_id: Some(client_id.clone()),
         token_command: token_command(&global.config, &args.at),
         credentials_file: Some(state_dir.join("credentials.json")),

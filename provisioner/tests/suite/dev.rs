@@ -169,6 +169,41 @@ fn handshake(ca: &Path, port: u16, alpn: &[&[u8]]) -> Result<Option<Vec<u8>>, St
     })
 }
 
+/// `GET path` over TLS trusting only `ca`; the whole response (status line, headers, body).
+fn https_get(ca: &Path, port: u16, path: &str) -> String {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(ca).unwrap() {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .unwrap();
+        let name = ServerName::try_from("127.0.0.1").unwrap();
+        let mut tls = tokio_rustls::TlsConnector::from(Arc::new(config))
+            .connect(name, tcp)
+            .await
+            .unwrap();
+        let req =
+            format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n");
+        tls.write_all(req.as_bytes()).await.unwrap();
+        let mut out = Vec::new();
+        let _ = tokio::time::timeout(Duration::from_secs(5), tls.read_to_end(&mut out)).await;
+        String::from_utf8_lossy(&out).into_owned()
+    })
+}
+
 #[test]
 fn dev_starts_says_ready_serves_tls_its_ca_signs_on_every_port_and_writes_the_bound_ports() {
     let (dir, state) = setup("dev-ready");
@@ -227,9 +262,11 @@ fn dev_starts_says_ready_serves_tls_its_ca_signs_on_every_port_and_writes_the_bo
         format!("127.0.0.1:{}", port("iot_wss"))
     );
     assert!(parsed.lambdas.contains_key("publisher"));
+    // Local tokens carry the configured pool's issuer (so the rendered handler accepts them);
+    // its keys are served by the stack.
     assert_eq!(
         outputs["dev"]["issuer"],
-        format!("https://127.0.0.1:{}/us-east-1_AbCdEf123", port("aws"))
+        "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_AbCdEf123"
     );
     assert_eq!(
         outputs["dev"]["jwks_url"],
@@ -243,6 +280,17 @@ fn dev_starts_says_ready_serves_tls_its_ca_signs_on_every_port_and_writes_the_bo
             .as_str()
             .unwrap()
             .contains("dev token")
+    );
+    // The JWKS is served at the URL the outputs give, over TLS the printed CA signs.
+    let jwks = https_get(
+        &ca,
+        port("aws"),
+        "/us-east-1_AbCdEf123/.well-known/jwks.json",
+    );
+    assert!(jwks.starts_with("HTTP/1.1 200"), "{jwks}");
+    assert!(
+        jwks.contains("\"RS256\"") && jwks.contains("\"kid\""),
+        "{jwks}"
     );
     let amplify = read_json(&state.join("amplify_outputs.json"));
     assert_eq!(amplify["version"], "1.3");
@@ -405,7 +453,7 @@ fn dev_token_prints_only_an_id_token_with_cognitos_claims_for_the_running_stack(
         serde_json::json!(["team-a", "editors"])
     );
     assert_eq!(c["token_use"], "id");
-    // The running stack's issuer (its AWS port is ephemeral) and app client id.
+    // The stack's issuer and app client id.
     assert_eq!(c["iss"], outputs["dev"]["issuer"]);
     assert_eq!(c["aud"], outputs["dev"]["user_pool_client_id"]);
     let exp = c["exp"].as_u64().unwrap();
