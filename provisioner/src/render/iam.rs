@@ -649,7 +649,7 @@ mod tests {
             "arn:aws:appsync:us-east-1:123456789012:apis/*/channelNamespace/live"
         );
 
-        // The authorizer: logs only.
+        // The authorizer, groups from the token (the example's default): logs only.
         let auth = statements(&r, AUTHORIZER_ROLE_POLICY);
         assert_eq!(auth.len(), 2);
         assert!(auth.iter().all(|s| {
