@@ -327,9 +327,28 @@ fn default_key_days() -> u32 {
 #[serde(deny_unknown_fields)]
 pub(crate) struct LambdaAuth {
     pub(crate) authorizer_arn: String,
+    /// AppSync's cache lifetime for an allow (`authorizerResultTtlInSeconds`) and the authorizer's
+    /// `ttlOverride` cap, 0-3600 (API_LambdaAuthorizerConfig).
     #[serde(default = "default_ttl")]
     pub(crate) result_ttl_seconds: u64,
     pub(crate) identity_validation_expression: Option<String>,
+    /// Where the authorizer reads the caller's groups (issue 14).
+    #[serde(default)]
+    pub(crate) groups_source: GroupsSource,
+    /// The user pool for `groups_source = "user-pool"`; defaults to the configured Cognito pool.
+    pub(crate) user_pool_id: Option<String>,
+}
+
+/// `groups_source` of a Lambda authorizer table.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub(crate) enum GroupsSource {
+    /// The token's groups claim: a removal takes effect when the token expires.
+    #[default]
+    Token,
+    /// The user's current groups in the user pool (`AdminListGroupsForUser`), at every request
+    /// AppSync has not cached: a token minted before a removal opens nothing new.
+    UserPool,
 }
 
 fn default_ttl() -> u64 {
@@ -952,7 +971,81 @@ impl Config {
                 "must be an IAM role name: 1-64 characters of letters, digits and _+=,.@- (the name, not the ARN)",
             )?;
         }
+        self.validate_authorizer_groups_source()
+    }
+
+    /// `groups_source = "user-pool"` needs a user pool (its own `user_pool_id`, else the
+    /// configured Cognito pool), and the one authorizer function serving both APIs cannot read
+    /// groups two ways.
+    fn validate_authorizer_groups_source(&self) -> Result<(), (String, String)> {
+        let tables = [
+            (
+                "events.auth.lambda",
+                self.events.as_ref().and_then(|e| e.auth.lambda.as_ref()),
+            ),
+            (
+                "graphql.auth.lambda",
+                self.graphql.as_ref().and_then(|g| g.auth.lambda.as_ref()),
+            ),
+        ];
+        let mut seen: Option<(&str, &LambdaAuth, Option<String>)> = None;
+        for (at, l) in tables {
+            let Some(l) = l else { continue };
+            let pool = self.lambda_user_pool(l);
+            if let Some(id) = &l.user_pool_id {
+                check(
+                    &format!("{at}.user_pool_id"),
+                    groupcast_auth::membership::UserPoolId::parse(id).is_ok(),
+                    "must be a user pool id such as us-east-1_AbCdEf123",
+                )?;
+                check(
+                    &format!("{at}.user_pool_id"),
+                    l.groups_source == GroupsSource::UserPool,
+                    "is read only with groups_source = \"user-pool\"",
+                )?;
+            }
+            if l.groups_source == GroupsSource::UserPool {
+                check(
+                    &format!("{at}.groups_source"),
+                    pool.is_some(),
+                    "\"user-pool\" needs a user pool: set user_pool_id here, or configure \
+                     [events.auth.cognito] or [graphql.auth.cognito]",
+                )?;
+            }
+            if let Some((first_at, first, first_pool)) = &seen {
+                check(
+                    &format!("{at}.groups_source"),
+                    first.authorizer_arn != l.authorizer_arn
+                        || (first.groups_source == l.groups_source && *first_pool == pool),
+                    &format!(
+                        "the same authorizer function as {first_at} reads groups one way: use the \
+                         same groups_source and user pool in both tables"
+                    ),
+                )?;
+            }
+            seen = Some((at, l, pool));
+        }
         Ok(())
+    }
+
+    /// The user pool a Lambda authorizer table reads current groups from: none with
+    /// `groups_source = "token"`; else its `user_pool_id`, or the configured Cognito pool.
+    fn lambda_user_pool(&self, l: &LambdaAuth) -> Option<String> {
+        (l.groups_source == GroupsSource::UserPool).then(|| {
+            l.user_pool_id
+                .clone()
+                .or_else(|| self.cognito_user_pool().map(|(id, _)| id))
+        })?
+    }
+
+    /// The user pool groupcast's Lambda authorizer reads current groups from
+    /// (`GROUPCAST_COGNITO_USER_POOL_ID`), Event API table first: `None` reads the token.
+    pub(crate) fn authorizer_user_pool(&self) -> Option<String> {
+        self.events
+            .as_ref()
+            .and_then(|e| e.auth.lambda.as_ref())
+            .or_else(|| self.graphql.as_ref().and_then(|g| g.auth.lambda.as_ref()))
+            .and_then(|l| self.lambda_user_pool(l))
     }
 }
 
@@ -1422,6 +1515,64 @@ mod tests {
         assert!(e.rule.starts_with("must be 1-200"));
         let text = EXAMPLE.replace("result_ttl_seconds = 300", "result_ttl_seconds = 3601");
         assert_eq!(err(&text).field, "events.auth.lambda.result_ttl_seconds");
+    }
+
+    #[test]
+    fn groups_source_user_pool_needs_a_pool_and_one_function_reads_groups_one_way() {
+        let on = |extra: &str| {
+            EXAMPLE.replace(
+                "result_ttl_seconds = 300\n",
+                &format!("result_ttl_seconds = 300\n{extra}"),
+            )
+        };
+        // The configured Cognito pool is the default.
+        let c = Config::parse(Path::new("g.toml"), &on("groups_source = \"user-pool\"\n")).unwrap();
+        assert_eq!(
+            c.authorizer_user_pool().as_deref(),
+            Some("us-east-1_AbCdEf123")
+        );
+        // Its own pool wins.
+        let c = Config::parse(
+            Path::new("g.toml"),
+            &on("groups_source = \"user-pool\"\nuser_pool_id = \"eu-west-1_Other9\"\n"),
+        )
+        .unwrap();
+        assert_eq!(
+            c.authorizer_user_pool().as_deref(),
+            Some("eu-west-1_Other9")
+        );
+        // The default reads the token.
+        let c = Config::parse(Path::new("g.toml"), EXAMPLE).unwrap();
+        assert_eq!(c.authorizer_user_pool(), None);
+
+        let e = err(&on("groups_source = \"ldap\"\n"));
+        assert_eq!(e.field, "events.auth.lambda.groups_source");
+        assert!(e.rule.contains("unknown variant `ldap`"), "{e}");
+        let e = err(&on(
+            "groups_source = \"user-pool\"\nuser_pool_id = \"not a pool\"\n",
+        ));
+        assert_eq!(e.field, "events.auth.lambda.user_pool_id");
+        let e = err(&on("user_pool_id = \"us-east-1_AbCdEf123\"\n"));
+        assert_eq!(e.field, "events.auth.lambda.user_pool_id");
+        assert!(e.rule.contains("groups_source"), "{e}");
+
+        // No pool anywhere: the rule names where to put one.
+        let no_cognito = on("groups_source = \"user-pool\"\n")
+            .replace("[events.auth.cognito]\nuser_pool_id = \"us-east-1_AbCdEf123\"\nregion = \"us-east-1\"\napp_id_client_regex = \"^[a-z0-9]{26}$\"\n", "")
+            .replace("\"AMAZON_COGNITO_USER_POOLS\", ", "")
+            .replace("[graphql.auth.cognito]\nuser_pool_id = \"us-east-1_AbCdEf123\"\nregion = \"us-east-1\"\n", "[graphql.auth.iam]\n")
+            .replace("subscriber_auth_modes = [\"AMAZON_COGNITO_USER_POOLS\"]", "subscriber_auth_modes = [\"AWS_IAM\"]");
+        let e = err(&no_cognito);
+        assert_eq!(e.field, "events.auth.lambda.groups_source", "{e}");
+        assert!(e.rule.contains("user_pool_id"), "{e}");
+
+        // One function for both APIs: the GraphQL table cannot read groups another way.
+        let both = on("groups_source = \"user-pool\"\n").replace(
+            "[graphql.auth.cognito]",
+            "[graphql.auth.lambda]\nauthorizer_arn = \"arn:aws:lambda:us-east-1:123456789012:function:acme-live-authorizer\"\n\n[graphql.auth.cognito]",
+        );
+        let e = err(&both);
+        assert_eq!(e.field, "graphql.auth.lambda.groups_source", "{e}");
     }
 
     #[test]

@@ -90,6 +90,11 @@ fn environment(config: &Config, outputs: &Outputs, f: Function) -> BTreeMap<Stri
             if let Some(ttl) = ttl {
                 set("GROUPCAST_AUTHORIZER_TTL_SECS", ttl.to_string());
             }
+            // groups_source = "user-pool": the caller's current groups from this pool (its tokens'
+            // issuer must be GROUPCAST_JWT_ISSUER: the function checks at cold start).
+            if let Some(pool) = config.authorizer_user_pool() {
+                set("GROUPCAST_COGNITO_USER_POOL_ID", pool);
+            }
         }
         Function::IotAuthorizer => {
             // groupcast_auth::iot_authorizer's variables; the GROUPCAST_JWT_* ones name the
@@ -312,5 +317,29 @@ mod tests {
             assert_eq!(a.environment[k], v, "{k}");
         }
         assert!(env_files(&l).contains_key("lambda/iot-authorizer.env"));
+    }
+
+    #[test]
+    fn groups_source_user_pool_gives_the_authorizer_its_pool_and_the_token_mode_none() {
+        let example = include_str!("../../examples/groupcast.toml");
+        let config = Config::parse(Path::new("x.toml"), example).unwrap();
+        let l = lambdas(&config, &Outputs::default());
+        let env = &l["authorizer"].environment;
+        assert_eq!(env["GROUPCAST_AUTHORIZER_TTL_SECS"], "300");
+        assert!(!env.contains_key("GROUPCAST_COGNITO_USER_POOL_ID"));
+
+        let text = example.replace(
+            "result_ttl_seconds = 300\n",
+            "result_ttl_seconds = 30\ngroups_source = \"user-pool\"\n",
+        );
+        let config = Config::parse(Path::new("x.toml"), &text).unwrap();
+        let l = lambdas(&config, &Outputs::default());
+        let env = &l["authorizer"].environment;
+        assert_eq!(env["GROUPCAST_AUTHORIZER_TTL_SECS"], "30");
+        assert_eq!(env["GROUPCAST_COGNITO_USER_POOL_ID"], "us-east-1_AbCdEf123");
+        assert!(
+            env_files(&l)["lambda/authorizer.env"]
+                .contains("GROUPCAST_COGNITO_USER_POOL_ID='us-east-1_AbCdEf123'")
+        );
     }
 }

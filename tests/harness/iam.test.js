@@ -202,6 +202,22 @@ test('iam: the authorizer and AppSync\'s logging role write logs and nothing els
   assert.equal(allows(logs, 'logs:DeleteLogGroup', appsyncGroup), false);
 });
 
+test('iam: with groups_source = "user-pool" the authorizer reads current groups of that pool only', () => {
+  const r = renderText(exampleText((t) => t.replace('result_ttl_seconds = 300\n', 'result_ttl_seconds = 300\ngroups_source = "user-pool"\n')));
+  assert.ok(r.ok, r.stderr);
+  const auth = JSON.parse(r.files['iam/authorizer-role-policy.json']);
+  const pool = (id) => `arn:aws:cognito-idp:us-east-1:${ACCT}:userpool/${id}`;
+  assert.equal(allows(auth, 'cognito-idp:AdminListGroupsForUser', pool('us-east-1_AbCdEf123')), true);
+  assert.equal(allows(auth, 'cognito-idp:AdminGetUser', pool('us-east-1_AbCdEf123')), true);
+  assert.equal(allows(auth, 'cognito-idp:AdminListGroupsForUser', pool('us-east-1_Other1')), false, 'ATTACK: another user pool');
+  for (const a of ['cognito-idp:AdminAddUserToGroup', 'cognito-idp:AdminRemoveUserFromGroup', 'cognito-idp:ListUsers', 'cognito-idp:AdminUpdateUserAttributes', 'cognito-idp:AdminInitiateAuth']) {
+    assert.equal(allows(auth, a, pool('us-east-1_AbCdEf123')), false, `ATTACK: ${a}`);
+  }
+  assert.equal(allows(auth, 'logs:PutLogEvents', `${logGroup('acme-live-authorizer')}:log-stream:x`), true);
+  // Without the key: logs only, as above.
+  assert.equal(allows(json('iam/authorizer-role-policy.json'), 'cognito-idp:AdminListGroupsForUser', pool('us-east-1_AbCdEf123')), false);
+});
+
 test('iam: the deployer touches only the project\'s roles, IoT policies, authorizer and identity pool', () => {
   const doc = json('iam/deployer-policy.json');
   const can = (a, r) => allows({ Statement: doc.Statement.filter((s) => !s.Condition) }, a, r);

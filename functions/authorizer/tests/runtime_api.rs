@@ -273,3 +273,208 @@ async fn graphql_requests_with_bad_tokens_and_malformed_requests_are_denied_with
     let r = h.runtime.call(graphql_request(&good, SUBSCRIBE)).await;
     assert_eq!(r["isAuthorized"], true, "{r}");
 }
+
+/// A stand-in for the Cognito user pools API (awsJson1.1 on 127.0.0.1): `AdminGetUser` and
+/// `AdminListGroupsForUser` for one user, whose state the test changes. It counts lookups, so a
+/// test can tell the pool was asked rather than the token read.
+#[derive(Default)]
+struct UserPool {
+    enabled: bool,
+    groups: Vec<String>,
+    lookups: usize,
+}
+
+const POOL: &str = "us-east-1_TestPool1";
+const SUB: &str = "5f1c2e7a-user";
+
+async fn user_pool(state: std::sync::Arc<std::sync::Mutex<UserPool>>) -> support::Http {
+    support::Http::serve(move |req: support::Req| {
+        let state = state.clone();
+        async move {
+            let target = req
+                .headers
+                .get("x-amz-target")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_owned();
+            let body: Value = serde_json::from_slice(&req.body).unwrap_or(Value::Null);
+            if body["UserPoolId"] != POOL || body["Username"] != SUB {
+                return support::reply(
+                    400,
+                    json!({"__type": "UserNotFoundException", "message": "no such user"}).to_string(),
+                );
+            }
+            let mut s = state.lock().unwrap();
+            s.lookups += 1;
+            match target.as_str() {
+                "AWSCognitoIdentityProviderService.AdminGetUser" => support::reply(
+                    200,
+                    json!({"Username": SUB, "Enabled": s.enabled, "UserStatus": "CONFIRMED"})
+                        .to_string(),
+                ),
+                "AWSCognitoIdentityProviderService.AdminListGroupsForUser" => support::reply(
+                    200,
+                    json!({"Groups": s.groups.iter().map(|g| json!({"GroupName": g, "UserPoolId": POOL})).collect::<Vec<_>>()})
+                        .to_string(),
+                ),
+                other => support::reply(
+                    400,
+                    json!({"__type": "UnknownOperationException", "message": other}).to_string(),
+                ),
+            }
+        }
+    })
+    .await
+}
+
+/// The authorizer with `GROUPCAST_COGNITO_USER_POOL_ID` (`groups_source = "user-pool"`), its
+/// tokens issued by that pool, the user pools API served by `pool`.
+fn user_pool_env(
+    jwks: &JwksServer,
+    pool: &support::Http,
+    ttl: &str,
+) -> Vec<(&'static str, String)> {
+    vec![
+        (
+            "GROUPCAST_JWT_ISSUER",
+            format!("https://cognito-idp.us-east-1.amazonaws.com/{POOL}"),
+        ),
+        (
+            "GROUPCAST_JWT_JWKS_URL",
+            format!("{}/.well-known/jwks.json", jwks.issuer()),
+        ),
+        ("GROUPCAST_JWT_AUDIENCES", CLIENT.to_owned()),
+        ("GROUPCAST_JWT_TOKEN_USE", "id".to_owned()),
+        ("GROUPCAST_JWT_ALGORITHMS", "RS256".to_owned()),
+        ("GROUPCAST_AUTHORIZER_TTL_SECS", ttl.to_owned()),
+        ("GROUPCAST_COGNITO_USER_POOL_ID", POOL.to_owned()),
+        ("AWS_ENDPOINT_URL", pool.url("")),
+        ("AWS_ACCESS_KEY_ID", "testing".to_owned()),
+        ("AWS_SECRET_ACCESS_KEY", "testing".to_owned()),
+        ("AWS_MAX_ATTEMPTS", "1".to_owned()),
+    ]
+}
+
+#[tokio::test]
+async fn with_a_user_pool_a_token_minted_before_the_removal_opens_no_new_subscription() {
+    let state = std::sync::Arc::new(std::sync::Mutex::new(UserPool {
+        enabled: true,
+        groups: vec!["team-a".to_owned(), "admins".to_owned()],
+        lookups: 0,
+    }));
+    let pool = user_pool(state.clone()).await;
+    let rsa = TestKey::rs256("rsa-1");
+    let jwks_server = JwksServer::start(jwks(&[&rsa])).await;
+    let runtime = RuntimeApi::start().await;
+    let _child = spawn_function(
+        env!("CARGO_BIN_EXE_authorizer"),
+        &runtime,
+        &user_pool_env(&jwks_server, &pool, "60"),
+    );
+    let issuer = format!("https://cognito-idp.us-east-1.amazonaws.com/{POOL}");
+    // Minted while the user is in both groups: the token says so for its hour.
+    let token = rsa.sign(&id_claims(&issuer, CLIENT, &["team-a", "admins"]));
+    let r = runtime
+        .call(request(
+            &token,
+            "EVENT_SUBSCRIBE",
+            Some("/live/admins/news"),
+        ))
+        .await;
+    assert_eq!(r["isAuthorized"], true, "{r}");
+    // The cached allow is bounded by the configured TTL (result_ttl_seconds).
+    assert_eq!(r["ttlOverride"], 60);
+    assert!(state.lock().unwrap().lookups > 0, "the pool was asked");
+
+    // Removed from admins. The same token is refused a new admins subscription, keeps team-a,
+    // and the handlerContext carries the pool's groups, not the token's.
+    state.lock().unwrap().groups = vec!["team-a".to_owned()];
+    let r = runtime
+        .call(request(
+            &token,
+            "EVENT_SUBSCRIBE",
+            Some("/live/admins/news"),
+        ))
+        .await;
+    assert_eq!(r, json!({"isAuthorized": false, "ttlOverride": 0}));
+    let r = runtime
+        .call(request(
+            &token,
+            "EVENT_SUBSCRIBE",
+            Some("/live/team-a/news"),
+        ))
+        .await;
+    assert_eq!(r["isAuthorized"], true, "{r}");
+    assert_eq!(
+        r["handlerContext"],
+        json!({"sub": SUB, "groups": "[\"team-a\"]"})
+    );
+    // GraphQL through the same function: the resolverContext is the pool's groups too.
+    let r = runtime.call(graphql_request(&token, SUBSCRIBE)).await;
+    assert_eq!(r["resolverContext"]["groups"], "[\"team-a\"]", "{r}");
+
+    // Disabled: even connecting is refused.
+    state.lock().unwrap().enabled = false;
+    let r = runtime.call(request(&token, "EVENT_CONNECT", None)).await;
+    assert_eq!(r, json!({"isAuthorized": false, "ttlOverride": 0}));
+}
+
+#[tokio::test]
+async fn with_a_user_pool_a_failed_lookup_or_an_unknown_user_is_denied_never_the_tokens_groups() {
+    let state = std::sync::Arc::new(std::sync::Mutex::new(UserPool {
+        enabled: true,
+        groups: vec!["team-a".to_owned()],
+        lookups: 0,
+    }));
+    let pool = user_pool(state.clone()).await;
+    let rsa = TestKey::rs256("rsa-1");
+    let jwks_server = JwksServer::start(jwks(&[&rsa])).await;
+    let runtime = RuntimeApi::start().await;
+    let mut env = user_pool_env(&jwks_server, &pool, "300");
+    let _child = spawn_function(env!("CARGO_BIN_EXE_authorizer"), &runtime, &env);
+    let issuer = format!("https://cognito-idp.us-east-1.amazonaws.com/{POOL}");
+    // Another user: the pool does not know them, whatever their token claims.
+    let mut stranger = id_claims(&issuer, CLIENT, &["team-a"]);
+    stranger["sub"] = json!("someone-else");
+    let r = runtime
+        .call(request(
+            &rsa.sign(&stranger),
+            "EVENT_SUBSCRIBE",
+            Some("/live/team-a/x"),
+        ))
+        .await;
+    assert_eq!(r, json!({"isAuthorized": false, "ttlOverride": 0}));
+
+    // The pool unreachable: denied, not the token's groups.
+    let runtime2 = RuntimeApi::start().await;
+    env.retain(|(k, _)| *k != "AWS_ENDPOINT_URL");
+    env.push(("AWS_ENDPOINT_URL", "http://127.0.0.1:9".to_owned()));
+    let _child2 = spawn_function(env!("CARGO_BIN_EXE_authorizer"), &runtime2, &env);
+    let token = rsa.sign(&id_claims(&issuer, CLIENT, &["team-a"]));
+    let r = runtime2
+        .call(request(&token, "EVENT_SUBSCRIBE", Some("/live/team-a/x")))
+        .await;
+    assert_eq!(r, json!({"isAuthorized": false, "ttlOverride": 0}));
+}
+
+#[tokio::test]
+async fn a_user_pool_that_did_not_issue_the_tokens_stops_the_function_at_cold_start() {
+    let rsa = TestKey::rs256("rsa-1");
+    let jwks_server = JwksServer::start(jwks(&[&rsa])).await;
+    let runtime = RuntimeApi::start().await;
+    // The issuer is the test JWKS server, not the pool: its subs are another directory's.
+    let mut child = spawn_function(
+        env!("CARGO_BIN_EXE_authorizer"),
+        &runtime,
+        &[
+            ("GROUPCAST_JWT_ISSUER", jwks_server.issuer()),
+            ("GROUPCAST_JWT_AUDIENCES", CLIENT.to_owned()),
+            ("GROUPCAST_COGNITO_USER_POOL_ID", POOL.to_owned()),
+        ],
+    );
+    let status = tokio::time::timeout(Duration::from_secs(20), child.wait())
+        .await
+        .expect("exits")
+        .unwrap();
+    assert!(!status.success());
+}

@@ -8,8 +8,16 @@
 //!
 //! Both allows carry the caller as `{"sub": …, "groups": "<JSON array text>"}`, the Events
 //! `handlerContext` and the GraphQL `resolverContext` alike (`templates/README.md`), and a
-//! `ttlOverride` that never outlives the token. Every deny is `{"isAuthorized": false,
-//! "ttlOverride": 0}`, valid in both shapes and never cached.
+//! `ttlOverride` that never outlives the token nor `GROUPCAST_AUTHORIZER_TTL_SECS`. Every deny is
+//! `{"isAuthorized": false, "ttlOverride": 0}`, valid in both shapes and never cached.
+//!
+//! **Where the groups come from** ([`handle_with`]): the token's groups claim by default, or —
+//! with `GROUPCAST_COGNITO_USER_POOL_ID` set (`groups_source = "user-pool"` in the config) — the
+//! user's CURRENT groups in that user pool ([`crate::membership`]), the token then proving only
+//! who the caller is. A token minted before a removal still lists the group for its lifetime;
+//! read from the pool, it opens no new subscription once the user has left (after at most the
+//! `ttlOverride` of an allow AppSync already cached). A deleted or disabled user, or a failed
+//! lookup, is denied.
 
 use std::collections::BTreeMap;
 
@@ -18,6 +26,7 @@ use serde::{Deserialize, Serialize};
 use crate::events::{self, AuthorizerRequest, AuthorizerResponse};
 use crate::graphql::{self, GraphqlAuthorizerRequest, GraphqlAuthorizerResponse};
 use crate::jwt::{VerifiedToken, Verifier};
+use crate::membership::{Membership, MembershipError, USER_POOL_ENV};
 
 /// The longest cache lifetime AppSync accepts for an authorizer result, seconds.
 pub const MAX_TTL_SECS: u64 = groupcast::limits::AUTHORIZER_TTL_MAX_SECONDS;
@@ -118,25 +127,103 @@ fn field_of(event: &serde_json::Value, strings: &[(&str, bool)]) -> String {
         .unwrap_or_default()
 }
 
-/// The Lambda handler body: [`parse`]s the raw event and authorizes it in its shape.
+/// The Lambda handler body with the token's groups: [`handle_with`] and no membership source.
 pub async fn handle(
     verifier: &Verifier,
     event: serde_json::Value,
     max_ttl: u64,
     now_secs: u64,
 ) -> Response {
+    handle_with::<TokenClaims<'static>>(verifier, None, event, max_ttl, now_secs).await
+}
+
+/// The Lambda handler body: [`parse`]s the raw event and authorizes it in its shape, with the
+/// caller's groups from `membership` when given (else from the token, [`TokenClaims`]).
+pub async fn handle_with<M: Membership + Sync>(
+    verifier: &Verifier,
+    membership: Option<&M>,
+    event: serde_json::Value,
+    max_ttl: u64,
+    now_secs: u64,
+) -> Response {
     match parse(event) {
-        Ok(Request::Events(r)) => {
-            Response::Events(events::authorize(verifier, &r, max_ttl, now_secs).await)
-        }
-        Ok(Request::Graphql(r)) => {
-            Response::Graphql(graphql::authorize(verifier, &r, max_ttl, now_secs).await)
-        }
+        Ok(Request::Events(r)) => Response::Events(
+            events::authorize_with(verifier, membership, &r, max_ttl, now_secs).await,
+        ),
+        Ok(Request::Graphql(r)) => Response::Graphql(
+            graphql::authorize_with(verifier, membership, &r, max_ttl, now_secs).await,
+        ),
         Err(reason) => {
             tracing::warn!(%reason, "deny: malformed authorizer request");
             Response::Events(AuthorizerResponse::deny())
         }
     }
+}
+
+/// `token` with its groups replaced by the ones `membership` says the user holds now (sorted,
+/// distinct); `token` unchanged without a source. The token stays the proof of who the user is
+/// and of how long an allow may be cached (`exp`).
+///
+/// # Errors
+/// The [`MembershipError`]: unknown, deleted or disabled user, or a failed lookup. The caller
+/// denies: never the token's groups in place of an answer.
+pub async fn with_current_groups<M: Membership + Sync>(
+    mut token: VerifiedToken,
+    membership: Option<&M>,
+) -> Result<VerifiedToken, MembershipError> {
+    if let Some(m) = membership {
+        token.groups = m.current_groups(&token.sub).await?;
+    }
+    Ok(token)
+}
+
+/// The groups claim of the token being checked: for issuers groupcast cannot ask. Revocation
+/// then takes effect when the token expires (`disconnectAfterInSeconds` never outlives it).
+#[derive(Debug, Clone)]
+pub struct TokenClaims<'a>(pub &'a VerifiedToken);
+
+impl Membership for TokenClaims<'_> {
+    async fn current_groups(&self, user: &str) -> Result<Vec<String>, MembershipError> {
+        if user != self.0.sub {
+            return Err(MembershipError::BadUser {
+                user: user.to_owned(),
+                rule: format!("the token's groups belong to {:?}", self.0.sub),
+            });
+        }
+        Ok(self.0.groups.clone())
+    }
+}
+
+/// The user pool to read groups from ([`crate::membership::USER_POOL_ENV`]), checked against the token issuer
+/// `issuer`: a pool's tokens are issued by `https://cognito-idp.{region}.amazonaws.com/{pool}`
+/// (or the `issuer-cognito-idp` host), so any other issuer's `sub` would be looked up in the
+/// wrong directory.
+///
+/// # Errors
+/// The variable and the rule it broke.
+pub fn user_pool_from_lookup(
+    get: impl Fn(&str) -> Option<String>,
+    issuer: &str,
+) -> Result<Option<crate::membership::UserPoolId>, String> {
+    let Some(id) = get(USER_POOL_ENV)
+        .map(|v| v.trim().to_owned())
+        .filter(|v| !v.is_empty())
+    else {
+        return Ok(None);
+    };
+    let pool =
+        crate::membership::UserPoolId::parse(&id).map_err(|e| format!("{USER_POOL_ENV}: {e}"))?;
+    let region = pool.region();
+    let ok = ["cognito-idp", "issuer-cognito-idp"].iter().any(|host| {
+        issuer.trim_end_matches('/') == format!("https://{host}.{region}.amazonaws.com/{id}")
+    });
+    if !ok {
+        return Err(format!(
+            "{USER_POOL_ENV}: {id:?} did not issue tokens of GROUPCAST_JWT_ISSUER {issuer:?}: \
+             groups would be read from another directory"
+        ));
+    }
+    Ok(Some(pool))
 }
 
 /// `{"sub": …, "groups": "<JSON array text>"}`: who the caller is, for the handler or resolver.

@@ -21,6 +21,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::authorizer;
 use crate::jwt::{JwtError, VerifiedToken, Verifier};
+use crate::membership::{Membership, MembershipError};
 
 /// What AppSync sends the authorizer.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -91,6 +92,9 @@ pub enum DenyReason {
     /// The token did not verify.
     #[error("token: {0}")]
     Token(#[from] JwtError),
+    /// The user's current groups are not known (user gone, disabled, lookup failed).
+    #[error("current groups: {0}")]
+    Membership(#[from] MembershipError),
     /// End users may not publish.
     #[error("EVENT_PUBLISH is not allowed to end users")]
     Publish,
@@ -124,10 +128,23 @@ impl AuthorizerResponse {
     }
 }
 
-/// Verifies the request's token and decides. Never fails: every problem is a deny, logged with
-/// its reason (never the token).
+/// Verifies the request's token and decides on the token's groups. Never fails: every problem
+/// is a deny, logged with its reason (never the token).
 pub async fn authorize(
     verifier: &Verifier,
+    request: &AuthorizerRequest,
+    max_ttl: u64,
+    now_secs: u64,
+) -> AuthorizerResponse {
+    authorize_with::<authorizer::TokenClaims<'static>>(verifier, None, request, max_ttl, now_secs)
+        .await
+}
+
+/// [`authorize`], with the caller's groups from `membership` when given (the user's current
+/// groups: [`authorizer::with_current_groups`]); a failed lookup is a deny.
+pub async fn authorize_with<M: Membership + Sync>(
+    verifier: &Verifier,
+    membership: Option<&M>,
     request: &AuthorizerRequest,
     max_ttl: u64,
     now_secs: u64,
@@ -135,7 +152,10 @@ pub async fn authorize(
     let ctx = &request.request_context;
     let token = strip_bearer(&request.authorization_token);
     let decision = match verifier.verify(token).await {
-        Ok(verified) => decide(ctx, &verified, max_ttl, now_secs).map(|r| (r, verified.sub)),
+        Ok(verified) => match authorizer::with_current_groups(verified, membership).await {
+            Ok(current) => decide(ctx, &current, max_ttl, now_secs).map(|r| (r, current.sub)),
+            Err(e) => Err(DenyReason::Membership(e)),
+        },
         Err(e) => Err(DenyReason::Token(e)),
     };
     match decision {

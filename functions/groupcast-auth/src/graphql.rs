@@ -19,7 +19,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::authorizer;
 use crate::events::strip_bearer;
-use crate::jwt::{JwtError, VerifiedToken, Verifier};
+use crate::jwt::{VerifiedToken, Verifier};
+use crate::membership::Membership;
 
 /// Fields an end user may never resolve, whatever the schema's directives say.
 pub const DENIED_FIELDS: &[&str] = &["Mutation.publish"];
@@ -106,11 +107,30 @@ pub async fn authorize(
     max_ttl: u64,
     now_secs: u64,
 ) -> GraphqlAuthorizerResponse {
+    authorize_with::<authorizer::TokenClaims<'static>>(verifier, None, request, max_ttl, now_secs)
+        .await
+}
+
+/// [`authorize`], with the caller's groups from `membership` when given (the user's current
+/// groups: [`authorizer::with_current_groups`]); a failed lookup is a deny.
+pub async fn authorize_with<M: Membership + Sync>(
+    verifier: &Verifier,
+    membership: Option<&M>,
+    request: &GraphqlAuthorizerRequest,
+    max_ttl: u64,
+    now_secs: u64,
+) -> GraphqlAuthorizerResponse {
     let ctx = &request.request_context;
-    match verifier
+    let verified = match verifier
         .verify(strip_bearer(&request.authorization_token))
         .await
     {
+        Ok(token) => authorizer::with_current_groups(token, membership)
+            .await
+            .map_err(|e| format!("current groups: {e}")),
+        Err(reason) => Err(format!("token: {reason}")),
+    };
+    match verified {
         Ok(token) => {
             let response = decide(&token, max_ttl, now_secs);
             tracing::info!(
@@ -123,7 +143,6 @@ pub async fn authorize(
             response
         }
         Err(reason) => {
-            let reason: JwtError = reason;
             tracing::warn!(shape = "graphql", operation = ctx.operation_name.as_deref(), %reason, "deny");
             GraphqlAuthorizerResponse::deny()
         }

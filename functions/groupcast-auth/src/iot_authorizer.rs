@@ -32,8 +32,8 @@ use aws_lambda_events::event::iot::{
 use serde_json::{Value, json};
 use tera::Tera;
 
-use crate::jwt::{VerifiedToken, Verifier};
-use crate::membership::{Membership, MembershipError};
+use crate::jwt::Verifier;
+use crate::membership::Membership;
 
 /// The group policy template, shared with the provisioner (one implementation of the rules).
 pub const GROUP_POLICY_TEMPLATE: &str =
@@ -65,54 +65,8 @@ pub const POLICY_DOCUMENT_MAX_CHARS: usize = groupcast::limits::IOT_POLICY_MAX_C
 /// and refresh; the token's issuer must be the pool's.
 pub const USER_POOL_ENV: &str = crate::membership::USER_POOL_ENV;
 
-/// The groups claim of the token being checked: for issuers groupcast cannot ask. Revocation
-/// then takes effect when the token expires (`disconnectAfterInSeconds` never outlives it).
-#[derive(Debug, Clone)]
-pub struct TokenClaims<'a>(pub &'a VerifiedToken);
-
-impl Membership for TokenClaims<'_> {
-    async fn current_groups(&self, user: &str) -> Result<Vec<String>, MembershipError> {
-        if user != self.0.sub {
-            return Err(MembershipError::BadUser {
-                user: user.to_owned(),
-                rule: format!("the token's groups belong to {:?}", self.0.sub),
-            });
-        }
-        Ok(self.0.groups.clone())
-    }
-}
-
-/// The user pool to read groups from ([`USER_POOL_ENV`]), checked against the token issuer
-/// `issuer`: a pool's tokens are issued by `https://cognito-idp.{region}.amazonaws.com/{pool}`
-/// (or the `issuer-cognito-idp` host), so any other issuer's `sub` would be looked up in the
-/// wrong directory.
-///
-/// # Errors
-/// The variable and the rule it broke.
-pub fn user_pool_from_lookup(
-    get: impl Fn(&str) -> Option<String>,
-    issuer: &str,
-) -> Result<Option<crate::membership::UserPoolId>, String> {
-    let Some(id) = get(USER_POOL_ENV)
-        .map(|v| v.trim().to_owned())
-        .filter(|v| !v.is_empty())
-    else {
-        return Ok(None);
-    };
-    let pool =
-        crate::membership::UserPoolId::parse(&id).map_err(|e| format!("{USER_POOL_ENV}: {e}"))?;
-    let region = pool.region();
-    let ok = ["cognito-idp", "issuer-cognito-idp"].iter().any(|host| {
-        issuer.trim_end_matches('/') == format!("https://{host}.{region}.amazonaws.com/{id}")
-    });
-    if !ok {
-        return Err(format!(
-            "{USER_POOL_ENV}: {id:?} did not issue tokens of GROUPCAST_JWT_ISSUER {issuer:?}: \
-             groups would be read from another directory"
-        ));
-    }
-    Ok(Some(pool))
-}
+// One implementation for both authorizers: the AppSync one reads groups the same way.
+pub use crate::authorizer::{TokenClaims, user_pool_from_lookup};
 
 /// The authorizer's configuration, read once at cold start.
 #[derive(Debug)]

@@ -11,7 +11,9 @@
 //!   `{"sync":{"user":"<user>"}}`: it re-reads the user's current groups and detaches the policies
 //!   of the groups they left. Its answer is passed through.
 //! - **Events**: AWS offers no invalidation of Event API subscriptions, so nothing is sent and the
-//!   report says so ([`RevokeOutcome::NotSupported`] with the bound), never success.
+//!   report says so ([`RevokeOutcome::NotSupported`] with the bound, [`EVENTS_BOUND`]), never
+//!   success. New subscriptions are bounded where they are decided: the Lambda authorizer's
+//!   `groups_source = "user-pool"` reads current groups (docs/isolation.md, "Revocation").
 
 use std::time::SystemTime;
 
@@ -30,7 +32,7 @@ pub const LAMBDA_SERVICE: &str = "lambda";
 
 /// How long a removed member can still receive on AppSync Events, which has no invalidation
 /// (docs/isolation.md, "Revocation").
-pub const EVENTS_BOUND: &str = "AppSync Events cannot invalidate a subscription: an open subscription keeps receiving until its WebSocket connection ends (at most 24 hours), and the user's unexpired token (Cognito: 1 hour by default) opens new ones, plus the Lambda authorizer's cached allow (ttlOverride, 300 s by default); see docs/isolation.md, Revocation";
+pub const EVENTS_BOUND: &str = "AppSync Events cannot close a subscription from the server: nothing was sent. An open subscription keeps receiving until its WebSocket connection ends (at most 24 hours). New subscriptions: with the Lambda authorizer's groups_source = \"user-pool\" and AWS_LAMBDA subscribers, refused once AppSync's cached allow expires (result_ttl_seconds, at most 3600 s, default 300 s); otherwise admitted until the user's token expires (Cognito: 1 hour by default, at most 1 day) plus that cached allow; see docs/isolation.md, Revocation";
 
 /// What [`Publisher::revoke`] did, per transport.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -434,6 +436,21 @@ mod tests {
         });
         assert!(!failed.is_complete());
         assert_eq!(failed.failures().count(), 1);
+    }
+
+    #[test]
+    fn the_events_report_says_nothing_was_sent_and_states_each_bound_with_its_time() {
+        // What the caller must know (docs/isolation.md's Events row): nothing was done, how long an
+        // open subscription lives, and how long new subscriptions stay possible in each mode.
+        for needle in [
+            "nothing was sent",
+            "24 hours",
+            "groups_source = \"user-pool\"",
+            "result_ttl_seconds, at most 3600 s, default 300 s",
+            "token expires (Cognito: 1 hour by default, at most 1 day)",
+        ] {
+            assert!(EVENTS_BOUND.contains(needle), "{needle}");
+        }
     }
 
     #[test]

@@ -478,7 +478,14 @@ impl Renderer {
             put(
                 AUTHORIZER_ROLE_TEMPLATE,
                 AUTHORIZER_ROLE_POLICY,
-                json!({"function_name": config.function_name(Function::Authorizer)}),
+                json!({
+                    "function_name": config.function_name(Function::Authorizer),
+                    "user_pool_arn": config.authorizer_user_pool().map(|id| {
+                        // A user pool answers only in its own region: the one in its id.
+                        let pool_region = id.split_once('_').map_or(region.as_str(), |(r, _)| r);
+                        format!("arn:{p}:cognito-idp:{pool_region}:{account}:userpool/{id}")
+                    }),
+                }),
             )?;
         }
         if config.iot_custom_authorizer() {
@@ -642,7 +649,7 @@ mod tests {
             "arn:aws:appsync:us-east-1:123456789012:apis/*/channelNamespace/live"
         );
 
-        // The authorizer: logs only.
+        // The authorizer, groups from the token (the example's default): logs only.
         let auth = statements(&r, AUTHORIZER_ROLE_POLICY);
         assert_eq!(auth.len(), 2);
         assert!(auth.iter().all(|s| {
