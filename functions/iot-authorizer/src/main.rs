@@ -5,7 +5,6 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use aws_sdk_cognitoidentityprovider::config;
 use groupcast_auth::iot_authorizer::{self, Rules, TokenClaims};
 use groupcast_auth::jwt::{JwtConfig, Verifier};
 use groupcast_auth::membership::{CognitoMembership, Membership};
@@ -24,7 +23,7 @@ async fn main() -> Result<(), Error> {
         // The user pool answers which groups the user holds now, at every connect and refresh.
         Some(pool) => {
             let sdk = aws_config::load_from_env().await;
-            let membership = CognitoMembership::new(config::Builder::from(&sdk), pool);
+            let membership = CognitoMembership::new(&sdk, pool);
             serve(&verifier, &rules, Some(&membership)).await
         }
         // Another issuer: the token's groups claim, bounded by the token's expiry.
