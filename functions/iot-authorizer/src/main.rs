@@ -1,5 +1,6 @@
 //! The AWS IoT Core custom authorizer: a thin adapter over `groupcast_auth::iot_authorizer`.
-//! Configuration (`GROUPCAST_JWT_*`, `GROUPCAST_IOT_*`, `GROUPCAST_REGION`, `GROUPCAST_ACCOUNT_ID`,
+//! Configuration (`GROUPCAST_JWT_*`, `GROUPCAST_IOT_GROUPS`, `GROUPCAST_IOT_POLICY` (the group policy
+//! the provisioner rendered with placeholders), `GROUPCAST_IOT_REFRESH_SECS`, `GROUPCAST_IOT_TOKEN_KEY`,
 //! `GROUPCAST_COGNITO_USER_POOL_ID`) is read once, at cold start; a bad setting stops the function
 //! there, naming the variable.
 
