@@ -673,7 +673,7 @@ mod tests {
         ];
         let mut compared = 0;
         for config in &variants {
-            let files = renderer.render(&config, &Ids::default()).unwrap();
+            let files = renderer.render(config, &Ids::default()).unwrap();
             let lambdas = crate::lambdas::lambdas(config, &groupcast::Outputs::default(), &files);
             let env = &lambdas["iot-authorizer"].environment;
             let iot = config.iot.as_ref().unwrap();
