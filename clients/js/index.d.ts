@@ -27,12 +27,16 @@ export type GroupcastRule =
   | 'iot-bytes'
   | 'iot-slashes'
   | 'identity-id'
-  | 'client-id-suffix';
+  | 'client-id-suffix'
+  | 'endpoint'
+  | 'authorizer-name'
+  | 'token-key-name'
+  | 'token';
 
 /** The error every function here throws. */
 export class GroupcastError extends Error {
   readonly name: 'GroupcastError';
-  /** The argument at fault: `group`, `topic`, `events.namespace`, `iot.topic_prefix`, `identityId` or `suffix`. */
+  /** The argument at fault: `group`, `topic`, `events.namespace`, `iot.topic_prefix`, `identityId`, `suffix`, `endpoint`, `authorizerName`, `tokenKeyName` or `token`. */
   readonly field: string;
   /** The rule it broke. */
   readonly rule: GroupcastRule;
@@ -72,3 +76,26 @@ export function iotTopic(prefix: string, group: string, topic: string): string;
  * @throws {GroupcastError} naming `identityId` or `suffix`.
  */
 export function iotClientId(identityId: string, suffix?: string): string;
+
+/** The token key name groupcast's provisioner gives the IoT custom authorizer: `groupcast-token`. */
+export const IOT_TOKEN_KEY_NAME: 'groupcast-token';
+
+/** What {@link iotCustomAuthUrl} needs. */
+export interface IotCustomAuthUrlOptions {
+  /** The IoT data endpoint host (outputs `iot.dataEndpoint`); a leading `wss://` is allowed. */
+  endpoint: string;
+  /** The custom authorizer's name (outputs `iot.customAuthorizer`). */
+  authorizerName: string;
+  /** The user's ID or access token (a JWT); a leading `Bearer ` is dropped. */
+  token: string;
+  /** The authorizer's token key name: [a-z0-9-]+, default `groupcast-token`. */
+  tokenKeyName?: string;
+}
+
+/**
+ * The WebSocket URL for MQTT over WebSocket through groupcast's IoT custom authorizer
+ * (`iot.auth = "custom-authorizer"`):
+ * `wss://{endpoint}/mqtt?x-amz-customauthorizer-name={authorizerName}&{tokenKeyName}={token}`.
+ * @throws {GroupcastError} naming `endpoint`, `authorizerName`, `tokenKeyName` or `token`.
+ */
+export function iotCustomAuthUrl(options: IotCustomAuthUrlOptions): string;

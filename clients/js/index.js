@@ -269,3 +269,44 @@ export function iotClientId(identityId, suffix) {
   }
   return `${identityId}-${suffix}`;
 }
+
+// IoT custom authorizer mode (`iot.auth = "custom-authorizer"`): no identity pool, no SigV4. A browser
+// opens MQTT over WebSocket to `wss://{endpoint}/mqtt` naming the authorizer and carrying the token in
+// query parameters, since a browser WebSocket cannot set headers: `x-amz-customauthorizer-name` and the
+// authorizer's token key name (https://docs.aws.amazon.com/iot/latest/developerguide/custom-auth.html,
+// "MQTT over WebSockets"). groupcast's authorizer is created unsigned (signingDisabled), so no
+// `x-amz-customauthorizer-signature`. The iot-authorizer reads the same key
+// (GROUPCAST_IOT_TOKEN_KEY, default `groupcast-token`; its rule: [a-z0-9-]+).
+
+/** The token key name groupcast's provisioner gives the custom authorizer. */
+export const IOT_TOKEN_KEY_NAME = 'groupcast-token';
+// CreateAuthorizer `authorizerName`: 1-128 of [\w=,@-]
+// (https://docs.aws.amazon.com/iot/latest/apireference/API_CreateAuthorizer.html).
+const AUTHORIZER_NAME = /^[A-Za-z0-9_=,@-]{1,128}$/;
+const HOST = /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*(?::[0-9]{1,5})?$/;
+
+/**
+ * The WebSocket URL for MQTT over WebSocket through groupcast's IoT custom authorizer:
+ * `wss://{endpoint}/mqtt?x-amz-customauthorizer-name={authorizerName}&{tokenKeyName}={token}`, every
+ * value percent-encoded. `endpoint` is the outputs' `iot.dataEndpoint` (a host name, `wss://` allowed),
+ * `authorizerName` the outputs' `iot.customAuthorizer`, `token` the user's ID or access token (JWT).
+ * Throws a GroupcastError naming `endpoint`, `authorizerName`, `token` or `tokenKeyName`.
+ */
+export function iotCustomAuthUrl({ endpoint, authorizerName, token, tokenKeyName = IOT_TOKEN_KEY_NAME } = {}) {
+  const host = typeof endpoint === 'string' ? endpoint.replace(/^wss:\/\//, '').replace(/\/(mqtt)?$/, '') : endpoint;
+  if (typeof host !== 'string' || !HOST.test(host)) {
+    throw new GroupcastError('endpoint', 'endpoint', `endpoint ${quote(endpoint ?? null)}: must be the IoT data endpoint's host name (iot.dataEndpoint), e.g. abc123-ats.iot.us-east-1.amazonaws.com`);
+  }
+  if (typeof authorizerName !== 'string' || !AUTHORIZER_NAME.test(authorizerName)) {
+    throw new GroupcastError('authorizerName', 'authorizer-name', `authorizerName ${quote(authorizerName ?? null)}: must be 1-128 characters of [A-Za-z0-9_=,@-] (iot.customAuthorizer in the outputs)`);
+  }
+  if (typeof tokenKeyName !== 'string' || !/^[a-z0-9-]+$/.test(tokenKeyName)) {
+    throw new GroupcastError('tokenKeyName', 'token-key-name', `tokenKeyName ${quote(tokenKeyName ?? null)}: must be a lowercase header name ([a-z0-9-]+), the authorizer's token key name`);
+  }
+  const bare = typeof token === 'string' ? token.trim().replace(/^Bearer\s+/, '') : '';
+  if (!bare || /\s/.test(bare) || bare.split('.').length !== 3) {
+    throw new GroupcastError('token', 'token', 'token: must be a JWT (header.payload.signature), the user\'s ID or access token');
+  }
+  const q = (s) => encodeURIComponent(s);
+  return `wss://${host}/mqtt?x-amz-customauthorizer-name=${q(authorizerName)}&${q(tokenKeyName)}=${q(bare)}`;
+}

@@ -9,10 +9,15 @@ use groupcast::Outputs;
 use groupcast::outputs::LambdaOutputs;
 
 use crate::config::{Config, Function};
-use crate::render::roles;
+use crate::render::{AUTHORIZER_POLICY_PATH, Rendered, roles};
 
 /// The deployment of every function whose role the config asks for, keyed by binary name.
-pub(crate) fn lambdas(config: &Config, outputs: &Outputs) -> BTreeMap<String, LambdaOutputs> {
+/// `rendered` is what `apply` rendered (the iot-authorizer's group policy comes from it).
+pub(crate) fn lambdas(
+    config: &Config,
+    outputs: &Outputs,
+    rendered: &Rendered,
+) -> BTreeMap<String, LambdaOutputs> {
     let role_names: Vec<String> = roles(config).into_iter().map(|r| r.role_name).collect();
     Function::ALL
         .iter()
@@ -24,14 +29,19 @@ pub(crate) fn lambdas(config: &Config, outputs: &Outputs) -> BTreeMap<String, La
                 LambdaOutputs {
                     role_arn: config.role_arn(&name),
                     function_name: name,
-                    environment: environment(config, outputs, *f),
+                    environment: environment(config, outputs, rendered, *f),
                 },
             )
         })
         .collect()
 }
 
-fn environment(config: &Config, outputs: &Outputs, f: Function) -> BTreeMap<String, String> {
+fn environment(
+    config: &Config,
+    outputs: &Outputs,
+    rendered: &Rendered,
+    f: Function,
+) -> BTreeMap<String, String> {
     let mut env = BTreeMap::new();
     let mut set = |k: &str, v: String| {
         env.insert(k.to_owned(), v);
@@ -104,15 +114,23 @@ fn environment(config: &Config, outputs: &Outputs, f: Function) -> BTreeMap<Stri
                     "GROUPCAST_IOT_GROUPS",
                     serde_json::to_string(&iot.groups).expect("strings serialize"),
                 );
-                set("GROUPCAST_IOT_TOPIC_PREFIX", iot.topic_prefix.clone());
                 set("GROUPCAST_IOT_REFRESH_SECS", iot.refresh_secs().to_string());
                 set(
                     "GROUPCAST_IOT_TOKEN_KEY",
                     crate::config::IOT_TOKEN_KEY_NAME.to_owned(),
                 );
             }
-            set("GROUPCAST_REGION", config.project.region.clone());
-            set("GROUPCAST_ACCOUNT_ID", config.project.account_id.clone());
+            // The group policy with placeholders (the topic prefix, region and account are in it),
+            // without whitespace: Lambda holds at most 4 KB of variables
+            // (https://docs.aws.amazon.com/lambda/latest/dg/configuration-envvars.html).
+            if let Some(doc) = rendered.get(AUTHORIZER_POLICY_PATH)
+                && let Ok(doc) = serde_json::from_str::<serde_json::Value>(doc)
+            {
+                set(
+                    groupcast_auth::iot_policy::POLICY_ENV,
+                    serde_json::to_string(&doc).expect("JSON values serialize"),
+                );
+            }
             // Groups from the user pool at every connect and refresh (its tokens' issuer must be
             // GROUPCAST_JWT_ISSUER: the function checks at cold start).
             if let Some(pool) = &cognito_pool {
@@ -175,6 +193,14 @@ mod tests {
 
     use super::*;
 
+    /// What `apply` renders for `config` (before the API ids exist).
+    fn rendered(config: &Config) -> Rendered {
+        crate::render::Renderer::embedded()
+            .unwrap()
+            .render(config, &crate::render::Ids::default())
+            .unwrap()
+    }
+
     #[test]
     fn each_function_gets_its_role_and_the_environment_its_docs_name() {
         let config = Config::parse(
@@ -200,7 +226,7 @@ mod tests {
             }),
             ..Default::default()
         };
-        let l = lambdas(&config, &outputs);
+        let l = lambdas(&config, &outputs, &rendered(&config));
         assert_eq!(
             l.keys().collect::<Vec<_>>(),
             ["authorizer", "iot-grant", "publisher"]
@@ -254,7 +280,7 @@ mod tests {
         let text = format!("{}{}", &full[..start], &full[end..]);
         let config = Config::parse(Path::new("x.toml"), &text).unwrap();
         assert!(config.iot.is_none());
-        let l = lambdas(&config, &Outputs::default());
+        let l = lambdas(&config, &Outputs::default(), &rendered(&config));
         assert!(!l.contains_key("iot-grant"));
         assert!(
             !l["publisher"]
@@ -291,7 +317,7 @@ mod tests {
             "auth = \"custom-authorizer\"\nrefresh_after_seconds = 900",
         );
         let config = Config::parse(Path::new("x.toml"), &text).unwrap();
-        let l = lambdas(&config, &Outputs::default());
+        let l = lambdas(&config, &Outputs::default(), &rendered(&config));
         assert_eq!(
             l.keys().collect::<Vec<_>>(),
             ["authorizer", "iot-authorizer", "publisher"]
@@ -307,15 +333,23 @@ mod tests {
                 "GROUPCAST_IOT_GROUPS",
                 r#"["admins","team-a","Team_B","editors"]"#,
             ),
-            ("GROUPCAST_IOT_TOPIC_PREFIX", "groupcast"),
             ("GROUPCAST_IOT_REFRESH_SECS", "900"),
             ("GROUPCAST_IOT_TOKEN_KEY", "groupcast-token"),
-            ("GROUPCAST_REGION", "us-east-1"),
-            ("GROUPCAST_ACCOUNT_ID", "123456789012"),
             ("GROUPCAST_COGNITO_USER_POOL_ID", "us-east-1_AbCdEf123"),
         ] {
             assert_eq!(a.environment[k], v, "{k}");
         }
+        // The group policy, whitespace-free, with the placeholders the Lambda fills in; the whole
+        // environment stays well inside Lambda's 4 KB.
+        let policy = &a.environment["GROUPCAST_IOT_POLICY"];
+        groupcast_auth::iot_policy::PolicyTemplate::parse(policy).unwrap();
+        assert!(!policy.contains(char::is_whitespace), "{policy}");
+        assert!(
+            policy.contains("topicfilter/groupcast/{group_level}/*"),
+            "{policy}"
+        );
+        let total: usize = a.environment.iter().map(|(k, v)| k.len() + v.len()).sum();
+        assert!(total < 2048, "{total} bytes of environment");
         assert!(env_files(&l).contains_key("lambda/iot-authorizer.env"));
     }
 
@@ -323,7 +357,7 @@ mod tests {
     fn groups_source_user_pool_gives_the_authorizer_its_pool_and_the_token_mode_none() {
         let example = include_str!("../../examples/groupcast.toml");
         let config = Config::parse(Path::new("x.toml"), example).unwrap();
-        let l = lambdas(&config, &Outputs::default());
+        let l = lambdas(&config, &Outputs::default(), &rendered(&config));
         let env = &l["authorizer"].environment;
         assert_eq!(env["GROUPCAST_AUTHORIZER_TTL_SECS"], "300");
         assert!(!env.contains_key("GROUPCAST_COGNITO_USER_POOL_ID"));
@@ -333,7 +367,7 @@ mod tests {
             "result_ttl_seconds = 30\ngroups_source = \"user-pool\"\n",
         );
         let config = Config::parse(Path::new("x.toml"), &text).unwrap();
-        let l = lambdas(&config, &Outputs::default());
+        let l = lambdas(&config, &Outputs::default(), &rendered(&config));
         let env = &l["authorizer"].environment;
         assert_eq!(env["GROUPCAST_AUTHORIZER_TTL_SECS"], "30");
         assert_eq!(env["GROUPCAST_COGNITO_USER_POOL_ID"], "us-east-1_AbCdEf123");

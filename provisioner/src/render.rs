@@ -26,6 +26,9 @@ pub(crate) const IOT_POLICY: &str = "iot/group-policy.json.tera";
 /// The IoT custom authorizer's settings (`iot.auth = "custom-authorizer"`), and where they render.
 pub(crate) const CUSTOM_AUTHORIZER: &str = "iot/custom-authorizer.json.tera";
 pub(crate) const CUSTOM_AUTHORIZER_PATH: &str = "iot/custom-authorizer.json";
+/// The group policy for the iot-authorizer, rendered once with the client id and the group's
+/// level as placeholders (groupcast_auth::iot_policy); its environment carries it.
+pub(crate) const AUTHORIZER_POLICY_PATH: &str = "iot/authorizer-group-policy.json";
 pub(crate) const PUBLISHER_POLICY: &str = "iam/publisher-policy.json.tera";
 pub(crate) const IOT_SYNC_RULE: &str = "eventbridge/iot-sync-rule.json.tera";
 /// The rendered IoT sync rule (PutRule and PutTargets input), with `[iot]` and a user pool.
@@ -376,6 +379,25 @@ impl Renderer {
                 }
             })?;
             files.insert(path, doc);
+            // The group policy with placeholders: the Lambda fills in the user and each group
+            // (groupcast_auth::iot_policy), so the template stays the one statement of a grant.
+            use groupcast_auth::iot_policy::{
+                CLIENT_ID_PLACEHOLDER, GROUP_LEVEL_PLACEHOLDER, PolicyTemplate,
+            };
+            let ctx = with(json!({"iot": {
+                "topic_prefix": iot.topic_prefix,
+                "group": "",
+                "group_level": GROUP_LEVEL_PLACEHOLDER,
+                "policy_name": "",
+                "client_id": CLIENT_ID_PLACEHOLDER,
+            }}));
+            let path = AUTHORIZER_POLICY_PATH.to_owned();
+            let doc = self.render_one(IOT_POLICY, &ctx)?;
+            PolicyTemplate::parse(&doc).map_err(|message| RenderError::Invalid {
+                path: path.clone(),
+                message,
+            })?;
+            files.insert(path, doc);
         } else if let Some(iot) = &config.iot {
             for g in config.iot_groups() {
                 let ctx = with(json!({"iot": {
@@ -568,6 +590,185 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         dir
+    }
+
+    /// A statement as IoT reads it: effect, actions and resources as sorted lists (a single
+    /// string and a one-element list mean the same).
+    fn normalized(statement: &Value) -> (String, Vec<String>, Vec<String>) {
+        let list = |v: &Value| -> Vec<String> {
+            let mut l: Vec<String> = match v {
+                Value::String(s) => vec![s.clone()],
+                Value::Array(a) => a.iter().map(|x| x.as_str().unwrap().to_owned()).collect(),
+                other => panic!("not a string or list: {other}"),
+            };
+            l.sort();
+            l
+        };
+        (
+            statement["Effect"].as_str().unwrap().to_owned(),
+            list(&statement["Action"]),
+            list(&statement["Resource"]),
+        )
+    }
+
+    #[test]
+    fn the_iot_authorizers_policy_equals_the_provisioners_rendering_for_every_group_and_user() {
+        use groupcast_auth::iot_authorizer::Rules;
+        use groupcast_auth::iot_policy::PolicyTemplate;
+        let renderer = Renderer::embedded().unwrap();
+        let example = include_str!("../../examples/groupcast.toml").replace(
+            "identity_pool_id = \"us-east-1:0f6d3c2a-1b2c-4d5e-8f90-123456789abc\"",
+            "auth = \"custom-authorizer\"",
+        );
+        // The example, and variants in other partitions and with a deeper, odder prefix.
+        let parse = |text: &str, region: &str| {
+            let mut c = Config::parse(Path::new("x.toml"), text).unwrap();
+            c.project.region = region.to_owned();
+            c
+        };
+        let deeper = example.replace(
+            "topic_prefix = \"groupcast\"",
+            "topic_prefix = \"a.b/c_d-e/F9\"",
+        );
+        let variants = [
+            parse(&example, "us-east-1"),
+            parse(&example, "cn-north-1"),
+            parse(&example, "us-gov-west-1"),
+            parse(&deeper, "eu-west-1"),
+        ];
+        // Seeded odd names beside each config's own groups: underscores, double dashes, a
+        // segment-like name, non-ASCII, spaces, wildcards, 50+ characters.
+        let mut rng = fastrand::Rng::with_seed(14);
+        let alphabet: Vec<char> = "aZ09-_ .*?+#$/@éß中{}".chars().collect();
+        let mut odd: Vec<String> = [
+            "Team_B",
+            "a--b",
+            "x--fake",
+            "ünïcode",
+            "with space",
+            "*",
+            "+",
+            "#",
+            "a/b",
+            "{group_level}",
+            "{client_id}",
+            &"g".repeat(60),
+        ]
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect();
+        for _ in 0..40 {
+            let len = rng.usize(1..20);
+            odd.push(
+                (0..len)
+                    .map(|_| alphabet[rng.usize(..alphabet.len())])
+                    .collect(),
+            );
+        }
+        let users = [
+            "0f2c6a9e-1b7d-4c3e-9a51-2d7f3b8e6c41",
+            "us-east-1:0f2c6a9e-1b7d-4c3e-9a51-2d7f3b8e6c41",
+            "a@b.c",
+            "x_y=z,w",
+        ];
+        let mut compared = 0;
+        for config in &variants {
+            let files = renderer.render(config, &Ids::default()).unwrap();
+            let lambdas = crate::lambdas::lambdas(config, &groupcast::Outputs::default(), &files);
+            let env = &lambdas["iot-authorizer"].environment;
+            let iot = config.iot.as_ref().unwrap();
+            let mut groups = iot.groups.clone();
+            groups.extend(
+                odd.iter()
+                    .filter(|g| groupcast::group_segment(g).is_ok())
+                    .cloned(),
+            );
+            groups.sort();
+            groups.dedup();
+            let policy = PolicyTemplate::parse(&env["GROUPCAST_IOT_POLICY"]).unwrap();
+            let rules = Rules::new(&groups, policy.clone(), 300, "k").unwrap();
+            let base = base_context(config);
+            for user in users {
+                let mut all_rendered: Vec<(String, Vec<String>, Vec<String>)> = Vec::new();
+                for g in &groups {
+                    // The provisioner: the template rendered for this user and group.
+                    let mut ctx = base.clone();
+                    ctx["iot"] = json!({
+                        "topic_prefix": iot.topic_prefix,
+                        "group": g,
+                        "group_level": groupcast::group_segment(g).unwrap(),
+                        "policy_name": "",
+                        "client_id": user,
+                    });
+                    let doc: Value =
+                        serde_json::from_str(&renderer.render_one(IOT_POLICY, &ctx).unwrap())
+                            .unwrap();
+                    let want: Vec<_> = doc["Statement"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(normalized)
+                        .collect();
+                    // The Lambda: the placeholders filled in, and its answer for that one group.
+                    let got: Vec<_> = policy
+                        .statements(user, g)
+                        .unwrap()
+                        .iter()
+                        .map(normalized)
+                        .collect();
+                    assert_eq!(got, want, "{g:?} for {user:?}");
+                    let docs = rules
+                        .policy_documents(user, std::slice::from_ref(g))
+                        .unwrap();
+                    let answered: Vec<_> = docs
+                        .iter()
+                        .flat_map(|d| d.statement.iter())
+                        .map(|s| normalized(&serde_json::to_value(s).unwrap()))
+                        .collect();
+                    assert_eq!(answered, want, "{g:?} for {user:?}");
+                    for s in want {
+                        if !all_rendered.contains(&s) {
+                            all_rendered.push(s);
+                        }
+                    }
+                    compared += 1;
+                }
+                // All groups at once: exactly the union of the per-group policies.
+                let docs = rules.policy_documents(user, &groups).unwrap();
+                let mut answered: Vec<_> = docs
+                    .iter()
+                    .flat_map(|d| d.statement.iter())
+                    .map(|s| normalized(&serde_json::to_value(s).unwrap()))
+                    .collect();
+                answered.sort();
+                all_rendered.sort();
+                assert_eq!(answered, all_rendered, "all groups for {user:?}");
+            }
+        }
+        assert!(compared > 200, "{compared}");
+    }
+
+    #[test]
+    fn the_iot_authorizer_fixture_is_what_the_provisioner_renders() {
+        // functions/groupcast-auth/tests/fixtures/iot-authorizer-policy.json feeds the Lambda's
+        // own tests; it must stay the provisioner's rendering (prefix groupcast, us-east-1,
+        // 123456789012).
+        let example = include_str!("../../examples/groupcast.toml").replace(
+            "identity_pool_id = \"us-east-1:0f6d3c2a-1b2c-4d5e-8f90-123456789abc\"",
+            "auth = \"custom-authorizer\"",
+        );
+        let config = Config::parse(Path::new("x.toml"), &example).unwrap();
+        let files = Renderer::embedded()
+            .unwrap()
+            .render(&config, &Ids::default())
+            .unwrap();
+        assert_eq!(
+            files.get(AUTHORIZER_POLICY_PATH).unwrap(),
+            include_str!(
+                "../../functions/groupcast-auth/tests/fixtures/iot-authorizer-policy.json"
+            ),
+            "regenerate the fixture: provisioner render, {AUTHORIZER_POLICY_PATH}"
+        );
     }
 
     #[test]

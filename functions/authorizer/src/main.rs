@@ -5,7 +5,6 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use aws_sdk_cognitoidentityprovider::config;
 use groupcast_auth::authorizer::{self, TokenClaims};
 use groupcast_auth::jwt::{JwtConfig, Verifier};
 use groupcast_auth::membership::{CognitoMembership, Membership};
@@ -25,7 +24,7 @@ async fn main() -> Result<(), Error> {
         // request AppSync has not cached, so a token minted before a removal opens nothing new.
         Some(pool) => {
             let sdk = aws_config::load_from_env().await;
-            let membership = CognitoMembership::new(config::Builder::from(&sdk), pool);
+            let membership = CognitoMembership::new(&sdk, pool);
             serve(&verifier, max_ttl, Some(&membership)).await
         }
         // The token's groups claim, for the token's lifetime.

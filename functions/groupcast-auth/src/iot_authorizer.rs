@@ -14,8 +14,9 @@
 //!   groups ([`crate::grant::GROUPS_ENV`]): the same groups the identity-pool mode makes
 //!   policies for. A failed lookup, a deleted or disabled user: refused.
 //! - **The policy** is `templates/iot/group-policy.json.tera`, the very template the provisioner
-//!   renders for the identity-pool mode, rendered here per group with `iot.client_id` = the user's
-//!   id: connect as that id or `{id}-…`, subscribe/receive `{prefix}/{segment}/*`, nothing else.
+//!   renders for the identity-pool mode, rendered by the provisioner with placeholders into
+//!   [`POLICY_ENV`] and completed here per group with the user's id ([`crate::iot_policy`]):
+//!   connect as that id or `{id}-…`, subscribe/receive `{prefix}/{segment}/*`, nothing else.
 //!   The statements are packed into documents of at most [`POLICY_DOCUMENT_MAX_CHARS`]
 //!   characters, at most [`MAX_POLICY_DOCUMENTS`] of them; a user whose groups do not fit is
 //!   refused rather than granted a silent subset.
@@ -25,27 +26,19 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use crate::iot_policy::PolicyTemplate;
+use crate::jwt::Verifier;
+use crate::membership::Membership;
 use aws_lambda_events::event::iam::IamPolicyDocument;
 use aws_lambda_events::event::iot::{
     IoTCoreCustomAuthorizerRequest, IoTCoreCustomAuthorizerResponse,
 };
 use serde_json::{Value, json};
-use tera::Tera;
 
-use crate::jwt::Verifier;
-use crate::membership::Membership;
-
-/// The group policy template, shared with the provisioner (one implementation of the rules).
-pub const GROUP_POLICY_TEMPLATE: &str =
-    include_str!("../../../templates/iot/group-policy.json.tera");
+/// `GROUPCAST_IOT_POLICY`: the group policy the provisioner rendered with placeholders.
+pub const POLICY_ENV: &str = crate::iot_policy::POLICY_ENV;
 /// `GROUPCAST_IOT_REFRESH_SECS`: `refreshAfterInSeconds`, 300–86400 (default 300).
 pub const REFRESH_ENV: &str = "GROUPCAST_IOT_REFRESH_SECS";
-/// `GROUPCAST_IOT_TOPIC_PREFIX`: the project's `iot.topic_prefix`.
-pub const TOPIC_PREFIX_ENV: &str = "GROUPCAST_IOT_TOPIC_PREFIX";
-/// `GROUPCAST_REGION`: the region in the policy ARNs.
-pub const REGION_ENV: &str = "GROUPCAST_REGION";
-/// `GROUPCAST_ACCOUNT_ID`: the account in the policy ARNs.
-pub const ACCOUNT_ENV: &str = "GROUPCAST_ACCOUNT_ID";
 /// `GROUPCAST_IOT_TOKEN_KEY`: the header or query parameter that carries the token over
 /// WebSocket (default [`DEFAULT_TOKEN_KEY`]); the authorizer's `tokenKeyName`.
 pub const TOKEN_KEY_ENV: &str = "GROUPCAST_IOT_TOKEN_KEY";
@@ -71,56 +64,25 @@ pub use crate::authorizer::{TokenClaims, user_pool_from_lookup};
 /// The authorizer's configuration, read once at cold start.
 #[derive(Debug)]
 pub struct Rules {
-    tera: Tera,
+    policy: PolicyTemplate,
     iot_groups: BTreeSet<String>,
-    partition: String,
-    region: String,
-    account_id: String,
-    topic_prefix: String,
     refresh_secs: u64,
     token_key: String,
 }
 
-/// The region's partition, as the provisioner derives it (`aws-cn` for `cn-*`, `aws-us-gov` for
-/// `us-gov-*`).
-fn partition_of(region: &str) -> &'static str {
-    if region.starts_with("cn-") {
-        "aws-cn"
-    } else if region.starts_with("us-gov-") {
-        "aws-us-gov"
-    } else {
-        "aws"
-    }
-}
-
-fn json_filter(value: &Value, _: &std::collections::HashMap<String, Value>) -> tera::Result<Value> {
-    // The provisioner's `json` filter: JSON text (U+2028/2029 never occur in what reaches here:
-    // the template refuses them in every field it interpolates).
-    Ok(Value::String(
-        serde_json::to_string(value).map_err(|e| tera::Error::msg(e.to_string()))?,
-    ))
-}
-
 impl Rules {
-    /// Rules from the project's IoT groups and topic prefix, the ARN's region and account, the
-    /// refresh period and the token key name. Renders the template for every group once, so a
-    /// bad prefix fails here, at cold start, not per connection.
+    /// Rules from the project's IoT groups, the group policy rendered with placeholders, the
+    /// refresh period and the token key name. Completes the policy for every group once, so a
+    /// group without a topic level fails here, at cold start, not per connection.
     ///
     /// # Errors
     /// The setting (an environment variable name) and the rule it broke.
     pub fn new(
         iot_groups: &[String],
-        topic_prefix: &str,
-        region: &str,
-        account_id: &str,
+        policy: PolicyTemplate,
         refresh_secs: u64,
         token_key: &str,
     ) -> Result<Self, String> {
-        let mut tera = Tera::default();
-        tera.autoescape_on(Vec::new());
-        tera.register_filter("json", json_filter);
-        tera.add_raw_template("group-policy", GROUP_POLICY_TEMPLATE)
-            .map_err(|e| format!("templates/iot/group-policy.json.tera: {e}"))?;
         if !(MIN_SECS..=MAX_SECS).contains(&refresh_secs) {
             return Err(format!(
                 "{REFRESH_ENV}: {refresh_secs} is outside AWS's {MIN_SECS}-{MAX_SECS} seconds"
@@ -135,29 +97,17 @@ impl Rules {
                 "{TOKEN_KEY_ENV}: {token_key:?} must be a lowercase header name ([a-z0-9-]+)"
             ));
         }
-        let rules = Rules {
-            tera,
+        for group in iot_groups {
+            policy
+                .statements("0", group)
+                .map_err(|e| format!("{}: {e}", crate::grant::GROUPS_ENV))?;
+        }
+        Ok(Rules {
+            policy,
             iot_groups: iot_groups.iter().cloned().collect(),
-            partition: partition_of(region).to_owned(),
-            region: region.to_owned(),
-            account_id: account_id.to_owned(),
-            topic_prefix: topic_prefix.to_owned(),
             refresh_secs,
             token_key: token_key.to_owned(),
-        };
-        for group in iot_groups {
-            rules.statements(group, "0").map_err(|e| {
-                let field = if e.contains("iot.topic_prefix") {
-                    TOPIC_PREFIX_ENV
-                } else if e.contains("partition") {
-                    REGION_ENV
-                } else {
-                    crate::grant::GROUPS_ENV
-                };
-                format!("{field}: {e}")
-            })?;
-        }
-        Ok(rules)
+        })
     }
 
     /// Reads the rules through `get` (the environment, or a stand-in in tests).
@@ -188,60 +138,17 @@ impl Rules {
                 )
             })?,
         };
-        let account = need(ACCOUNT_ENV, "123456789012")?;
-        if account.len() != 12 || !account.chars().all(|c| c.is_ascii_digit()) {
-            return Err(format!("{ACCOUNT_ENV}: {account:?} must be 12 digits"));
-        }
-        let region = need(REGION_ENV, "us-east-1")?;
-        if !region
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-        {
-            return Err(format!("{REGION_ENV}: {region:?} is not a region name"));
-        }
+        let policy = need(
+            POLICY_ENV,
+            "the iot-authorizer environment `provisioner apply` writes (lambdas.iot-authorizer)",
+        )?;
+        let policy = PolicyTemplate::parse(&policy).map_err(|e| format!("{POLICY_ENV}: {e}"))?;
         Rules::new(
             &groups,
-            &need(TOPIC_PREFIX_ENV, "groupcast")?,
-            &region,
-            &account,
+            policy,
             refresh,
             &var(TOKEN_KEY_ENV).unwrap_or_else(|| DEFAULT_TOKEN_KEY.to_owned()),
         )
-    }
-
-    /// The statements of `group`'s policy for client id `client_id`: the template, rendered.
-    fn statements(&self, group: &str, client_id: &str) -> Result<Vec<Value>, String> {
-        let segment = groupcast::group_segment(group)
-            .map_err(|e| format!("group {group:?} has no topic level: {e}"))?;
-        let ctx = json!({
-            "partition": self.partition,
-            "region": self.region,
-            "account_id": self.account_id,
-            "iot": {
-                "topic_prefix": self.topic_prefix,
-                "group": group,
-                "group_level": segment,
-                "policy_name": "",
-                "client_id": client_id,
-            },
-        });
-        let ctx = tera::Context::from_value(ctx).map_err(|e| e.to_string())?;
-        let text = self.tera.render("group-policy", &ctx).map_err(|e| {
-            let mut s = e.to_string();
-            let mut cur = std::error::Error::source(&e);
-            while let Some(c) = cur {
-                s.push_str(": ");
-                s.push_str(&c.to_string());
-                cur = c.source();
-            }
-            s
-        })?;
-        let doc: Value =
-            serde_json::from_str(&text).map_err(|e| format!("the template's JSON: {e}"))?;
-        match doc.get("Statement") {
-            Some(Value::Array(s)) => Ok(s.clone()),
-            _ => Err("the template's document has no Statement list".to_owned()),
-        }
     }
 
     /// The policy documents for a user `client_id` in `groups` (only IoT groups count): the
@@ -261,7 +168,7 @@ impl Rules {
             .collect();
         let mut statements: Vec<Value> = Vec::new();
         for group in wanted {
-            for s in self.statements(group, client_id)? {
+            for s in self.policy.statements(client_id, group)? {
                 if !statements.contains(&s) {
                     statements.push(s);
                 }
@@ -513,17 +420,13 @@ mod tests {
 
     const ARN: &str = "arn:aws:iot:us-east-1:123456789012:";
 
+    fn policy() -> PolicyTemplate {
+        PolicyTemplate::parse(crate::iot_policy::tests::RENDERED).unwrap()
+    }
+
     fn rules(groups: &[&str]) -> Rules {
         let groups: Vec<String> = groups.iter().map(|g| (*g).to_owned()).collect();
-        Rules::new(
-            &groups,
-            "groupcast",
-            "us-east-1",
-            "123456789012",
-            600,
-            DEFAULT_TOKEN_KEY,
-        )
-        .unwrap()
+        Rules::new(&groups, policy(), 600, DEFAULT_TOKEN_KEY).unwrap()
     }
 
     fn strings(g: &[&str]) -> Vec<String> {
@@ -559,7 +462,7 @@ mod tests {
     }
 
     #[test]
-    fn wildcards_in_a_user_id_are_refused_by_the_template_not_granted() {
+    fn wildcards_in_a_user_id_are_refused_by_the_client_id_rule_not_granted() {
         let r = rules(&["team-a"]);
         for id in [
             "*",
@@ -580,7 +483,7 @@ mod tests {
     #[test]
     fn many_groups_are_split_across_documents_within_the_limits_or_refused() {
         let groups: Vec<String> = (0..60).map(|i| format!("group-{i:02}")).collect();
-        let r = Rules::new(&groups, "groupcast", "us-east-1", "123456789012", 300, "k").unwrap();
+        let r = Rules::new(&groups, policy(), 300, "k").unwrap();
         let docs = r.policy_documents("u", &groups).unwrap();
         assert!(
             docs.len() > 1 && docs.len() <= MAX_POLICY_DOCUMENTS,
@@ -598,7 +501,7 @@ mod tests {
             ));
         }
         let many: Vec<String> = (0..400).map(|i| format!("group-{i:03}")).collect();
-        let r = Rules::new(&many, "groupcast", "us-east-1", "123456789012", 300, "k").unwrap();
+        let r = Rules::new(&many, policy(), 300, "k").unwrap();
         let e = r.policy_documents("u", &many).unwrap_err();
         assert!(e.contains("at most 10"), "{e}");
     }
@@ -615,18 +518,20 @@ mod tests {
         };
         let base = [
             ("GROUPCAST_IOT_GROUPS", r#"["team-a"]"#),
-            (TOPIC_PREFIX_ENV, "groupcast"),
-            (REGION_ENV, "us-east-1"),
-            (ACCOUNT_ENV, "123456789012"),
+            (POLICY_ENV, crate::iot_policy::tests::RENDERED),
         ];
         assert!(Rules::from_lookup(env(Vec::leak(base.to_vec()))).is_ok());
         for (k, v, field) in [
             (REFRESH_ENV, "299", REFRESH_ENV),
             (REFRESH_ENV, "86401", REFRESH_ENV),
             (REFRESH_ENV, "soon", REFRESH_ENV),
-            (TOPIC_PREFIX_ENV, "a/#", TOPIC_PREFIX_ENV),
-            (TOPIC_PREFIX_ENV, "a*", TOPIC_PREFIX_ENV),
-            (ACCOUNT_ENV, "12", ACCOUNT_ENV),
+            (POLICY_ENV, "{}", POLICY_ENV),
+            (
+                POLICY_ENV,
+                r#"{"Statement":[{"Resource":"{client_id}"}]}"#,
+                POLICY_ENV,
+            ),
+            ("GROUPCAST_IOT_GROUPS", r#"[""]"#, "GROUPCAST_IOT_GROUPS"),
             (TOKEN_KEY_ENV, "Token Key", TOKEN_KEY_ENV),
             ("GROUPCAST_IOT_GROUPS", "team-a", "GROUPCAST_IOT_GROUPS"),
         ] {

@@ -18,6 +18,8 @@
 //!   `cognito` feature), never from a token's claims: what grants and IoT policies are built on.
 //! - [`iot_authorizer`] (feature `iot-authorizer`): the AWS IoT custom authorizer: a verified JWT
 //!   in, exactly the user's current IoT groups' topics out, from the same policy template.
+//! - [`iot_policy`]: that template as the provisioner renders it for the authorizer (placeholders
+//!   for the client id and the group's level) and the substitution the authorizer makes.
 //!
 //! ```no_run
 //! # async fn f() -> Result<(), groupcast_auth::jwt::JwtError> {
@@ -36,5 +38,6 @@ pub mod grant;
 pub mod graphql;
 #[cfg(feature = "iot-authorizer")]
 pub mod iot_authorizer;
+pub mod iot_policy;
 pub mod jwt;
 pub mod membership;

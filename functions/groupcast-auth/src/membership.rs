@@ -161,30 +161,84 @@ pub use self::cognito::CognitoMembership;
 
 #[cfg(feature = "cognito")]
 mod cognito {
-    //! [`super::Membership`] over the user pools SDK.
+    //! [`super::Membership`] over the user pools API's JSON 1.1 protocol, signed by the
+    //! library's SigV4 path (`groupcast::sign`, aws-sigv4 underneath). Two operations do not
+    //! justify the user pools SDK crate: it cost the Lambdas that linked it ~300 KB of zip
+    //! (BENCHMARKS.md, Lambda sizes).
 
-    use aws_sdk_cognitoidentityprovider::error::{DisplayErrorContext, ProvideErrorMetadata};
-    use aws_sdk_cognitoidentityprovider::{Client, config};
+    use std::time::{Duration, SystemTime};
+
+    use aws_config::SdkConfig;
+    use aws_types::service_config::ServiceConfigKey;
+    use groupcast::IamAuth;
+    use groupcast::retry::{RetryPolicy, is_transient_code};
+    use groupcast::sign::SigV4;
+    use serde_json::{Value, json};
 
     use super::{Membership, MembershipError, UserPoolId, validate_user};
+
+    /// The user pools API's SigV4 signing name and JSON 1.1 target prefix
+    /// (https://docs.aws.amazon.com/cognito-user-identity-pools/latest/APIReference/Welcome.html,
+    /// "Using this API reference": `X-Amz-Target: AWSCognitoIdentityProviderService.<Operation>`,
+    /// `Content-Type: application/x-amz-json-1.1`).
+    const SERVICE: &str = "cognito-idp";
+    const TARGET_PREFIX: &str = "AWSCognitoIdentityProviderService.";
+    /// The service id the SDKs derive `AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER` and the
+    /// profile's `cognito_identity_provider` section from
+    /// (https://docs.aws.amazon.com/sdkref/latest/guide/feature-ss-endpoints.html).
+    const SERVICE_ID: &str = "Cognito Identity Provider";
+    /// The most groups one `AdminListGroupsForUser` page returns (`Limit` 0-60, API reference).
+    const PAGE_SIZE: u32 = 60;
+    /// A bound on pages followed, so a service (or stand-in) that repeats a `NextToken` forever
+    /// cannot hold an invocation: 100 pages is 6 000 groups, far beyond any user's.
+    const MAX_PAGES: usize = 100;
 
     /// A user's current groups from a Cognito user pool. Its role needs
     /// `cognito-idp:AdminGetUser` and `cognito-idp:AdminListGroupsForUser` on the pool's ARN.
     #[derive(Debug, Clone)]
     pub struct CognitoMembership {
-        client: Client,
+        http: reqwest::Client,
+        credentials: Option<IamAuth>,
+        endpoint: String,
+        retry: RetryPolicy,
         pool: UserPoolId,
     }
 
     impl CognitoMembership {
-        /// A client for `pool`, from `config` (e.g. `config::Builder::from(&sdk_config)`) with its
-        /// region set to the pool's: the user pools API answers for a pool only in its region.
-        pub fn new(config: config::Builder, pool: UserPoolId) -> Self {
-            let config = config
-                .region(config::Region::new(pool.region().to_owned()))
-                .build();
+        /// A client for `pool` from `config` (what `aws_config::load_from_env()` loaded): its
+        /// credentials provider; its endpoint override the way the SDK took it
+        /// (`AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER` or the profile's service section first,
+        /// then `AWS_ENDPOINT_URL` / `endpoint_url`); its retry attempts (`AWS_MAX_ATTEMPTS`,
+        /// default 3, the SDK's standard mode). The region is always the pool's: the user pools
+        /// API answers for a pool only in its region. No credentials is not an error here: every
+        /// lookup then fails, closed.
+        pub fn new(config: &SdkConfig, pool: UserPoolId) -> Self {
+            let key = ServiceConfigKey::builder()
+                .service_id(SERVICE_ID)
+                .env("AWS_ENDPOINT_URL")
+                .profile("endpoint_url")
+                .build()
+                .expect("every field is set");
+            let endpoint = config
+                .service_config()
+                .and_then(|c| c.load_config(key))
+                .or_else(|| config.endpoint_url().map(str::to_owned))
+                .unwrap_or_else(|| default_endpoint(pool.region()));
+            let max_attempts = config.retry_config().map_or(3, |r| r.max_attempts()).max(1);
             CognitoMembership {
-                client: Client::from_conf(config),
+                http: reqwest::Client::builder()
+                    .user_agent(concat!("groupcast-auth/", env!("CARGO_PKG_VERSION")))
+                    .build()
+                    .unwrap_or_default(),
+                credentials: config.credentials_provider().map(IamAuth::new),
+                endpoint,
+                retry: RetryPolicy {
+                    max_attempts,
+                    base_delay: Duration::from_millis(50),
+                    max_delay: Duration::from_secs(1),
+                    // IoT waits at most 5 s for a custom authorizer (config-custom-auth.html).
+                    attempt_timeout: Duration::from_secs(2),
+                },
                 pool,
             }
         }
@@ -193,67 +247,235 @@ mod cognito {
         pub fn pool(&self) -> &UserPoolId {
             &self.pool
         }
+
+        /// The endpoint the calls go to.
+        pub fn endpoint(&self) -> &str {
+            &self.endpoint
+        }
+
+        /// One operation, retried on throttling, 5xx and connection failures.
+        async fn call(
+            &self,
+            operation: &'static str,
+            user: &str,
+            body: &Value,
+        ) -> Result<Value, MembershipError> {
+            let mut attempt = 1;
+            loop {
+                match self.call_once(operation, user, body).await {
+                    Err(Failure::Retryable(e)) if attempt < self.retry.max_attempts => {
+                        tracing::debug!(operation, attempt, error = %e, "retrying");
+                        tokio::time::sleep(self.retry.backoff(attempt)).await;
+                        attempt += 1;
+                    }
+                    Err(Failure::Retryable(e) | Failure::Final(e)) => return Err(e),
+                    Ok(v) => return Ok(v),
+                }
+            }
+        }
+
+        async fn call_once(
+            &self,
+            operation: &'static str,
+            user: &str,
+            body: &Value,
+        ) -> Result<Value, Failure> {
+            let lookup = |message: String| MembershipError::Lookup {
+                operation,
+                user: user.to_owned(),
+                message,
+            };
+            let Some(auth) = &self.credentials else {
+                return Err(Failure::Final(lookup(
+                    "no AWS credentials (the default chain found none)".into(),
+                )));
+            };
+            let credentials = auth
+                .credentials()
+                .await
+                .map_err(|e| Failure::Final(lookup(e.to_string())))?;
+            let body = serde_json::to_vec(body).expect("JSON values serialize");
+            let mut headers = http::HeaderMap::new();
+            headers.insert(
+                "content-type",
+                http::HeaderValue::from_static("application/x-amz-json-1.1"),
+            );
+            headers.insert(
+                "x-amz-target",
+                http::HeaderValue::from_str(&format!("{TARGET_PREFIX}{operation}"))
+                    .expect("operation names are ASCII"),
+            );
+            let url = format!("{}/", self.endpoint.trim_end_matches('/'));
+            SigV4 {
+                credentials: &credentials,
+                region: self.pool.region(),
+                service: SERVICE,
+            }
+            .sign("POST", &url, &mut headers, &body, SystemTime::now())
+            .map_err(|e| Failure::Final(lookup(e.to_string())))?;
+            let sent = self
+                .http
+                .post(&url)
+                .headers(headers)
+                .body(body)
+                .timeout(self.retry.attempt_timeout)
+                .send()
+                .await;
+            let response = match sent {
+                Ok(r) => r,
+                Err(e) => {
+                    let mut text = e.to_string();
+                    let mut source = std::error::Error::source(&e);
+                    while let Some(s) = source {
+                        text.push_str(": ");
+                        text.push_str(&s.to_string());
+                        source = s.source();
+                    }
+                    return Err(Failure::Retryable(lookup(text)));
+                }
+            };
+            let status = response.status().as_u16();
+            let header_type = response
+                .headers()
+                .get("x-amzn-errortype")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned);
+            let bytes = response
+                .bytes()
+                .await
+                .map_err(|e| Failure::Retryable(lookup(format!("reading the answer: {e}"))))?;
+            let value: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+            if (200..300).contains(&status) {
+                return match value {
+                    Value::Object(_) => Ok(value),
+                    _ => Err(Failure::Final(lookup(format!(
+                        "HTTP {status}: the answer is not a JSON object"
+                    )))),
+                };
+            }
+            let code = error_code(header_type.as_deref(), &value);
+            if code.as_deref() == Some("UserNotFoundException") {
+                return Err(Failure::Final(MembershipError::UserNotFound {
+                    user: user.to_owned(),
+                }));
+            }
+            let message = value
+                .get("message")
+                .or_else(|| value.get("Message"))
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            let text = format!(
+                "HTTP {status}: {}: {message}",
+                code.as_deref().unwrap_or("unknown error")
+            );
+            let retryable =
+                status == 429 || status >= 500 || code.as_deref().is_some_and(is_transient_code);
+            Err(if retryable {
+                Failure::Retryable(lookup(text))
+            } else {
+                Failure::Final(lookup(text))
+            })
+        }
     }
 
-    fn lookup_error<E, R>(
-        operation: &'static str,
-        user: &str,
-        e: aws_sdk_cognitoidentityprovider::error::SdkError<E, R>,
-    ) -> MembershipError
-    where
-        E: ProvideErrorMetadata + std::error::Error + 'static,
-        R: std::fmt::Debug,
-    {
-        if e.as_service_error().and_then(|s| s.code()) == Some("UserNotFoundException") {
-            return MembershipError::UserNotFound {
-                user: user.to_owned(),
-            };
-        }
-        MembershipError::Lookup {
-            operation,
-            user: user.to_owned(),
-            message: DisplayErrorContext(&e).to_string(),
-        }
+    /// How one attempt failed.
+    enum Failure {
+        Retryable(MembershipError),
+        Final(MembershipError),
+    }
+
+    /// The user pools endpoint of `region`: `cognito-idp.{region}.amazonaws.com`, `.com.cn` in
+    /// the China regions (https://docs.aws.amazon.com/general/latest/gr/cognito_identity.html).
+    fn default_endpoint(region: &str) -> String {
+        let suffix = if region.starts_with("cn-") {
+            "amazonaws.com.cn"
+        } else {
+            "amazonaws.com"
+        };
+        format!("https://cognito-idp.{region}.{suffix}")
+    }
+
+    /// An awsJson1.1 error's code: the `X-Amzn-ErrorType` header, else the body's `__type` (or
+    /// `code`), without a namespace before `#` nor anything after `:`
+    /// (https://smithy.io/2.0/aws/protocols/aws-json-1_1-protocol.html, "Operation error
+    /// serialization").
+    pub(super) fn error_code(header: Option<&str>, body: &Value) -> Option<String> {
+        let raw = header
+            .filter(|h| !h.trim().is_empty())
+            .map(str::to_owned)
+            .or_else(|| {
+                ["__type", "code"]
+                    .iter()
+                    .find_map(|k| body.get(*k).and_then(Value::as_str).map(str::to_owned))
+            })?;
+        let after_hash = raw.rsplit('#').next().unwrap_or(&raw);
+        let code = after_hash.split(':').next().unwrap_or(after_hash).trim();
+        (!code.is_empty()).then(|| code.to_owned())
     }
 
     impl Membership for CognitoMembership {
         async fn current_groups(&self, user: &str) -> Result<Vec<String>, MembershipError> {
             validate_user(user)?;
+            let pool = self.pool.as_str();
             // AdminGetUser: `Enabled` is false for a user an administrator disabled
             // (AdminDisableUser); AdminListGroupsForUser still lists such a user's groups, so it
             // is asked first. UserNotFoundException: no such user.
             // https://docs.aws.amazon.com/cognito-user-identity-pools/latest/APIReference/API_AdminGetUser.html
             let got = self
-                .client
-                .admin_get_user()
-                .user_pool_id(self.pool.as_str())
-                .username(user)
-                .send()
-                .await
-                .map_err(|e| lookup_error("AdminGetUser", user, e))?;
-            if !got.enabled() {
+                .call(
+                    "AdminGetUser",
+                    user,
+                    &json!({"UserPoolId": pool, "Username": user}),
+                )
+                .await?;
+            // Absent `Enabled` is not "enabled": fail closed.
+            if got.get("Enabled").and_then(Value::as_bool) != Some(true) {
                 return Err(MembershipError::UserDisabled {
                     user: user.to_owned(),
                 });
             }
-            // Every page (the API returns at most 60 groups per call):
+            // Every page (`Limit` at most 60; `NextToken` until absent):
             // https://docs.aws.amazon.com/cognito-user-identity-pools/latest/APIReference/API_AdminListGroupsForUser.html
-            let groups = self
-                .client
-                .admin_list_groups_for_user()
-                .user_pool_id(self.pool.as_str())
-                .username(user)
-                .into_paginator()
-                .page_size(60)
-                .items()
-                .send()
-                .try_collect()
-                .await
-                .map_err(|e| lookup_error("AdminListGroupsForUser", user, e))?;
-            let mut names: Vec<String> = groups.into_iter().filter_map(|g| g.group_name).collect();
-            names.sort();
-            names.dedup();
-            Ok(names)
+            let operation = "AdminListGroupsForUser";
+            let malformed = |what: &str| MembershipError::Lookup {
+                operation,
+                user: user.to_owned(),
+                message: format!("malformed answer: {what}"),
+            };
+            let mut names = Vec::new();
+            let mut next: Option<String> = None;
+            for _ in 0..MAX_PAGES {
+                let mut request = json!({"UserPoolId": pool, "Username": user, "Limit": PAGE_SIZE});
+                if let Some(token) = &next {
+                    request["NextToken"] = json!(token);
+                }
+                let page = self.call(operation, user, &request).await?;
+                let groups = match page.get("Groups") {
+                    None | Some(Value::Null) => &[][..],
+                    Some(Value::Array(g)) => g.as_slice(),
+                    Some(_) => return Err(malformed("Groups is not a list")),
+                };
+                for g in groups {
+                    match g.get("GroupName").and_then(Value::as_str) {
+                        Some(name) => names.push(name.to_owned()),
+                        None => return Err(malformed("a group without a GroupName")),
+                    }
+                }
+                next = match page.get("NextToken") {
+                    None | Some(Value::Null) => None,
+                    Some(Value::String(t)) if t.is_empty() => None,
+                    Some(Value::String(t)) => Some(t.clone()),
+                    Some(_) => return Err(malformed("NextToken is not a string")),
+                };
+                if next.is_none() {
+                    names.sort();
+                    names.dedup();
+                    return Ok(names);
+                }
+            }
+            Err(malformed(&format!(
+                "more than {MAX_PAGES} pages of groups (a repeating NextToken?)"
+            )))
         }
     }
 }

@@ -10,6 +10,7 @@ use std::sync::Mutex;
 
 use base64::Engine as _;
 use groupcast_auth::iot_authorizer::{DEFAULT_TOKEN_KEY, Rules, handle, policy_allows};
+use groupcast_auth::iot_policy::PolicyTemplate;
 use groupcast_auth::jwt::{JwtConfig, Verifier};
 use groupcast_auth::membership::{Membership, MembershipError};
 use serde_json::{Value, json};
@@ -51,15 +52,10 @@ async fn a_refresh_after_removal_drops_the_group_although_the_token_still_names_
     let server = JwksServer::start(jwks(&[&key])).await;
     let verifier = Verifier::new(JwtConfig::new(server.issuer(), vec!["app".into()])).unwrap();
     let groups = ["team-a".to_owned(), "admins".to_owned()];
-    let rules = Rules::new(
-        &groups,
-        "groupcast",
-        "us-east-1",
-        "123456789012",
-        300,
-        DEFAULT_TOKEN_KEY,
-    )
-    .unwrap();
+    // The group policy as the provisioner renders it for the Lambda (GROUPCAST_IOT_POLICY).
+    let policy =
+        PolicyTemplate::parse(include_str!("fixtures/iot-authorizer-policy.json")).unwrap();
+    let rules = Rules::new(&groups, policy, 300, DEFAULT_TOKEN_KEY).unwrap();
     let directory = Directory {
         groups: Mutex::new(groups.to_vec()),
         down: Mutex::new(false),

@@ -1,11 +1,11 @@
 //! The AWS IoT Core custom authorizer: a thin adapter over `groupcast_auth::iot_authorizer`.
-//! Configuration (`GROUPCAST_JWT_*`, `GROUPCAST_IOT_*`, `GROUPCAST_REGION`, `GROUPCAST_ACCOUNT_ID`,
+//! Configuration (`GROUPCAST_JWT_*`, `GROUPCAST_IOT_GROUPS`, `GROUPCAST_IOT_POLICY` (the group policy
+//! the provisioner rendered with placeholders), `GROUPCAST_IOT_REFRESH_SECS`, `GROUPCAST_IOT_TOKEN_KEY`,
 //! `GROUPCAST_COGNITO_USER_POOL_ID`) is read once, at cold start; a bad setting stops the function
 //! there, naming the variable.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use aws_sdk_cognitoidentityprovider::config;
 use groupcast_auth::iot_authorizer::{self, Rules, TokenClaims};
 use groupcast_auth::jwt::{JwtConfig, Verifier};
 use groupcast_auth::membership::{CognitoMembership, Membership};
@@ -24,7 +24,7 @@ async fn main() -> Result<(), Error> {
         // The user pool answers which groups the user holds now, at every connect and refresh.
         Some(pool) => {
             let sdk = aws_config::load_from_env().await;
-            let membership = CognitoMembership::new(config::Builder::from(&sdk), pool);
+            let membership = CognitoMembership::new(&sdk, pool);
             serve(&verifier, &rules, Some(&membership)).await
         }
         // Another issuer: the token's groups claim, bounded by the token's expiry.

@@ -15,7 +15,10 @@ use serde_json::{Value, json};
 use support::{JwksServer, RuntimeApi, TestKey, id_claims, jwks, now_secs, spawn_function};
 
 const CLIENT: &str = "app-client";
-const ARN: &str = "arn:aws:iot:eu-west-1:123456789012:";
+const ARN: &str = "arn:aws:iot:us-east-1:123456789012:";
+/// `GROUPCAST_IOT_POLICY` as `provisioner apply` sets it (prefix `groupcast`, us-east-1,
+/// account 123456789012; the provisioner's tests keep this fixture its rendering).
+const POLICY: &str = include_str!("../../groupcast-auth/tests/fixtures/iot-authorizer-policy.json");
 const SUB: &str = "5f1c2e7a-user";
 
 /// An MQTT-over-TLS request: the token is the CONNECT password (base64 in the event).
@@ -81,9 +84,7 @@ async fn start(extra_env: &[(&str, String)]) -> Harness {
             "GROUPCAST_IOT_GROUPS",
             r##"["team-a","Team_B","admins","*","+","#"]"##.to_owned(),
         ),
-        ("GROUPCAST_IOT_TOPIC_PREFIX", "groupcast".to_owned()),
-        ("GROUPCAST_REGION", "eu-west-1".to_owned()),
-        ("GROUPCAST_ACCOUNT_ID", "123456789012".to_owned()),
+        ("GROUPCAST_IOT_POLICY", POLICY.to_owned()),
         ("GROUPCAST_IOT_REFRESH_SECS", "600".to_owned()),
     ];
     env.extend(extra_env.iter().cloned());
@@ -301,18 +302,22 @@ async fn a_token_minted_after_removal_drops_the_group_and_the_old_one_cannot_out
 async fn a_bad_setting_stops_the_function_at_cold_start_naming_the_variable() {
     let rsa = TestKey::rs256("rsa-1");
     let jwks_server = JwksServer::start(jwks(&[&rsa])).await;
+    // The attachment mode's rendering (a policy variable for the client) and a policy without
+    // the group placeholder are refused, as is a refresh under IoT's 300 s.
+    let attachment = POLICY.replace("{client_id}", "${cognito-identity.amazonaws.com:sub}");
+    let no_group = POLICY.replace("{group_level}", "team-a");
     for (k, v) in [
         ("GROUPCAST_IOT_REFRESH_SECS", "60"),
-        ("GROUPCAST_IOT_TOPIC_PREFIX", "groupcast/#"),
+        ("GROUPCAST_IOT_POLICY", attachment.as_str()),
+        ("GROUPCAST_IOT_POLICY", no_group.as_str()),
+        ("GROUPCAST_IOT_POLICY", ""),
     ] {
         let runtime = RuntimeApi::start().await;
         let env = vec![
             ("GROUPCAST_JWT_ISSUER", jwks_server.issuer()),
             ("GROUPCAST_JWT_AUDIENCES", CLIENT.to_owned()),
             ("GROUPCAST_IOT_GROUPS", r#"["team-a"]"#.to_owned()),
-            ("GROUPCAST_IOT_TOPIC_PREFIX", "groupcast".to_owned()),
-            ("GROUPCAST_REGION", "eu-west-1".to_owned()),
-            ("GROUPCAST_ACCOUNT_ID", "123456789012".to_owned()),
+            ("GROUPCAST_IOT_POLICY", POLICY.to_owned()),
             (k, v.to_owned()),
         ];
         let mut child = spawn_function(env!("CARGO_BIN_EXE_iot-authorizer"), &runtime, &env);
@@ -389,9 +394,7 @@ async fn with_a_user_pool_a_refresh_after_removal_drops_the_group_and_a_disabled
         ),
         ("GROUPCAST_JWT_AUDIENCES", CLIENT.to_owned()),
         ("GROUPCAST_IOT_GROUPS", r#"["team-a","admins"]"#.to_owned()),
-        ("GROUPCAST_IOT_TOPIC_PREFIX", "groupcast".to_owned()),
-        ("GROUPCAST_REGION", "eu-west-1".to_owned()),
-        ("GROUPCAST_ACCOUNT_ID", "123456789012".to_owned()),
+        ("GROUPCAST_IOT_POLICY", POLICY.to_owned()),
         ("GROUPCAST_COGNITO_USER_POOL_ID", POOL.to_owned()),
         ("AWS_ENDPOINT_URL", pool.url("")),
         ("AWS_ACCESS_KEY_ID", "testing".to_owned()),

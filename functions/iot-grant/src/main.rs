@@ -24,10 +24,7 @@ async fn main() -> Result<(), Error> {
     let iot = aws_sdk_iot::Client::new(&sdk);
     let deps = handler::Deps {
         verifier,
-        membership: CognitoMembership::new(
-            aws_sdk_cognitoidentityprovider::config::Builder::from(&sdk),
-            cognito.user_pool.clone(),
-        ),
+        membership: CognitoMembership::new(&sdk, cognito.user_pool.clone()),
         registry: registry::IotRegistry::new(iot.clone(), rules.project()),
         identities: CognitoIdentityIds::new(&sdk, cognito),
         iot,

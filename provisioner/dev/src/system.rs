@@ -167,5 +167,8 @@ pub enum IotAuth {
     CustomAuthorizer {
         /// Path of the iot-authorizer binary, when found.
         binary: Option<std::path::PathBuf>,
+        /// `iot/authorizer-group-policy.json` as rendered: the group policy with placeholders the
+        /// Lambda completes (its `GROUPCAST_IOT_POLICY`).
+        policy: Option<String>,
     },
 }

@@ -81,6 +81,20 @@ fn idp_config(url: &str) -> aws_sdk_cognitoidentityprovider::config::Builder {
         .retry_config(config::retry::RetryConfig::disabled())
 }
 
+/// The SDK configuration CognitoMembership is built from (it signs with groupcast's SigV4 path).
+fn sdk_config(url: &str) -> aws_config::SdkConfig {
+    use aws_credential_types::{Credentials, provider::SharedCredentialsProvider};
+    aws_config::SdkConfig::builder()
+        .behavior_version(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
+            "AKID", "secret", None, None, "test",
+        )))
+        .endpoint_url(url)
+        .retry_config(aws_config::retry::RetryConfig::disabled())
+        .build()
+}
+
 fn groups(g: &[&str]) -> Vec<String> {
     g.iter().map(|s| s.to_string()).collect()
 }
@@ -92,7 +106,7 @@ async fn cognito_membership_reads_the_current_groups_from_the_aws_port_across_pa
     let many: Vec<String> = (0..75).map(|i| format!("g{i:03}")).collect();
     directory.set_groups("alice", &many).unwrap();
     directory.set_groups("bob", &groups(&["team-b"])).unwrap();
-    let m = CognitoMembership::new(idp_config(&port.url), UserPoolId::parse(POOL).unwrap());
+    let m = CognitoMembership::new(&sdk_config(&port.url), UserPoolId::parse(POOL).unwrap());
     assert_eq!(m.current_groups("alice").await.unwrap(), many);
     assert_eq!(m.current_groups("bob").await.unwrap(), groups(&["team-b"]));
     // By sub too, as AdminListGroupsForUser accepts.
@@ -102,7 +116,7 @@ async fn cognito_membership_reads_the_current_groups_from_the_aws_port_across_pa
     assert!(matches!(e, MembershipError::UserNotFound { .. }), "{e}");
     // Another pool: not found, never someone's groups.
     let other = CognitoMembership::new(
-        idp_config(&port.url),
+        &sdk_config(&port.url),
         UserPoolId::parse("us-east-1_Other").unwrap(),
     );
     assert!(other.current_groups("bob").await.is_err());

@@ -61,6 +61,12 @@ async fn start() -> Fixture {
                 .collect(),
             auth: IotAuth::CustomAuthorizer {
                 binary: Some(iot_authorizer_binary()),
+                // What render writes for this prefix, region and account (the provisioner's tests
+                // keep this fixture equal to its rendering).
+                policy: Some(
+                    include_str!("../../../functions/groupcast-auth/tests/fixtures/iot-authorizer-policy.json")
+                        .to_owned(),
+                ),
             },
         }),
         ..System::default()

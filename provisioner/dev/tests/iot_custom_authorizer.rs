@@ -69,7 +69,10 @@ async fn start(refresh: u64, disconnect: u64, register: bool) -> Fixture {
                 topic_prefix: "groupcast".into(),
                 policies: BTreeMap::new(),
                 group_policies: BTreeMap::new(),
-                auth: IotAuth::CustomAuthorizer { binary: None },
+                auth: IotAuth::CustomAuthorizer {
+                    binary: None,
+                    policy: None,
+                },
             }),
             ..System::default()
         }),

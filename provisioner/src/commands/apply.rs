@@ -149,7 +149,7 @@ pub(crate) async fn run(global: &Global, config: &Config, args: Args) -> anyhow:
         progress,
     )
     .await?;
-    outputs.lambdas = crate::lambdas::lambdas(config, &outputs);
+    outputs.lambdas = crate::lambdas::lambdas(config, &outputs, r.rendered());
     write_private(&args.outputs, &(outputs.to_json_pretty() + "\n"))
         .with_context(|| format!("writing {}", args.outputs.display()))?;
     // The documents as applied (rendered with the real API ids), and the functions' env files.

@@ -376,7 +376,7 @@ async fn serve(global: &Global, config: &Config, args: ServeArgs) -> anyhow::Res
         env_file: state_dir.join("env"),
     };
     let mut outputs = out::outputs(&system, &endpoints);
-    outputs.lambdas = crate::lambdas::lambdas(config, &outputs);
+    outputs.lambdas = crate::lambdas::lambdas(config, &outputs, &rendered);
     out::write_all(&outputs, &system, &endpoints, &dev, &amplify_path)
         .with_context(|| format!("writing {}", outputs_path.display()))?;
     let record = RunningRecord {
@@ -541,7 +541,7 @@ fn warn_missing_binaries(config: &Config, system: &System) {
         );
     }
     if let Some(iot) = &system.iot
-        && let sys::IotAuth::CustomAuthorizer { binary: None } = &iot.auth
+        && let sys::IotAuth::CustomAuthorizer { binary: None, .. } = &iot.auth
     {
         eprintln!(
             "warning: no iot-authorizer binary found (cargo build -p iot-authorizer, or \
@@ -663,11 +663,19 @@ pub(crate) fn system(
         Some(i) => {
             let groups = config.iot_groups();
             let (policies, group_policies, auth) = if i.custom_authorizer() {
+                // No attachable policies; the groups (GROUPCAST_IOT_GROUPS) and the placeholder
+                // policy the authorizer completes per connection.
                 (
                     Default::default(),
-                    Default::default(),
+                    groups
+                        .iter()
+                        .map(|g| (g.group.clone(), g.policy_name.clone()))
+                        .collect(),
                     sys::IotAuth::CustomAuthorizer {
                         binary: bins.iot_authorizer.clone(),
+                        policy: rendered
+                            .get(crate::render::AUTHORIZER_POLICY_PATH)
+                            .map(|d| d.to_string()),
                     },
                 )
             } else {
@@ -862,7 +870,7 @@ auth = "custom-authorizer"
         assert!(i.policies.is_empty());
         assert!(matches!(
             i.auth,
-            sys::IotAuth::CustomAuthorizer { binary: None }
+            sys::IotAuth::CustomAuthorizer { binary: None, .. }
         ));
     }
 

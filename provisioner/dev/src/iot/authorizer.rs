@@ -160,8 +160,7 @@ pub async fn authorize(stack: &Stack, c: &Credentials) -> Result<Answer, String>
 
 /// The real iot-authorizer binary under the emulated Runtime API, started on first use when
 /// `iot.auth` names its binary and nothing else was registered. Its configuration
-/// (functions/iot-authorizer: `GROUPCAST_JWT_*`, `GROUPCAST_IOT_*`, `GROUPCAST_REGION`,
-/// `GROUPCAST_ACCOUNT_ID`) points at the local issuer, whose JWKS a loopback server hands it. No
+/// (functions/iot-authorizer: `GROUPCAST_JWT_*`, `GROUPCAST_IOT_GROUPS`, `GROUPCAST_IOT_POLICY`) points at the local issuer, whose JWKS a loopback server hands it. No
 /// `GROUPCAST_COGNITO_USER_POOL_ID`: the binary accepts a user pool only for a Cognito issuer
 /// URL, so locally the groups are the token's `cognito:groups` (the authorizer's documented
 /// fallback for other issuers: a removed member keeps access until the token expires, which
@@ -173,6 +172,7 @@ pub(crate) async fn start_binary(stack: &Stack) -> Result<Invoke, String> {
     };
     let crate::system::IotAuth::CustomAuthorizer {
         binary: Some(binary),
+        policy,
     } = &iot.auth
     else {
         return Err(
@@ -183,6 +183,14 @@ pub(crate) async fn start_binary(stack: &Stack) -> Result<Invoke, String> {
     let Some(issuer) = stack.auth.issuer() else {
         return Err("the stack has no local token issuer for the authorizer to trust".into());
     };
+    // GROUPCAST_IOT_POLICY: the rendered placeholder policy, whitespace-free as apply sets it.
+    let policy = policy
+        .as_deref()
+        .and_then(|p| serde_json::from_str::<Value>(p).ok())
+        .map(|p| p.to_string())
+        .ok_or(
+            "iot/authorizer-group-policy.json was not rendered (custom-authorizer mode needs it)",
+        )?;
     let jwks = JsonServer::start("/jwks.json", issuer.jwks())
         .await
         .map_err(|e| format!("JWKS server for the iot-authorizer: {e}"))?;
@@ -202,15 +210,7 @@ pub(crate) async fn start_binary(stack: &Stack) -> Result<Invoke, String> {
             "GROUPCAST_IOT_GROUPS".to_owned(),
             serde_json::to_string(&groups).unwrap_or_default(),
         ),
-        (
-            "GROUPCAST_IOT_TOPIC_PREFIX".to_owned(),
-            iot.topic_prefix.clone(),
-        ),
-        ("GROUPCAST_REGION".to_owned(), stack.system.region.clone()),
-        (
-            "GROUPCAST_ACCOUNT_ID".to_owned(),
-            stack.system.account_id.clone(),
-        ),
+        ("GROUPCAST_IOT_POLICY".to_owned(), policy),
     ];
     let f = LambdaFunction::start(binary, &env)
         .await
