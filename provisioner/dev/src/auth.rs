@@ -307,6 +307,24 @@ impl Authenticator {
     /// `POST`, `path` `/event`, `body` `{}` (what the client signed), `operation`
     /// `EVENT_CONNECT`; for a subscribe/publish its `authorization` map, the channel, and the
     /// body the client signed (`{"channel":…}` / `{"channel":…,"events":[…]}`).
+    /// A SigV4 header-signed request to another AWS API than AppSync, whose signature must name
+    /// `service` in its credential scope: the AWS port's IoT control plane (`iot`), Lambda Invoke
+    /// (`lambda`), the IoT data-plane publish (`iotdata`). [`Self::authenticate`] admits `appsync`
+    /// signatures only, so an AppSync signature is never accepted by another API nor the reverse.
+    pub async fn authenticate_service(
+        &self,
+        req: &AuthRequest<'_>,
+        service: &str,
+    ) -> Result<Authenticated, AuthFailure> {
+        let Some(real) = &self.real else {
+            return self.authenticate_fixed(req, &[AuthMode::Iam]);
+        };
+        match req.headers.get("authorization") {
+            Some(a) if a.starts_with("AWS4-HMAC-SHA256") => real.authenticate_iam(req, service),
+            _ => Err(unauthorized(NOT_AUTHORIZED)),
+        }
+    }
+
     pub async fn authenticate(
         &self,
         req: &AuthRequest<'_>,
@@ -342,7 +360,7 @@ impl Authenticator {
             if !allowed(AuthMode::Iam) {
                 return Err(unauthorized(NOT_AUTHORIZED));
             }
-            return real.authenticate_iam(req);
+            return real.authenticate_iam(req, APPSYNC_SERVICE);
         }
         let token = authorization
             .strip_prefix("Bearer ")
@@ -556,7 +574,11 @@ impl Real {
         ))
     }
 
-    fn authenticate_iam(&self, req: &AuthRequest<'_>) -> Result<Authenticated, AuthFailure> {
+    fn authenticate_iam(
+        &self,
+        req: &AuthRequest<'_>,
+        service: &str,
+    ) -> Result<Authenticated, AuthFailure> {
         let (scope, token) =
             sigv4::header_credentials(req.headers).map_err(|e| forbidden(e.to_string()))?;
         let (caller, secret) =
@@ -569,11 +591,9 @@ impl Real {
             headers: req.headers,
             body: req.body,
         };
-        // AppSync signs with service name `appsync` in the API's region
-        // (https://docs.aws.amazon.com/appsync/latest/eventapi/event-api-websocket-protocol.html).
         let expect = sigv4::Expect {
             region: &self.system.region,
-            service: "appsync",
+            service,
             now: SystemTime::now(),
         };
         sigv4::verify_headers(&signed, &secret, &expect).map_err(|e| forbidden(e.to_string()))?;
@@ -584,6 +604,10 @@ impl Real {
         })
     }
 }
+
+/// AppSync signs with service name `appsync` in the API's region
+/// (https://docs.aws.amazon.com/appsync/latest/eventapi/event-api-websocket-protocol.html).
+const APPSYNC_SERVICE: &str = "appsync";
 
 // -------------------------------------------------------------------------------------------
 // The Lambda authorizer

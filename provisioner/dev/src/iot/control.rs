@@ -29,7 +29,6 @@ use crate::Stack;
 use crate::auth::{AuthRequest, Identity};
 use crate::aws::{AwsRequest, AwsResponse};
 use crate::log::{Decision, Outcome};
-use crate::system::AuthMode;
 
 /// IoT allows at most 10 policies attached to one Cognito identity
 /// (https://docs.aws.amazon.com/general/latest/gr/iot-core.html, "Maximum number of policies
@@ -65,9 +64,11 @@ pub async fn handle(stack: &Stack, req: &AwsRequest) -> Option<AwsResponse> {
     } else {
         format!("{}?{}", req.path, req.query)
     };
+    // IoT control-plane calls are signed for service `iot`
+    // (https://docs.aws.amazon.com/iot/latest/developerguide/iam-policies.html; the SDK's signing name).
     let auth = stack
         .auth
-        .authenticate(
+        .authenticate_service(
             &AuthRequest {
                 headers: &req.headers,
                 method: &req.method,
@@ -77,7 +78,7 @@ pub async fn handle(stack: &Stack, req: &AwsRequest) -> Option<AwsResponse> {
                 channel: None,
                 operation: None,
             },
-            &[AuthMode::Iam],
+            "iot",
         )
         .await;
     let caller = match auth {

@@ -66,7 +66,6 @@ use tokio_tungstenite::tungstenite::protocol::Role;
 use crate::Stack;
 use crate::auth::{AuthFailure, AuthRequest, IamCaller, PresignedRequest};
 use crate::log::{Decision, Outcome};
-use crate::system::AuthMode;
 use session::{ByteStream, Caller, Io};
 
 /// The SigV4 service of the MQTT-over-WebSocket endpoint.
@@ -385,9 +384,10 @@ async fn publish_http(
         );
     }
     // The signature covers the path and the query (`qos=1`): the path is passed with its query.
+    // The data plane's signing name is `iotdata` (groupcast::sign::IOT_DATA_SERVICE).
     let auth = stack
         .auth
-        .authenticate(
+        .authenticate_service(
             &AuthRequest {
                 headers: &headers,
                 method: &method,
@@ -397,7 +397,7 @@ async fn publish_http(
                 channel: Some(&topic),
                 operation: Some("iot:Publish"),
             },
-            &[AuthMode::Iam],
+            "iotdata",
         )
         .await;
     let caller = match auth {
