@@ -16,25 +16,26 @@ use std::time::{Duration, Instant};
 
 use aws_credential_types::Credentials;
 use aws_credential_types::provider::SharedCredentialsProvider;
+use groupcast::subscribe::graphql::GraphqlSubscriber;
 use groupcast::subscribe::iot::IotSubscriber;
-use groupcast::subscribe::{Subscription, SubscriptionEvent};
-use groupcast::{Message, Publisher, RevokeOutcome, Transport};
+use groupcast::subscribe::{SubscribeError, Subscription, SubscriptionEvent};
+use groupcast::{Authorizer, Message, Publisher, RevokeOutcome, StaticToken, Transport};
 use groupcast_dev::auth::{Authenticator, provider_name};
 use groupcast_dev::identity::{
     Directory, Issuer, identity_id, identity_pool_id, publisher_credentials, user_sub,
 };
 use groupcast_dev::lambda_rt::LambdaFunction;
 use groupcast_dev::log::DecisionLog;
-use groupcast_dev::system::{IotAuth, IotSystem, System};
+use groupcast_dev::system::{AuthMode, GraphqlSystem, IotAuth, IotSystem, System};
 use groupcast_dev::{Ports, Stack};
 use serde_json::{Value, json};
 
 const REGION: &str = "us-east-1";
 const ACCOUNT: &str = "123456789012";
 const POOL: &str = "us-east-1_Local";
-const PROJECT: &str = "acme";
+const PROJECT: &str = "acme-live";
 const PREFIX: &str = "groupcast";
-const GRANT_FUNCTION: &str = "acme-iot-grant";
+const GRANT_FUNCTION: &str = "acme-live-iot-grant";
 const WAIT: Duration = Duration::from_secs(5);
 const QUIET: Duration = Duration::from_millis(500);
 
@@ -56,6 +57,32 @@ fn rendered_group_policy(group: &str) -> String {
         ]
     })
     .to_string()
+}
+
+const GRAPHQL_FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/graphql");
+
+/// The GraphQL API as `provisioner render` renders it (the fixtures the GraphQL endpoint's own
+/// tests use): Cognito subscribers, IAM publisher, the invalidation filter and `revoke`.
+fn graphql_system() -> GraphqlSystem {
+    let mut templates = std::collections::BTreeMap::new();
+    let mut schema = String::new();
+    for entry in std::fs::read_dir(GRAPHQL_FIXTURES).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let text = std::fs::read_to_string(&path).unwrap();
+        if name == "schema.graphql" {
+            schema = text;
+        } else {
+            templates.insert(name, text);
+        }
+    }
+    GraphqlSystem {
+        name: PROJECT.into(),
+        schema,
+        templates,
+        auth_modes: vec![AuthMode::Cognito, AuthMode::Iam],
+        groups_claim: "cognito:groups".into(),
+    }
 }
 
 fn iot_system() -> System {
@@ -82,6 +109,7 @@ fn iot_system() -> System {
         ..System::default()
     };
     system.identity.user_pool_id = Some(POOL.into());
+    system.graphql = Some(graphql_system());
     system
 }
 
@@ -92,6 +120,7 @@ struct IotStack {
     dir: PathBuf,
     aws_url: String,
     iot_url: String,
+    graphql_url: String,
     decisions: Arc<Mutex<Vec<Value>>>,
     tasks: Vec<tokio::task::JoinHandle<std::io::Result<()>>>,
 }
@@ -110,6 +139,8 @@ async fn iot_stack() -> IotStack {
     std::fs::create_dir_all(&dir).unwrap();
     let aws = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let wss = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let gql = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let graphql_url = format!("http://{}/graphql", gql.local_addr().unwrap());
     let aws_url = format!("http://{}", aws.local_addr().unwrap());
     let iot_url = format!("http://{}", wss.local_addr().unwrap());
     let system = Arc::new(iot_system());
@@ -134,6 +165,7 @@ async fn iot_stack() -> IotStack {
     let tasks = vec![
         tokio::spawn(groupcast_dev::aws::serve(aws, stack.clone())),
         tokio::spawn(groupcast_dev::iot::serve_wss(wss, stack.clone())),
+        tokio::spawn(groupcast_dev::graphql::serve(gql, stack.clone())),
     ];
     IotStack {
         stack,
@@ -141,6 +173,7 @@ async fn iot_stack() -> IotStack {
         dir,
         aws_url,
         iot_url,
+        graphql_url,
         decisions,
         tasks,
     }
@@ -167,7 +200,7 @@ impl IotStack {
     }
 
     /// The real iot-grant binary, its AWS calls aimed at the AWS port, registered there as
-    /// `acme-iot-grant` so Lambda Invoke reaches it.
+    /// `acme-live-iot-grant` so Lambda Invoke reaches it.
     async fn start_iot_grant(&self) -> Arc<LambdaFunction> {
         let k = publisher_credentials(&self.dir).unwrap();
         let env: Vec<(String, String)> = [
@@ -177,7 +210,7 @@ impl IotStack {
             ("AWS_MAX_ATTEMPTS", "1"),
             ("GROUPCAST_PROJECT", PROJECT),
             ("GROUPCAST_IOT_GROUPS", r#"["team-a","team-y"]"#),
-            ("GROUPCAST_IOT_POLICY_PATTERN", "acme-{group}"),
+            ("GROUPCAST_IOT_POLICY_PATTERN", "acme-live-{group}"),
             ("GROUPCAST_COGNITO_USER_POOL_ID", POOL),
             (
                 "GROUPCAST_COGNITO_IDENTITY_POOL_ID",
@@ -296,9 +329,11 @@ impl IotStack {
     fn publisher(&self) -> Publisher {
         Publisher::builder()
             .iot(&self.iot_url, PREFIX)
+            .graphql(&self.graphql_url)
             .iot_grant_function(GRANT_FUNCTION)
             .lambda_endpoint(&self.aws_url)
             .credentials(SharedCredentialsProvider::new(self.publisher_keys()))
+            .graphql_authorizer(Authorizer::iam(self.publisher_keys()))
             .region(REGION)
             .build()
             .unwrap()
@@ -407,7 +442,10 @@ async fn iot_attachment_scenario(revoke: bool) -> (Vec<String>, Duration) {
             .unwrap_or_else(|| panic!("no IoT entry: {report:?}"));
         match &iot.outcome {
             RevokeOutcome::Synced { response } => {
-                assert!(response.to_string().contains("acme-team-a"), "{response}")
+                assert!(
+                    response.to_string().contains("acme-live-team-a"),
+                    "{response}"
+                )
             }
             other => panic!("expected the IoT sync, got {other:?} in {report:?}"),
         }
@@ -431,7 +469,7 @@ async fn iot_attachment_scenario(revoke: bool) -> (Vec<String>, Duration) {
         .iter()
         .filter_map(|p| p.policy_name())
         .collect();
-    assert_eq!(names, ["acme-team-a"]);
+    assert_eq!(names, ["acme-live-team-a"]);
     if revoke {
         let log = s.decisions.lock().unwrap().clone();
         assert!(
@@ -464,5 +502,107 @@ async fn iot_attachment_mode_without_the_revoke_call_the_removed_subscriber_keep
     // The control for the test above: removal alone does not stop an open IoT session (the
     // attached policy still grants iot:Receive), so that test's silence is revoke's doing.
     let (alice_got, _) = iot_attachment_scenario(false).await;
+    assert_eq!(alice_got, ["after"]);
+}
+
+/// A GraphQL subscriber holding `user`'s token with the groups the user pool lists NOW (what a
+/// sign-in or a token refresh returns).
+fn graphql_subscriber(s: &IotStack, user: &str) -> GraphqlSubscriber {
+    let current = Directory::open(&s.dir).groups(user).unwrap_or_default();
+    let token = s
+        .issuer
+        .mint(user, &current, Duration::from_secs(3600))
+        .unwrap();
+    GraphqlSubscriber::builder()
+        .url(&s.graphql_url)
+        .authorizer(Authorizer::token(StaticToken(token)))
+        .build()
+        .unwrap()
+}
+
+/// Alice (team-a, team-y) and Dave (team-a) subscribe over GraphQL; Alice is removed from
+/// team-a, then (if `revoke`) revoked. Returns what Alice's team-a subscription got after the
+/// removal and how long from the start of the revoke call until the invalidation reached her.
+async fn graphql_scenario(revoke: bool) -> (Vec<String>, Duration) {
+    let s = iot_stack().await;
+    let _grant = s.start_iot_grant().await;
+    let directory = Directory::open(&s.dir);
+    directory
+        .set_groups("alice", &groups(&["team-a", "team-y"]))
+        .unwrap();
+    directory.set_groups("dave", &groups(&["team-a"])).unwrap();
+    let alice = graphql_subscriber(&s, "alice");
+    let dave = graphql_subscriber(&s, "dave");
+    let mut alice_a = alice
+        .subscribe("", Some(&["team-a".to_string()]))
+        .await
+        .unwrap();
+    let mut alice_y = alice
+        .subscribe("", Some(&["team-y".to_string()]))
+        .await
+        .unwrap();
+    let mut dave_a = dave.subscribe("", None).await.unwrap();
+    for sub in [&mut alice_a, &mut alice_y, &mut dave_a] {
+        active(sub).await;
+    }
+    let publisher = s.publisher();
+    publish(&publisher, "before", "team-a").await;
+    assert_eq!(received(&mut alice_a).await, ["before"]);
+    assert_eq!(received(&mut dave_a).await, ["before"]);
+
+    s.remove_from_group("alice", "team-a").await;
+    let started = Instant::now();
+    let mut took = Duration::ZERO;
+    if revoke {
+        let report = publisher
+            .revoke(&user_sub("alice"), &["team-a"])
+            .await
+            .unwrap();
+        let graphql = report
+            .transports
+            .iter()
+            .find(|t| t.transport == Transport::Graphql)
+            .unwrap_or_else(|| panic!("no GraphQL entry: {report:?}"));
+        assert_eq!(graphql.outcome, RevokeOutcome::Invalidated, "{report:?}");
+        match tokio::time::timeout(WAIT, alice_a.next_message()).await {
+            Ok(Some(Err(SubscribeError::Invalidated { .. }))) => took = started.elapsed(),
+            other => panic!("expected alice's team-a subscription invalidated, got {other:?}"),
+        }
+    }
+    publish(&publisher, "after", "team-a").await;
+    publish(&publisher, "after-y", "team-y").await;
+    let alice_got = received(&mut alice_a).await;
+    assert_eq!(received(&mut dave_a).await, ["after"]);
+    assert_eq!(received(&mut alice_y).await, ["after-y"]);
+    // A token refreshed after the removal (the directory's current groups) cannot subscribe to
+    // team-a again.
+    let refreshed = graphql_subscriber(&s, "alice");
+    let mut again = refreshed
+        .subscribe("", Some(&["team-a".to_string()]))
+        .await
+        .unwrap();
+    match tokio::time::timeout(WAIT, again.next_message()).await {
+        Ok(Some(Err(_))) => {}
+        other => panic!("a refreshed token re-subscribed to team-a: {other:?}"),
+    }
+    (alice_got, took)
+}
+
+#[tokio::test]
+async fn graphql_a_removed_and_revoked_subscriber_is_invalidated_while_a_fellow_member_and_its_other_group_keep_receiving()
+ {
+    let (alice_got, took) = graphql_scenario(true).await;
+    assert!(
+        alice_got.is_empty(),
+        "delivered after revoke: {alice_got:?}"
+    );
+    eprintln!("GraphQL: revoke call to invalidation frame took {took:?}");
+    assert!(took < WAIT);
+}
+
+#[tokio::test]
+async fn graphql_without_the_revoke_call_the_removed_subscribers_open_subscription_keeps_receiving()
+{
+    let (alice_got, _) = graphql_scenario(false).await;
     assert_eq!(alice_got, ["after"]);
 }
