@@ -606,3 +606,67 @@ async fn graphql_without_the_revoke_call_the_removed_subscribers_open_subscripti
     let (alice_got, _) = graphql_scenario(false).await;
     assert_eq!(alice_got, ["after"]);
 }
+
+#[tokio::test]
+async fn lambda_invoke_on_the_aws_port_refuses_unsigned_callers_end_users_credentials_and_unknown_functions()
+ {
+    let s = iot_stack().await;
+    let _grant = s.start_iot_grant().await;
+    let url = format!(
+        "{}/2015-03-31/functions/{GRANT_FUNCTION}/invocations",
+        s.aws_url
+    );
+    let unsigned = reqwest::Client::new()
+        .post(&url)
+        .body(json!({"sync": {"user": user_sub("alice")}}).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unsigned.status(), 403);
+    // Alice's own identity-pool credentials: signed correctly, but not a publisher.
+    Directory::open(&s.dir)
+        .set_groups("alice", &groups(&["team-a"]))
+        .unwrap();
+    let alice_keys = s.identity_credentials("alice", &["team-a"]).await;
+    let as_alice = Publisher::builder()
+        .iot(&s.iot_url, PREFIX)
+        .iot_grant_function(GRANT_FUNCTION)
+        .lambda_endpoint(&s.aws_url)
+        .credentials(SharedCredentialsProvider::new(alice_keys))
+        .region(REGION)
+        .max_attempts(1)
+        .build()
+        .unwrap();
+    let report = as_alice
+        .revoke(&user_sub("dave"), &["team-a"])
+        .await
+        .unwrap();
+    match &report.transports[0].outcome {
+        RevokeOutcome::Failed { error, .. } => assert!(error.contains("403"), "{error}"),
+        other => panic!("an end user invoked the grant function: {other:?}"),
+    }
+    // The publisher, but a function the stack does not run.
+    let unknown = Publisher::builder()
+        .iot(&s.iot_url, PREFIX)
+        .iot_grant_function("someone-elses-function")
+        .lambda_endpoint(&s.aws_url)
+        .credentials(SharedCredentialsProvider::new(s.publisher_keys()))
+        .region(REGION)
+        .max_attempts(1)
+        .build()
+        .unwrap();
+    let report = unknown
+        .revoke(&user_sub("dave"), &["team-a"])
+        .await
+        .unwrap();
+    assert!(
+        matches!(&report.transports[0].outcome, RevokeOutcome::Failed { .. }),
+        "{report:?}"
+    );
+    let log = s.decisions.lock().unwrap().clone();
+    let refused = log
+        .iter()
+        .filter(|d| d["action"] == "lambda:InvokeFunction" && d["outcome"] == "refused")
+        .count();
+    assert_eq!(refused, 3, "{log:?}");
+}
