@@ -320,17 +320,21 @@ impl Authenticator {
         Ok(caller)
     }
 
-    /// Authenticates a header-signed SigV4 request to another AWS service than AppSync: the IoT
-    /// data plane (`iotdata`) and control plane (`iot`). The [`Authenticator::fixed`] double
-    /// answers as for [`AuthMode::Iam`]. (Added by the IoT transport.)
-    pub async fn authenticate_sigv4(
+    /// A SigV4 header-signed request to another AWS API than AppSync, whose signature must name
+    /// `service` in its credential scope: the AWS port's IoT control plane (`iot`), Lambda Invoke
+    /// (`lambda`), the IoT data-plane publish (`iotdata`). [`Self::authenticate`] admits `appsync`
+    /// signatures only, so an AppSync signature is never accepted by another API nor the reverse.
+    pub async fn authenticate_service(
         &self,
         req: &AuthRequest<'_>,
         service: &str,
     ) -> Result<Authenticated, AuthFailure> {
-        match &self.real {
-            Some(real) => real.authenticate_iam_for(req, service),
-            None => self.authenticate_fixed(req, &[AuthMode::Iam]),
+        let Some(real) = &self.real else {
+            return self.authenticate_fixed(req, &[AuthMode::Iam]);
+        };
+        match req.headers.get("authorization") {
+            Some(a) if a.starts_with("AWS4-HMAC-SHA256") => real.authenticate_iam(req, service),
+            _ => Err(unauthorized(NOT_AUTHORIZED)),
         }
     }
 
@@ -375,7 +379,7 @@ impl Authenticator {
             if !allowed(AuthMode::Iam) {
                 return Err(unauthorized(NOT_AUTHORIZED));
             }
-            return real.authenticate_iam(req);
+            return real.authenticate_iam(req, APPSYNC_SERVICE);
         }
         let token = authorization
             .strip_prefix("Bearer ")
@@ -643,13 +647,7 @@ impl Real {
         ))
     }
 
-    fn authenticate_iam(&self, req: &AuthRequest<'_>) -> Result<Authenticated, AuthFailure> {
-        // AppSync signs with service name `appsync` in the API's region
-        // (https://docs.aws.amazon.com/appsync/latest/eventapi/event-api-websocket-protocol.html).
-        self.authenticate_iam_for(req, "appsync")
-    }
-
-    fn authenticate_iam_for(
+    fn authenticate_iam(
         &self,
         req: &AuthRequest<'_>,
         service: &str,
@@ -679,6 +677,10 @@ impl Real {
         })
     }
 }
+
+/// AppSync signs with service name `appsync` in the API's region
+/// (https://docs.aws.amazon.com/appsync/latest/eventapi/event-api-websocket-protocol.html).
+const APPSYNC_SERVICE: &str = "appsync";
 
 // -------------------------------------------------------------------------------------------
 // The Lambda authorizer

@@ -1,16 +1,20 @@
 //! The emulated AWS APIs on the stack's `aws` port: the Cognito user pool the local token issuer
 //! stands in for (JWKS, the Admin* group calls, answered from the user directory), Cognito
-//! identity (GetId, GetCredentialsForIdentity, from the local identity pool), and the IoT control
-//! plane ([`crate::iot::control`], tried first). Anything else gets AWS's JSON error shape.
+//! identity (GetId, GetCredentialsForIdentity, from the local identity pool), the IoT control
+//! plane ([`crate::iot::control`], tried first), and Lambda `Invoke` for the functions the stack
+//! runs ([`register_function`]: e.g. iot-grant, which `Publisher::revoke` invokes). Anything else
+//! gets AWS's JSON error shape.
 //!
 //! Point an SDK at it with `AWS_ENDPOINT_URL=https://127.0.0.1:4514` (or per service,
 //! `AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER`, `AWS_ENDPOINT_URL_COGNITO_IDENTITY`, …).
 //! The Admin* calls are not SigV4-checked here: the port listens on loopback only and the
 //! directory is also writable through `provisioner dev token`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::convert::Infallible;
+use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use http_body_util::{BodyExt, Full, Limited};
@@ -21,7 +25,10 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 
 use crate::Stack;
+use crate::auth::{AuthRequest, Identity};
 use crate::identity::{Directory, identity_id, user_sub};
+use crate::lambda_rt::{InvokeError, LambdaFunction};
+use crate::log::{Decision, Outcome};
 
 /// One HTTP request to the AWS port, body read. Header names are lower-case.
 #[derive(Debug, Clone)]
@@ -79,6 +86,9 @@ pub async fn handle(stack: &Stack, req: &AwsRequest) -> AwsResponse {
     if req.method == "GET" && req.path.ends_with("/.well-known/jwks.json") {
         return jwks(stack, req);
     }
+    if let Some(name) = invoke_path(&req.path) {
+        return invoke(stack, req, &name).await;
+    }
     let target = req.headers.get("x-amz-target").map(String::as_str);
     let body: Value = if req.body.is_empty() {
         json!({})
@@ -111,6 +121,185 @@ pub async fn handle(stack: &Stack, req: &AwsRequest) -> AwsResponse {
                 target.unwrap_or("")
             ),
         ),
+    }
+}
+
+/// The Lambda functions each stack runs, by function name, keyed by the stack's state dir (as
+/// `iot::state` keeps its attachments): the stack is built by its owner with a fixed set of
+/// fields, and functions are started after it exists (they need the AWS port's URL).
+type Functions = HashMap<String, Arc<LambdaFunction>>;
+
+fn functions(stack: &Stack) -> Arc<Mutex<Functions>> {
+    static ALL: OnceLock<Mutex<HashMap<PathBuf, Arc<Mutex<Functions>>>>> = OnceLock::new();
+    let mut all = ALL
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    all.entry(stack.state_dir.clone()).or_default().clone()
+}
+
+/// Makes `function` answer Lambda `Invoke` on the AWS port as `name` (its function name; callers
+/// may also name it by its unqualified ARN in the stack's region and account). Replaces any
+/// function registered under that name.
+pub fn register_function(stack: &Stack, name: &str, function: Arc<LambdaFunction>) {
+    functions(stack)
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert(name.to_owned(), function);
+}
+
+/// `POST /2015-03-31/functions/{FunctionName}/invocations` → the percent-decoded function name
+/// (https://docs.aws.amazon.com/lambda/latest/api/API_Invoke.html).
+fn invoke_path(path: &str) -> Option<String> {
+    let name = path
+        .strip_prefix("/2015-03-31/functions/")?
+        .strip_suffix("/invocations")?;
+    percent_encoding::percent_decode_str(name)
+        .decode_utf8()
+        .ok()
+        .map(|n| n.into_owned())
+        .filter(|n| !n.is_empty() && !n.contains('/'))
+}
+
+fn invoke_log(stack: &Stack, target: &str, who: Option<&str>, verdict: Result<(), &str>) {
+    stack.log.decision(Decision {
+        transport: "aws",
+        action: "lambda:InvokeFunction",
+        target,
+        principal: who,
+        outcome: if verdict.is_ok() {
+            Outcome::Admitted
+        } else {
+            Outcome::Refused
+        },
+        reason: verdict.err(),
+    });
+}
+
+/// Lambda `Invoke` (RequestResponse) of a registered function, as AWS answers it
+/// (https://docs.aws.amazon.com/lambda/latest/api/API_Invoke.html): 200 with the function's JSON
+/// answer; a function error is still 200, with `X-Amz-Function-Error: Unhandled` and the error
+/// `{errorType, errorMessage}` as the body. The caller must be SigV4-signed by a configured
+/// publisher principal: the rendered publisher policy is the one allowing `lambda:InvokeFunction`
+/// (templates/iam/publisher-policy.json.tera, on `{project}-iot-grant` only); identity-pool
+/// credentials are refused. `Event`/`DryRun` invocation types and qualifiers other than `$LATEST`
+/// are not served.
+async fn invoke(stack: &Stack, req: &AwsRequest, name: &str) -> AwsResponse {
+    if req.method != "POST" {
+        return AwsResponse::error(405, "InvalidRequestContentException", "Invoke is a POST");
+    }
+    let path = if req.query.is_empty() {
+        req.path.clone()
+    } else {
+        format!("{}?{}", req.path, req.query)
+    };
+    // Lambda's SigV4 signing name is `lambda` (groupcast::revoke::LAMBDA_SERVICE).
+    let caller = stack
+        .auth
+        .authenticate_service(
+            &AuthRequest {
+                headers: &req.headers,
+                method: &req.method,
+                path: &path,
+                body: &req.body,
+                source_ip: std::net::IpAddr::from([127, 0, 0, 1]),
+                channel: None,
+                operation: None,
+            },
+            "lambda",
+        )
+        .await;
+    let caller = match caller {
+        Ok(c) => c,
+        Err(e) => {
+            invoke_log(stack, name, None, Err(&e.message));
+            return AwsResponse::error(403, "AccessDeniedException", &e.message);
+        }
+    };
+    let identity_pool =
+        matches!(&caller.identity, Identity::Iam(i) if i.cognito_identity_id.is_some());
+    if identity_pool || !crate::iot::is_publisher(stack, &caller.principal) {
+        let why = "lambda:InvokeFunction: only the configured publisher principals may invoke the stack's functions";
+        invoke_log(stack, name, Some(&caller.principal), Err(why));
+        return AwsResponse::error(403, "AccessDeniedException", why);
+    }
+    let arn_prefix = format!(
+        "arn:aws:lambda:{}:{}:function:",
+        stack.system.region, stack.system.account_id
+    );
+    let short = name.strip_prefix(&arn_prefix).unwrap_or(name);
+    let qualifier = req
+        .query
+        .split('&')
+        .find_map(|kv| kv.strip_prefix("Qualifier="))
+        .unwrap_or("");
+    let kind = req
+        .headers
+        .get("x-amz-invocation-type")
+        .map_or("RequestResponse", String::as_str);
+    if short.contains(':')
+        || !(qualifier.is_empty() || qualifier == "%24LATEST" || qualifier == "$LATEST")
+    {
+        let why = "FunctionName/Qualifier: the local stack serves unqualified functions only";
+        invoke_log(stack, name, Some(&caller.principal), Err(why));
+        return AwsResponse::error(400, "InvalidParameterValueException", why);
+    }
+    if kind != "RequestResponse" {
+        let why = "X-Amz-Invocation-Type: the local stack serves RequestResponse only";
+        invoke_log(stack, name, Some(&caller.principal), Err(why));
+        return AwsResponse::error(400, "InvalidParameterValueException", why);
+    }
+    let function = functions(stack)
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .get(short)
+        .cloned();
+    let Some(function) = function else {
+        let why = format!("Function not found: {arn_prefix}{short}");
+        invoke_log(stack, name, Some(&caller.principal), Err(&why));
+        return AwsResponse::error(404, "ResourceNotFoundException", &why);
+    };
+    let payload: Value = if req.body.is_empty() {
+        json!({})
+    } else {
+        match serde_json::from_slice(&req.body) {
+            Ok(v) => v,
+            Err(e) => {
+                let why = format!("Payload: not JSON: {e}");
+                invoke_log(stack, name, Some(&caller.principal), Err(&why));
+                return AwsResponse::error(400, "InvalidRequestContentException", &why);
+            }
+        }
+    };
+    invoke_log(stack, name, Some(&caller.principal), Ok(()));
+    let json_body = |v: &Value| {
+        (
+            vec![("content-type".to_owned(), "application/json".to_owned())],
+            v.to_string().into_bytes(),
+        )
+    };
+    match function.invoke(payload).await {
+        Ok(v) => {
+            let (headers, body) = json_body(&v);
+            AwsResponse {
+                status: 200,
+                headers,
+                body,
+            }
+        }
+        Err(e) => {
+            let error = match e {
+                InvokeError::Function(v) => v,
+                other => json!({"errorType": "Runtime.Unknown", "errorMessage": other.to_string()}),
+            };
+            let (mut headers, body) = json_body(&error);
+            headers.push(("x-amz-function-error".into(), "Unhandled".into()));
+            AwsResponse {
+                status: 200,
+                headers,
+                body,
+            }
+        }
     }
 }
 

@@ -64,10 +64,11 @@ pub async fn handle(stack: &Stack, req: &AwsRequest) -> Option<AwsResponse> {
     } else {
         format!("{}?{}", req.path, req.query)
     };
-    // The IoT control plane signs for the service `iot`.
+    // IoT control-plane calls are signed for service `iot`
+    // (https://docs.aws.amazon.com/iot/latest/developerguide/iam-policies.html; the SDK's signing name).
     let auth = stack
         .auth
-        .authenticate_sigv4(
+        .authenticate_service(
             &AuthRequest {
                 headers: &req.headers,
                 method: &req.method,

@@ -388,11 +388,10 @@ async fn publish_http(
         );
     }
     // The signature covers the path and the query (`qos=1`): the path is passed with its query.
-    // The data plane signs for the service `iotdata`
-    // (https://docs.aws.amazon.com/iot/latest/apireference/API_iotdata_Publish.html).
+    // The data plane's signing name is `iotdata` (groupcast::sign::IOT_DATA_SERVICE).
     let auth = stack
         .auth
-        .authenticate_sigv4(
+        .authenticate_service(
             &AuthRequest {
                 headers: &headers,
                 method: &method,
