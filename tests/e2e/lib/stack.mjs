@@ -1,0 +1,270 @@
+// The local stack as a third party sees it: starts `provisioner dev` on ephemeral 127.0.0.1 ports
+// with a temporary state directory, reads the endpoints from the outputs file it writes, mints
+// tokens with `provisioner dev token`, gets a user's Cognito identity-pool credentials from the
+// stack's AWS port, grants IoT policies with `provisioner iot grant`, and publishes with the real
+// `groupcast publish`. Everything the suite and the browser test need from the stack goes through
+// here; every detail of the contract that could still move (docs/dev.md, DEV-CONTRACT.md) is in one
+// small function below, named for what it decides.
+import { spawn, execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, existsSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import net from 'node:net';
+import https from 'node:https';
+import { fileURLToPath } from 'node:url';
+
+export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+export const CONFIG = path.join(REPO, 'tests', 'e2e', 'stack.toml');
+const START_MS = 20000; // bound on `provisioner dev` becoming ready (the issue's target is 1 s)
+
+/// The provisioner binary: $GROUPCAST_PROVISIONER (scripts/test.sh exports it), else target/debug.
+export function provisionerBin() {
+  const bin = process.env.GROUPCAST_PROVISIONER || path.join(process.env.CARGO_TARGET_DIR || path.join(REPO, 'target'), 'debug', 'provisioner');
+  if (!existsSync(bin)) throw new Error(`no provisioner binary at ${bin}: build it (cargo build -p provisioner) or set GROUPCAST_PROVISIONER`);
+  return bin;
+}
+
+/// The `groupcast` CLI (cli/): $GROUPCAST_CLI, else the `groupcast` beside the provisioner (one target dir).
+export function groupcastBin() {
+  const bin = process.env.GROUPCAST_CLI || path.join(path.dirname(provisionerBin()), 'groupcast');
+  if (!existsSync(bin)) throw new Error(`no groupcast CLI at ${bin}: build it (cargo build -p groupcast-cli) or set GROUPCAST_CLI`);
+  return bin;
+}
+
+/// An environment without the caller's AWS_* and GROUPCAST_* settings, so nothing here can reach a
+/// real account by accident; `extra` is added.
+export function cleanEnv(extra = {}) {
+  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('GROUPCAST_') && !k.startsWith('AWS_')));
+  // No proxy may route a 127.0.0.1 request elsewhere.
+  for (const k of ['HTTP_PROXY', 'HTTPS_PROXY', 'http_proxy', 'https_proxy', 'ALL_PROXY', 'all_proxy']) delete env[k];
+  env.NO_PROXY = '127.0.0.1,localhost';
+  // The SDK default chain must find nothing on disk or IMDS: credentials are always explicit here.
+  env.AWS_CONFIG_FILE = '/dev/null';
+  env.AWS_SHARED_CREDENTIALS_FILE = '/dev/null';
+  env.AWS_EC2_METADATA_DISABLED = 'true';
+  return Object.assign(env, extra);
+}
+
+function run(bin, args, { env, input, timeout = 30000 } = {}) {
+  return new Promise((resolve, reject) => {
+    const child = execFile(bin, args, { env, timeout, maxBuffer: 16 << 20 }, (err, stdout, stderr) => {
+      if (err && typeof err.code !== 'number') return reject(new Error(`${path.basename(bin)} ${args.join(' ')}: ${err.message}\n${stderr}`));
+      resolve({ code: err ? err.code : 0, stdout, stderr });
+    });
+    if (input !== undefined) child.stdin.end(input);
+  });
+}
+
+// ---- the contract's details, one function each ----------------------------------------------
+
+/// The `provisioner dev` arguments: the config, ephemeral ports, the state directory.
+function devArgs(config, stateDir) {
+  return ['dev', '--config', config, '--state-dir', stateDir, '--ports', '0'];
+}
+
+/// Where `provisioner dev` wrote its outputs (the `apply` format plus `dev`), or null while it has not.
+/// It names the file on its output (`outputs: PATH`); else the state directory's usual names.
+function outputsPath(stateDir, log) {
+  const named = /outputs[^\n]*?((?:\/|\.\/)[^\s'"]*outputs[^\s'"]*\.json)/i.exec(log);
+  const candidates = [named && named[1], path.join(stateDir, 'groupcast.outputs.json'), path.join(stateDir, 'outputs.json')].filter(Boolean);
+  return candidates.find((p) => !/amplify_outputs/.test(p) && existsSync(p)) ?? null;
+}
+
+/// The frontend outputs (`amplify_outputs.json`, Amplify Gen 2 shape) beside the outputs file.
+function amplifyOutputsPath(outputs, outputsFile) {
+  const named = outputs.dev && (outputs.dev.amplify_outputs || outputs.dev.amplifyOutputs);
+  return named ? path.resolve(path.dirname(outputsFile), named) : path.join(path.dirname(outputsFile), 'amplify_outputs.json');
+}
+
+/// The stack's CA certificate (PEM), which every client trusts (NODE_EXTRA_CA_CERTS, SSL_CERT_FILE).
+function caPath(outputs) {
+  const d = outputs.dev || {};
+  const p = d.ca_path || d.caPath;
+  if (!p) throw new Error('outputs: dev.ca_path is missing');
+  return p;
+}
+
+/// The publisher's IAM key pair (state dir `credentials.json`, or inline in the outputs).
+function publisherCredentials(outputs, stateDir) {
+  const c = (outputs.dev && outputs.dev.credentials) || path.join(stateDir, 'credentials.json');
+  const creds = typeof c === 'string' ? JSON.parse(readFileSync(c, 'utf8')) : c;
+  const accessKeyId = creds.access_key_id || creds.accessKeyId || creds.AccessKeyId;
+  const secretAccessKey = creds.secret_access_key || creds.secretAccessKey || creds.SecretAccessKey;
+  if (!accessKeyId || !secretAccessKey) throw new Error(`publisher credentials ${JSON.stringify(c)}: no access_key_id/secret_access_key`);
+  return { accessKeyId, secretAccessKey, sessionToken: creds.session_token || creds.sessionToken };
+}
+
+/// The emulated AWS APIs' origin (Cognito identity, IoT control plane): the issuer's origin.
+function awsOrigin(outputs) {
+  const iss = outputs.dev && outputs.dev.issuer;
+  if (!iss) throw new Error('outputs: dev.issuer is missing');
+  return new URL(iss).origin;
+}
+
+/// `provisioner dev token` for a user and groups: the ID token it prints.
+function tokenArgs(config, stateDir, user, groups) {
+  return ['dev', 'token', '--config', config, '--state-dir', stateDir, '--user', user, '--groups', groups.join(',')];
+}
+
+/// The IoT MQTT-over-WSS URL before signing: `wss://{dataEndpoint}/mqtt`.
+export function iotWssUrl(outputs) {
+  const ep = outputs.iot && outputs.iot.dataEndpoint;
+  if (!ep) throw new Error('outputs: iot.dataEndpoint is missing (IoT not served?)');
+  const base = /^wss?:\/\//.test(ep) ? ep : `wss://${ep}`;
+  return new URL('/mqtt', base).toString();
+}
+
+// ---- starting and using the stack -------------------------------------------------------------
+
+/// Starts `provisioner dev` and waits until its outputs exist and its Events port accepts TCP.
+/// Returns the stack handle; `stop()` ends the process (its PID only) and removes the state dir.
+export async function startStack({ config = CONFIG } = {}) {
+  const bin = provisionerBin();
+  const stateDir = mkdtempSync(path.join(tmpdir(), 'groupcast-e2e-'));
+  const child = spawn(bin, devArgs(config, stateDir), { env: cleanEnv({ RUST_LOG: process.env.RUST_LOG || 'info' }), stdio: ['ignore', 'pipe', 'pipe'] });
+  let log = '';
+  child.stdout.on('data', (d) => (log += d));
+  child.stderr.on('data', (d) => (log += d));
+  let exited = null;
+  child.on('exit', (code, signal) => (exited = { code, signal }));
+  const stop = async () => {
+    if (exited === null) {
+      child.kill('SIGINT');
+      const t = setTimeout(() => exited === null && child.kill('SIGKILL'), 3000);
+      await new Promise((r) => (exited !== null ? r() : child.once('exit', r)));
+      clearTimeout(t);
+    }
+    rmSync(stateDir, { recursive: true, force: true });
+  };
+  const end = Date.now() + START_MS;
+  let file = null;
+  let outputs = null;
+  for (;;) {
+    if (exited !== null) throw new Error(`provisioner dev exited (${JSON.stringify(exited)}) before it was ready:\n${log}`);
+    if (Date.now() > end) {
+      await stop();
+      throw new Error(`provisioner dev was not ready within ${START_MS} ms (no outputs file or no Events port):\n${log}`);
+    }
+    file = file ?? outputsPath(stateDir, log);
+    if (file && !outputs) {
+      try {
+        outputs = JSON.parse(readFileSync(file, 'utf8'));
+      } catch {
+        outputs = null; // written but not complete yet
+      }
+    }
+    if (outputs && outputs.events && (await accepts(`https://${outputs.events.httpHost}`))) break;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  const amplifyFile = amplifyOutputsPath(outputs, file);
+  const stack = {
+    stateDir,
+    config,
+    outputs,
+    outputsFile: file,
+    amplifyOutputsFile: amplifyFile,
+    amplifyOutputs: existsSync(amplifyFile) ? JSON.parse(readFileSync(amplifyFile, 'utf8')) : null,
+    ca: caPath(outputs),
+    awsOrigin: awsOrigin(outputs),
+    log: () => log,
+    stop,
+    /// An ID token for `user` in `groups`, from the local issuer.
+    async token(user, groups) {
+      const { code, stdout, stderr } = await run(bin, tokenArgs(config, stateDir, user, groups), { env: cleanEnv() });
+      const jwt = stdout.split(/\s+/).find((w) => /^[\w-]+\.[\w-]+\.[\w-]+$/.test(w));
+      if (code !== 0 || !jwt) throw new Error(`provisioner dev token --user ${user}: exit ${code}, no JWT printed:\n${stdout}\n${stderr}`);
+      return jwt;
+    },
+    publisherCredentials: () => publisherCredentials(outputs, stateDir),
+  };
+  return stack;
+}
+
+/// Whether `url`'s host:port accepts a TCP connection now.
+function accepts(url) {
+  const u = new URL(url);
+  return new Promise((resolve) => {
+    const s = net.connect({ host: u.hostname, port: Number(u.port || 443) });
+    s.once('connect', () => (s.destroy(), resolve(true)));
+    s.once('error', () => resolve(false));
+  });
+}
+
+/// Calls one Cognito Identity action (JSON 1.1) on the stack's AWS port, as the AWS SDKs do:
+/// https://docs.aws.amazon.com/cognitoidentity/latest/APIReference/API_GetCredentialsForIdentity.html
+/// (a public API: no credentials, the login token authenticates).
+async function cognitoIdentity(stack, action, body) {
+  const { status, text } = await request(stack, `${stack.awsOrigin}/`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-amz-json-1.1', 'x-amz-target': `AWSCognitoIdentityService.${action}` },
+    body: JSON.stringify(body),
+  });
+  if (status !== 200) throw new Error(`Cognito identity ${action}: HTTP ${status} ${text}`);
+  return JSON.parse(text);
+}
+
+/// One HTTPS request to the stack, trusting its CA only (this process started before the CA
+/// existed, so NODE_EXTRA_CA_CERTS cannot name it). Returns {status, headers, text}.
+export function request(stack, url, { method = 'GET', headers = {}, body } = {}) {
+  return new Promise((resolve, reject) => {
+    const req = https.request(url, { method, headers, ca: readFileSync(stack.ca), timeout: 10000 }, (res) => {
+      const chunks = [];
+      res.on('data', (c) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, text: Buffer.concat(chunks).toString('utf8') }));
+    });
+    req.on('timeout', () => req.destroy(new Error(`${method} ${url}: no answer within 10 s`)));
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+/// A user's identity id and identity-pool credentials for their ID token: GetId, then
+/// GetCredentialsForIdentity, with the user pool as the login provider
+/// (`cognito-idp.{region}.amazonaws.com/{userPoolId}`, the name Amplify and the SDKs send).
+export async function identityCredentials(stack, token, { region = 'us-east-1', userPoolId = 'us-east-1_E2eTest01', identityPoolId } = {}) {
+  const pool = identityPoolId || (stack.amplifyOutputs && stack.amplifyOutputs.auth && stack.amplifyOutputs.auth.identity_pool_id) || 'us-east-1:0f6d3c2a-1b2c-4d5e-8f90-123456789abc';
+  const Logins = { [`cognito-idp.${region}.amazonaws.com/${userPoolId}`]: token };
+  const { IdentityId } = await cognitoIdentity(stack, 'GetId', { IdentityPoolId: pool, Logins });
+  const { Credentials } = await cognitoIdentity(stack, 'GetCredentialsForIdentity', { IdentityId, Logins });
+  return { identityId: IdentityId, accessKeyId: Credentials.AccessKeyId, secretAccessKey: Credentials.SecretKey, sessionToken: Credentials.SessionToken };
+}
+
+/// `provisioner iot grant` against the stack's AWS port, as the publisher principal: attaches
+/// exactly these groups' IoT policies to the identity.
+export async function iotGrant(stack, identityId, groups) {
+  const c = stack.publisherCredentials();
+  const env = cleanEnv({ AWS_ACCESS_KEY_ID: c.accessKeyId, AWS_SECRET_ACCESS_KEY: c.secretAccessKey, AWS_REGION: 'us-east-1', SSL_CERT_FILE: stack.ca });
+  if (c.sessionToken) env.AWS_SESSION_TOKEN = c.sessionToken;
+  const args = ['iot', 'grant', '--config', stack.config, '--endpoint-url', stack.awsOrigin, '--identity-id', identityId, '--groups', groups.join(',')];
+  const { code, stdout, stderr } = await run(provisionerBin(), args, { env });
+  if (code !== 0) throw new Error(`provisioner iot grant ${identityId} ${groups}: exit ${code}\n${stdout}\n${stderr}`);
+}
+
+/// `groupcast publish` (the real CLI) against the stack: GROUPCAST_OUTPUTS = its outputs file, the
+/// publisher's IAM key, the stack's CA. Returns {code, deliveries (the JSON lines), stderr}.
+export async function publish(stack, { topic, groups, data, transports, id }) {
+  const c = stack.publisherCredentials();
+  const env = cleanEnv({
+    GROUPCAST_OUTPUTS: stack.outputsFile,
+    GROUPCAST_AUTH: 'iam',
+    GROUPCAST_DEADLINE_MS: '8000',
+    AWS_ACCESS_KEY_ID: c.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: c.secretAccessKey,
+    AWS_REGION: 'us-east-1',
+    // rustls-native-certs (the CLI's roots) reads SSL_CERT_FILE: only the stack's CA is trusted.
+    SSL_CERT_FILE: stack.ca,
+  });
+  if (c.sessionToken) env.AWS_SESSION_TOKEN = c.sessionToken;
+  const args = ['publish', '--format', 'json', '--topic', topic, ...groups.flatMap((g) => ['--group', g]), '--data', JSON.stringify(data)];
+  if (transports) args.push('--transport', transports.join(','));
+  if (id) args.push('--id', id);
+  const { code, stdout, stderr } = await run(groupcastBin(), args, { env });
+  const deliveries = stdout.split('\n').filter((l) => l.trim()).map((l) => {
+    try {
+      return JSON.parse(l);
+    } catch {
+      throw new Error(`groupcast publish printed a line that is not JSON: ${l}\n${stderr}`);
+    }
+  });
+  return { code, deliveries, stderr };
+}
