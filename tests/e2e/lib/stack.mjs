@@ -156,17 +156,24 @@ export async function startStack({ config = CONFIG } = {}) {
     if (outputs && outputs.events && (await accepts(`https://${outputs.events.httpHost}`))) break;
     await new Promise((r) => setTimeout(r, 50));
   }
-  const amplifyFile = amplifyOutputsPath(outputs, file);
-  const stack = {
+  return openStack({ config, stateDir, outputsFile: file, outputs, log: () => log, stop });
+}
+
+/// A handle on a running stack from its outputs file (what `examples/web/serve.mjs` uses): `config`
+/// and `stateDir` are those `provisioner dev` runs with (tokens are minted from the state dir).
+export function openStack({ config = CONFIG, stateDir, outputsFile, outputs = JSON.parse(readFileSync(outputsFile, 'utf8')), log = () => '', stop = async () => {} }) {
+  const bin = provisionerBin();
+  const amplifyFile = amplifyOutputsPath(outputs, outputsFile);
+  return {
     stateDir,
     config,
     outputs,
-    outputsFile: file,
+    outputsFile,
     amplifyOutputsFile: amplifyFile,
     amplifyOutputs: existsSync(amplifyFile) ? JSON.parse(readFileSync(amplifyFile, 'utf8')) : null,
     ca: caPath(outputs),
     awsOrigin: awsOrigin(outputs),
-    log: () => log,
+    log,
     stop,
     /// An ID token for `user` in `groups`, from the local issuer.
     async token(user, groups) {
@@ -177,7 +184,6 @@ export async function startStack({ config = CONFIG } = {}) {
     },
     publisherCredentials: () => publisherCredentials(outputs, stateDir),
   };
-  return stack;
 }
 
 /// Whether `url`'s host:port accepts a TCP connection now.
