@@ -42,7 +42,7 @@ function row(transport, label) {
   };
   return {
     ready: () => settle('ready', `✔ subscribed ${label}`),
-    refused: (why) => settle('refused', `⛔ REFUSED ${label}: ${why}`),
+    refused: (why) => settle('refused', `✖ REFUSED ${label}: ${why}`),
   };
 }
 
