@@ -48,6 +48,9 @@ function plan(user, groups, identityId) {
   subs.push({ id: `${user}/graphql/wildcard`, transport: 'graphql', variables: { onlyGroups: ['*'] }, admitted: false });
   iot(`${user}/iot/foreign`, `groupcast/${SEGMENT[foreign]}/#`, false);
   iot(`${user}/iot/wildcard`, 'groupcast/#', false);
+  iot(`${user}/iot/root-wildcard`, '#', false);
+  // Someone else's client id: the policy admits `{own identity id}` and `{own identity id}-*` only.
+  if (groups.length) subs.push({ id: `${user}/iot/other-client`, transport: 'iot', topic: `groupcast/${SEGMENT[groups[0]]}/#`, clientId: 'us-east-1:00000000-0000-4000-8000-000000000000-x', admitted: false });
   return subs;
 }
 
