@@ -67,12 +67,24 @@ test.before(async () => {
     const creds = await identityCredentials(stack, token);
     await iotGrant(stack, creds.identityId, groups);
     plans[user] = plan(user, groups, creds.identityId);
-    users[user] = await startUser(stack, {
-      user,
-      token,
-      iot: { url: iotWssUrl(stack.outputs), region: 'us-east-1', ...creds },
-      subscriptions: plans[user].map(({ admitted, groups: _g, ...s }) => s),
-    });
+    // Two processes per user: the subscriptions the stack must admit, and those it must refuse.
+    // On a refused GraphQL subscription Amplify closes its shared socket and reconnects
+    // (subscriber.mjs), which must not make an admitted subscription miss messages.
+    const iot = { url: iotWssUrl(stack.outputs), region: 'us-east-1', ...creds };
+    const strip = (subs) => subs.map(({ admitted, groups: _g, ...s }) => s);
+    const admitted = await startUser(stack, { user, token, iot, subscriptions: strip(plans[user].filter((s) => s.admitted)) });
+    const refused = await startUser(stack, { user: `${user} (refused)`, token, iot, subscriptions: strip(plans[user].filter((s) => !s.admitted)) });
+    users[user] = {
+      status: (id) => admitted.status(id) ?? refused.status(id),
+      get messages() {
+        return [...admitted.messages, ...refused.messages];
+      },
+      stderr: () => admitted.stderr() + refused.stderr(),
+      close: async () => {
+        await admitted.close();
+        await refused.close();
+      },
+    };
   }
 });
 

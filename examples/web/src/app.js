@@ -76,22 +76,33 @@ function subscribeEvents(s) {
   );
 }
 
-function subscribeGraphql(s) {
+async function subscribeGraphql(s) {
   const client = generateClient();
-  const acks = new Map();
-  Hub.listen('api', ({ payload }) => {
-    if (payload.event === 'Subscription ack') acks.get(JSON.stringify(payload.data && payload.data.variables))?.ready();
-  });
-  for (const [label, onlyGroups] of [[s.groups.join(','), s.groups], [`${s.foreign} (not mine)`, [s.foreign]]]) {
+  // The foreign group first, and alone: on an `Unauthorized` subscription error Amplify closes the
+  // shared WebSocket to reconnect with fresh tokens, and a subscription already on that socket
+  // would silently stop receiving. The user's own subscription opens after the refusal settled.
+  for (const [label, onlyGroups] of [[`${s.foreign} (not mine)`, [s.foreign]], [s.groups.join(','), s.groups]]) {
     const variables = { onlyGroups };
     const r = row('graphql', `onlyGroups ${label}`);
-    acks.set(JSON.stringify(variables), r);
-    client.graphql({ query: SUBSCRIPTION, variables, authMode: 'userPool' }).subscribe({
-      next: ({ data }) => {
-        const m = data.subscribe;
-        show('graphql', label, { id: m.uuid, topic: m.topic, groups: m.groups, data: typeof m.data === 'string' ? JSON.parse(m.data) : m.data });
-      },
-      error: (e) => r.refused(why(e)),
+    await new Promise((answered) => {
+      const off = Hub.listen('api', ({ payload }) => {
+        if (payload.event === 'Subscription ack' && JSON.stringify(payload.data && payload.data.variables) === JSON.stringify(variables)) {
+          off();
+          r.ready();
+          answered();
+        }
+      });
+      client.graphql({ query: SUBSCRIPTION, variables, authMode: 'userPool' }).subscribe({
+        next: ({ data }) => {
+          const m = data.subscribe;
+          show('graphql', label, { id: m.uuid, topic: m.topic, groups: m.groups, data: typeof m.data === 'string' ? JSON.parse(m.data) : m.data });
+        },
+        error: (e) => {
+          off();
+          r.refused(why(e));
+          setTimeout(answered, 500);
+        },
+      });
     });
   }
 }
@@ -145,9 +156,8 @@ async function main() {
       credentialsProvider: { getCredentialsAndIdentityId: async () => undefined, clearCredentialsAndIdentityId: () => {} },
     },
   });
-  subscribeGraphql(s);
   subscribeIot(s);
-  await subscribeEvents(s);
+  await Promise.all([subscribeGraphql(s), subscribeEvents(s)]);
 }
 
 main().catch((e) => {

@@ -67,17 +67,31 @@ for (const sub of spec.subscriptions) {
       say({ id: sub.id, status: 'refused', error: `connect: ${errorText(e)}` });
     }
   } else if (sub.transport === 'graphql') {
-    graphqlPending.set(JSON.stringify(sub.variables), sub.id);
-    const client = generateClient();
-    client.graphql({ query: SUBSCRIPTION, variables: sub.variables, authMode: 'userPool' }).subscribe({
-      next: ({ data }) => {
-        const m = data.subscribe;
-        say({ id: sub.id, message: { id: m.uuid, topic: m.topic, data: typeof m.data === 'string' ? JSON.parse(m.data) : m.data, groups: m.groups } });
-      },
-      error: (e) => {
-        graphqlPending.delete(JSON.stringify(sub.variables));
-        say({ id: sub.id, status: 'refused', error: errorText(e) });
-      },
+    // One GraphQL subscription at a time, each answered before the next: on an `Unauthorized`
+    // subscription error Amplify closes the shared WebSocket to reconnect with fresh tokens
+    // (api-graphql AWSWebSocketProvider, isAuthError), which would disturb a sibling subscribing
+    // at that moment. After a refusal, a pause lets that close finish.
+    await new Promise((answered) => {
+      graphqlPending.set(JSON.stringify(sub.variables), sub.id);
+      const client = generateClient();
+      const off = Hub.listen('api', ({ payload }) => {
+        if (payload.event === 'Subscription ack' && JSON.stringify(payload.data && payload.data.variables) === JSON.stringify(sub.variables)) {
+          off();
+          answered();
+        }
+      });
+      client.graphql({ query: SUBSCRIPTION, variables: sub.variables, authMode: 'userPool' }).subscribe({
+        next: ({ data }) => {
+          const m = data.subscribe;
+          say({ id: sub.id, message: { id: m.uuid, topic: m.topic, data: typeof m.data === 'string' ? JSON.parse(m.data) : m.data, groups: m.groups } });
+        },
+        error: (e) => {
+          graphqlPending.delete(JSON.stringify(sub.variables));
+          say({ id: sub.id, status: 'refused', error: errorText(e) });
+          off();
+          setTimeout(answered, 500);
+        },
+      });
     });
   } else if (sub.transport === 'iot') {
     // One MQTT connection per subscription: AWS IoT may close a connection whose subscribe the
