@@ -375,6 +375,32 @@ impl Verifier {
         })
     }
 
+    /// A verifier whose signing keys are those of `jwks` (a JWKS document), held from the start:
+    /// for an issuer in the same process (the local stack's token issuer), so verification needs
+    /// no fetch. An unknown `kid` still refetches from [`JwtConfig::jwks_url`] under the usual
+    /// rate limit, so set [`JwtConfig::jwks_min_refresh`] high to never fetch.
+    ///
+    /// # Errors
+    /// [`JwtError::Config`] as for [`Verifier::new`]; [`JwtError::Jwks`] when `jwks` is not a JWKS
+    /// document.
+    pub fn with_jwks(config: JwtConfig, jwks: &[u8]) -> Result<Self, JwtError> {
+        let verifier = Verifier::new(config)?;
+        let keys =
+            parse_jwks(jwks, &verifier.config.algorithms).map_err(|reason| JwtError::Jwks {
+                url: verifier.config.jwks_url.clone(),
+                reason,
+            })?;
+        let now = Instant::now();
+        Ok(Verifier {
+            cache: Mutex::new(JwksCache {
+                keys,
+                fetched_at: Some(now),
+                last_attempt: Some(now),
+            }),
+            ..verifier
+        })
+    }
+
     /// The config in use.
     pub fn config(&self) -> &JwtConfig {
         &self.config

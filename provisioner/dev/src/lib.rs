@@ -20,9 +20,11 @@ pub mod events;
 pub mod graphql;
 pub mod identity;
 pub mod iot;
+pub mod lambda_rt;
 pub mod log;
 pub mod outputs;
 pub mod run;
+pub mod sigv4;
 pub mod system;
 pub mod tls;
 
