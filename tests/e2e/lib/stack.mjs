@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import net from 'node:net';
 import https from 'node:https';
+import http from 'node:http';
 import { fileURLToPath } from 'node:url';
 
 export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
@@ -213,7 +214,9 @@ async function cognitoIdentity(stack, action, body) {
 /// existed, so NODE_EXTRA_CA_CERTS cannot name it). Returns {status, headers, text}.
 export function request(stack, url, { method = 'GET', headers = {}, body } = {}) {
   return new Promise((resolve, reject) => {
-    const req = https.request(url, { method, headers, ca: readFileSync(stack.ca), timeout: 10000 }, (res) => {
+    // Plain HTTP only for the transports' own Rust tests, which serve without TLS.
+    const plain = url.startsWith('http://');
+    const req = (plain ? http : https).request(url, { method, headers, ...(plain ? {} : { ca: readFileSync(stack.ca) }), timeout: 10000 }, (res) => {
       const chunks = [];
       res.on('data', (c) => chunks.push(c));
       res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, text: Buffer.concat(chunks).toString('utf8') }));
@@ -224,13 +227,28 @@ export function request(stack, url, { method = 'GET', headers = {}, body } = {})
   });
 }
 
+/// The identity pool the stack serves: the frontend outputs' `auth.identity_pool_id` (Amplify's
+/// name), else the outputs' `dev.identity_pool_id`. (Locally it is derived from the project, not
+/// the config's `iot.identity_pool_id`, which names the AWS pool.)
+function identityPoolId(stack) {
+  const id = (stack.amplifyOutputs && stack.amplifyOutputs.auth && stack.amplifyOutputs.auth.identity_pool_id) || (stack.outputs.dev && (stack.outputs.dev.identity_pool_id || stack.outputs.dev.identityPoolId));
+  if (!id) throw new Error(`no identity pool id: neither ${stack.amplifyOutputsFile} auth.identity_pool_id nor the outputs' dev.identity_pool_id`);
+  return id;
+}
+
+/// The login provider name for a user pool token: its issuer without the scheme, as Cognito
+/// names providers (`cognito-idp.{region}.amazonaws.com/{pool}` on AWS; the local issuer here).
+function loginProvider(token) {
+  const iss = JSON.parse(Buffer.from(token.split('.')[1], 'base64url').toString('utf8')).iss;
+  return String(iss).replace(/^https?:\/\//, '');
+}
+
 /// A user's identity id and identity-pool credentials for their ID token: GetId, then
 /// GetCredentialsForIdentity, with the user pool as the login provider
-/// (`cognito-idp.{region}.amazonaws.com/{userPoolId}`, the name Amplify and the SDKs send).
-export async function identityCredentials(stack, token, { region = 'us-east-1', userPoolId = 'us-east-1_E2eTest01', identityPoolId } = {}) {
-  const pool = identityPoolId || (stack.amplifyOutputs && stack.amplifyOutputs.auth && stack.amplifyOutputs.auth.identity_pool_id) || 'us-east-1:0f6d3c2a-1b2c-4d5e-8f90-123456789abc';
-  const Logins = { [`cognito-idp.${region}.amazonaws.com/${userPoolId}`]: token };
-  const { IdentityId } = await cognitoIdentity(stack, 'GetId', { IdentityPoolId: pool, Logins });
+/// (https://docs.aws.amazon.com/cognitoidentity/latest/APIReference/API_GetId.html, `Logins`).
+export async function identityCredentials(stack, token) {
+  const Logins = { [loginProvider(token)]: token };
+  const { IdentityId } = await cognitoIdentity(stack, 'GetId', { IdentityPoolId: identityPoolId(stack), Logins });
   const { Credentials } = await cognitoIdentity(stack, 'GetCredentialsForIdentity', { IdentityId, Logins });
   return { identityId: IdentityId, accessKeyId: Credentials.AccessKeyId, secretAccessKey: Credentials.SecretKey, sessionToken: Credentials.SessionToken };
 }
