@@ -364,3 +364,23 @@ async fn a_failed_first_fetch_is_retried_after_a_second_not_after_the_refresh_in
     v.verify(&f.rsa.sign(&claims)).await.unwrap();
     assert_eq!(f.server.hits(), 2);
 }
+
+#[tokio::test]
+async fn a_verifier_given_its_jwks_verifies_without_fetching_and_still_refuses_other_keys() {
+    let f = fixture().await;
+    let v = Verifier::with_jwks(config(&f.server), jwks(&[&f.rsa]).to_string().as_bytes()).unwrap();
+    let claims = id_claims(&f.server.issuer(), CLIENT, &["team-a"]);
+    let t = v.verify(&f.rsa.sign(&claims)).await.unwrap();
+    assert_eq!(t.groups, ["team-a"]);
+    // Same kid, another key: the signature fails against the held key.
+    let e = v
+        .verify(&TestKey::rs256("rsa-1").sign(&claims))
+        .await
+        .unwrap_err();
+    assert_eq!(e, JwtError::Signature);
+    assert_eq!(f.server.hits(), 0, "known keys are never fetched");
+    assert!(matches!(
+        Verifier::with_jwks(config(&f.server), b"not a jwks"),
+        Err(JwtError::Jwks { .. })
+    ));
+}

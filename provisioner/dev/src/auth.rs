@@ -588,6 +588,9 @@ impl Real {
 // -------------------------------------------------------------------------------------------
 // The Lambda authorizer
 
+/// Allows of the Lambda authorizer by (token, channel or query, operation): until when, as whom.
+type AllowCache = HashMap<(String, String, String), (Instant, Authenticated)>;
+
 /// The configured Lambda authorizer: the real binary, started on first use, its allows cached.
 struct LambdaAuthorizer {
     settings: LambdaAuthorizerSettings,
@@ -595,7 +598,7 @@ struct LambdaAuthorizer {
     jwks: Value,
     running: tokio::sync::OnceCell<Result<(LambdaFunction, JsonServer), String>>,
     /// Allows by (token, channel or query, operation), until their expiry.
-    cache: Mutex<HashMap<(String, String, String), (Instant, Authenticated)>>,
+    cache: Mutex<AllowCache>,
 }
 
 impl std::fmt::Debug for LambdaAuthorizer {

@@ -457,10 +457,19 @@ const POOL_SECRET_FILE: &str = "identity-pool.key";
 const POOL_KEY_PREFIX: &str = "ASIA";
 
 /// An AWS key pair.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KeyPair {
     pub access_key_id: String,
     pub secret_access_key: String,
+}
+
+/// Never prints the secret (the stack's `Debug` reaches it through the authenticator).
+impl std::fmt::Debug for KeyPair {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyPair")
+            .field("access_key_id", &self.access_key_id)
+            .finish_non_exhaustive()
+    }
 }
 
 fn random_bytes<const N: usize>() -> Result<[u8; N], IdentityError> {
@@ -503,13 +512,23 @@ pub fn publisher_credentials(state_dir: &Path) -> Result<KeyPair, IdentityError>
 }
 
 /// Temporary credentials of the local identity pool, as `GetCredentialsForIdentity` returns them.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct PoolCredentials {
     pub access_key_id: String,
     pub secret_access_key: String,
     pub session_token: String,
     /// Seconds since the epoch.
     pub expiration: u64,
+}
+
+/// Never prints the secret or the session token.
+impl std::fmt::Debug for PoolCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PoolCredentials")
+            .field("access_key_id", &self.access_key_id)
+            .field("expiration", &self.expiration)
+            .finish_non_exhaustive()
+    }
 }
 
 /// The local identity pool: credentials derived from one secret, so any credential it issued

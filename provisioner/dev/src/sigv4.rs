@@ -171,11 +171,16 @@ fn skewed(signed_at: SystemTime, now: SystemTime) -> bool {
     diff > MAX_SKEW
 }
 
+/// The request as the signer sees it.
+struct ToSign<'a> {
+    method: &'a str,
+    uri: &'a str,
+    headers: &'a [(String, String)],
+    body: &'a [u8],
+}
+
 fn signature_of(
-    method: &str,
-    uri: &str,
-    headers: &[(String, String)],
-    body: &[u8],
+    req: &ToSign<'_>,
     scope: &Scope,
     secret: &str,
     at: SystemTime,
@@ -199,10 +204,10 @@ fn signature_of(
         .map_err(|e| err(format!("signing parameters: {e}")))?
         .into();
     let signable = SignableRequest::new(
-        method,
-        uri,
-        headers.iter().map(|(k, v)| (k.as_str(), v.as_str())),
-        SignableBody::Bytes(body),
+        req.method,
+        req.uri,
+        req.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+        SignableBody::Bytes(req.body),
     )
     .map_err(|e| err(format!("request: {e}")))?;
     let out = sign(signable, &params).map_err(|e| err(format!("signing: {e}")))?;
@@ -292,9 +297,13 @@ pub fn verify_headers(
     settings.signature_location = SignatureLocation::Headers;
     // Sign exactly the headers the caller signed: none excluded, none added but x-amz-date.
     settings.excluded_headers = Some(Vec::new());
-    let ours = signature_of(
-        req.method, &uri, &headers, req.body, &scope, secret, at, settings,
-    )?;
+    let to_sign = ToSign {
+        method: req.method,
+        uri: &uri,
+        headers: &headers,
+        body: req.body,
+    };
+    let ours = signature_of(&to_sign, &scope, secret, at, settings)?;
     if same(&ours, &signature) {
         Ok(scope)
     } else {
@@ -405,9 +414,13 @@ pub fn verify_presigned(
         settings.expires_in = Some(Duration::from_secs(expires));
         settings.session_token_mode = SessionTokenMode::Exclude;
         settings.excluded_headers = Some(Vec::new());
-        let ours = signature_of(
-            req.method, &uri, &headers, b"", &scope, secret, at, settings,
-        )?;
+        let to_sign = ToSign {
+            method: req.method,
+            uri: &uri,
+            headers: &headers,
+            body: b"",
+        };
+        let ours = signature_of(&to_sign, &scope, secret, at, settings)?;
         if same(&ours, signature) {
             return Ok(scope);
         }

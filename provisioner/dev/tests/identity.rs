@@ -205,6 +205,16 @@ async fn forged_expired_alg_none_wrong_issuer_and_wrong_audience_tokens_are_refu
     let forged_key = forger
         .mint("alice", &groups(&["team-b"]), Duration::from_secs(600))
         .unwrap();
+    // The forger's key under our kid.
+    let forger_pem = std::fs::read(other_dir.0.join("issuer-key.pem")).unwrap();
+    let mut h = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
+    h.kid = issuer.jwks()["keys"][0]["kid"].as_str().map(str::to_owned);
+    let same_kid = jsonwebtoken::encode(
+        &h,
+        &claims_of(&good),
+        &jsonwebtoken::EncodingKey::from_rsa_pem(&forger_pem).unwrap(),
+    )
+    .unwrap();
     let header = good.split('.').next().unwrap();
     let forged_claims = {
         let mut c = claims_of(&good);
@@ -242,6 +252,7 @@ async fn forged_expired_alg_none_wrong_issuer_and_wrong_audience_tokens_are_refu
         .unwrap();
     for (name, token) in [
         ("another key", forged_key),
+        ("another key under our kid", same_kid),
         ("swapped body", body_swapped),
         ("alg none", alg_none),
         ("alg none with a signature", alg_none_sig),
@@ -338,4 +349,29 @@ fn identity_ids_are_deterministic_per_user_and_shaped_as_cognitos() {
     let (region, id) = a.split_once(':').unwrap();
     assert_eq!(region, "eu-west-1");
     assert!(uuid::Uuid::parse_str(id).is_ok());
+}
+
+#[test]
+fn debug_output_never_shows_a_secret_key() {
+    let dir = state();
+    let keys = groupcast_dev::identity::publisher_credentials(&dir.0).unwrap();
+    assert!(keys.access_key_id.starts_with("AKIA") && keys.access_key_id.len() == 20);
+    assert_eq!(
+        groupcast_dev::identity::publisher_credentials(&dir.0).unwrap(),
+        keys,
+        "kept across runs"
+    );
+    let issuer = Arc::new(Issuer::load_or_create(&dir.0, ISS, "client").unwrap());
+    let auth = Authenticator::new(system(), issuer, &dir.0).unwrap();
+    let shown = format!("{auth:?} {keys:?}");
+    assert!(!shown.contains(&keys.secret_access_key), "{shown}");
+    let pool = auth.identity_pool().unwrap();
+    let c = pool
+        .credentials_for(&identity_id("us-east-1", "alice"), Duration::from_secs(60))
+        .unwrap();
+    let shown = format!("{c:?}");
+    assert!(
+        !shown.contains(&c.secret_access_key) && !shown.contains(&c.session_token),
+        "{shown}"
+    );
 }

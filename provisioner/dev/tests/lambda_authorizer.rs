@@ -222,3 +222,42 @@ async fn the_runtime_api_hands_a_function_its_invocations_and_returns_its_answer
     assert_eq!(a.unwrap()["isAuthorized"], Value::Bool(false));
     assert_eq!(b.unwrap()["isAuthorized"], Value::Bool(false));
 }
+
+#[tokio::test]
+async fn a_user_pool_token_is_judged_by_the_user_pool_before_the_lambda_authorizer() {
+    let f = fixture(Some(authorizer_binary()));
+    let token = f
+        .issuer
+        .mint("alice", &["team-a".to_owned()], Duration::from_secs(600))
+        .unwrap();
+    let mut headers = BTreeMap::new();
+    headers.insert("authorization".to_owned(), token);
+    let req = AuthRequest {
+        headers: &headers,
+        method: "POST",
+        path: "/event",
+        body: b"{}",
+        source_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
+        channel: Some("/live/team-a/news"),
+        operation: Some("EVENT_SUBSCRIBE"),
+    };
+    let a = f
+        .auth
+        .authenticate(&req, &[AuthMode::Lambda, AuthMode::Cognito])
+        .await
+        .unwrap();
+    assert_eq!(a.mode, AuthMode::Cognito);
+    // Anything else goes to the authorizer, which refuses what it cannot verify.
+    let mut opaque = BTreeMap::new();
+    opaque.insert("authorization".to_owned(), "opaque-token".to_owned());
+    let req = AuthRequest {
+        headers: &opaque,
+        ..req
+    };
+    assert!(
+        f.auth
+            .authenticate(&req, &[AuthMode::Lambda, AuthMode::Cognito])
+            .await
+            .is_err()
+    );
+}
