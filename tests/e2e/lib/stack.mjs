@@ -58,17 +58,22 @@ function run(bin, args, { env, input, timeout = 30000 } = {}) {
 
 // ---- the contract's details, one function each ----------------------------------------------
 
-/// The `provisioner dev` arguments: the config, ephemeral ports, the state directory.
+/// The `provisioner dev` arguments: the config, every port ephemeral (`--ports NAME=0,…`: the bound
+/// ports go to the outputs), the state directory, and the two outputs files in it.
 function devArgs(config, stateDir) {
-  return ['dev', '--config', config, '--state-dir', stateDir, '--ports', '0'];
+  return [
+    '--config', config, 'dev',
+    '--state-dir', stateDir,
+    '--ports', 'events=0,graphql=0,iot_wss=0,iot_mqtt=0,aws=0',
+    '--outputs', path.join(stateDir, 'outputs.json'),
+    '--amplify-outputs', path.join(stateDir, 'amplify_outputs.json'),
+  ];
 }
 
 /// Where `provisioner dev` wrote its outputs (the `apply` format plus `dev`), or null while it has not.
-/// It names the file on its output (`outputs: PATH`); else the state directory's usual names.
-function outputsPath(stateDir, log) {
-  const named = /outputs[^\n]*?((?:\/|\.\/)[^\s'"]*outputs[^\s'"]*\.json)/i.exec(log);
-  const candidates = [named && named[1], path.join(stateDir, 'groupcast.outputs.json'), path.join(stateDir, 'outputs.json')].filter(Boolean);
-  return candidates.find((p) => !/amplify_outputs/.test(p) && existsSync(p)) ?? null;
+function outputsPath(stateDir) {
+  const p = path.join(stateDir, 'outputs.json');
+  return existsSync(p) ? p : null;
 }
 
 /// The frontend outputs (`amplify_outputs.json`, Amplify Gen 2 shape) beside the outputs file.
@@ -102,9 +107,10 @@ function awsOrigin(outputs) {
   return new URL(iss).origin;
 }
 
-/// `provisioner dev token` for a user and groups: the ID token it prints.
+/// `provisioner dev token` for a user and groups: sets the user's groups in the stack's directory
+/// and prints the ID token alone on stdout.
 function tokenArgs(config, stateDir, user, groups) {
-  return ['dev', 'token', '--config', config, '--state-dir', stateDir, '--user', user, '--groups', groups.join(',')];
+  return ['--config', config, 'dev', 'token', '--state-dir', stateDir, '--user', user, '--groups', groups.join(',')];
 }
 
 /// The IoT MQTT-over-WSS URL before signing: `wss://{dataEndpoint}/mqtt`.
@@ -146,7 +152,7 @@ export async function startStack({ config = CONFIG } = {}) {
       await stop();
       throw new Error(`provisioner dev was not ready within ${START_MS} ms (no outputs file or no Events port):\n${log}`);
     }
-    file = file ?? outputsPath(stateDir, log);
+    file = file ?? outputsPath(stateDir);
     if (file && !outputs) {
       try {
         outputs = JSON.parse(readFileSync(file, 'utf8'));
