@@ -17,9 +17,10 @@
 //! `x-amzn-errortype` header naming AppSync's error type and the body
 //! `{"errors":[{"errorType","message"}]}` (aws-protocols.md §1: the body amplify-js reads): 400
 //! `BadRequestException` (not JSON, a broken channel or events rule, over 1.2 MB), 401
-//! `UnauthorizedException` (no usable credentials, or the handler's `util.unauthorized()`), 403
-//! (`ForbiddenException` for credentials that do not verify; `MessageProcessingError` for the
-//! handler's `util.error`), 404 `NotFoundException` (unknown path or namespace). Every answer
+//! `UnauthorizedException` (no, unusable or invalid credentials, or the handler's
+//! `util.unauthorized()`), 403 (`InvalidSignatureException` for a SigV4 signature that does not
+//! verify; `MessageProcessingError` for the handler's `util.error`), 404 `NotFoundException`
+//! (unknown path or namespace). Every answer
 //! carries CORS headers so a browser page on another origin can publish, as AppSync allows.
 
 pub mod api;
@@ -160,6 +161,14 @@ fn with_cors(mut resp: Response<Body>, req_headers: &hyper::HeaderMap) -> Respon
         .cloned()
         .unwrap_or_else(|| HeaderValue::from_static("*"));
     h.insert("access-control-allow-headers", asked);
+    // As AppSync: a page may read the error type and request id.
+    h.insert(
+        "access-control-expose-headers",
+        HeaderValue::from_static("x-amzn-RequestId,x-amzn-ErrorType"),
+    );
+    if let Ok(id) = HeaderValue::from_str(&uuid::Uuid::new_v4().to_string()) {
+        h.insert("x-amzn-requestid", id);
+    }
     resp
 }
 

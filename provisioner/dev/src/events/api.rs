@@ -193,8 +193,8 @@ impl Api {
     }
 
     /// Authenticates through the stack's one authenticator; a refusal is logged and answered
-    /// 401 `UnauthorizedException` (no or unusable credentials) or 403 `ForbiddenException`
-    /// (credentials that do not verify).
+    /// 401 `UnauthorizedException`, or 403 `InvalidSignatureException` for a SigV4 signature that
+    /// does not verify.
     #[allow(clippy::too_many_arguments)]
     async fn authenticate(
         &self,
@@ -227,15 +227,23 @@ impl Api {
                     Outcome::Refused,
                     Some(&failure.message),
                 );
+                // AppSync answers a missing, unparsable or invalid token with 401
+                // `UnauthorizedException` (e.g. aws-amplify/amplify-js#4373, #2645) and a SigV4
+                // signature that does not verify with 403 `InvalidSignatureException`
+                // (aws-amplify/amplify-js#2422); neither body is documented.
+                let sigv4 = caller
+                    .headers
+                    .get("authorization")
+                    .is_some_and(|a| a.starts_with("AWS4-HMAC-SHA256"));
                 match failure.kind {
-                    AuthFailureKind::Unauthorized => ApiError {
-                        status: 401,
-                        error_type: "UnauthorizedException",
+                    AuthFailureKind::Forbidden if sigv4 => ApiError {
+                        status: 403,
+                        error_type: "InvalidSignatureException",
                         message: failure.message,
                     },
-                    AuthFailureKind::Forbidden => ApiError {
-                        status: 403,
-                        error_type: "ForbiddenException",
+                    AuthFailureKind::Unauthorized | AuthFailureKind::Forbidden => ApiError {
+                        status: 401,
+                        error_type: "UnauthorizedException",
                         message: failure.message,
                     },
                 }
