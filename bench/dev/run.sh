@@ -57,7 +57,7 @@ stop() { # stop PID-variable-name
     fi
     eval "$1="
 }
-cleanup() { stop STACK_PID; stop EMU_PID; rm -rf "$WORK"; }
+cleanup() { stop STACK_PID; stop EMU_PID; cp "$WORK"/stack.err "$OUT"/stack.log 2>/dev/null || true; rm -rf "$WORK"; }
 trap cleanup EXIT
 
 STATE="$WORK/state"
@@ -125,12 +125,13 @@ run_target() { # target round
     esac
     SSL_CERT_FILE="$CA" timeout 600 "$LOAD" "${args[@]}" --tokens "$WORK/tokens" \
         --subscribers "$SUBS" --rounds 1 --seconds "$SECONDS_PER_PHASE" --rate "$RATE" \
-        --concurrency "$CONCURRENCY" 2>>"$WORK/load.err" |
+        --concurrency "$CONCURRENCY" 2>>"$OUT/load.err" |
         node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{for(const l of s.trim().split("\n")){const r=JSON.parse(l);r.target=process.argv[1];r.round=Number(process.argv[2]);console.log(JSON.stringify(r))}})' "$target" "$round" |
         tee -a "$OUT/rounds.jsonl" >&2
 }
 
 : >"$OUT/rounds.jsonl"
+: >"$OUT/load.err"
 echo "== $ROUNDS rounds ($PROFILE build): $SUBS subscribers, $USERS users in $PER_USER of 50 groups, ${SECONDS_PER_PHASE} s per phase, paced $RATE msg/s ($(date -u +%T))" >&2
 read -r -a order <<<"$TARGETS"
 for round in $(seq "$ROUNDS"); do
