@@ -1,4 +1,5 @@
-//! `provisioner`: render, plan, apply and destroy groupcast's AWS resources from one config file.
+//! `provisioner`: render, plan, apply and destroy groupcast's AWS resources from one config file,
+//! and serve them locally (`dev`).
 //! See docs/config.md for the config file and `provisioner --help` for the commands.
 //!
 //! This file is the command tree and start-up; each subcommand's `Args` and `run` live in
@@ -25,7 +26,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use crate::commands::{Global, apply, destroy, iot, plan, render as render_cmd};
+use crate::commands::{Global, apply, destroy, dev, iot, plan, render as render_cmd};
 
 /// Create and update groupcast's AWS resources (AppSync Events, AppSync GraphQL, IoT Core, and
 /// the IAM permissions they need) from one config file.
@@ -70,6 +71,15 @@ enum Command {
     /// IoT Core operations.
     #[command(subcommand)]
     Iot(iot::Command),
+    /// `provisioner dev`: serve the rendered system on this machine (AppSync Events, GraphQL
+    /// pubsub, IoT MQTT, a local Cognito token issuer) over TLS with a local CA, until Ctrl-C or
+    /// SIGTERM; `provisioner dev token` prints a local user's ID token. See docs/dev.md.
+    #[command(
+        after_help = "Example:\n  provisioner --config examples/groupcast.toml dev\n  \
+                      provisioner --config examples/groupcast.toml dev token --user alice --groups team-a,editors\n  \
+                      provisioner --config groupcast.toml dev --ports events=0,graphql=0,iot_wss=0,iot_mqtt=0,aws=0 --outputs dev.outputs.json"
+    )]
+    Dev(Box<dev::Args>),
     /// `provisioner completions bash|zsh|fish`: print a shell completion script (no config
     /// needed).
     #[command(
@@ -147,6 +157,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Apply(args) => apply::run(g, &config, args).await,
         Command::Destroy(args) => destroy::run(g, &config, args).await,
         Command::Iot(iot::Command::Grant(args)) => iot::grant(g, &config, args).await,
+        Command::Dev(args) => dev::run(g, &config, *args).await,
         Command::Completions { .. } => unreachable!("handled before the config is loaded"),
     }
 }

@@ -17,3 +17,6 @@ mod aws;
 
 #[path = "suite/vtl.rs"]
 mod vtl;
+
+#[path = "suite/dev.rs"]
+mod dev;

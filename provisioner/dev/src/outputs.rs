@@ -9,7 +9,7 @@
 //! ```json
 //! "dev": {
 //!   "ca_path": "/abs/.groupcast-dev/tls/ca.pem",
-//!   "issuer": "https://127.0.0.1:4514/us-east-1_AbCdEf123",
+//!   "issuer": "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_AbCdEf123",
 //!   "jwks_url": "https://127.0.0.1:4514/us-east-1_AbCdEf123/.well-known/jwks.json",
 //!   "user_pool_client_id": "…",
 //!   "token_command": "provisioner --config groupcast.toml dev token --user USER --groups G1,G2",
@@ -93,10 +93,15 @@ impl Endpoints {
     pub fn aws_url(&self) -> String {
         format!("https://{}", self.authority(self.ports.aws))
     }
-    /// The local token issuer for `user_pool_id`: `https://host:aws/{pool}` (Cognito's issuer is
+    /// The local token issuer for `user_pool_id` when the config names no pool:
+    /// `https://host:aws/{pool}` (Cognito's issuer is
     /// `https://cognito-idp.{region}.amazonaws.com/{pool}`).
     pub fn issuer(&self, user_pool_id: &str) -> String {
         format!("{}/{user_pool_id}", self.aws_url())
+    }
+    /// Where the AWS port serves the pool's JWKS: `https://host:aws/{pool}/.well-known/jwks.json`.
+    pub fn jwks_url(&self, user_pool_id: &str) -> String {
+        format!("{}/{user_pool_id}/.well-known/jwks.json", self.aws_url())
     }
 }
 
@@ -105,8 +110,13 @@ impl Endpoints {
 pub struct DevInfo {
     /// The CA clients must trust.
     pub ca_path: PathBuf,
-    /// The local token issuer (`iss`), if the system has a user pool.
+    /// The local token issuer (`iss`): the configured user pool's Cognito issuer URL (so the
+    /// rendered handler and the authorizer accept local tokens unchanged), or the local URL
+    /// ([`Endpoints::issuer`]) when the config names no pool.
     pub issuer: Option<String>,
+    /// Where the issuer's keys are served: always the stack's AWS port
+    /// ([`Endpoints::jwks_url`]), whatever `iss` says.
+    pub jwks_url: Option<String>,
     /// The app client id the tokens carry as `aud`.
     pub user_pool_client_id: Option<String>,
     /// The command that prints a user's ID token.
@@ -239,10 +249,6 @@ pub fn client_env(
 /// The outputs JSON as written: [`outputs`] (with the provisioner's `lambdas`) plus `dev`.
 pub fn document(outputs: &Outputs, system: &System, endpoints: &Endpoints, dev: &DevInfo) -> Value {
     let mut doc = serde_json::to_value(outputs).unwrap_or_else(|_| json!({}));
-    let jwks_url = dev
-        .issuer
-        .as_ref()
-        .map(|i| format!("{i}/.well-known/jwks.json"));
     let credentials = dev.credentials_file.as_ref().map(|f| {
         json!({
             "file": f,
@@ -254,7 +260,7 @@ pub fn document(outputs: &Outputs, system: &System, endpoints: &Endpoints, dev: 
     let dev_section = json!({
         "ca_path": dev.ca_path,
         "issuer": dev.issuer,
-        "jwks_url": jwks_url,
+        "jwks_url": dev.jwks_url,
         "user_pool_client_id": dev.user_pool_client_id,
         "token_command": dev.token_command,
         "credentials": credentials,
@@ -520,7 +526,8 @@ mod tests {
     fn the_outputs_json_reads_back_through_the_publish_library() {
         let dev = DevInfo {
             ca_path: "/s/tls/ca.pem".into(),
-            issuer: Some(endpoints().issuer("us-east-1_AbC")),
+            issuer: Some("https://cognito-idp.us-east-1.amazonaws.com/us-east-1_AbC".into()),
+            jwks_url: Some(endpoints().jwks_url("us-east-1_AbC")),
             ..Default::default()
         };
         let doc = document(
@@ -532,7 +539,10 @@ mod tests {
         let back = Outputs::from_json(&doc.to_string()).unwrap();
         assert_eq!(back, outputs(&system(), &endpoints()));
         assert_eq!(doc["dev"]["ca_path"], "/s/tls/ca.pem");
-        assert_eq!(doc["dev"]["issuer"], "https://127.0.0.1:1005/us-east-1_AbC");
+        assert_eq!(
+            doc["dev"]["issuer"],
+            "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_AbC"
+        );
         assert_eq!(
             doc["dev"]["jwks_url"],
             "https://127.0.0.1:1005/us-east-1_AbC/.well-known/jwks.json"

@@ -236,13 +236,9 @@ where
     let handle = tokio::spawn(async move {
         let inner = tokio::spawn(serve);
         match inner.await {
-            Ok(Ok(())) => tracing::warn!("{name}: the endpoint stopped serving"),
-            Ok(Err(e)) => {
-                tracing::error!("{name}: the endpoint stopped: {e}");
-                eprintln!("warning: {name} endpoint is not serving: {e}");
-            }
+            Ok(Ok(())) => eprintln!("warning: {name} endpoint stopped serving"),
+            Ok(Err(e)) => eprintln!("warning: {name} endpoint is not serving: {e}"),
             Err(e) if e.is_panic() => {
-                tracing::error!("{name}: the endpoint panicked");
                 eprintln!("warning: {name} endpoint is not serving: it panicked");
             }
             Err(_) => {}
@@ -267,31 +263,57 @@ impl Running {
         }
     }
 
-    /// Serves until Ctrl-C (SIGINT) or SIGTERM, then [`Running::shutdown`]s. Returns the signal's
-    /// name.
-    pub async fn until_signal(self) -> std::io::Result<&'static str> {
-        let signal = wait_for_signal().await?;
+    /// Serves until `signals` reports Ctrl-C (SIGINT) or SIGTERM, then [`Running::shutdown`]s.
+    /// Returns the signal's name.
+    pub async fn until_signal(self, mut signals: Signals) -> &'static str {
+        let signal = signals.recv().await;
         self.shutdown().await;
-        Ok(signal)
+        signal
     }
 }
 
-/// Waits for SIGINT or SIGTERM (Ctrl-C only where there is no SIGTERM).
-pub async fn wait_for_signal() -> std::io::Result<&'static str> {
+/// The stop signals, listened for from [`Signals::install`] on: install them *before* saying the
+/// stack is ready, or a SIGTERM sent on the ready line would find the default action (death,
+/// with no clean exit code).
+#[derive(Debug)]
+pub struct Signals {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        let mut term = signal(SignalKind::terminate())?;
-        let mut int = signal(SignalKind::interrupt())?;
-        tokio::select! {
-            _ = term.recv() => Ok("SIGTERM"),
-            _ = int.recv() => Ok("SIGINT"),
+    term: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    int: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    /// Starts listening for SIGTERM and SIGINT (Ctrl-C only where there is no SIGTERM).
+    pub fn install() -> std::io::Result<Signals> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            Ok(Signals {
+                term: signal(SignalKind::terminate())?,
+                int: signal(SignalKind::interrupt())?,
+            })
+        }
+        #[cfg(not(unix))]
+        {
+            Ok(Signals {})
         }
     }
-    #[cfg(not(unix))]
-    {
-        tokio::signal::ctrl_c().await?;
-        Ok("Ctrl-C")
+
+    /// Waits for the next stop signal; its name.
+    pub async fn recv(&mut self) -> &'static str {
+        #[cfg(unix)]
+        {
+            tokio::select! {
+                _ = self.term.recv() => "SIGTERM",
+                _ = self.int.recv() => "SIGINT",
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+            "Ctrl-C"
+        }
     }
 }
 

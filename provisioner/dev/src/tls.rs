@@ -392,4 +392,75 @@ mod tests {
             vec!["127.0.0.1", "::1", "localhost"]
         );
     }
+
+    /// A TLS client trusting only `ca_path` handshakes with `acceptor` as `name`; the ALPN
+    /// protocol agreed on.
+    async fn handshake(tls: &Tls, name: &str, alpn: &[&[u8]]) -> Result<Option<Vec<u8>>, String> {
+        let mut roots = rustls::RootCertStore::empty();
+        for cert in CertificateDer::pem_file_iter(&tls.ca_path).unwrap() {
+            roots.add(cert.unwrap()).unwrap();
+        }
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let mut config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+        let listener = tokio::net::TcpListener::bind((LOCAL, 0)).await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let acceptor = tls.acceptor.clone();
+        let server = tokio::spawn(async move {
+            let (tcp, _) = listener.accept().await.unwrap();
+            acceptor.accept(tcp).await.map(|_| ())
+        });
+        let tcp = tokio::net::TcpStream::connect((LOCAL, port)).await.unwrap();
+        let server_name =
+            tokio_rustls::rustls::pki_types::ServerName::try_from(name.to_owned()).unwrap();
+        let result = tokio_rustls::TlsConnector::from(Arc::new(config))
+            .connect(server_name, tcp)
+            .await
+            .map(|s| s.get_ref().1.alpn_protocol().map(<[u8]>::to_vec))
+            .map_err(|e| e.to_string());
+        let _ = server.await;
+        result
+    }
+
+    #[tokio::test]
+    async fn a_client_trusting_only_the_ca_accepts_the_server_under_every_local_name() {
+        let tls = load_or_create(&tmp("trust"), LOCAL).unwrap();
+        for name in ["127.0.0.1", "localhost", "::1"] {
+            let alpn = handshake(&tls, name, &[b"h2", b"http/1.1"]).await.unwrap();
+            assert_eq!(alpn.as_deref(), Some(&b"http/1.1"[..]), "{name}");
+        }
+    }
+
+    #[tokio::test]
+    async fn mqtt_clients_handshake_with_aws_iots_alpn_or_none() {
+        let tls = load_or_create(&tmp("mqtt"), LOCAL).unwrap();
+        let alpn = handshake(&tls, "127.0.0.1", &[b"x-amzn-mqtt-ca"])
+            .await
+            .unwrap();
+        assert_eq!(alpn.as_deref(), Some(&b"x-amzn-mqtt-ca"[..]));
+        assert_eq!(handshake(&tls, "127.0.0.1", &[]).await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn a_client_expecting_another_name_refuses_the_certificate() {
+        let tls = load_or_create(&tmp("othername"), LOCAL).unwrap();
+        let e = handshake(&tls, "example.com", &[]).await.unwrap_err();
+        assert!(e.contains("certificate"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn a_certificate_from_another_state_directorys_ca_is_not_trusted() {
+        let ours = load_or_create(&tmp("ours"), LOCAL).unwrap();
+        let theirs = load_or_create(&tmp("theirs"), LOCAL).unwrap();
+        let mixed = Tls {
+            acceptor: theirs.acceptor.clone(),
+            ..ours
+        };
+        let e = handshake(&mixed, "127.0.0.1", &[]).await.unwrap_err();
+        assert!(e.contains("certificate"), "{e}");
+    }
 }

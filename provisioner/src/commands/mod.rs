@@ -4,6 +4,7 @@
 
 pub(crate) mod apply;
 pub(crate) mod destroy;
+pub(crate) mod dev;
 pub(crate) mod iot;
 pub(crate) mod lock;
 pub(crate) mod plan;
