@@ -62,7 +62,9 @@ trap cleanup EXIT
 
 STATE="$WORK/state"
 PORTS="events=0,graphql=0,iot_wss=0,iot_mqtt=0,aws=0"
-# Starts the stack; prints the milliseconds from spawn to the ready line.
+# Starts the stack (STACK_PID); sets READY_MS to the milliseconds from spawn to the ready line.
+# Not called in $(…): the PID must stay in this shell so that it can be stopped.
+READY_MS=""
 start_stack() {
     : >"$WORK/stack.err"
     local t0 t1
@@ -78,13 +80,14 @@ start_stack() {
     done
     t1="$(date +%s%N)"
     grep -q '^groupcast dev ready' "$WORK/stack.err" || { cat "$WORK/stack.err" >&2; exit 1; }
-    echo $(( (t1 - t0) / 1000000 ))
+    READY_MS=$(( (t1 - t0) / 1000000 ))
 }
 
 echo "== start-up to ready, $STARTS starts ($(date -u +%T))" >&2
 : >"$OUT/startup.jsonl"
 for i in $(seq "$STARTS"); do
-    ms="$(start_stack)"
+    start_stack
+    ms="$READY_MS"
     self="$(sed -n 's/^groupcast dev ready in \([0-9]*\) ms.*/\1/p' "$WORK/stack.err")"
     echo "{\"start\":$i,\"cold\":$([ "$i" = 1 ] && echo true || echo false),\"spawn_to_ready_ms\":$ms,\"self_reported_ms\":$self}" >>"$OUT/startup.jsonl"
     echo "   start $i: ${ms} ms to the ready line (self-reported ${self} ms)" >&2
