@@ -10,6 +10,8 @@
 //! Each test also runs its scenario WITHOUT the revoke call and asserts the revoked user still
 //! receives: so the test fails if revocation stops doing anything (it cannot pass vacuously).
 
+mod rendered;
+
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -59,14 +61,11 @@ fn rendered_group_policy(group: &str) -> String {
     .to_string()
 }
 
-const GRAPHQL_FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/graphql");
-
-/// The GraphQL API as `provisioner render` renders it (the fixtures the GraphQL endpoint's own
-/// tests use): Cognito subscribers, IAM publisher, the invalidation filter and `revoke`.
+/// The GraphQL API as `provisioner render` renders it at test time (tests/rendered): Cognito subscribers, IAM publisher, the invalidation filter and `revoke`.
 fn graphql_system() -> GraphqlSystem {
     let mut templates = std::collections::BTreeMap::new();
     let mut schema = String::new();
-    for entry in std::fs::read_dir(GRAPHQL_FIXTURES).unwrap() {
+    for entry in std::fs::read_dir(rendered::graphql_dir()).unwrap() {
         let path = entry.unwrap().path();
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
         let text = std::fs::read_to_string(&path).unwrap();
