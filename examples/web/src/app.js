@@ -81,9 +81,10 @@ async function subscribeGraphql(s) {
   // The foreign group first, and alone: on an `Unauthorized` subscription error Amplify closes the
   // shared WebSocket to reconnect with fresh tokens, and a subscription already on that socket
   // would silently stop receiving. The user's own subscription opens after the refusal settled.
-  for (const [label, onlyGroups] of [[`${s.foreign} (not mine)`, [s.foreign]], [s.groups.join(','), s.groups]]) {
+  // Both rows exist before the first answer, so the page is not "settled" between the two.
+  const plans = [[`${s.foreign} (not mine)`, [s.foreign]], [s.groups.join(','), s.groups]].map(([label, onlyGroups]) => [label, onlyGroups, row('graphql', `onlyGroups ${label}`)]);
+  for (const [label, onlyGroups, r] of plans) {
     const variables = { onlyGroups };
-    const r = row('graphql', `onlyGroups ${label}`);
     await new Promise((answered) => {
       const off = Hub.listen('api', ({ payload }) => {
         if (payload.event === 'Subscription ack' && JSON.stringify(payload.data && payload.data.variables) === JSON.stringify(variables)) {

@@ -89,6 +89,9 @@ pub async fn handle(stack: &Stack, req: &AwsRequest) -> AwsResponse {
     if let Some(name) = invoke_path(&req.path) {
         return invoke(stack, req, &name).await;
     }
+    if req.method == "POST" && is_get_caller_identity(&req.body) {
+        return get_caller_identity(stack, req).await;
+    }
     let target = req.headers.get("x-amz-target").map(String::as_str);
     let body: Value = if req.body.is_empty() {
         json!({})
@@ -146,6 +149,91 @@ pub fn register_function(stack: &Stack, name: &str, function: Arc<LambdaFunction
         .lock()
         .unwrap_or_else(|p| p.into_inner())
         .insert(name.to_owned(), function);
+}
+
+/// Whether a Query-protocol body asks STS for `GetCallerIdentity` (`Action=GetCallerIdentity&…`).
+fn is_get_caller_identity(body: &[u8]) -> bool {
+    std::str::from_utf8(body)
+        .map(|b| b.split('&').any(|kv| kv == "Action=GetCallerIdentity"))
+        .unwrap_or(false)
+}
+
+/// STS `GetCallerIdentity`, which `provisioner` calls before any change to check the account
+/// (https://docs.aws.amazon.com/STS/latest/APIReference/API_GetCallerIdentity.html): the caller
+/// whose SigV4 signature (signing name `sts`) verifies, in the Query protocol's XML.
+async fn get_caller_identity(stack: &Stack, req: &AwsRequest) -> AwsResponse {
+    let caller = stack
+        .auth
+        .authenticate_service(
+            &AuthRequest {
+                headers: &req.headers,
+                method: &req.method,
+                path: &req.path,
+                body: &req.body,
+                source_ip: std::net::IpAddr::from([127, 0, 0, 1]),
+                channel: None,
+                operation: None,
+            },
+            "sts",
+        )
+        .await;
+    let xml = |status: u16, body: String| AwsResponse {
+        status,
+        headers: vec![("content-type".to_owned(), "text/xml".to_owned())],
+        body: body.into_bytes(),
+    };
+    let request_id = uuid::Uuid::new_v4();
+    match caller {
+        Ok(c) => {
+            stack.log.decision(crate::log::Decision {
+                transport: "aws",
+                action: "sts:GetCallerIdentity",
+                target: &c.principal,
+                principal: Some(&c.principal),
+                outcome: crate::log::Outcome::Admitted,
+                reason: None,
+            });
+            let user_id = c.principal.rsplit('/').next().unwrap_or("local");
+            xml(
+                200,
+                format!(
+                    "<GetCallerIdentityResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\">\
+                     <GetCallerIdentityResult><Arn>{}</Arn><UserId>AROALOCAL:{}</UserId>\
+                     <Account>{}</Account></GetCallerIdentityResult><ResponseMetadata>\
+                     <RequestId>{request_id}</RequestId></ResponseMetadata></GetCallerIdentityResponse>",
+                    xml_escape(&c.principal),
+                    xml_escape(user_id),
+                    xml_escape(&stack.system.account_id)
+                ),
+            )
+        }
+        Err(e) => {
+            stack.log.decision(crate::log::Decision {
+                transport: "aws",
+                action: "sts:GetCallerIdentity",
+                target: "-",
+                principal: None,
+                outcome: crate::log::Outcome::Refused,
+                reason: Some(&e.message),
+            });
+            xml(
+                403,
+                format!(
+                    "<ErrorResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\"><Error>\
+                     <Type>Sender</Type><Code>InvalidClientTokenId</Code><Message>{}</Message>\
+                     </Error><RequestId>{request_id}</RequestId></ErrorResponse>",
+                    xml_escape(&e.message)
+                ),
+            )
+        }
+    }
+}
+
+fn xml_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }
 
 /// `POST /2015-03-31/functions/{FunctionName}/invocations` → the percent-decoded function name

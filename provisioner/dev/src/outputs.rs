@@ -262,6 +262,8 @@ pub fn document(outputs: &Outputs, system: &System, endpoints: &Endpoints, dev: 
         "issuer": dev.issuer,
         "jwks_url": dev.jwks_url,
         "user_pool_client_id": dev.user_pool_client_id,
+        // The local identity pool (the AWS port's GetId / GetCredentialsForIdentity).
+        "identity_pool_id": crate::identity::identity_pool_id(&system.region, &system.project),
         "token_command": dev.token_command,
         "credentials": credentials,
         "env_file": dev.env_file,
@@ -329,6 +331,8 @@ pub fn amplify_outputs(system: &System, endpoints: &Endpoints, dev: &DevInfo) ->
             "username_attributes": [],
             "standard_required_attributes": [],
             "user_verification_types": [],
+            // The local identity pool: Amplify's Gen 2 field for IAM credentials (IoT over WSS).
+            "identity_pool_id": crate::identity::identity_pool_id(&system.region, &system.project),
             "unauthenticated_identities_enabled": false,
             "groups": [],
         });
@@ -561,6 +565,10 @@ mod tests {
         assert_eq!(a["version"], "1.3");
         assert_eq!(a["auth"]["user_pool_id"], "us-east-1_AbC");
         assert_eq!(a["auth"]["user_pool_client_id"], "client");
+        assert_eq!(
+            a["auth"]["identity_pool_id"],
+            crate::identity::identity_pool_id(&system().region, &system().project)
+        );
         assert_eq!(a["data"]["url"], "https://127.0.0.1:1002/graphql");
         assert_eq!(
             a["data"]["default_authorization_type"],

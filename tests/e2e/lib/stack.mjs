@@ -100,11 +100,12 @@ function publisherCredentials(outputs, stateDir) {
   return { accessKeyId, secretAccessKey, sessionToken: creds.session_token || creds.sessionToken };
 }
 
-/// The emulated AWS APIs' origin (Cognito identity, IoT control plane): the issuer's origin.
+/// The emulated AWS APIs' origin (Cognito identity, IoT control plane): the outputs' `dev.urls.aws`.
+/// (The issuer is the configured user pool's URL, which only names the pool: nothing is served there.)
 function awsOrigin(outputs) {
-  const iss = outputs.dev && outputs.dev.issuer;
-  if (!iss) throw new Error('outputs: dev.issuer is missing');
-  return new URL(iss).origin;
+  const aws = outputs.dev && outputs.dev.urls && outputs.dev.urls.aws;
+  if (!aws) throw new Error('outputs: dev.urls.aws is missing');
+  return new URL(aws).origin;
 }
 
 /// `provisioner dev token` for a user and groups: sets the user's groups in the stack's directory
