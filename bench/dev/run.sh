@@ -9,7 +9,7 @@
 #      pair) publishes at BENCH_DEV_RATE messages/s ("paced") and flat out ("flat"): deliveries/s
 #      and publish-to-receive latency p50/p99 (the payload carries the publish time);
 #   3. the Events baseline in the same rounds, with the same client load: the Node fixture the
-#      stack replaces (bench/dev/events-emulator.mjs, plain ws, API-key publisher).
+#      stack replaces (tests/e2e/events-emulator.mjs, plain ws, API-key publisher).
 # Rounds alternate the order of the targets so a slow spell of the host hits all alike.
 #
 # Usage: bash bench/dev/run.sh            (not part of the test command; ~6 min after the build)
