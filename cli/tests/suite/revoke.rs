@@ -134,7 +134,7 @@ fn events_cannot_revoke_so_the_bound_goes_to_stderr_and_the_exit_code_is_6_not_0
     assert_eq!(lines[1]["outcome"]["status"], "invalidated");
     let err = run.stderr();
     assert!(
-        err.contains("groupcast: events: not revoked: AppSync Events cannot invalidate")
+        err.contains("groupcast: events: not revoked: AppSync Events cannot close a subscription from the server")
             && err.contains("24 hours"),
         "{}",
         run.describe()
