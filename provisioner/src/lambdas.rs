@@ -216,6 +216,7 @@ mod tests {
                 namespaces: vec![NamespaceOutputs {
                     name: "live".to_owned(),
                     arn: String::new(),
+                    epoch_seconds: None,
                 }],
                 ..Default::default()
             }),

@@ -49,6 +49,7 @@
 mod auth;
 mod client;
 pub mod config;
+pub mod epoch;
 mod error;
 pub mod events;
 #[cfg(feature = "websocket")]

@@ -21,9 +21,18 @@ pub const EVENTS_WS_PUBLISHES_PER_SECOND: usize = 25;
 pub const CHANNEL_SEGMENT_MAX_CHARS: usize = 50;
 /// Segments in a channel path, the namespace included. *Events guide, channel paths.*
 pub const CHANNEL_MAX_SEGMENTS: usize = 5;
+/// The shortest epoch of a time-sliced namespace (`[[events.namespaces]] epoch_seconds`), in seconds.
+/// groupcast's own choice, not AWS's: subscribers re-subscribe once per epoch, and clocks that
+/// disagree by more than an epoch refuse each other's channels (crate::epoch).
+pub const EPOCH_SECONDS_MIN: u64 = 2;
+/// The longest epoch, in seconds: a day, the longest an Events connection lives anyway
+/// (*Events guide, WebSocket protocol*: connections last up to 24 hours).
+pub const EPOCH_SECONDS_MAX: u64 = 86_400;
 /// Segments a groupcast topic may have: a channel is `/{namespace}/{group}/{topic…}`, so the topic
 /// gets what the namespace and the group segment leave of [`CHANNEL_MAX_SEGMENTS`].
 pub const TOPIC_MAX_SEGMENTS: usize = CHANNEL_MAX_SEGMENTS - 2;
+/// Segments a topic may have in a time-sliced namespace: the epoch segment takes one more.
+pub const EPOCH_TOPIC_MAX_SEGMENTS: usize = TOPIC_MAX_SEGMENTS - 1;
 
 /// Bytes in one GraphQL subscription payload (the mutation's returned selection). *AppSync quotas.*
 pub const GRAPHQL_SUBSCRIPTION_PAYLOAD_MAX_BYTES: usize = 240_000;

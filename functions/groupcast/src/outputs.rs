@@ -114,6 +114,10 @@ pub struct NamespaceOutputs {
     pub name: String,
     /// Namespace ARN (the resource of `appsync:EventPublish`).
     pub arn: String,
+    /// The namespace's epoch in seconds when its channels are time-sliced
+    /// (`/{namespace}/{group}/t{N}/{topic}`, [`crate::epoch`]); absent when they are not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub epoch_seconds: Option<u64>,
 }
 
 /// An AppSync GraphQL pubsub API.

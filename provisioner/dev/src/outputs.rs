@@ -164,6 +164,8 @@ pub fn outputs(system: &System, endpoints: &Endpoints) -> Outputs {
                 .map(|n| NamespaceOutputs {
                     name: n.name.clone(),
                     arn: format!("{api_arn}/channelNamespace/{}", n.name),
+                    // Filled from the config by the epoch work (issue 14).
+                    epoch_seconds: None,
                 })
                 .collect(),
             api_key: api_key.clone().filter(|_| events_uses_key),
