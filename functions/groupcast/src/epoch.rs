@@ -159,8 +159,21 @@ mod tests {
     #[test]
     fn only_the_canonical_spelling_is_an_epoch_segment() {
         for s in [
-            "", "t", "T1", "t01", "t00", "t-1", "t+1", "t1a", "t 1", "x1", "t1.0", "t*",
-            "t1000000000000000", "٣", "t١",
+            "",
+            "t",
+            "T1",
+            "t01",
+            "t00",
+            "t-1",
+            "t+1",
+            "t1a",
+            "t 1",
+            "x1",
+            "t1.0",
+            "t*",
+            "t1000000000000000",
+            "٣",
+            "t١",
         ] {
             assert_eq!(parse_segment(s), None, "{s:?}");
         }
@@ -195,14 +208,20 @@ mod tests {
 
     #[test]
     fn the_shared_table_agrees_with_the_rule() {
-        let table: serde_json::Value = serde_json::from_str(include_str!(
-            "../../../tests/fixtures/epoch-segments.json"
-        ))
-        .unwrap();
+        let table: serde_json::Value =
+            serde_json::from_str(include_str!("../../../tests/fixtures/epoch-segments.json"))
+                .unwrap();
         for case in table["epochs"].as_array().unwrap() {
-            let (t, p) = (case["unix"].as_u64().unwrap(), case["period"].as_u64().unwrap());
+            let (t, p) = (
+                case["unix"].as_u64().unwrap(),
+                case["period"].as_u64().unwrap(),
+            );
             assert_eq!(epoch_at(t, p), case["epoch"].as_u64().unwrap(), "{case}");
-            assert_eq!(segment(epoch_at(t, p)), case["segment"].as_str().unwrap(), "{case}");
+            assert_eq!(
+                segment(epoch_at(t, p)),
+                case["segment"].as_str().unwrap(),
+                "{case}"
+            );
         }
         for case in table["segments"].as_array().unwrap() {
             let s = case["segment"].as_str().unwrap();
