@@ -31,12 +31,16 @@ export type GroupcastRule =
   | 'endpoint'
   | 'authorizer-name'
   | 'token-key-name'
-  | 'token';
+  | 'token'
+  | 'epoch-seconds'
+  | 'epoch'
+  | 'time'
+  | 'function';
 
 /** The error every function here throws. */
 export class GroupcastError extends Error {
   readonly name: 'GroupcastError';
-  /** The argument at fault: `group`, `topic`, `events.namespace`, `iot.topic_prefix`, `identityId`, `suffix`, `endpoint`, `authorizerName`, `tokenKeyName` or `token`. */
+  /** The argument at fault: `group`, `topic`, `events.namespace`, `iot.topic_prefix`, `identityId`, `suffix`, `endpoint`, `authorizerName`, `tokenKeyName`, `token`, `epochSeconds`, `epoch`, `unixSeconds`, `unixMillis` or `subscribe`. */
   readonly field: string;
   /** The rule it broke. */
   readonly rule: GroupcastRule;
@@ -56,12 +60,67 @@ export function groupSegment(group: string): string;
 /** The group a segment stands for, or null when no group maps to it (groupcast::decode_segment). */
 export function decodeSegment(segment: string): string | null;
 
+/** Epoch options of {@link eventsChannel}. */
+export interface EpochOptions {
+  /** The namespace's epoch (outputs `events.namespaces[].epochSeconds`): 2–86400; absent, null or 0 = no epochs. */
+  epochSeconds?: number | null;
+  /** The epoch to name (default: the current one of this machine's clock). */
+  epoch?: number;
+}
+
 /**
  * The AppSync Events channel `/{namespace}/{groupSegment(group)}/{topic}`. `topic` is 1–3 segments;
- * the last may be `*` to subscribe to every topic below it.
- * @throws {GroupcastError} naming `events.namespace`, `group` or `topic`.
+ * the last may be `*` to subscribe to every topic below it. With `{ epochSeconds }` (a time-sliced
+ * namespace): `/{namespace}/{segment}/t{epoch}/{topic}`, `topic` at most 2 segments.
+ * @throws {GroupcastError} naming `events.namespace`, `group`, `topic`, `epochSeconds` or `epoch`.
  */
-export function eventsChannel(namespace: string, group: string, topic: string): string;
+export function eventsChannel(namespace: string, group: string, topic: string, options?: EpochOptions): string;
+
+/** The shortest epoch in seconds: 2. */
+export const EPOCH_SECONDS_MIN: 2;
+/** The longest epoch in seconds: 86400. */
+export const EPOCH_SECONDS_MAX: 86400;
+/** Digits an epoch number may have in a segment: 15. */
+export const EPOCH_MAX_DIGITS: 15;
+/** Segments a topic may have in a time-sliced namespace: 2. */
+export const EPOCH_TOPIC_MAX_SEGMENTS: 2;
+
+/** floor(unixSeconds / epochSeconds) (groupcast::epoch::epoch_at). @throws {GroupcastError} `epochSeconds`, `unixSeconds`. */
+export function epochAt(unixSeconds: number, epochSeconds: number): number;
+/** `t{n}` (groupcast::epoch::segment). @throws {GroupcastError} `epoch`. */
+export function epochSegment(n: number): string;
+/** The epoch a segment names, or null when it is no epoch segment (groupcast::epoch::parse_segment). */
+export function parseEpochSegment(s: string): number | null;
+/** The epochs a subscriber holds at `unixMillis`, ascending (groupcast::epoch::window). */
+export function epochWindow(unixMillis: number, epochSeconds: number): number[];
+/** When {@link epochWindow} next changes after `unixMillis` (groupcast::epoch::next_change_millis). */
+export function epochNextChange(unixMillis: number, epochSeconds: number): number;
+
+/** What {@link keepSubscribed} needs. */
+export interface KeepSubscribedOptions<T = unknown> {
+  namespace: string;
+  group: string;
+  topic: string;
+  /** The namespace's epoch; absent, null or 0 = one plain channel. */
+  epochSeconds?: number | null;
+  /** Subscribes to one channel: an unsubscribe function, or a promise of one; throws or rejects when refused. */
+  subscribe: (channel: string) => (() => T) | Promise<() => T>;
+  /** Milliseconds since the epoch (default Date.now). */
+  now?: () => number;
+  /** Default setTimeout. */
+  setTimer?: (fn: () => void, ms: number) => unknown;
+  /** Default clearTimeout. */
+  clearTimer?: (handle: any) => void;
+  /** A refusal: the rotation has ended, every channel unsubscribed (default: console.error). */
+  onError?: (error: unknown, channel: string) => void;
+}
+
+/**
+ * Keeps one logical channel subscribed across epochs: every epoch of the window, new ones subscribed
+ * before dropped ones are unsubscribed. Returns `stop()`, which unsubscribes everything.
+ * @throws {GroupcastError} for a bad namespace, group, topic, period or `subscribe`.
+ */
+export function keepSubscribed<T = unknown>(options: KeepSubscribedOptions<T>): () => Promise<void>;
 
 /**
  * The IoT Core topic `{prefix}/{groupSegment(group)}/{topic}`. `topic` is 1–3 segments; the last may

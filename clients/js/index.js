@@ -157,13 +157,16 @@ export function decodeSegment(segment) {
 
 // The topic rule of groupcast::validate_topic, plus, when `wildcard` is given, that one final level
 // (`topic` itself or what follows its last `/`) may be that wildcard, for subscribing.
-function checkTopic(topic, wildcard) {
+function checkTopic(topic, wildcard, max = TOPIC_MAX_SEGMENTS) {
   if (typeof topic !== 'string' || topic.length === 0) {
     throw new GroupcastError('topic', 'empty', `invalid topic: must not be empty: ${TOPIC_RULE}`);
   }
   const segments = topic.split('/');
-  if (segments.length > TOPIC_MAX_SEGMENTS) {
-    throw new GroupcastError('topic', 'segments', `invalid topic: ${quote(topic)} has ${segments.length} segments: ${TOPIC_RULE}`);
+  if (segments.length > max) {
+    const rule = max === TOPIC_MAX_SEGMENTS
+      ? TOPIC_RULE
+      : `in a time-sliced namespace the epoch segment takes one of the channel's ${CHANNEL_MAX_SEGMENTS} segments, so a topic has at most ${max} (limits::EPOCH_TOPIC_MAX_SEGMENTS), a final '*' included`;
+    throw new GroupcastError('topic', 'segments', `invalid topic: ${quote(topic)} has ${segments.length} segments: ${rule}`);
   }
   const bad = segments.find((s, i) => !isValidSegment(s) && !(i === segments.length - 1 && s === wildcard));
   if (bad !== undefined) {
@@ -178,8 +181,14 @@ function checkTopic(topic, wildcard) {
  * valid segments, the last of which may be `*` to subscribe to every topic below (`jobs/*`, or `*`
  * for all of the group's topics): a channel has at most 5 segments, the `*` included, as the
  * generated handler counts them. Throws a GroupcastError naming the field.
+ *
+ * In a time-sliced namespace (outputs `events.namespaces[].epochSeconds`), pass `{ epochSeconds }`:
+ * the channel is `/{namespace}/{segment}/t{epoch}/{topic}` with `epoch` the one given, or the current
+ * one of this machine's clock; `topic` then has at most 2 segments (EPOCH_TOPIC_MAX_SEGMENTS).
+ * `epochSeconds` absent, null or 0 means no epochs. To stay subscribed across epochs, use
+ * {@link keepSubscribed}.
  */
-export function eventsChannel(namespace, group, topic) {
+export function eventsChannel(namespace, group, topic, { epochSeconds, epoch } = {}) {
   if (!isValidSegment(namespace)) {
     throw new GroupcastError(
       'events.namespace',
@@ -188,8 +197,14 @@ export function eventsChannel(namespace, group, topic) {
     );
   }
   const segment = groupSegment(group);
-  checkTopic(topic, '*');
-  return `/${namespace}/${segment}/${topic}`;
+  if (!epochsOn(epochSeconds) && epoch === undefined) {
+    checkTopic(topic, '*');
+    return `/${namespace}/${segment}/${topic}`;
+  }
+  checkTopic(topic, '*', EPOCH_TOPIC_MAX_SEGMENTS);
+  const n = epoch === undefined ? epochAt(Date.now() / 1000, epochSeconds) : epoch;
+  if (epochsOn(epochSeconds)) checkEpochSeconds(epochSeconds);
+  return `/${namespace}/${segment}/${epochSegment(n)}/${topic}`;
 }
 
 function utf8Length(s) {
@@ -309,4 +324,196 @@ export function iotCustomAuthUrl({ endpoint, authorizerName, token, tokenKeyName
   }
   const q = (s) => encodeURIComponent(s);
   return `wss://${host}/mqtt?x-amz-customauthorizer-name=${q(authorizerName)}&${q(tokenKeyName)}=${q(bare)}`;
+}
+
+// Time-sliced Events channels ("epochs", issue 14): the JavaScript copy of groupcast::epoch
+// (functions/groupcast/src/epoch.rs), tested against the same table (tests/fixtures/epoch-segments.json).
+// AppSync Events cannot close a subscription from the server, so a namespace with `epoch_seconds = P`
+// puts the epoch N = floor(unix seconds / P) in every channel, `/{namespace}/{group}/t{N}/{topic}`, and its
+// onSubscribe admits only epochs near the server's clock: a subscriber re-subscribes (and is re-checked
+// against its groups) every period. `keepSubscribed` does that rotation for a browser.
+
+/** The shortest epoch in seconds (groupcast::limits::EPOCH_SECONDS_MIN). */
+export const EPOCH_SECONDS_MIN = 2;
+/** The longest epoch in seconds, a day (groupcast::limits::EPOCH_SECONDS_MAX). */
+export const EPOCH_SECONDS_MAX = 86400;
+/** Digits an epoch number may have in a segment (groupcast::epoch::MAX_DIGITS): exact in a JS number. */
+export const EPOCH_MAX_DIGITS = 15;
+/** Segments a topic may have in a time-sliced namespace: the epoch segment takes one (limits::EPOCH_TOPIC_MAX_SEGMENTS). */
+export const EPOCH_TOPIC_MAX_SEGMENTS = TOPIC_MAX_SEGMENTS - 1;
+const EPOCH_SEGMENT = /^t(0|[1-9][0-9]{0,14})$/;
+
+// groupcast::epoch::check_period, with Rust's text.
+function checkEpochSeconds(epochSeconds) {
+  if (!Number.isInteger(epochSeconds) || epochSeconds < EPOCH_SECONDS_MIN || epochSeconds > EPOCH_SECONDS_MAX) {
+    throw new GroupcastError(
+      'epochSeconds',
+      'epoch-seconds',
+      `epoch_seconds is ${quote(epochSeconds ?? null)}: an epoch lasts ${EPOCH_SECONDS_MIN}-${EPOCH_SECONDS_MAX} seconds (limits::EPOCH_SECONDS_MIN/MAX); subscribers re-subscribe once per epoch, so below 60 costs many re-subscriptions`,
+    );
+  }
+}
+
+function checkTime(field, t) {
+  if (typeof t !== 'number' || !Number.isFinite(t) || t < 0) {
+    throw new GroupcastError(field, 'time', `${field} ${quote(t ?? null)}: must be a finite, non-negative number`);
+  }
+}
+
+/** The epoch `unixSeconds` falls in for a period of `epochSeconds`: floor(unixSeconds / epochSeconds) (groupcast::epoch::epoch_at). */
+export function epochAt(unixSeconds, epochSeconds) {
+  checkEpochSeconds(epochSeconds);
+  checkTime('unixSeconds', unixSeconds);
+  return Math.floor(Math.floor(unixSeconds) / epochSeconds);
+}
+
+/** The channel segment of epoch `n`: `t{n}` (groupcast::epoch::segment). */
+export function epochSegment(n) {
+  if (!Number.isSafeInteger(n) || n < 0 || String(n).length > EPOCH_MAX_DIGITS) {
+    throw new GroupcastError('epoch', 'epoch', `epoch ${quote(n ?? null)}: must be a whole number 0-${'9'.repeat(EPOCH_MAX_DIGITS)}`);
+  }
+  return `t${n}`;
+}
+
+/** The epoch a channel segment names, or null when it is no epoch segment: `t` + decimal, no leading zeros, at most 15 digits (groupcast::epoch::parse_segment). */
+export function parseEpochSegment(s) {
+  if (typeof s !== 'string') return null;
+  const m = EPOCH_SEGMENT.exec(s);
+  return m ? Number(m[1]) : null;
+}
+
+// groupcast::epoch::grace, in milliseconds: half the period, at most 30 s.
+function graceMillis(epochSeconds) {
+  return Math.min(epochSeconds * 500, 30000);
+}
+
+/**
+ * The epochs a subscriber holds at `unixMillis`: the current one and the next, and the previous one during
+ * the first half of the current one (at most 30 s), for a publisher whose clock is slightly behind.
+ * Ascending (groupcast::epoch::window).
+ */
+export function epochWindow(unixMillis, epochSeconds) {
+  checkEpochSeconds(epochSeconds);
+  checkTime('unixMillis', unixMillis);
+  const periodMs = epochSeconds * 1000;
+  const t = Math.floor(unixMillis);
+  const n = Math.floor(t / periodMs);
+  const out = [];
+  if (n > 0 && t % periodMs < graceMillis(epochSeconds)) out.push(n - 1);
+  out.push(n, n + 1);
+  return out;
+}
+
+/** When {@link epochWindow} next changes after `unixMillis`: the end of the grace, or the next epoch's start (groupcast::epoch::next_change_millis). */
+export function epochNextChange(unixMillis, epochSeconds) {
+  checkEpochSeconds(epochSeconds);
+  checkTime('unixMillis', unixMillis);
+  const periodMs = epochSeconds * 1000;
+  const t = Math.floor(unixMillis);
+  const start = t - (t % periodMs);
+  const graceEnd = start + graceMillis(epochSeconds);
+  return t < graceEnd ? graceEnd : start + periodMs;
+}
+
+// Whether an `{ epochSeconds }` option turns epochs on: absent, null and 0 mean off, as
+// GROUPCAST_EVENTS_EPOCH_SECONDS=0 does.
+function epochsOn(epochSeconds) {
+  return epochSeconds !== undefined && epochSeconds !== null && epochSeconds !== 0;
+}
+
+/**
+ * Keeps one logical channel subscribed across epochs. Calls `subscribe(channel)` (which returns an
+ * unsubscribe function, or a promise of one, and throws or rejects when the service refuses) for every
+ * epoch of {@link epochWindow}, and at each of the window's changes ({@link epochNextChange}) subscribes
+ * to the new epochs first, waits until they are in place, and only then unsubscribes the dropped ones, so
+ * nothing published in between is missed. A message is published to exactly one epoch, so none arrives
+ * twice. Without `epochSeconds` (absent, null or 0) it subscribes to the plain channel once.
+ *
+ * A refused subscription (e.g. the user was removed from the group, or this clock is off by more than an
+ * epoch) ends the whole rotation, every channel unsubscribed, and is reported to `onError(error, channel)`
+ * (default: console.error): the removed member stops receiving, as groupcast intends.
+ *
+ * `now`, `setTimer` and `clearTimer` default to Date.now, setTimeout and clearTimeout (a test passes a
+ * fake clock). Returns `stop()`, which unsubscribes everything and resolves when done.
+ * Throws a GroupcastError (before subscribing anything) for a bad namespace, group, topic or period.
+ */
+export function keepSubscribed({
+  namespace,
+  group,
+  topic,
+  epochSeconds,
+  subscribe,
+  now = Date.now,
+  setTimer = setTimeout,
+  clearTimer = clearTimeout,
+  onError,
+} = {}) {
+  if (typeof subscribe !== 'function') {
+    throw new GroupcastError('subscribe', 'function', 'subscribe must be a function(channel) returning an unsubscribe function or a promise of one');
+  }
+  const on = epochsOn(epochSeconds);
+  // Every input checked before anything is subscribed.
+  if (on) eventsChannel(namespace, group, topic, { epochSeconds, epoch: 0 });
+  else eventsChannel(namespace, group, topic);
+  const channelOf = (n) => (on ? eventsChannel(namespace, group, topic, { epochSeconds, epoch: n }) : eventsChannel(namespace, group, topic));
+
+  const held = new Map(); // epoch (or 'plain') -> { channel, unsubscribe: Promise<function> }
+  let stopped = false;
+  let timer = null;
+
+  const release = (key) => {
+    const h = held.get(key);
+    held.delete(key);
+    return h.unsubscribe.then((u) => u(), () => {}).then(() => {}, () => {});
+  };
+  const stop = () => {
+    stopped = true;
+    if (timer !== null) clearTimer(timer);
+    timer = null;
+    return Promise.all([...held.keys()].map(release)).then(() => {});
+  };
+  const fail = (error, channel) => {
+    if (stopped) return;
+    stop();
+    if (onError) onError(error, channel);
+    else console.error(`groupcast keepSubscribed: ${channel} was refused, the subscription ended:`, error);
+  };
+  // Subscribes to `key`'s channel; resolves to whether the service took it.
+  const open = (key) => {
+    const channel = channelOf(key);
+    let p;
+    try {
+      p = Promise.resolve(subscribe(channel));
+    } catch (e) {
+      p = Promise.reject(e);
+    }
+    const unsubscribe = p.then((u) => {
+      if (typeof u !== 'function') {
+        throw new GroupcastError('subscribe', 'function', `subscribe(${quote(channel)}) gave no unsubscribe function`);
+      }
+      return u;
+    });
+    held.set(key, { channel, unsubscribe });
+    return unsubscribe.then(() => true, (error) => {
+      fail(error, channel);
+      return false;
+    });
+  };
+
+  const tick = async () => {
+    timer = null;
+    if (stopped) return;
+    const t = now();
+    const want = epochWindow(t, epochSeconds);
+    const ok = await Promise.all(want.filter((n) => !held.has(n)).map(open));
+    // New epochs in place before any old one goes.
+    if (stopped || ok.includes(false)) return;
+    await Promise.all([...held.keys()].filter((n) => !want.includes(n)).map(release));
+    if (stopped) return;
+    timer = setTimer(tick, Math.max(0, epochNextChange(t, epochSeconds) - now()));
+  };
+
+  if (on) tick();
+  else open('plain');
+  return stop;
 }
