@@ -302,6 +302,13 @@ impl Publisher {
                 match t {
                     Transport::Events | Transport::EventsWs => {
                         events::check_event(&field, &envelopes[i])?;
+                        let ep = s.events.as_ref().expect("checked above");
+                        if ep.epoch_seconds.is_some() {
+                            events::check_epoch_topic(
+                                &format!("messages[{i}].topic"),
+                                msg.topic(),
+                            )?;
+                        }
                     }
                     Transport::Graphql => graphql::check(&field, msg)?,
                     Transport::Iot => {
@@ -363,6 +370,7 @@ impl Publisher {
                             retryable: true,
                         },
                         attempts: 0,
+                        channel: None,
                     });
                 }
             }
@@ -376,6 +384,11 @@ impl Publisher {
                 // The WebSocket transport sends the same batches; its `url` is what IAM signs.
                 Transport::Events | Transport::EventsWs => {
                     let ep = s.events.as_ref().expect("checked above");
+                    // One epoch for the whole call, from the publisher's clock: a retry resends
+                    // the same bytes, and subscribers hold the previous epoch for a grace.
+                    let epoch = ep
+                        .epoch_seconds
+                        .map(|p| crate::epoch::epoch_at(s.clock.unix_seconds(), p));
                     // Grouped by (segment, topic), which names the channel one to one (neither
                     // part holds a `/`): the channel text is built once per channel.
                     let mut order: Vec<(&str, &str)> = Vec::new();
@@ -391,7 +404,10 @@ impl Publisher {
                         }
                     }
                     for key in order {
-                        let ch = events::channel(&ep.namespace, key.0, key.1);
+                        let ch = events::epoch_channel(&ep.namespace, key.0, epoch, key.1);
+                        for (slot, _) in &by_channel[&key] {
+                            deliveries[*slot].channel = Some(ch.clone());
+                        }
                         for b in events::batches(&ch, &by_channel[&key])? {
                             units.push(Unit {
                                 transport: *t,

@@ -7,6 +7,7 @@
 //! | `GROUPCAST_OUTPUTS` | path of the provisioner's outputs JSON; read first, the variables below override it |
 //! | `GROUPCAST_EVENTS_URL` | AppSync Events HTTP host or base URL (`/event` is appended) |
 //! | `GROUPCAST_EVENTS_NAMESPACE` | channel namespace (default: the outputs' first namespace) |
+//! | `GROUPCAST_EVENTS_EPOCH_SECONDS` | the namespace's epoch in seconds when its channels are time-sliced (`/{ns}/{group}/t{N}/{topic}`, [`crate::epoch`]); `0` = off; default: the outputs' `events.namespaces[].epochSeconds` of the namespace used |
 //! | `GROUPCAST_EVENTS_REALTIME_URL` | AppSync Events realtime host or `wss://` base URL (`/event/realtime` is appended), for the `events-ws` transport |
 //! | `GROUPCAST_GRAPHQL_URL` | GraphQL endpoint (a bare host gets `/graphql`) |
 //! | `GROUPCAST_IOT_ENDPOINT` | IoT `iot:Data-ATS` host or base URL |
@@ -32,6 +33,7 @@ use std::time::Duration;
 use aws_credential_types::provider::SharedCredentialsProvider;
 
 use crate::auth::{Authorizer, IamAuth};
+use crate::epoch::Clock;
 use crate::error::Error;
 use crate::group::is_valid_segment;
 use crate::outputs::Outputs;
@@ -50,6 +52,8 @@ pub(crate) struct EventsEndpoint {
     /// `…/event`, parsed once here rather than by every request.
     pub(crate) url: reqwest::Url,
     pub(crate) namespace: String,
+    /// The namespace's epoch when its channels are time-sliced ([`crate::epoch`]), checked.
+    pub(crate) epoch_seconds: Option<u64>,
 }
 
 /// Where the WebSocket transport connects, and the HTTP host its auth objects name.
@@ -114,6 +118,11 @@ pub struct PublisherBuilder {
     pub(crate) http: Option<reqwest::Client>,
     pub(crate) iot_grant_function: Option<String>,
     pub(crate) lambda_endpoint: Option<String>,
+    /// Set in code or by `GROUPCAST_EVENTS_EPOCH_SECONDS`: wins over the outputs; 0 = off.
+    pub(crate) events_epoch_seconds: Option<u64>,
+    /// Each outputs namespace's epoch, so the one of the namespace finally used is taken.
+    outputs_namespace_epochs: Vec<(String, Option<u64>)>,
+    pub(crate) clock: Clock,
     outputs_events_api_key: Option<String>,
     outputs_graphql_api_key: Option<String>,
 }
@@ -135,6 +144,8 @@ pub(crate) struct Settings {
     pub(crate) deadline: Duration,
     pub(crate) retry: RetryPolicy,
     pub(crate) concurrency: usize,
+    /// "Now" for picking epochs.
+    pub(crate) clock: Clock,
 }
 
 impl PublisherBuilder {
@@ -226,6 +237,19 @@ impl PublisherBuilder {
         self.concurrency = Some(n);
         self
     }
+    /// The Events namespace's epoch in seconds: every Events publish (HTTP and WebSocket) goes to
+    /// `/{namespace}/{group}/t{N}/{topic}` with `N` the epoch of the publisher's clock
+    /// ([`crate::epoch`]). `0` turns epochs off. Default: the outputs' `epochSeconds` of the
+    /// namespace used. Checked by [`crate::epoch::check_period`] at build.
+    pub fn events_epoch_seconds(mut self, seconds: u64) -> Self {
+        self.events_epoch_seconds = Some(seconds);
+        self
+    }
+    /// Where "now" comes from when picking an epoch (default: the system clock); for tests.
+    pub fn clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
     /// Use this HTTP client instead of building one.
     pub fn http_client(mut self, client: reqwest::Client) -> Self {
         self.http = Some(client);
@@ -244,6 +268,11 @@ impl PublisherBuilder {
                 e.namespaces.first().map(|n| n.name.clone()),
             ));
             self.outputs_events_api_key = e.api_key.clone();
+            self.outputs_namespace_epochs = e
+                .namespaces
+                .iter()
+                .map(|n| (n.name.clone(), n.epoch_seconds))
+                .collect();
             if !e.realtime_host.is_empty() {
                 self.events_realtime = Some(e.realtime_host.clone());
             }
@@ -285,6 +314,10 @@ impl PublisherBuilder {
                 ));
             };
             self.events = Some((url, Some(ns)));
+        }
+        if let Some(v) = get("GROUPCAST_EVENTS_EPOCH_SECONDS") {
+            self.events_epoch_seconds =
+                Some(parse_epoch_seconds("GROUPCAST_EVENTS_EPOCH_SECONDS", &v)?);
         }
         if let Some(url) = get("GROUPCAST_EVENTS_REALTIME_URL") {
             if self.events.is_none() {
@@ -441,9 +474,15 @@ impl PublisherBuilder {
                 if !url.ends_with("/event") {
                     url.push_str("/event");
                 }
+                let epoch_seconds = resolve_epoch(
+                    self.events_epoch_seconds,
+                    &self.outputs_namespace_epochs,
+                    &ns,
+                )?;
                 Some(EventsEndpoint {
                     url: parse_url("events.url", &url)?,
                     namespace: ns,
+                    epoch_seconds,
                 })
             }
         };
@@ -541,9 +580,42 @@ impl PublisherBuilder {
             deadline: self.deadline.unwrap_or(DEFAULT_DEADLINE),
             retry: self.retry,
             concurrency,
+            clock: self.clock,
         };
         Ok((settings, self.http))
     }
+}
+
+/// The epoch of namespace `ns`: the one set in code or by the variable (`0` = off) over the outputs'
+/// entry for `ns`, checked by [`crate::epoch::check_period`] (field `events.epoch_seconds`).
+pub(crate) fn resolve_epoch(
+    set: Option<u64>,
+    outputs: &[(String, Option<u64>)],
+    ns: &str,
+) -> Result<Option<u64>, Error> {
+    let p = match set {
+        Some(0) => None,
+        Some(p) => Some(p),
+        None => outputs.iter().find(|(n, _)| n == ns).and_then(|(_, p)| *p),
+    };
+    if let Some(p) = p {
+        crate::epoch::check_period(p)
+            .map_err(|e| Error::invalid("events.epoch_seconds", e.to_string()))?;
+    }
+    Ok(p)
+}
+
+/// `GROUPCAST_EVENTS_EPOCH_SECONDS`: a whole number, 0 (off) or a period [`crate::epoch::check_period`] takes.
+pub(crate) fn parse_epoch_seconds(name: &str, v: &str) -> Result<u64, Error> {
+    let p: u64 = v.parse().map_err(|_| {
+        Error::Config(format!(
+            "{name}={v:?}: expected a whole number of seconds (0 = no epochs)"
+        ))
+    })?;
+    if p != 0 {
+        crate::epoch::check_period(p).map_err(|e| Error::Config(format!("{name}={v:?}: {e}")))?;
+    }
+    Ok(p)
 }
 
 /// The namespace rule (`events.namespace`): a channel's first segment.
@@ -912,5 +984,82 @@ mod tests {
             .unwrap_err();
         assert!(e.to_string().contains("events.namespace"), "{e}");
         assert!(PublisherBuilder::default().settings().is_err());
+    }
+
+    fn outputs_with_namespaces(namespaces: &str) -> Outputs {
+        Outputs::from_json(&format!(
+            r#"{{"version":1,"region":"us-west-2",
+            "events":{{"apiId":"a","apiArn":"arn","httpHost":"h.example","realtimeHost":"r.example",
+                      "namespaces":{namespaces},"apiKey":"k"}}}}"#
+        ))
+        .unwrap()
+    }
+
+    #[test]
+    fn the_epoch_is_the_outputs_entry_of_the_namespace_actually_used() {
+        let outputs = outputs_with_namespaces(
+            r#"[{"name":"live","arn":"n"},{"name":"sliced","arn":"m","epochSeconds":300}]"#,
+        );
+        let (s, _) = PublisherBuilder::default()
+            .outputs(&outputs)
+            .authorizer(Authorizer::api_key("k"))
+            .settings()
+            .unwrap();
+        assert_eq!(s.events.unwrap().epoch_seconds, None);
+        let (s, _) = PublisherBuilder::default()
+            .outputs(&outputs)
+            .env_with(env(&[("GROUPCAST_EVENTS_NAMESPACE", "sliced")]))
+            .unwrap()
+            .settings()
+            .unwrap();
+        assert_eq!(s.events.unwrap().epoch_seconds, Some(300));
+    }
+
+    #[test]
+    fn the_epoch_variable_overrides_the_outputs_and_zero_turns_epochs_off() {
+        let outputs = outputs_with_namespaces(r#"[{"name":"live","arn":"n","epochSeconds":300}]"#);
+        for (v, want) in [("60", Some(60)), ("0", None)] {
+            let (s, _) = PublisherBuilder::default()
+                .outputs(&outputs)
+                .env_with(env(&[("GROUPCAST_EVENTS_EPOCH_SECONDS", v)]))
+                .unwrap()
+                .settings()
+                .unwrap();
+            assert_eq!(s.events.unwrap().epoch_seconds, want, "{v}");
+        }
+        let (s, _) = PublisherBuilder::default()
+            .outputs(&outputs)
+            .events_epoch_seconds(0)
+            .settings()
+            .unwrap();
+        assert_eq!(s.events.unwrap().epoch_seconds, None);
+    }
+
+    #[test]
+    fn an_epoch_outside_the_limits_is_refused_naming_the_variable_or_the_field_and_the_rule() {
+        for v in ["1", "86401", "soon", "-5"] {
+            let e = PublisherBuilder::default()
+                .env_with(env(&[("GROUPCAST_EVENTS_EPOCH_SECONDS", v)]))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("GROUPCAST_EVENTS_EPOCH_SECONDS"), "{v}: {e}");
+        }
+        let e = PublisherBuilder::default()
+            .events("h.example", "live")
+            .events_epoch_seconds(1)
+            .settings()
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("events.epoch_seconds"), "{e}");
+        assert!(e.contains("EPOCH_SECONDS_MIN"), "{e}");
+        // A bad period in the outputs is refused the same way.
+        let outputs = outputs_with_namespaces(r#"[{"name":"live","arn":"n","epochSeconds":1}]"#);
+        let e = PublisherBuilder::default()
+            .outputs(&outputs)
+            .authorizer(Authorizer::api_key("k"))
+            .settings()
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("events.epoch_seconds"), "{e}");
     }
 }

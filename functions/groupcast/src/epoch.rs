@@ -24,7 +24,8 @@
 //! The generated Events handler (templates/events/handler.js.tera) and `clients/js` carry copies of
 //! this rule; `tests/fixtures/epoch-segments.json` holds the table all three must agree on.
 
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 
 use crate::limits::{EPOCH_SECONDS_MAX, EPOCH_SECONDS_MIN};
 
@@ -116,8 +117,10 @@ pub fn grace(period_seconds: u64) -> Duration {
 ///
 /// ```
 /// use groupcast::epoch::window;
-/// assert_eq!(window(1_000_000, 300), vec![3333, 3334]);
-/// assert_eq!(window(900_000 + 1_000, 300), vec![2999, 3000, 3001]);
+/// // 1,000,000 s is 3,333 epochs of 300 s and 100 s: past the grace.
+/// assert_eq!(window(1_000_000_000, 300), vec![3333, 3334]);
+/// // 1 s into epoch 3,000: the previous one is still held.
+/// assert_eq!(window(900_000_000 + 1_000, 300), vec![2999, 3000, 3001]);
 /// ```
 pub fn window(unix_millis: u64, period_seconds: u64) -> Vec<u64> {
     let period_ms = period_seconds.max(1) * 1000;
@@ -142,6 +145,61 @@ pub fn next_change_millis(unix_millis: u64, period_seconds: u64) -> u64 {
         grace_end
     } else {
         start + period_ms
+    }
+}
+
+/// Where the publisher and the subscribers take "now" from when they pick epochs: the system clock,
+/// unless a test injects another (`PublisherBuilder::clock`, the subscriber builders' `clock`).
+#[derive(Clone)]
+pub struct Clock(Arc<dyn Fn() -> SystemTime + Send + Sync>);
+
+impl Clock {
+    /// The system clock.
+    pub fn system() -> Self {
+        Clock(Arc::new(SystemTime::now))
+    }
+    /// A clock that reads `now`.
+    pub fn new(now: impl Fn() -> SystemTime + Send + Sync + 'static) -> Self {
+        Clock(Arc::new(now))
+    }
+    /// The system clock moved by `offset_millis` (negative: behind), e.g. to stand just before an
+    /// epoch boundary in a test, or to model a client whose clock is off.
+    pub fn offset_millis(offset_millis: i64) -> Self {
+        Clock::new(move || {
+            let now = SystemTime::now();
+            let d = Duration::from_millis(offset_millis.unsigned_abs());
+            if offset_millis >= 0 {
+                now + d
+            } else {
+                now.checked_sub(d).unwrap_or(SystemTime::UNIX_EPOCH)
+            }
+        })
+    }
+    /// Now.
+    pub fn now(&self) -> SystemTime {
+        (self.0)()
+    }
+    /// Now in milliseconds since the Unix epoch (0 before it).
+    pub fn unix_millis(&self) -> u64 {
+        self.now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis().min(u128::from(u64::MAX)) as u64)
+    }
+    /// Now in whole seconds since the Unix epoch.
+    pub fn unix_seconds(&self) -> u64 {
+        self.unix_millis() / 1000
+    }
+}
+
+impl Default for Clock {
+    fn default() -> Self {
+        Clock::system()
+    }
+}
+
+impl std::fmt::Debug for Clock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Clock({} ms)", self.unix_millis())
     }
 }
 

@@ -11,11 +11,48 @@
 use serde::Deserialize;
 
 use crate::error::Error;
-use crate::limits::{EVENT_MAX_BYTES, EVENTS_PER_PUBLISH, EVENTS_REQUEST_MAX_BYTES};
+use crate::limits::{
+    EPOCH_TOPIC_MAX_SEGMENTS, EVENT_MAX_BYTES, EVENTS_PER_PUBLISH, EVENTS_REQUEST_MAX_BYTES,
+};
 
 /// The channel of `topic` for a group: `/{namespace}/{segment}/{topic}`.
 pub fn channel(namespace: &str, segment: &str, topic: &str) -> String {
     format!("/{namespace}/{segment}/{topic}")
+}
+
+/// The channel of `topic` for a group in epoch `epoch`: `/{namespace}/{segment}/t{epoch}/{topic}`
+/// in a time-sliced namespace ([`crate::epoch`]), [`channel`] when `epoch` is `None`.
+///
+/// ```
+/// use groupcast::events::epoch_channel;
+/// assert_eq!(epoch_channel("live", "team-a", Some(42), "jobs"), "/live/team-a/t42/jobs");
+/// assert_eq!(epoch_channel("live", "team-a", None, "jobs"), "/live/team-a/jobs");
+/// ```
+pub fn epoch_channel(namespace: &str, segment: &str, epoch: Option<u64>, topic: &str) -> String {
+    match epoch {
+        Some(n) => format!(
+            "/{namespace}/{segment}/{}/{topic}",
+            crate::epoch::segment(n)
+        ),
+        None => channel(namespace, segment, topic),
+    }
+}
+
+/// In a time-sliced namespace the epoch segment takes one of the channel's segments: a topic has at
+/// most [`EPOCH_TOPIC_MAX_SEGMENTS`] (a final `*` of a subscription included).
+pub(crate) fn check_epoch_topic(field: &str, topic: &str) -> Result<(), Error> {
+    let n = topic.split('/').count();
+    if n > EPOCH_TOPIC_MAX_SEGMENTS {
+        return Err(Error::invalid(
+            field,
+            format!(
+                "{topic:?} has {n} segments; in a time-sliced namespace (epoch_seconds) a channel is \
+                 /{{namespace}}/{{group}}/t{{epoch}}/{{topic}}, so a topic has at most \
+                 {EPOCH_TOPIC_MAX_SEGMENTS} (limits::EPOCH_TOPIC_MAX_SEGMENTS)"
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// The headers AWS documents for an IAM-signed publish to AppSync Events (HTTP `POST /event`, and

@@ -580,6 +580,7 @@ mod tests {
                             transport: *t,
                             outcome,
                             attempts: 1,
+                            channel: None,
                         });
                     }
                 }

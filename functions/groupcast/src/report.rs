@@ -29,6 +29,10 @@ pub struct Delivery {
     /// passed).
     #[serde(default)]
     pub attempts: u32,
+    /// The AppSync Events channel it was published to (in a time-sliced namespace with its epoch
+    /// segment, `/{namespace}/{group}/t{N}/{topic}`); `None` for GraphQL and IoT.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channel: Option<String>,
 }
 
 /// Delivered, or failed with its cause.

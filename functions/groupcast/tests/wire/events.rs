@@ -507,3 +507,84 @@ async fn an_unreadable_success_response_is_a_failure_and_not_retried() {
     assert!(!retryable);
     assert_eq!(server.requests().len(), 1);
 }
+
+/// A clock fixed at `unix_seconds`.
+fn fixed_clock(unix_seconds: u64) -> groupcast::epoch::Clock {
+    let at = std::time::UNIX_EPOCH + std::time::Duration::from_secs(unix_seconds);
+    groupcast::epoch::Clock::new(move || at)
+}
+
+#[tokio::test]
+async fn in_a_time_sliced_namespace_each_publish_goes_to_the_epoch_of_the_publishers_clock() {
+    let server = Server::events_ok().await;
+    let publisher = |t: u64| {
+        Publisher::builder()
+            .events(&server.base, "live")
+            .events_epoch_seconds(300)
+            .clock(fixed_clock(t))
+            .authorizer(Authorizer::api_key("da2-test-key"))
+            .retry_policy(fast_retries())
+            .build()
+            .unwrap()
+    };
+    let m = msg("chat/room-1", &["team-a", "Team_B"], json!(1));
+    // The shared table's row: 1795000000 s at 300 s is epoch 5983333.
+    let report = publisher(1_795_000_000).publish(&m).await.unwrap();
+    assert!(report.is_complete());
+    let channels: Vec<String> = server
+        .requests()
+        .iter()
+        .map(|r| r.json()["channel"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        channels,
+        [
+            "/live/team-a/t5983333/chat/room-1",
+            "/live/x--Team-5fB/t5983333/chat/room-1"
+        ]
+    );
+    // The report shows where each delivery went.
+    let shown: Vec<Option<&str>> = report
+        .deliveries
+        .iter()
+        .map(|d| d.channel.as_deref())
+        .collect();
+    assert_eq!(
+        shown,
+        [
+            Some("/live/team-a/t5983333/chat/room-1"),
+            Some("/live/x--Team-5fB/t5983333/chat/room-1")
+        ]
+    );
+    // One period later, the next epoch.
+    publisher(1_795_000_300).publish(&m).await.unwrap();
+    assert_eq!(
+        server.requests()[2].json()["channel"],
+        "/live/team-a/t5983334/chat/room-1"
+    );
+}
+
+#[tokio::test]
+async fn in_a_time_sliced_namespace_a_three_segment_topic_is_invalid_before_sending() {
+    let server = Server::events_ok().await;
+    let publisher = Publisher::builder()
+        .events(&server.base, "live")
+        .events_epoch_seconds(60)
+        .authorizer(Authorizer::api_key("k"))
+        .build()
+        .unwrap();
+    let m = msg("a/b/c", &["team-a"], json!(1));
+    let e = publisher.publish(&m).await.unwrap_err();
+    let Error::Invalid { field, rule } = e else {
+        panic!("expected Invalid, got {e:?}");
+    };
+    assert_eq!(field, "messages[0].topic");
+    assert!(rule.contains("EPOCH_TOPIC_MAX_SEGMENTS"), "{rule}");
+    assert!(server.requests().is_empty());
+    // Two segments fit, and without epochs three still do.
+    publisher
+        .publish(&msg("a/b", &["team-a"], json!(1)))
+        .await
+        .unwrap();
+    assert_eq!(server.requests().len(), 1);
+}

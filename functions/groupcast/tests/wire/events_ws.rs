@@ -654,3 +654,30 @@ async fn events_ws_is_opt_in_and_never_combined_with_events() {
     assert!(e.to_string().contains("twice"), "{e}");
     assert!(server.conns().is_empty());
 }
+
+#[tokio::test]
+async fn in_a_time_sliced_namespace_the_websocket_publishes_to_the_current_epoch_too() {
+    let server = WsServer::ok().await;
+    let at = std::time::UNIX_EPOCH + Duration::from_secs(1_795_000_000);
+    let publisher = builder(&server, Authorizer::api_key("da2-ws-key"))
+        .events_epoch_seconds(2)
+        .clock(groupcast::epoch::Clock::new(move || at))
+        .build()
+        .unwrap();
+    let report = publisher
+        .publish(&msg("t", &["a"], json!(null)))
+        .await
+        .unwrap();
+    assert!(report.is_complete());
+    let channels: Vec<String> = server
+        .publishes()
+        .iter()
+        .map(|p| p["channel"].as_str().unwrap().to_owned())
+        .collect();
+    // The shared table's row: 1795000000 s at 2 s is epoch 897500000.
+    assert_eq!(channels, ["/live/a/t897500000/t"]);
+    assert_eq!(
+        report.deliveries[0].channel.as_deref(),
+        Some("/live/a/t897500000/t")
+    );
+}
