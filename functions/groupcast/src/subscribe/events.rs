@@ -30,6 +30,17 @@
 //!   reset by a connection that stayed up [`STABLE_AFTER`]. A refusal of the connection itself
 //!   (HTTP 401/403 on the upgrade, `connection_error` before `connection_ack`, any other 4xx) is
 //!   final: every part ends with [`SubscribeError::Connection`], then [`ConnectionState::Closed`].
+//! - **Epochs** (a time-sliced namespace, [`crate::epoch`]; `epochSeconds` in the outputs,
+//!   `GROUPCAST_EVENTS_EPOCH_SECONDS`, [`EventsSubscriberBuilder::epoch_seconds`]): each channel of
+//!   [`EventsSubscriber::subscribe_groups`] is a logical channel `/{ns}/{group}/{topic}` held as one
+//!   part per epoch of [`crate::epoch::window`] (`/{ns}/{group}/t{N}/{topic}`) of the subscriber's
+//!   clock. At [`crate::epoch::next_change_millis`] the new epochs are subscribed, and a dropped epoch
+//!   is unsubscribed only once every epoch of the new window is confirmed: new before old, so nothing
+//!   published meanwhile is missed. Messages carry the logical channel ([`Received::part`]); a message
+//!   is published to one epoch, and the subscription's [`Dedup`] drops any second copy. A refused
+//!   epoch (the handler re-checks the caller's groups on every subscribe, and refuses epochs far from
+//!   its clock) ends the whole logical channel with [`SubscriptionEvent::PartEnded`] naming it, as a
+//!   refused channel does: a member removed from a group stops receiving within two epochs.
 //! - **Drop**: dropping a [`Subscription`] sends `unsubscribe` for each of its parts.
 //!   [`EventsSubscriber::close`] unsubscribes everything, closes the socket and ends every
 //!   subscription. The connection lives while any handle or any subscription does.
@@ -54,7 +65,11 @@ use tokio_tungstenite::tungstenite::Message as Frame;
 
 use crate::auth::Authorizer;
 use crate::client::{Resolved, resolve};
-use crate::config::{EventsWsEndpoint, base_url, check_namespace, host_of, realtime_url};
+use crate::config::{
+    EventsWsEndpoint, base_url, check_namespace, host_of, parse_epoch_seconds, realtime_url,
+    resolve_epoch,
+};
+use crate::epoch::Clock;
 use crate::error::{Error, GraphqlError};
 use crate::events_ws::{self, WsStream};
 use crate::group::{group_segment, is_valid_segment};
@@ -128,6 +143,10 @@ pub struct EventsSubscriberBuilder {
     authorizer: Option<Authorizer>,
     reconnect: ReconnectPolicy,
     outputs_api_key: Option<String>,
+    /// Set in code or by `GROUPCAST_EVENTS_EPOCH_SECONDS` (0 = off): wins over the outputs.
+    epoch_seconds: Option<u64>,
+    outputs_namespace_epochs: Vec<(String, Option<u64>)>,
+    clock: Clock,
 }
 
 #[derive(Debug)]
@@ -137,6 +156,9 @@ struct Settings {
     region: Option<String>,
     authorizer: Authorizer,
     reconnect: ReconnectPolicy,
+    /// The namespace's epoch, when its channels are time-sliced.
+    epoch_seconds: Option<u64>,
+    clock: Clock,
 }
 
 #[derive(Debug)]
@@ -186,6 +208,18 @@ impl EventsSubscriberBuilder {
         self.reconnect = policy;
         self
     }
+    /// The namespace's epoch in seconds when its channels are time-sliced ([`crate::epoch`]):
+    /// [`EventsSubscriber::subscribe_groups`] then holds each channel's epochs and rotates them.
+    /// `0` turns epochs off. Default: the outputs' `epochSeconds` of the namespace used.
+    pub fn epoch_seconds(mut self, seconds: u64) -> Self {
+        self.epoch_seconds = Some(seconds);
+        self
+    }
+    /// Where "now" comes from when picking epochs (default: the system clock); for tests.
+    pub fn clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
     /// Takes the realtime and HTTP hosts, the first namespace and the region from the
     /// provisioner's outputs (as [`crate::PublisherBuilder::outputs`]). The outputs' API key is
     /// used only through [`Self::env_with`] with `GROUPCAST_AUTH=api-key`.
@@ -203,13 +237,18 @@ impl EventsSubscriberBuilder {
             if let Some(ns) = e.namespaces.first() {
                 self.namespace = Some(ns.name.clone());
             }
+            self.outputs_namespace_epochs = e
+                .namespaces
+                .iter()
+                .map(|n| (n.name.clone(), n.epoch_seconds))
+                .collect();
             self.outputs_api_key = e.api_key.clone();
         }
         self
     }
     /// Applies the publisher's variables where they mean the same (see [`crate::config`]):
     /// `GROUPCAST_OUTPUTS`, `GROUPCAST_EVENTS_URL` (the HTTP host), `GROUPCAST_EVENTS_NAMESPACE`,
-    /// `GROUPCAST_EVENTS_REALTIME_URL`, `GROUPCAST_REGION` (else `AWS_REGION`), and
+    /// `GROUPCAST_EVENTS_REALTIME_URL`, `GROUPCAST_EVENTS_EPOCH_SECONDS`, `GROUPCAST_REGION` (else `AWS_REGION`), and
     /// `GROUPCAST_AUTH=api-key` with `GROUPCAST_API_KEY` (else the outputs' key).
     ///
     /// # Errors
@@ -231,6 +270,9 @@ impl EventsSubscriberBuilder {
         }
         if let Some(url) = get("GROUPCAST_EVENTS_REALTIME_URL") {
             self.realtime = Some(url);
+        }
+        if let Some(v) = get("GROUPCAST_EVENTS_EPOCH_SECONDS") {
+            self.epoch_seconds = Some(parse_epoch_seconds("GROUPCAST_EVENTS_EPOCH_SECONDS", &v)?);
         }
         if let Some(region) = get("GROUPCAST_REGION").or_else(|| get("AWS_REGION")) {
             self.region = Some(region);
@@ -294,6 +336,11 @@ impl EventsSubscriberBuilder {
             )
         })?;
         check_namespace(&namespace)?;
+        let epoch_seconds = resolve_epoch(
+            self.epoch_seconds,
+            &self.outputs_namespace_epochs,
+            &namespace,
+        )?;
         let authorizer = self.authorizer.ok_or_else(|| {
             Error::Config(
                 "authorizer: the subscriber has no authorizer: give it a token provider, an API key or IAM credentials".into(),
@@ -315,6 +362,8 @@ impl EventsSubscriberBuilder {
             region: self.region,
             authorizer,
             reconnect: self.reconnect,
+            epoch_seconds,
+            clock: self.clock,
         };
         let (states, _) = watch::channel(ConnectionState::Connecting);
         Ok(EventsSubscriber {
@@ -380,8 +429,14 @@ impl EventsSubscriber {
         groups: &[S],
         topic: &str,
     ) -> Result<Subscription, SubscribeError> {
-        let channels = group_channels(&self.inner.settings.namespace, groups, topic)?;
-        self.start(channels, None)
+        let settings = &self.inner.settings;
+        let specs = group_specs(
+            &settings.namespace,
+            groups,
+            topic,
+            settings.epoch_seconds.is_some(),
+        )?;
+        self.start(specs, None)
     }
 
     /// Subscribes to one raw channel (`/ns/a/b`, `/ns/a/*`; the leading `/` is optional).
@@ -391,7 +446,7 @@ impl EventsSubscriber {
     /// otherwise as [`Self::subscribe_groups`].
     pub async fn subscribe(&self, channel: &str) -> Result<Subscription, SubscribeError> {
         let channel = check_channel(channel)?;
-        self.start(vec![channel], None)
+        self.start(vec![Spec::fixed(channel)], None)
     }
 
     /// As [`Self::subscribe`], with the subscribe message authorized by `authorizer` instead of
@@ -406,7 +461,7 @@ impl EventsSubscriber {
         authorizer: Authorizer,
     ) -> Result<Subscription, SubscribeError> {
         let channel = check_channel(channel)?;
-        self.start(vec![channel], Some(authorizer))
+        self.start(vec![Spec::fixed(channel)], Some(authorizer))
     }
 
     /// The connection's state, now and as it changes. [`ConnectionState::Connecting`] until the
@@ -441,7 +496,7 @@ impl EventsSubscriber {
 
     fn start(
         &self,
-        channels: Vec<String>,
+        channels: Vec<Spec>,
         authorizer: Option<Authorizer>,
     ) -> Result<Subscription, SubscribeError> {
         let commands = self.commands()?;
@@ -486,6 +541,7 @@ impl EventsSubscriber {
             commands: receiver,
             subs: HashMap::new(),
             parts: HashMap::new(),
+            unsubscribe_due: Vec::new(),
         };
         tokio::spawn(task.run());
         *slot = Some(commands.clone());
@@ -560,6 +616,69 @@ fn group_channels<S: AsRef<str>>(
     Ok(channels)
 }
 
+/// One logical channel of a subscription: a fixed channel, or (in a time-sliced namespace) a
+/// channel held as one part per epoch of the window.
+#[derive(Debug, Clone, PartialEq)]
+struct Spec {
+    /// What the caller sees: the channel without epoch, `/{ns}/{group}/{topic}`.
+    logical: String,
+    /// `/{ns}/{group}` and `{topic}`, around the epoch segment, when time-sliced.
+    sliced: Option<(String, String)>,
+}
+
+impl Spec {
+    fn fixed(channel: String) -> Self {
+        Spec {
+            logical: channel,
+            sliced: None,
+        }
+    }
+    /// The channel of epoch `n` (the logical channel itself when not time-sliced).
+    fn channel(&self, n: Option<u64>) -> String {
+        match (&self.sliced, n) {
+            (Some((head, tail)), Some(n)) => {
+                format!("{head}/{}/{tail}", crate::epoch::segment(n))
+            }
+            _ => self.logical.clone(),
+        }
+    }
+}
+
+/// The logical channels of `subscribe_groups`: [`group_channels`], split around the place of the
+/// epoch segment when the namespace is time-sliced (where the topic, a final `*` included, has at
+/// most [`crate::limits::EPOCH_TOPIC_MAX_SEGMENTS`] segments).
+fn group_specs<S: AsRef<str>>(
+    namespace: &str,
+    groups: &[S],
+    topic: &str,
+    epochs: bool,
+) -> Result<Vec<Spec>, SubscribeError> {
+    let channels = group_channels(namespace, groups, topic)?;
+    if !epochs {
+        return Ok(channels.into_iter().map(Spec::fixed).collect());
+    }
+    crate::events::check_epoch_topic("topic", topic).map_err(|e| match e {
+        Error::Invalid { field, rule } => SubscribeError::Invalid { field, rule },
+        other => SubscribeError::Invalid {
+            field: "topic".into(),
+            rule: other.to_string(),
+        },
+    })?;
+    Ok(channels
+        .into_iter()
+        .map(|logical| {
+            // `/{ns}/{segment}/{topic}`: neither the namespace nor the segment holds a `/`.
+            let mut it = logical.splitn(4, '/');
+            let (_, ns, seg, tail) = (it.next(), it.next(), it.next(), it.next());
+            let sliced = Some((
+                format!("/{}/{}", ns.unwrap_or_default(), seg.unwrap_or_default()),
+                tail.unwrap_or_default().to_owned(),
+            ));
+            Spec { logical, sliced }
+        })
+        .collect())
+}
+
 /// A raw channel, normalised to a leading `/`: 1-5 segments of the segment rule, the last of
 /// which may be `*` (AWS: "Channel paths … may end in `*`",
 /// <https://docs.aws.amazon.com/appsync/latest/eventapi/event-api-concepts.html>).
@@ -587,7 +706,7 @@ fn check_channel(channel: &str) -> Result<String, SubscribeError> {
 enum Command {
     Subscribe {
         id: u64,
-        channels: Vec<String>,
+        channels: Vec<Spec>,
         authorizer: Option<Authorizer>,
         tx: mpsc::Sender<SubscriptionEvent>,
         done: oneshot::Sender<()>,
@@ -605,6 +724,8 @@ struct Sub {
     tx: mpsc::Sender<SubscriptionEvent>,
     /// Wire ids of the live parts.
     parts: Vec<String>,
+    /// The time-sliced logical channels still live, whose epochs rotate.
+    sliced: Vec<Spec>,
     dedup: Dedup,
     /// `Active` was reported on this connection.
     active: bool,
@@ -615,7 +736,12 @@ struct Sub {
 /// One service-side subscription (one channel).
 struct Part {
     sub: u64,
+    /// The channel on the wire (with its epoch segment when time-sliced).
     channel: String,
+    /// The channel the caller sees (without epoch).
+    logical: String,
+    /// The epoch of a time-sliced part.
+    epoch: Option<u64>,
     authorizer: Option<Authorizer>,
     /// `subscribe_success` arrived on this connection.
     confirmed: bool,
@@ -654,6 +780,8 @@ struct Task {
     subs: HashMap<u64, Sub>,
     /// By wire id.
     parts: HashMap<String, Part>,
+    /// Parts dropped from their epoch window while handling a message: unsubscribed after it.
+    unsubscribe_due: Vec<String>,
 }
 
 impl Task {
@@ -756,38 +884,164 @@ impl Task {
     fn add(
         &mut self,
         id: u64,
-        channels: Vec<String>,
+        channels: Vec<Spec>,
         authorizer: Option<Authorizer>,
         tx: mpsc::Sender<SubscriptionEvent>,
         done: oneshot::Sender<()>,
     ) -> Vec<String> {
         let mut wire = Vec::with_capacity(channels.len());
-        for channel in channels {
-            // Unique per connection, of the documented id alphabet ^[a-zA-Z0-9-_+]{1,128}$.
-            let w = uuid::Uuid::new_v4().simple().to_string();
-            self.parts.insert(
-                w.clone(),
-                Part {
-                    sub: id,
-                    channel,
-                    authorizer: authorizer.clone(),
-                    confirmed: false,
-                    sent: false,
-                },
-            );
-            wire.push(w);
+        let window = self.window();
+        let mut sliced = Vec::new();
+        for spec in channels {
+            match (&spec.sliced, &window) {
+                (Some(_), Some(epochs)) => {
+                    for n in epochs {
+                        wire.push(self.new_part(id, &spec, Some(*n), authorizer.clone()));
+                    }
+                    sliced.push(spec);
+                }
+                _ => wire.push(self.new_part(id, &spec, None, authorizer.clone())),
+            }
         }
         self.subs.insert(
             id,
             Sub {
                 tx,
                 parts: wire.clone(),
+                sliced,
                 dedup: Dedup::default(),
                 active: false,
                 _done: done,
             },
         );
         wire
+    }
+
+    /// A new part of subscription `sub` for `spec` in epoch `epoch`; its wire id.
+    fn new_part(
+        &mut self,
+        sub: u64,
+        spec: &Spec,
+        epoch: Option<u64>,
+        authorizer: Option<Authorizer>,
+    ) -> String {
+        // Unique per connection, of the documented id alphabet ^[a-zA-Z0-9-_+]{1,128}$.
+        let w = uuid::Uuid::new_v4().simple().to_string();
+        self.parts.insert(
+            w.clone(),
+            Part {
+                sub,
+                channel: spec.channel(epoch),
+                logical: spec.logical.clone(),
+                epoch,
+                authorizer,
+                confirmed: false,
+                sent: false,
+            },
+        );
+        w
+    }
+
+    /// The epochs held now, in a time-sliced namespace.
+    fn window(&self) -> Option<Vec<u64>> {
+        self.settings
+            .epoch_seconds
+            .map(|p| crate::epoch::window(self.settings.clock.unix_millis(), p))
+    }
+
+    /// When the epoch window next changes, as a timer deadline (far away without epochs).
+    fn next_rotation(&self) -> Instant {
+        match self.settings.epoch_seconds {
+            None => Instant::now() + Duration::from_secs(86_400),
+            Some(p) => {
+                let now = self.settings.clock.unix_millis();
+                let next = crate::epoch::next_change_millis(now, p);
+                Instant::now() + Duration::from_millis(next.saturating_sub(now))
+            }
+        }
+    }
+
+    /// Adds a part for every epoch of the window that a live time-sliced channel lacks; the new
+    /// parts' wire ids, to subscribe.
+    fn extend_windows(&mut self) -> Vec<String> {
+        let Some(window) = self.window() else {
+            return Vec::new();
+        };
+        let mut added = Vec::new();
+        let mut ids: Vec<u64> = self.subs.keys().copied().collect();
+        ids.sort_unstable();
+        for id in ids {
+            let Some(sub) = self.subs.get(&id) else {
+                continue;
+            };
+            let specs = sub.sliced.clone();
+            let held: Vec<(String, Option<u64>)> = sub
+                .parts
+                .iter()
+                .filter_map(|w| self.parts.get(w))
+                .map(|p| (p.logical.clone(), p.epoch))
+                .collect();
+            let authorizer = sub_authorizer(&self.parts, &sub.parts);
+            let mut new = Vec::new();
+            for spec in &specs {
+                for n in &window {
+                    if !held.contains(&(spec.logical.clone(), Some(*n))) {
+                        new.push(self.new_part(id, spec, Some(*n), authorizer.clone()));
+                    }
+                }
+            }
+            if let Some(sub) = self.subs.get_mut(&id) {
+                sub.parts.extend(new.iter().cloned());
+            }
+            added.extend(new);
+        }
+        added
+    }
+
+    /// Forgets the parts whose epoch left the window, once every epoch of the window of their
+    /// channel is held and (when `confirmed_first`) confirmed: new before old. The wire ids the
+    /// server holds, to unsubscribe.
+    fn drop_old_epochs(&mut self, confirmed_first: bool) -> Vec<String> {
+        let Some(window) = self.window() else {
+            return Vec::new();
+        };
+        let mut gone = Vec::new();
+        for sub in self.subs.values_mut() {
+            for spec in &sub.sliced {
+                let mine: Vec<&String> = sub
+                    .parts
+                    .iter()
+                    .filter(|w| {
+                        self.parts
+                            .get(*w)
+                            .is_some_and(|p| p.logical == spec.logical)
+                    })
+                    .collect();
+                let ready = window.iter().all(|n| {
+                    mine.iter().any(|w| {
+                        self.parts.get(*w).is_some_and(|p| {
+                            p.epoch == Some(*n) && (p.confirmed || !confirmed_first)
+                        })
+                    })
+                });
+                if !ready {
+                    continue;
+                }
+                for w in mine {
+                    if self
+                        .parts
+                        .get(w)
+                        .is_some_and(|p| p.epoch.is_some_and(|n| !window.contains(&n)))
+                    {
+                        gone.push(w.clone());
+                    }
+                }
+            }
+            sub.parts.retain(|w| !gone.contains(w));
+        }
+        gone.into_iter()
+            .filter(|w| self.parts.remove(w).is_some_and(|p| p.sent))
+            .collect()
     }
 
     /// Forgets subscription `id`; the wire ids of its parts that the server holds.
@@ -831,15 +1085,22 @@ impl Task {
             }
         }
         if let Some(error) = part_error {
+            // One end per logical channel, however many epochs it held.
+            let mut told: Vec<(u64, String)> = Vec::new();
             for w in self.ordered_parts() {
                 let Some(part) = self.parts.get(&w) else {
                     continue;
                 };
+                let key = (part.sub, part.logical.clone());
+                if told.contains(&key) {
+                    continue;
+                }
+                told.push(key);
                 if let Some(sub) = self.subs.get(&part.sub) {
                     let _ = sub
                         .tx
                         .send(SubscriptionEvent::PartEnded {
-                            part: part.channel.clone(),
+                            part: part.logical.clone(),
                             error: error.clone(),
                         })
                         .await;
@@ -901,9 +1162,16 @@ impl Task {
                 p.sent = false;
             }
         }
+        // The epochs of now (a backoff may have spanned a change): nothing is on the wire yet.
+        self.extend_windows();
+        self.drop_old_epochs(false);
+        self.unsubscribe_due.clear();
+        let all = self.ordered_parts();
         if let Err(reason) = self.send_subscribes(&mut sink, &all, auth).await {
             return Exit::Lost(reason);
         }
+        let rotation = tokio::time::sleep_until(self.next_rotation());
+        tokio::pin!(rotation);
         // Any message proves the connection alive; the timer is re-armed lazily.
         let mut last_heard = Instant::now();
         let ka = tokio::time::sleep_until(last_heard + keep_alive);
@@ -921,6 +1189,10 @@ impl Task {
                         }
                         Some(Ok(Frame::Text(t))) => {
                             if let Some(reason) = self.on_text(t.as_str()).await {
+                                return Exit::Lost(reason);
+                            }
+                            let due = std::mem::take(&mut self.unsubscribe_due);
+                            if let Err(reason) = send_unsubscribes(&mut sink, &due).await {
                                 return Exit::Lost(reason);
                             }
                         }
@@ -949,6 +1221,20 @@ impl Task {
                         return Exit::Closed(None);
                     }
                 },
+                () = &mut rotation => {
+                    // New epochs first; the old ones go once the new are confirmed
+                    // (`on_confirmed`), or now when they already are.
+                    let new = self.extend_windows();
+                    if let Err(reason) = self.send_subscribes(&mut sink, &new, auth).await {
+                        return Exit::Lost(reason);
+                    }
+                    let mut due = std::mem::take(&mut self.unsubscribe_due);
+                    due.extend(self.drop_old_epochs(true));
+                    if let Err(reason) = send_unsubscribes(&mut sink, &due).await {
+                        return Exit::Lost(reason);
+                    }
+                    rotation.as_mut().reset(self.next_rotation());
+                }
                 () = &mut ka => {
                     let due = last_heard + keep_alive;
                     if Instant::now() < due {
@@ -1134,7 +1420,7 @@ impl Task {
                     .tx
                     .send(SubscriptionEvent::Message(Received {
                         envelope,
-                        part: part.channel.clone(),
+                        part: part.logical.clone(),
                     }))
                     .await;
             }
@@ -1150,7 +1436,11 @@ impl Task {
             return;
         };
         part.confirmed = true;
-        let sub = part.sub;
+        let (sub, sliced) = (part.sub, part.epoch.is_some());
+        if sliced {
+            let due = self.drop_old_epochs(true);
+            self.unsubscribe_due.extend(due);
+        }
         self.report_active(sub).await;
     }
 
@@ -1173,7 +1463,8 @@ impl Task {
         }
     }
 
-    /// Ends part `wire` with `error`; its subscription ends when no part is left.
+    /// Ends part `wire` with `error`, and with it every other epoch of its logical channel (those
+    /// the server holds are unsubscribed); its subscription ends when no part is left.
     async fn end_part(&mut self, wire: &str, error: SubscribeError) {
         let Some(part) = self.parts.remove(wire) else {
             tracing::debug!(id = wire, "events subscriber: an error for no live part");
@@ -1184,10 +1475,29 @@ impl Task {
             return;
         };
         sub.parts.retain(|w| w != wire);
+        if part.epoch.is_some() {
+            sub.sliced.retain(|s| s.logical != part.logical);
+            let siblings: Vec<String> = sub
+                .parts
+                .iter()
+                .filter(|w| {
+                    self.parts
+                        .get(*w)
+                        .is_some_and(|p| p.logical == part.logical)
+                })
+                .cloned()
+                .collect();
+            sub.parts.retain(|w| !siblings.contains(w));
+            for w in siblings {
+                if self.parts.remove(&w).is_some_and(|p| p.sent) {
+                    self.unsubscribe_due.push(w);
+                }
+            }
+        }
         let _ = sub
             .tx
             .send(SubscriptionEvent::PartEnded {
-                part: part.channel,
+                part: part.logical,
                 error,
             })
             .await;
@@ -1197,6 +1507,13 @@ impl Task {
             self.report_active(part.sub).await;
         }
     }
+}
+
+/// The override authorizer of a subscription (every part of one subscription has the same).
+fn sub_authorizer(parts: &HashMap<String, Part>, wire: &[String]) -> Option<Authorizer> {
+    wire.iter()
+        .find_map(|w| parts.get(w))
+        .and_then(|p| p.authorizer.clone())
 }
 
 /// `{"type":"subscribe","id","channel","authorization"}`; IAM signs `{"channel":"…"}`
@@ -1440,5 +1757,82 @@ mod tests {
         assert!(
             EventsSubscriber::from_outputs(&Outputs::default(), Authorizer::api_key("k")).is_err()
         );
+    }
+
+    #[test]
+    fn in_a_time_sliced_namespace_each_group_channel_gets_its_epoch_between_group_and_topic() {
+        let specs = group_specs("live", &["team-a", "Team_B"], "jobs/*", true).unwrap();
+        assert_eq!(specs[0].logical, "/live/team-a/jobs/*");
+        assert_eq!(specs[0].channel(Some(7)), "/live/team-a/t7/jobs/*");
+        assert_eq!(specs[1].channel(Some(0)), "/live/x--Team-5fB/t0/jobs/*");
+        assert_eq!(
+            group_specs("live", &["g"], "*", true).unwrap()[0].channel(Some(5)),
+            "/live/g/t5/*"
+        );
+        // Without epochs: the channel as before, whatever the epoch.
+        let plain = group_specs("live", &["g"], "a/b/*", false).unwrap();
+        assert_eq!(plain[0].channel(Some(5)), "/live/g/a/b/*");
+        for t in ["a/b/*", "a/b/c"] {
+            assert_eq!(
+                field(group_specs("live", &["g"], t, true).unwrap_err()),
+                "topic",
+                "{t}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_epoch_comes_from_the_outputs_namespace_used_or_the_variable_and_zero_is_off() {
+        let outputs = Outputs::from_json(
+            r#"{"version":1,"region":"us-west-2",
+            "events":{"apiId":"a","apiArn":"arn","httpHost":"h.example","realtimeHost":"r.example",
+                      "namespaces":[{"name":"live","arn":"n"},{"name":"sliced","arn":"m","epochSeconds":120}]}}"#,
+        )
+        .unwrap();
+        let epoch = |vars: &'static [(&'static str, &'static str)]| {
+            EventsSubscriber::builder()
+                .outputs(&outputs)
+                .authorizer(Authorizer::api_key("k"))
+                .env_with(|k| {
+                    vars.iter()
+                        .find(|(n, _)| *n == k)
+                        .map(|(_, v)| (*v).to_owned())
+                })
+                .unwrap()
+                .build()
+                .map(|s| s.inner.settings.epoch_seconds)
+        };
+        assert_eq!(epoch(&[]).unwrap(), None);
+        assert_eq!(
+            epoch(&[("GROUPCAST_EVENTS_NAMESPACE", "sliced")]).unwrap(),
+            Some(120)
+        );
+        assert_eq!(
+            epoch(&[
+                ("GROUPCAST_EVENTS_NAMESPACE", "sliced"),
+                ("GROUPCAST_EVENTS_EPOCH_SECONDS", "0")
+            ])
+            .unwrap(),
+            None
+        );
+        assert_eq!(
+            epoch(&[("GROUPCAST_EVENTS_EPOCH_SECONDS", "30")]).unwrap(),
+            Some(30)
+        );
+        let e = EventsSubscriber::builder()
+            .env_with(|k| (k == "GROUPCAST_EVENTS_EPOCH_SECONDS").then(|| "1".to_owned()))
+            .unwrap_err();
+        assert!(
+            e.to_string().contains("GROUPCAST_EVENTS_EPOCH_SECONDS"),
+            "{e}"
+        );
+        let e = EventsSubscriber::builder()
+            .realtime_url("r.example")
+            .namespace("live")
+            .epoch_seconds(100_000)
+            .authorizer(Authorizer::api_key("k"))
+            .build()
+            .unwrap_err();
+        assert!(e.to_string().contains("events.epoch_seconds"), "{e}");
     }
 }

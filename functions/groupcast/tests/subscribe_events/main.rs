@@ -2,6 +2,8 @@
 //!
 //! - this file: protocol edges against `server`, a local realtime server on 127.0.0.1 (own groups,
 //!   de-dup, refused parts, reconnects, keep-alive, unsubscribe, garbage, auth);
+//! - `epochs`: time-sliced channels (issue 14) against `server`: rotation across epoch boundaries,
+//!   nothing lost or duplicated, old epochs unsubscribed, a refused epoch ending its group;
 //! - `emulator`: against the project's Node Events emulator (`tests/e2e/events-emulator.mjs`)
 //!   running the handler `provisioner render` produced, so the real `onSubscribe` verdict.
 
@@ -9,6 +11,7 @@
 #![allow(unreachable_pub)]
 
 mod emulator;
+mod epochs;
 mod server;
 
 use std::sync::Arc;
