@@ -28,6 +28,7 @@ const FLAG_VARS: &[(&str, &str)] = &[
     ("--events-url", "GROUPCAST_EVENTS_URL"),
     ("--events-namespace", "GROUPCAST_EVENTS_NAMESPACE"),
     ("--events-realtime-url", "GROUPCAST_EVENTS_REALTIME_URL"),
+    ("--events-epoch-seconds", "GROUPCAST_EVENTS_EPOCH_SECONDS"),
     ("--graphql-url", "GROUPCAST_GRAPHQL_URL"),
     ("--graphql-realtime-url", "GROUPCAST_GRAPHQL_REALTIME_URL"),
     ("--iot-endpoint", "GROUPCAST_IOT_ENDPOINT"),
@@ -66,6 +67,16 @@ pub(crate) struct Connection {
         value_name = "URL"
     )]
     pub(crate) events_realtime_url: Option<String>,
+    /// The Events namespace's epoch in seconds when its channels are time-sliced
+    /// (`/{ns}/{group}/t{N}/{topic}`): `publish` sends to the current epoch, `watch` holds and rotates
+    /// the epochs; 0 = off [default: the outputs file's `epochSeconds` of the namespace used].
+    #[arg(
+        long,
+        global = true,
+        env = "GROUPCAST_EVENTS_EPOCH_SECONDS",
+        value_name = "SECONDS"
+    )]
+    pub(crate) events_epoch_seconds: Option<String>,
     /// AppSync GraphQL endpoint (a bare host gets `/graphql`).
     #[arg(long, global = true, env = "GROUPCAST_GRAPHQL_URL", value_name = "URL")]
     pub(crate) graphql_url: Option<String>,
@@ -198,6 +209,7 @@ impl Connection {
         put("GROUPCAST_EVENTS_URL", &self.events_url);
         put("GROUPCAST_EVENTS_NAMESPACE", &self.events_namespace);
         put("GROUPCAST_EVENTS_REALTIME_URL", &self.events_realtime_url);
+        put("GROUPCAST_EVENTS_EPOCH_SECONDS", &self.events_epoch_seconds);
         put("GROUPCAST_GRAPHQL_URL", &self.graphql_url);
         put("GROUPCAST_IOT_ENDPOINT", &self.iot_endpoint);
         put("GROUPCAST_IOT_TOPIC_PREFIX", &self.iot_topic_prefix);
@@ -472,6 +484,7 @@ const FIELD_FLAGS: &[(&str, &str)] = &[
     ("events.url", "--events-url"),
     ("events.namespace", "--events-namespace"),
     ("events.realtime_url", "--events-realtime-url"),
+    ("events.epoch_seconds", "--events-epoch-seconds"),
     ("graphql.url", "--graphql-url"),
     ("iot.endpoint", "--iot-endpoint"),
     ("iot.topic_prefix", "--iot-topic-prefix"),

@@ -489,3 +489,111 @@ fn the_help_documents_the_precedence_the_variables_and_the_exit_codes() {
     let help = s.run(&["--help"], &[]).stdout();
     assert!(help.contains("2 publish: a delivery failed"), "{help}");
 }
+
+/// The epoch of now at `period` seconds, and the next (a test may straddle a boundary).
+fn epochs_now(period: u64) -> [u64; 2] {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let n = groupcast::epoch::epoch_at(now, period);
+    [n, n + 1]
+}
+
+/// Whether `channel` is `/{ns}/{seg}/t{N}/{topic}` with N the epoch of now (or the next).
+fn in_current_epoch(channel: &str, head: &str, topic: &str, period: u64) -> bool {
+    epochs_now(period)
+        .iter()
+        .any(|n| channel == format!("{head}/t{n}/{topic}"))
+}
+
+#[test]
+fn publish_in_a_time_sliced_namespace_sends_to_the_current_epoch_and_shows_the_channel() {
+    let sink = Sink::start(Mode::AllOk);
+    let s = Scratch::new("pub-epoch");
+    let base = to_sink(&sink);
+    let run = s.run(
+        &args(
+            &base,
+            &[
+                "--events-epoch-seconds",
+                "60",
+                "--topic",
+                "news",
+                "--group",
+                "team-a",
+                "--data",
+                "{}",
+            ],
+        ),
+        &[],
+    );
+    assert_eq!(run.code(), 0, "{}", run.describe());
+    let channel = &sink.channels()[0];
+    assert!(
+        in_current_epoch(channel, "/live/team-a", "news", 60),
+        "{channel}"
+    );
+    assert_eq!(run.json_lines()[0]["channel"], channel.as_str());
+    // A topic with no room for the epoch is refused naming the flag, before anything is sent.
+    let run = s.run(
+        &args(
+            &base,
+            &[
+                "--events-epoch-seconds",
+                "60",
+                "--topic",
+                "a/b/c",
+                "--group",
+                "team-a",
+                "--data",
+                "{}",
+            ],
+        ),
+        &[],
+    );
+    assert_eq!(run.code(), 1, "{}", run.describe());
+    assert!(run.stderr().contains("--topic"), "{}", run.describe());
+    assert!(
+        run.stderr().contains("EPOCH_TOPIC_MAX_SEGMENTS"),
+        "{}",
+        run.describe()
+    );
+    assert_eq!(sink.channels().len(), 1);
+}
+
+#[test]
+fn the_epoch_comes_from_the_outputs_file_and_the_variable_overrides_it() {
+    let sink = Sink::start(Mode::AllOk);
+    let s = Scratch::new("pub-epoch-outputs");
+    let mut outputs: Value = serde_json::from_str(&outputs_json(&sink, "live")).unwrap();
+    outputs["events"]["namespaces"][0]["epochSeconds"] = json!(300);
+    s.write("groupcast.outputs.json", &outputs.to_string());
+    let a = [
+        "publish", "--auth", "api-key", "--topic", "t", "--group", "g", "--data", "{}",
+    ];
+    let run = s.run(&a, &[]);
+    assert_eq!(run.code(), 0, "{}", run.describe());
+    let run = s.run(&a, &[("GROUPCAST_EVENTS_EPOCH_SECONDS", "0")]);
+    assert_eq!(run.code(), 0, "{}", run.describe());
+    let channels: Vec<String> = sink
+        .requests()
+        .iter()
+        .map(|r| r.body["channel"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(
+        in_current_epoch(&channels[0], "/live/g", "t", 300),
+        "{channels:?}"
+    );
+    assert_eq!(channels[1], "/live/g/t", "0 turns epochs off");
+    // A period outside the limits names the flag and the variable.
+    let run = s.run(&a, &[("GROUPCAST_EVENTS_EPOCH_SECONDS", "1")]);
+    assert_eq!(run.code(), 1, "{}", run.describe());
+    assert!(
+        run.stderr()
+            .contains("--events-epoch-seconds/GROUPCAST_EVENTS_EPOCH_SECONDS"),
+        "{}",
+        run.describe()
+    );
+    assert_eq!(sink.channels().len(), 2);
+}

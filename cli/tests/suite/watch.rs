@@ -426,3 +426,71 @@ fn a_reader_that_closes_the_pipe_ends_the_watch_quietly_with_exit_0() {
         "a closed pipe is no error: {err:?}"
     );
 }
+
+#[test]
+fn in_a_time_sliced_namespace_watch_follows_the_epochs_and_prints_each_message_once_with_its_logical_channel()
+ {
+    let emu = Emulator::get();
+    let s = Scratch::new("watch-epochs");
+    let token = cognito_token("dave", Some(&["team-a"]));
+    let mut w = Watch::start(
+        &s,
+        emu,
+        &token,
+        &[
+            "--events-epoch-seconds",
+            "2",
+            "--group",
+            "team-a",
+            "--topic",
+            "news",
+            "--count",
+            "2",
+            "--timeout",
+            "60s",
+        ],
+    );
+    w.until_event("active");
+    let publish_epoch = |n: u32| -> String {
+        let flags = emu.flags();
+        let data = json!({ "n": n }).to_string();
+        let mut args: Vec<&str> = vec!["publish", "--events-epoch-seconds", "2"];
+        args.extend(flags.iter().map(String::as_str));
+        args.extend_from_slice(&[
+            "--api-key",
+            API_KEY,
+            "--topic",
+            "news",
+            "--data",
+            &data,
+            "--group",
+            "team-a",
+        ]);
+        let run = s.run(&args, &[]);
+        assert_eq!(run.code(), 0, "{}", run.describe());
+        let line = &run.json_lines()[0];
+        assert!(
+            line["channel"]
+                .as_str()
+                .is_some_and(|c| c.starts_with("/live/team-a/t") && c.ends_with("/news")),
+            "{line}"
+        );
+        line["message_id"].as_str().unwrap().to_owned()
+    };
+    let m1 = publish_epoch(1);
+    // Past at least one epoch boundary and the grace after it: the watcher has rotated.
+    std::thread::sleep(Duration::from_millis(2_600));
+    let m2 = publish_epoch(2);
+    let first = w.next();
+    let second = w.next();
+    assert_eq!(
+        (first["id"].as_str(), second["id"].as_str()),
+        (Some(m1.as_str()), Some(m2.as_str()))
+    );
+    for line in [&first, &second] {
+        assert_eq!(line["part"], "/live/team-a/news", "{line}");
+    }
+    let (code, rest, err) = w.wait();
+    assert_eq!(code, 0, "--count 2 reached; stderr {err}");
+    assert!(rest.is_empty(), "{rest:?}");
+}
