@@ -257,3 +257,34 @@ async fn in_a_time_sliced_namespace_a_topic_with_room_for_no_epoch_is_refused_be
     );
     assert!(server.conns().is_empty());
 }
+
+#[tokio::test]
+async fn after_a_lost_connection_the_window_of_now_is_subscribed_again_once_each() {
+    let server = Server::ok().await;
+    let (clock, n) = clock_into_epoch(1_100);
+    let s = subscriber(&server, clock);
+    let mut sub = s.subscribe_groups(&["team-a"], "*").await.unwrap();
+    until_active(&mut sub).await;
+    server.drop_all();
+    until_active(&mut sub).await;
+    let conns = server.conns();
+    assert_eq!(conns.len(), 2);
+    let again = conns[1].subscribed();
+    let ch = |k: u64| format!("/live/team-a/t{k}/*");
+    // Reconnected within the same epoch (the backoff is at most 200 ms), or, on a slow machine,
+    // after the boundary: either way the window of the reconnect, each epoch once.
+    assert!(
+        again == [ch(n), ch(n + 1)] || again == [ch(n), ch(n + 1), ch(n + 2)],
+        "{again:?}"
+    );
+    let (m, text) = message("x", &["team-a"], 1);
+    assert_eq!(
+        server.publish(&format!("/live/team-a/t{}/x", n + 1), Value::String(text)),
+        1
+    );
+    let got = crate::next_message(&mut sub).await;
+    assert_eq!(
+        (got.envelope.id, got.part.as_str()),
+        (m.id(), "/live/team-a/*")
+    );
+}
