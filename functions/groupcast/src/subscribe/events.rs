@@ -439,7 +439,9 @@ impl EventsSubscriber {
         self.start(specs, None)
     }
 
-    /// Subscribes to one raw channel (`/ns/a/b`, `/ns/a/*`; the leading `/` is optional).
+    /// Subscribes to one raw channel (`/ns/a/b`, `/ns/a/*`; the leading `/` is optional). A raw
+    /// channel is taken as written, also in a time-sliced namespace: it names one epoch and is not
+    /// rotated (use [`Self::subscribe_groups`] for that).
     ///
     /// # Errors
     /// [`SubscribeError::Invalid`] (field `channel`) when the path breaks AppSync's channel rule;
