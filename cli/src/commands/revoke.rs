@@ -88,8 +88,14 @@ fn print_report(format: Format, report: &RevokeReport) -> anyhow::Result<()> {
     let failed = report.failures().count();
     let total = report.transports.len();
     for t in &report.transports {
-        if let RevokeOutcome::NotSupported { bound } = &t.outcome {
-            eprintln!("groupcast: {}: not revoked: {bound}", t.transport);
+        match &t.outcome {
+            RevokeOutcome::NotSupported { bound } => {
+                eprintln!("groupcast: {}: not revoked: {bound}", t.transport);
+            }
+            RevokeOutcome::Expires { bound, .. } => {
+                eprintln!("groupcast: {}: expires by itself: {bound}", t.transport);
+            }
+            _ => {}
         }
     }
     match format {
@@ -157,6 +163,10 @@ fn row(t: &TransportRevocation) -> Vec<String> {
     let (result, detail) = match &t.outcome {
         RevokeOutcome::Invalidated => ("invalidated", "open subscriptions closed".to_owned()),
         RevokeOutcome::Synced { response } => ("synced", response.to_string()),
+        RevokeOutcome::Expires { within_seconds, .. } => (
+            "expires",
+            format!("open subscriptions stop within {within_seconds} s (stderr: the conditions)"),
+        ),
         RevokeOutcome::NotSupported { .. } => {
             ("NOT SUPPORTED", "see stderr for the bound".to_owned())
         }
@@ -194,6 +204,22 @@ mod tests {
                 })
                 .collect(),
         }
+    }
+
+    #[test]
+    fn an_expiring_transport_counts_as_revoked_and_its_row_states_the_bound() {
+        let r = report(vec![
+            RevokeOutcome::Invalidated,
+            RevokeOutcome::Expires {
+                within_seconds: 600,
+                bound: groupcast::revoke::events_epoch_bound("live", 300),
+            },
+        ]);
+        assert!(r.is_complete());
+        assert_eq!(code(&r), 0);
+        let cells = row(&r.transports[1]);
+        assert_eq!(cells[1], "expires");
+        assert!(cells[3].contains("within 600 s"), "{cells:?}");
     }
 
     #[test]

@@ -8,7 +8,7 @@
 //! | direct | `{topic, data, groups, transports?, id?}` or a list of them | per message its id and per-transport results (with the attempts each took); an invalid message fails the call before anything is sent |
 //! | SQS | [`SqsEvent`]: `Records[].body` is one message | [`SqsBatchResponse`] naming only the records that failed (unparsable, or a delivery failed), so SQS retries only those |
 //! | EventBridge | [`EventBridgeEvent`]: `detail` is the message | as direct; any failed delivery fails the invocation, so Lambda retries it |
-//! | revoke | `{"revoke": {"user", "groups", "transports"?}}` | the [`crate::RevokeReport`] (per transport: `invalidated`, `synced`, `not_supported` with its bound, `failed`) and `complete`; invalid input fails the call before anything is sent |
+//! | revoke | `{"revoke": {"user", "groups", "transports"?}}` | the [`crate::RevokeReport`] (per transport: `invalidated`, `synced`, `expires` with `within_seconds` and its bound (Events in a time-sliced namespace), `not_supported` with its bound, `failed`) and `complete`; invalid input fails the call before anything is sent |
 //!
 //! Message ids stay stable across redeliveries, so subscribers can drop duplicates: the body's `id`
 //! when it has one, else the SQS `messageId` / EventBridge event `id` (both UUIDs, kept by every

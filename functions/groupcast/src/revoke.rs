@@ -10,10 +10,14 @@
 //!   (https://docs.aws.amazon.com/lambda/latest/api/API_Invoke.html) with
 //!   `{"sync":{"user":"<user>"}}`: it re-reads the user's current groups and detaches the policies
 //!   of the groups they left. Its answer is passed through.
-//! - **Events**: AWS offers no invalidation of Event API subscriptions, so nothing is sent and the
-//!   report says so ([`RevokeOutcome::NotSupported`] with the bound, [`EVENTS_BOUND`]), never
-//!   success. New subscriptions are bounded where they are decided: the Lambda authorizer's
-//!   `groups_source = "user-pool"` reads current groups (docs/isolation.md, "Revocation").
+//! - **Events**: AWS offers no invalidation of Event API subscriptions, so nothing is sent. In a
+//!   time-sliced namespace (`epoch_seconds = P`, [`crate::epoch`]) every subscription must be taken
+//!   again for each epoch and `onSubscribe` checks it then, so the removal takes effect by itself
+//!   within `2 P` (plus the authorizer's cached allow): the report says [`RevokeOutcome::Expires`]
+//!   with that bound ([`events_epoch_bound`]). Without epochs it says [`RevokeOutcome::NotSupported`]
+//!   with the 24 h bound ([`EVENTS_BOUND`]), never success. New subscriptions are bounded where
+//!   they are decided: the Lambda authorizer's `groups_source = "user-pool"` reads current groups
+//!   (docs/isolation.md, "Revocation").
 
 use std::time::SystemTime;
 
@@ -33,6 +37,22 @@ pub const LAMBDA_SERVICE: &str = "lambda";
 /// How long a removed member can still receive on AppSync Events, which has no invalidation
 /// (docs/isolation.md, "Revocation").
 pub const EVENTS_BOUND: &str = "AppSync Events cannot close a subscription from the server: nothing was sent. An open subscription keeps receiving until its WebSocket connection ends (at most 24 hours). New subscriptions: with the Lambda authorizer's groups_source = \"user-pool\" and AWS_LAMBDA subscribers, refused once AppSync's cached allow expires (result_ttl_seconds, at most 3600 s, default 300 s); otherwise admitted until the user's token expires (Cognito: 1 hour by default, at most 1 day) plus that cached allow; see docs/isolation.md, Revocation";
+
+/// How long a removed member can still receive in a time-sliced Events namespace of epoch `p`
+/// seconds: an open subscription lives to the end of the epoch after the one it was taken in, and
+/// taking the next one is checked against the caller's groups (docs/isolation.md, "Revocation").
+pub fn events_epoch_bound(namespace: &str, p: u64) -> String {
+    format!(
+        "Namespace {namespace} is time-sliced (epoch_seconds = {p}): nothing was sent; every \
+         subscription is taken again each epoch and onSubscribe checks the caller's groups then, so \
+         a removed member's open subscriptions stop receiving within {} s of the removal, plus \
+         AppSync's cached allow (result_ttl_seconds) with the Lambda authorizer's groups_source = \
+         \"user-pool\" and AWS_LAMBDA subscribers; when groups come from the token instead, plus \
+         the token's remaining life (Cognito: 1 hour by default, at most 1 day); see \
+         docs/isolation.md, Revocation",
+        2 * p
+    )
+}
 
 /// What [`Publisher::revoke`] did, per transport.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -68,6 +88,15 @@ pub enum RevokeOutcome {
         /// The function's answer, as it returned it.
         response: serde_json::Value,
     },
+    /// Nothing needed sending: the transport ends the removed member's access by itself within
+    /// `within_seconds` (AppSync Events in a time-sliced namespace, [`crate::epoch`]), under the
+    /// conditions `bound` states.
+    Expires {
+        /// The longest a removed member's open subscription keeps receiving, in seconds.
+        within_seconds: u64,
+        /// The bound and its conditions, in words.
+        bound: String,
+    },
     /// AWS offers no way to revoke on this transport: nothing was sent. `bound` says how long a
     /// removed member may still receive.
     NotSupported {
@@ -84,11 +113,14 @@ pub enum RevokeOutcome {
 }
 
 impl RevokeOutcome {
-    /// Whether the transport did what revocation needs there.
+    /// Whether the transport did what revocation needs there (an [`RevokeOutcome::Expires`]
+    /// transport needs nothing more: the removal takes effect within its bound).
     pub fn is_done(&self) -> bool {
         matches!(
             self,
-            RevokeOutcome::Invalidated | RevokeOutcome::Synced { .. }
+            RevokeOutcome::Invalidated
+                | RevokeOutcome::Synced { .. }
+                | RevokeOutcome::Expires { .. }
         )
     }
 }
@@ -136,6 +168,20 @@ fn validate(user: &str, groups: &[String]) -> Result<(), Error> {
         }
     }
     Ok(())
+}
+
+/// Events sends nothing: the namespace's epochs bound the removal, or nothing does but the
+/// connection's life. `events-ws` publishes to the same namespace, so it has the same answer.
+fn events_outcome(events: Option<&crate::config::EventsEndpoint>) -> RevokeOutcome {
+    match events.and_then(|e| e.epoch_seconds.map(|p| (e, p))) {
+        Some((e, p)) => RevokeOutcome::Expires {
+            within_seconds: 2 * p,
+            bound: events_epoch_bound(&e.namespace, p),
+        },
+        None => RevokeOutcome::NotSupported {
+            bound: EVENTS_BOUND.to_owned(),
+        },
+    }
 }
 
 impl Publisher {
@@ -206,12 +252,7 @@ impl Publisher {
         let mut out = Vec::with_capacity(transports.len());
         for t in transports {
             let (outcome, attempts) = match t {
-                Transport::Events | Transport::EventsWs => (
-                    RevokeOutcome::NotSupported {
-                        bound: EVENTS_BOUND.to_owned(),
-                    },
-                    0,
-                ),
+                Transport::Events | Transport::EventsWs => (events_outcome(s.events.as_ref()), 0),
                 Transport::Graphql => self.revoke_graphql(user, &groups, opts, deadline).await?,
                 Transport::Iot => self.revoke_iot(user, opts, deadline).await?,
             };
@@ -404,7 +445,8 @@ mod tests {
     }
 
     #[test]
-    fn only_invalidated_and_synced_count_as_done_so_events_makes_a_report_incomplete() {
+    fn only_invalidated_synced_and_expires_count_as_done_so_events_without_epochs_makes_a_report_incomplete()
+     {
         let report = |outcome| RevokeReport {
             user: "u".into(),
             groups: vec!["g".into()],
@@ -418,6 +460,13 @@ mod tests {
         assert!(
             report(RevokeOutcome::Synced {
                 response: serde_json::Value::Null
+            })
+            .is_complete()
+        );
+        assert!(
+            report(RevokeOutcome::Expires {
+                within_seconds: 600,
+                bound: events_epoch_bound("live", 300)
             })
             .is_complete()
         );
@@ -454,7 +503,32 @@ mod tests {
     }
 
     #[test]
+    fn the_epoch_bound_is_two_epochs_and_names_its_conditions() {
+        let b = events_epoch_bound("live", 300);
+        for needle in [
+            "Namespace live",
+            "epoch_seconds = 300",
+            "nothing was sent",
+            "within 600 s",
+            "result_ttl_seconds",
+            "groups_source = \"user-pool\"",
+            "token's remaining life",
+        ] {
+            assert!(b.contains(needle), "{needle}: {b}");
+        }
+    }
+
+    #[test]
     fn outcomes_serialize_with_a_status_tag() {
+        let v = serde_json::to_value(RevokeOutcome::Expires {
+            within_seconds: 4,
+            bound: "b".into(),
+        })
+        .unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({"status": "expires", "within_seconds": 4, "bound": "b"})
+        );
         let v = serde_json::to_value(RevokeOutcome::NotSupported { bound: "b".into() }).unwrap();
         assert_eq!(
             v,

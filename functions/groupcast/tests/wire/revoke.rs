@@ -41,6 +41,37 @@ fn publisher(server: &Server, token: Option<&str>) -> Publisher {
 }
 
 #[tokio::test]
+async fn in_a_time_sliced_namespace_events_reports_that_access_expires_within_two_epochs_and_sends_nothing()
+ {
+    let server = Server::start(peer).await;
+    let publisher = Publisher::builder()
+        .events(&server.base, "live")
+        .events_epoch_seconds(300)
+        .graphql(format!("{}/graphql", server.base))
+        .region("eu-west-1")
+        .credentials(SharedCredentialsProvider::new(creds(None)))
+        .retry_policy(fast_retries())
+        .build()
+        .unwrap();
+    let report = publisher.revoke("user-a", &["team-a"]).await.unwrap();
+    let events = &report.transports[0];
+    assert_eq!(events.transport, Transport::Events);
+    assert_eq!(events.attempts, 0, "nothing is sent to Events");
+    assert_eq!(
+        events.outcome,
+        RevokeOutcome::Expires {
+            within_seconds: 600,
+            bound: groupcast::revoke::events_epoch_bound("live", 300)
+        }
+    );
+    assert!(report.is_complete(), "{report:?}");
+    assert!(
+        server.requests().iter().all(|r| r.target == "/graphql"),
+        "only the GraphQL revoke was sent"
+    );
+}
+
+#[tokio::test]
 async fn revoke_invalidates_on_graphql_syncs_iot_and_reports_events_as_not_supported() {
     let server = Server::start(peer).await;
     let report = publisher(&server, None)
