@@ -54,6 +54,7 @@ fn fixture(binary: Option<PathBuf>) -> Fixture {
         arn: "arn:aws:lambda:us-east-1:123456789012:function:demo-authorizer".into(),
         result_ttl_seconds: 300,
         binary,
+        user_pool_id: None,
     });
     let issuer = Arc::new(
         Issuer::load_or_create(&dir, "https://127.0.0.1:4514/us-east-1_Local", "client").unwrap(),
