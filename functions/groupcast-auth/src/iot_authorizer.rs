@@ -48,10 +48,19 @@ pub const DEFAULT_TOKEN_KEY: &str = "groupcast-token";
 pub const MIN_SECS: u64 = 300;
 /// See [`MIN_SECS`].
 pub const MAX_SECS: u64 = 86_400;
-/// The most policy documents one answer may hold (custom-auth-lambda.html).
+/// The most policy documents one answer may hold: the `policyDocuments` entry of the response
+/// values on https://docs.aws.amazon.com/iot/latest/developerguide/custom-auth-lambda.html.
+/// Checked 2026-11 with the documentation search: the page (and its translations) was found, but
+/// no excerpt reached the number in that entry (one stops at "the maximum number of policy
+/// documents is…"), so 10 is kept unconfirmed by a quotable source; no AWS page found says
+/// otherwise.
 pub const MAX_POLICY_DOCUMENTS: usize = 10;
-/// The most characters one policy document may hold (custom-auth-lambda.html, and IoT's policy
-/// document quota, `groupcast::limits::IOT_POLICY_MAX_CHARS`).
+/// The most characters one policy document may hold. AWS IoT's own policy documents: "a maximum
+/// length of 2048, excluding whitespace" (CreatePolicy,
+/// https://docs.aws.amazon.com/iot/latest/apireference/API_CreatePolicy.html), the quota
+/// `groupcast::limits::IOT_POLICY_MAX_CHARS`. That the same 2048 applies to each document of a
+/// custom authorizer's answer is custom-auth-lambda.html's `policyDocuments` entry, which the
+/// search did not reach either (see [`MAX_POLICY_DOCUMENTS`]).
 pub const POLICY_DOCUMENT_MAX_CHARS: usize = groupcast::limits::IOT_POLICY_MAX_CHARS;
 
 /// `GROUPCAST_COGNITO_USER_POOL_ID`: when set, groups come from this user pool at every connect

@@ -247,11 +247,10 @@ impl Authenticator {
             }
             None => None,
         };
-        let lambda = system
-            .identity
-            .lambda_authorizer
-            .clone()
-            .map(|settings| LambdaAuthorizer::new(settings, &issuer));
+        let lambda =
+            system.identity.lambda_authorizer.clone().map(|settings| {
+                LambdaAuthorizer::new(settings, &issuer, state_dir, &system.region)
+            });
         Ok(Authenticator {
             fixed: BTreeMap::new(),
             real: Some(Real {
@@ -692,6 +691,10 @@ type AllowCache = HashMap<(String, String, String), (Instant, Authenticated)>;
 struct LambdaAuthorizer {
     settings: LambdaAuthorizerSettings,
     env: Vec<(String, String)>,
+    /// The stack's state dir and region: where a `groups_source = "user-pool"` authorizer
+    /// finds the functions' AWS endpoint and credentials ([`crate::functions`]).
+    state_dir: std::path::PathBuf,
+    region: String,
     jwks: Value,
     running: tokio::sync::OnceCell<Result<(LambdaFunction, JsonServer), String>>,
     /// Allows by (token, channel or query, operation), until their expiry.
@@ -710,7 +713,12 @@ impl std::fmt::Debug for LambdaAuthorizer {
 const CACHE_MAX: usize = 10_000;
 
 impl LambdaAuthorizer {
-    fn new(settings: LambdaAuthorizerSettings, issuer: &Issuer) -> LambdaAuthorizer {
+    fn new(
+        settings: LambdaAuthorizerSettings,
+        issuer: &Issuer,
+        state_dir: &std::path::Path,
+        region: &str,
+    ) -> LambdaAuthorizer {
         // The authorizer's own configuration (functions/authorizer: GROUPCAST_JWT_*,
         // GROUPCAST_AUTHORIZER_TTL_SECS), pointed at the local issuer.
         let env = vec![
@@ -731,6 +739,8 @@ impl LambdaAuthorizer {
         LambdaAuthorizer {
             settings,
             env,
+            state_dir: state_dir.to_owned(),
+            region: region.to_owned(),
             jwks: issuer.jwks(),
             running: tokio::sync::OnceCell::new(),
             cache: Mutex::new(HashMap::new()),
@@ -750,6 +760,22 @@ impl LambdaAuthorizer {
                     .map_err(|e| format!("JWKS server for the authorizer: {e}"))?;
                 let mut env = self.env.clone();
                 env.push(("GROUPCAST_JWT_JWKS_URL".into(), jwks.url().to_owned()));
+                // groups_source = "user-pool": the caller's current groups from the stack's user
+                // directory, through Cognito's AdminListGroupsForUser on the functions' endpoint
+                // (the binary checks at cold start that the pool issued GROUPCAST_JWT_ISSUER's
+                // tokens, and refuses every caller otherwise).
+                if let Some(pool) = &self.settings.user_pool_id {
+                    let endpoint = crate::functions::endpoint(&self.state_dir).ok_or(
+                        "groups_source = \"user-pool\" needs the stack's functions endpoint \
+                         (groupcast_dev::functions::start), which is not running",
+                    )?;
+                    env.push(("GROUPCAST_COGNITO_USER_POOL_ID".into(), pool.clone()));
+                    env.extend(crate::functions::aws_env(
+                        &self.state_dir,
+                        &self.region,
+                        &endpoint,
+                    )?);
+                }
                 let f = LambdaFunction::start(&binary, &env)
                     .await
                     .map_err(|e| e.to_string())?;

@@ -133,12 +133,25 @@ pub async fn handle(stack: &Stack, req: &AwsRequest) -> AwsResponse {
 type Functions = HashMap<String, Arc<LambdaFunction>>;
 
 fn functions(stack: &Stack) -> Arc<Mutex<Functions>> {
+    functions_of(&stack.state_dir)
+}
+
+fn functions_of(state_dir: &std::path::Path) -> Arc<Mutex<Functions>> {
     static ALL: OnceLock<Mutex<HashMap<PathBuf, Arc<Mutex<Functions>>>>> = OnceLock::new();
     let mut all = ALL
         .get_or_init(Default::default)
         .lock()
         .unwrap_or_else(|p| p.into_inner());
-    all.entry(stack.state_dir.clone()).or_default().clone()
+    all.entry(state_dir.to_owned()).or_default().clone()
+}
+
+/// Removes the function registered as `name` for the stack keeping its state in `state_dir`
+/// (its process ends when the last handle to it is dropped).
+pub fn unregister_function(state_dir: &std::path::Path, name: &str) {
+    functions_of(state_dir)
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .remove(name);
 }
 
 /// Makes `function` answer Lambda `Invoke` on the AWS port as `name` (its function name; callers
@@ -681,6 +694,22 @@ where
 
 /// Serves the AWS APIs on `listener` until the task is dropped.
 pub async fn serve(listener: TcpListener, stack: Arc<Stack>) -> std::io::Result<()> {
+    let tls = stack.tls.clone();
+    serve_with(listener, stack, tls).await
+}
+
+/// Serves the same AWS APIs over plain HTTP on `listener`, whatever `stack.tls` says: the
+/// endpoint the stack's own Lambda functions call ([`crate::functions`]), on a loopback port, so
+/// they need no trust in the stack's CA (as the JWKS they fetch, [`crate::lambda_rt::JsonServer`]).
+pub async fn serve_plain(listener: TcpListener, stack: Arc<Stack>) -> std::io::Result<()> {
+    serve_with(listener, stack, None).await
+}
+
+async fn serve_with(
+    listener: TcpListener,
+    stack: Arc<Stack>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+) -> std::io::Result<()> {
     loop {
         let (socket, _) = match listener.accept().await {
             Ok(s) => s,
@@ -692,8 +721,9 @@ pub async fn serve(listener: TcpListener, stack: Arc<Stack>) -> std::io::Result<
             }
         };
         let stack = stack.clone();
+        let tls = tls.clone();
         tokio::spawn(async move {
-            match stack.tls.clone() {
+            match tls {
                 Some(tls) => match tls.accept(socket).await {
                     Ok(stream) => serve_connection(stream, stack).await,
                     Err(e) => tracing::debug!(error = %e, "AWS port TLS handshake failed"),

@@ -10,6 +10,8 @@
 //!   authorizer, and answers with the identity AppSync would give the handler or resolver.
 //! - [`log`] — every admit / refuse decision, on stderr, text or JSON.
 //! - `events`, `graphql`, `iot` — the three transports, each `serve(listener, stack)`.
+//! - [`functions`] — the Lambda functions the stack runs (iot-grant) and the AWS endpoint its
+//!   functions call.
 //!
 //! The provisioner's `dev` subcommand (provisioner/src/commands/dev.rs) is a thin adapter: it
 //! loads the config, builds a [`system::System`], and calls into this crate.
@@ -17,6 +19,7 @@
 pub mod auth;
 pub mod aws;
 pub mod events;
+pub mod functions;
 pub mod graphql;
 pub mod identity;
 pub mod iot;

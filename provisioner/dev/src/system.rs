@@ -103,6 +103,10 @@ pub struct LambdaAuthorizerSettings {
     pub result_ttl_seconds: u64,
     /// Path of the authorizer binary to run, when found (`--authorizer-bin`, or target/).
     pub binary: Option<std::path::PathBuf>,
+    /// `groups_source = "user-pool"`: the pool the authorizer reads the caller's current groups
+    /// from (its `GROUPCAST_COGNITO_USER_POOL_ID`), answered by the stack's user directory when
+    /// it is [`IdentitySettings::user_pool_id`]. `None` reads the token's groups claim.
+    pub user_pool_id: Option<String>,
 }
 
 /// `[events]`: the Event API and its namespaces.
@@ -155,6 +159,27 @@ pub struct IotSystem {
     pub group_policies: BTreeMap<String, String>,
     /// How devices are authorized.
     pub auth: IotAuth,
+    /// Attachment mode: the iot-grant function (`{project}-iot-grant`) the stack runs, so
+    /// `Publisher::revoke` reaches it through Lambda `Invoke` on the AWS port.
+    pub grant_function: Option<LocalFunction>,
+    /// DEV ONLY (`provisioner dev --iot-refresh-seconds`): the broker asks the custom authorizer
+    /// again after min(its `refreshAfterInSeconds`, this), so a removal shows within seconds in
+    /// a test. AWS never refreshes sooner than 300 s
+    /// (https://docs.aws.amazon.com/iot/latest/developerguide/custom-auth-lambda.html).
+    pub refresh_cap: Option<std::time::Duration>,
+}
+
+/// A Lambda function the stack runs for Lambda `Invoke` on its AWS port
+/// ([`crate::functions::start`]).
+#[derive(Debug, Clone, Default)]
+pub struct LocalFunction {
+    /// The function name callers invoke, e.g. `acme-live-iot-grant`.
+    pub name: String,
+    /// The binary, when found; without it, `Invoke` answers `ResourceNotFoundException`.
+    pub binary: Option<std::path::PathBuf>,
+    /// Its `GROUPCAST_*` environment (what `provisioner apply` gives the deployed function, with
+    /// the stack's pools). The AWS endpoint, credentials and region are added at start.
+    pub env: BTreeMap<String, String>,
 }
 
 /// `iot.auth`.

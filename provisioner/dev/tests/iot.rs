@@ -63,6 +63,8 @@ fn system() -> System {
         account_id: ACCOUNT.into(),
         publisher_principals: vec!["arn:aws:sts::123456789012:assumed-role/acme-publisher/".into()],
         iot: Some(IotSystem {
+            grant_function: None,
+            refresh_cap: None,
             topic_prefix: PREFIX.into(),
             policies: groups
                 .iter()

@@ -53,6 +53,8 @@ async fn start() -> Fixture {
         region: "us-east-1".into(),
         account_id: "123456789012".into(),
         iot: Some(IotSystem {
+            grant_function: None,
+            refresh_cap: None,
             topic_prefix: "groupcast".into(),
             policies: BTreeMap::new(),
             group_policies: ["team-a", "team-b"]

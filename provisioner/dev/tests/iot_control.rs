@@ -42,6 +42,8 @@ fn stack(auth: Authenticator) -> Arc<Stack> {
             region: "us-east-1".into(),
             account_id: "123456789012".into(),
             iot: Some(IotSystem {
+                grant_function: None,
+                refresh_cap: None,
                 topic_prefix: "groupcast".into(),
                 policies,
                 group_policies: BTreeMap::new(),

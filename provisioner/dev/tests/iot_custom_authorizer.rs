@@ -66,6 +66,8 @@ async fn start(refresh: u64, disconnect: u64, register: bool) -> Fixture {
             region: "us-east-1".into(),
             account_id: "123456789012".into(),
             iot: Some(IotSystem {
+                grant_function: None,
+                refresh_cap: None,
                 topic_prefix: "groupcast".into(),
                 policies: BTreeMap::new(),
                 group_policies: BTreeMap::new(),

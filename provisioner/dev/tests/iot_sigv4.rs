@@ -57,6 +57,8 @@ async fn start() -> Fixture {
         region: REGION.into(),
         account_id: ACCOUNT.into(),
         iot: Some(IotSystem {
+            grant_function: None,
+            refresh_cap: None,
             topic_prefix: "groupcast".into(),
             policies: ["team-a", "team-b"]
                 .iter()

@@ -42,6 +42,10 @@ impl Drop for Fixture {
 }
 
 fn fixture(binary: Option<PathBuf>) -> Fixture {
+    fixture_with_pool(binary, None)
+}
+
+fn fixture_with_pool(binary: Option<PathBuf>, user_pool_id: Option<&str>) -> Fixture {
     let dir = std::env::temp_dir().join(format!("groupcast-dev-lambda-{}", uuid::Uuid::new_v4()));
     std::fs::create_dir_all(&dir).unwrap();
     let mut system = System {
@@ -54,6 +58,7 @@ fn fixture(binary: Option<PathBuf>) -> Fixture {
         arn: "arn:aws:lambda:us-east-1:123456789012:function:demo-authorizer".into(),
         result_ttl_seconds: 300,
         binary,
+        user_pool_id: user_pool_id.map(str::to_owned),
     });
     let issuer = Arc::new(
         Issuer::load_or_create(&dir, "https://127.0.0.1:4514/us-east-1_Local", "client").unwrap(),
@@ -260,4 +265,26 @@ async fn a_user_pool_token_is_judged_by_the_user_pool_before_the_lambda_authoriz
             .await
             .is_err()
     );
+}
+
+#[tokio::test]
+async fn a_user_pool_authorizer_without_the_stacks_functions_endpoint_refuses_rather_than_reading_the_token()
+ {
+    // groups_source = "user-pool" but no groupcast_dev::functions::start: the authorizer has no
+    // directory to ask, and must not fall back to the token's (possibly stale) groups.
+    let f = fixture_with_pool(Some(authorizer_binary()), Some("us-east-1_Local"));
+    let token = f
+        .issuer
+        .mint("alice", &["team-a".to_owned()], Duration::from_secs(600))
+        .unwrap();
+    let e = ask(
+        &f.auth,
+        &token,
+        "/event",
+        Some("/live/team-a/news"),
+        "EVENT_SUBSCRIBE",
+    )
+    .await
+    .unwrap_err();
+    assert!(e.message.contains("functions endpoint"), "{e}");
 }

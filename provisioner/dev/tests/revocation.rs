@@ -26,9 +26,8 @@ use groupcast_dev::auth::{Authenticator, provider_name};
 use groupcast_dev::identity::{
     Directory, Issuer, identity_id, identity_pool_id, publisher_credentials, user_sub,
 };
-use groupcast_dev::lambda_rt::LambdaFunction;
 use groupcast_dev::log::DecisionLog;
-use groupcast_dev::system::{AuthMode, GraphqlSystem, IotAuth, IotSystem, System};
+use groupcast_dev::system::{AuthMode, GraphqlSystem, IotAuth, IotSystem, LocalFunction, System};
 use groupcast_dev::{Ports, Stack};
 use serde_json::{Value, json};
 
@@ -84,6 +83,33 @@ fn graphql_system() -> GraphqlSystem {
     }
 }
 
+/// The iot-grant function as `provisioner dev` configures it for this system (what `provisioner
+/// apply` gives the deployed one, with the stack's pools; provisioner/src/commands/dev.rs tests
+/// the derivation from the config).
+fn grant_function() -> LocalFunction {
+    LocalFunction {
+        name: GRANT_FUNCTION.into(),
+        binary: Some(iot_grant_binary()),
+        env: [
+            ("GROUPCAST_PROJECT", PROJECT.to_owned()),
+            ("GROUPCAST_IOT_GROUPS", r#"["team-a","team-y"]"#.to_owned()),
+            (
+                "GROUPCAST_IOT_POLICY_PATTERN",
+                "acme-live-{group}".to_owned(),
+            ),
+            ("GROUPCAST_COGNITO_USER_POOL_ID", POOL.to_owned()),
+            (
+                "GROUPCAST_COGNITO_IDENTITY_POOL_ID",
+                identity_pool_id(REGION, PROJECT),
+            ),
+            ("GROUPCAST_JWT_AUDIENCES", "client".to_owned()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect(),
+    }
+}
+
 fn iot_system() -> System {
     let iot_groups = ["team-a", "team-y"];
     let mut system = System {
@@ -94,6 +120,8 @@ fn iot_system() -> System {
             "arn:aws:sts::{ACCOUNT}:assumed-role/{PROJECT}-publisher/"
         )],
         iot: Some(IotSystem {
+            grant_function: Some(grant_function()),
+            refresh_cap: None,
             topic_prefix: PREFIX.into(),
             policies: iot_groups
                 .iter()
@@ -198,34 +226,12 @@ impl IotStack {
         Credentials::new(k.access_key_id, k.secret_access_key, None, None, "local")
     }
 
-    /// The real iot-grant binary, its AWS calls aimed at the AWS port, registered there as
-    /// `acme-live-iot-grant` so Lambda Invoke reaches it.
-    async fn start_iot_grant(&self) -> Arc<LambdaFunction> {
-        let k = publisher_credentials(&self.dir).unwrap();
-        let env: Vec<(String, String)> = [
-            ("AWS_ENDPOINT_URL", self.aws_url.as_str()),
-            ("AWS_ACCESS_KEY_ID", k.access_key_id.as_str()),
-            ("AWS_SECRET_ACCESS_KEY", k.secret_access_key.as_str()),
-            ("AWS_MAX_ATTEMPTS", "1"),
-            ("GROUPCAST_PROJECT", PROJECT),
-            ("GROUPCAST_IOT_GROUPS", r#"["team-a","team-y"]"#),
-            ("GROUPCAST_IOT_POLICY_PATTERN", "acme-live-{group}"),
-            ("GROUPCAST_COGNITO_USER_POOL_ID", POOL),
-            (
-                "GROUPCAST_COGNITO_IDENTITY_POOL_ID",
-                &identity_pool_id(REGION, PROJECT),
-            ),
-            ("GROUPCAST_JWT_AUDIENCES", "client"),
-        ]
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-        let f = Arc::new(
-            LambdaFunction::start(&iot_grant_binary(), &env)
-                .await
-                .unwrap(),
-        );
-        groupcast_dev::aws::register_function(&self.stack, GRANT_FUNCTION, f.clone());
+    /// The stack's functions as `provisioner dev` starts them ([`groupcast_dev::functions::start`]):
+    /// the real iot-grant binary, its AWS calls aimed at the stack's AWS APIs, registered as
+    /// `acme-live-iot-grant` so Lambda Invoke on the AWS port reaches it.
+    async fn start_iot_grant(&self) -> groupcast_dev::functions::Functions {
+        let f = groupcast_dev::functions::start(&self.stack).await.unwrap();
+        assert_eq!(f.names, [GRANT_FUNCTION]);
         f
     }
 

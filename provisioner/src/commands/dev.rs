@@ -138,6 +138,16 @@ pub(crate) struct ServeArgs {
     /// iot.auth = "custom-authorizer" [default: found as --authorizer-bin is].
     #[arg(long, value_name = "FILE")]
     pub(crate) iot_authorizer_bin: Option<PathBuf>,
+    /// The iot-grant binary (functions/iot-grant) the stack runs as `{project}-iot-grant` with
+    /// attachment-mode [iot], so `groupcast revoke` / `Publisher::revoke` reach it through Lambda
+    /// Invoke on the AWS port [default: found as --authorizer-bin is].
+    #[arg(long, value_name = "FILE")]
+    pub(crate) iot_grant_bin: Option<PathBuf>,
+    /// DEV ONLY: with iot.auth = "custom-authorizer", the broker asks the authorizer again after
+    /// at most SECONDS (its refreshAfterInSeconds otherwise; AWS never refreshes sooner than 300 s),
+    /// so a group removal shows within seconds in a test.
+    #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub(crate) iot_refresh_seconds: Option<u64>,
     #[command(flatten)]
     pub(crate) templates: TemplateArgs,
 }
@@ -319,9 +329,23 @@ async fn serve(global: &Global, config: &Config, args: ServeArgs) -> anyhow::Res
             args.iot_authorizer_bin.as_deref(),
             "iot-authorizer",
         )?,
+        iot_grant: find_binary(
+            "--iot-grant-bin",
+            args.iot_grant_bin.as_deref(),
+            "iot-grant",
+        )?,
     };
     let api_key = api_key(config, &state_dir)?;
-    let system = Arc::new(system(config, &rendered, &bins, api_key)?);
+    let mut system = system(config, &rendered, &bins, api_key)?;
+    if let Some(secs) = args.iot_refresh_seconds {
+        refresh_cap(&mut system, secs)?;
+        eprintln!(
+            "warning: --iot-refresh-seconds {secs}: the IoT broker asks the custom authorizer \
+             again after at most {secs} s; AWS IoT Core waits refreshAfterInSeconds (300 s at \
+             least): a dev-only setting"
+        );
+    }
+    let system = Arc::new(system);
     warn_missing_binaries(config, &system);
 
     let bound = dev_run::bind(args.at.listen, requested).await?;
@@ -350,6 +374,11 @@ async fn serve(global: &Global, config: &Config, args: ServeArgs) -> anyhow::Res
         state_dir: state_dir.clone(),
         ports: bound.ports,
     });
+    // The functions (iot-grant) and the AWS endpoint they and the authorizers call, before the
+    // ready line: a revoke sent on seeing it must find iot-grant.
+    let functions = groupcast_dev::functions::start(&stack)
+        .await
+        .context("starting the stack's Lambda functions")?;
     let running = dev_run::serve(stack, bound);
 
     // What clients need to find and trust the stack.
@@ -407,6 +436,7 @@ async fn serve(global: &Global, config: &Config, args: ServeArgs) -> anyhow::Res
         dev.env_file.display()
     );
     let signal = running.until_signal(signals).await;
+    drop(functions);
     let _ = std::fs::remove_file(&running_path);
     eprintln!("groupcast dev stopped ({signal})");
     Ok(ExitCode::SUCCESS)
@@ -494,6 +524,7 @@ fn api_key(config: &Config, state_dir: &Path) -> anyhow::Result<Option<String>> 
 pub(crate) struct Binaries {
     pub(crate) authorizer: Option<PathBuf>,
     pub(crate) iot_authorizer: Option<PathBuf>,
+    pub(crate) iot_grant: Option<PathBuf>,
 }
 
 /// The binary named by `flag`, which must exist; else the first build of `name` found under the
@@ -540,6 +571,14 @@ fn warn_missing_binaries(config: &Config, system: &System) {
              AWS_LAMBDA callers will be refused"
         );
     }
+    if let Some(grant) = system.iot.as_ref().and_then(|i| i.grant_function.as_ref())
+        && grant.binary.is_none()
+    {
+        eprintln!(
+            "warning: no iot-grant binary found (cargo build -p iot-grant, or --iot-grant-bin): \
+             IoT revocation (groupcast revoke, Publisher::revoke) will fail"
+        );
+    }
     if let Some(iot) = &system.iot
         && let sys::IotAuth::CustomAuthorizer { binary: None, .. } = &iot.auth
     {
@@ -569,6 +608,46 @@ fn doc(rendered: &Rendered, path: &str) -> anyhow::Result<String> {
     rendered.get(path).map(str::to_owned).with_context(|| {
         format!("the rendered documents have no {path} (the templates in use do not make it)")
     })
+}
+
+/// `--iot-refresh-seconds`: the dev-only cap on the custom authorizer's refresh period
+/// ([`sys::IotSystem::refresh_cap`]); refused without a custom authorizer, where it would do
+/// nothing.
+fn refresh_cap(system: &mut System, secs: u64) -> anyhow::Result<()> {
+    match system.iot.as_mut() {
+        Some(iot) if matches!(iot.auth, sys::IotAuth::CustomAuthorizer { .. }) => {
+            iot.refresh_cap = Some(Duration::from_secs(secs));
+            Ok(())
+        }
+        _ => anyhow::bail!(
+            "--iot-refresh-seconds: only with iot.auth = \"custom-authorizer\" (it shortens the \
+             refresh of a custom authorizer's policies)"
+        ),
+    }
+}
+
+/// The iot-grant function of attachment mode as the stack runs it: the environment `provisioner
+/// apply` gives the deployed function (crate::lambdas, one rule), with the stack's own pools
+/// and app client.
+fn grant_function(config: &Config, bins: &Binaries) -> sys::LocalFunction {
+    let name = config.function_name(crate::config::Function::IotGrant);
+    let deployed =
+        crate::lambdas::lambdas(config, &groupcast::Outputs::default(), &Rendered::default());
+    let mut env = deployed
+        .get(crate::config::Function::IotGrant.suffix())
+        .map(|l| l.environment.clone())
+        .unwrap_or_default();
+    env.insert(
+        "GROUPCAST_COGNITO_IDENTITY_POOL_ID".into(),
+        groupcast_dev::identity::identity_pool_id(&config.project.region, &config.project.name),
+    );
+    env.insert("GROUPCAST_COGNITO_USER_POOL_ID".into(), user_pool(config).0);
+    env.insert("GROUPCAST_JWT_AUDIENCES".into(), local_client_id(config));
+    sys::LocalFunction {
+        name,
+        binary: bins.iot_grant.clone(),
+        env,
+    }
 }
 
 /// The system the local stack serves, from the config and its rendered documents: every
@@ -603,6 +682,7 @@ pub(crate) fn system(
             arn: l.authorizer_arn.clone(),
             result_ttl_seconds: l.result_ttl_seconds,
             binary: bins.authorizer.clone(),
+            user_pool_id: config.authorizer_user_pool(),
         }),
         api_keys: api_key.into_iter().collect(),
     };
@@ -694,7 +774,9 @@ pub(crate) fn system(
                 topic_prefix: i.topic_prefix.clone(),
                 policies,
                 group_policies,
+                grant_function: (!i.custom_authorizer()).then(|| grant_function(config, bins)),
                 auth,
+                refresh_cap: None,
             })
         }
     };
@@ -732,6 +814,7 @@ mod tests {
         let bins = Binaries {
             authorizer: Some("/bin/authorizer".into()),
             iot_authorizer: None,
+            iot_grant: Some("/bin/iot-grant".into()),
         };
         system(c, &rendered, &bins, Some("da2-k".into())).unwrap()
     }
@@ -813,6 +896,55 @@ mod tests {
             );
         }
         assert!(matches!(i.auth, sys::IotAuth::Attachment));
+    }
+
+    #[test]
+    fn the_example_stack_runs_iot_grant_as_the_function_revoke_invokes_with_the_stacks_pools() {
+        let c = example();
+        let s = build(&c);
+        let g = s.iot.as_ref().unwrap().grant_function.as_ref().unwrap();
+        assert_eq!(g.name, "acme-live-iot-grant");
+        assert_eq!(g.name, c.function_name(crate::config::Function::IotGrant));
+        assert_eq!(g.binary.as_deref(), Some(Path::new("/bin/iot-grant")));
+        assert_eq!(g.env["GROUPCAST_PROJECT"], "acme-live");
+        assert_eq!(
+            g.env["GROUPCAST_IOT_GROUPS"],
+            r#"["admins","team-a","Team_B","editors"]"#
+        );
+        assert_eq!(
+            g.env["GROUPCAST_COGNITO_USER_POOL_ID"],
+            "us-east-1_AbCdEf123"
+        );
+        assert_eq!(
+            g.env["GROUPCAST_COGNITO_IDENTITY_POOL_ID"],
+            groupcast_dev::identity::identity_pool_id("us-east-1", "acme-live")
+        );
+        assert_eq!(g.env["GROUPCAST_JWT_AUDIENCES"], local_client_id(&c));
+        // The policy names it attaches are the ones the stack serves.
+        let pattern = &g.env["GROUPCAST_IOT_POLICY_PATTERN"];
+        assert_eq!(
+            pattern.replace("{group}", "team-a"),
+            s.iot.as_ref().unwrap().group_policies["team-a"]
+        );
+        assert!(s.iot.unwrap().refresh_cap.is_none());
+    }
+
+    #[test]
+    fn the_iot_refresh_cap_applies_to_a_custom_authorizer_only() {
+        let mut attachment = build(&example());
+        let e = refresh_cap(&mut attachment, 2).unwrap_err().to_string();
+        assert!(
+            e.contains("--iot-refresh-seconds") && e.contains("custom-authorizer"),
+            "{e}"
+        );
+        let mut custom = build(&config(MINIMAL));
+        refresh_cap(&mut custom, 2).unwrap();
+        let iot = custom.iot.unwrap();
+        assert_eq!(iot.refresh_cap, Some(Duration::from_secs(2)));
+        assert!(
+            iot.grant_function.is_none(),
+            "custom-authorizer mode grants nothing"
+        );
     }
 
     #[test]

@@ -488,3 +488,71 @@ fn dev_token_refuses_a_lifetime_longer_than_cognitos() {
     );
     assert!(stdout(&out).is_empty());
 }
+
+/// A binary built beside this test's provisioner (`{target}/debug/{name}`), or a failure saying
+/// how to build it: never a skip.
+fn sibling_binary(name: &str, package: &str) -> PathBuf {
+    let p = Path::new(env!("CARGO_BIN_EXE_provisioner")).with_file_name(name);
+    assert!(
+        p.exists(),
+        "{} is missing: build it with `cargo build -p {package}`",
+        p.display()
+    );
+    p
+}
+
+#[test]
+fn groupcast_revoke_against_provisioner_dev_syncs_iot_through_the_iot_grant_function_the_stack_runs()
+ {
+    let (dir, state) = setup("dev-revoke");
+    let grant = sibling_binary("iot-grant", "iot-grant");
+    let mut dev = Dev::start(
+        &dir,
+        &[
+            "--ports",
+            ALL_EPHEMERAL,
+            "--state-dir",
+            state.to_str().unwrap(),
+            "--iot-grant-bin",
+            grant.to_str().unwrap(),
+        ],
+    );
+    dev.ready();
+    // The client environment the stack writes (CA, outputs, publisher key, Lambda endpoint), as
+    // `set -a; . .groupcast-dev/env` gives a shell.
+    let outputs = read_json(&state.join("outputs.json"));
+    let env = outputs["dev"]["env"]
+        .as_object()
+        .unwrap_or_else(|| panic!("no dev.env in {outputs}"));
+    assert_eq!(
+        outputs["lambdas"]["iot-grant"]["functionName"], "acme-live-iot-grant",
+        "{outputs}"
+    );
+    let mut revoke = Command::new(sibling_binary("groupcast", "groupcast-cli"));
+    revoke.current_dir(&*dir).env_remove("RUST_LOG").args([
+        "revoke",
+        "--user",
+        "0d1c2b3a-4f5e-4a6b-8c7d-9e0f1a2b3c4d",
+        "--group",
+        "team-a",
+        "--transport",
+        "iot",
+    ]);
+    for (k, v) in env {
+        revoke.env(k, v.as_str().unwrap());
+    }
+    let out = revoke.output().unwrap();
+    let (code, stderr) = dev.terminate();
+    let (o, e) = (stdout(&out), err_of(&out));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "groupcast revoke: stdout {o}\nstderr {e}\nprovisioner dev:\n{stderr}"
+    );
+    assert!(o.contains("synced"), "{o}");
+    assert!(
+        stderr.contains("aws lambda:InvokeFunction admitted acme-live-iot-grant"),
+        "{stderr}"
+    );
+    assert_eq!(code, Some(0), "{stderr}");
+}

@@ -136,6 +136,43 @@ pub fn answer(v: &Value) -> Result<Answer, String> {
     })
 }
 
+/// When the broker asks the authorizer again: after the `refreshAfterInSeconds` it answered, or
+/// after the stack's dev-only cap ([`crate::system::IotSystem::refresh_cap`],
+/// `provisioner dev --iot-refresh-seconds`) when that is shorter. AWS refreshes no sooner than
+/// 300 s (https://docs.aws.amazon.com/iot/latest/developerguide/custom-auth-lambda.html); the cap
+/// exists so a test sees a removal within seconds. The choice is logged (action
+/// `refresh-schedule`), so a run with the cap never passes for AWS's timing.
+pub fn refresh_after(stack: &Stack, who: &str, answer: &Answer) -> Duration {
+    let cap = stack.system.iot.as_ref().and_then(|i| i.refresh_cap);
+    let (after, reason) = match cap {
+        Some(cap) if cap < answer.refresh_after => (
+            cap,
+            format!(
+                "asking the authorizer again in {} s: the dev-only --iot-refresh-seconds cap, \
+                 not its refreshAfterInSeconds {} s (AWS waits that long)",
+                cap.as_secs_f64(),
+                answer.refresh_after.as_secs()
+            ),
+        ),
+        _ => (
+            answer.refresh_after,
+            format!(
+                "asking the authorizer again in {} s (its refreshAfterInSeconds)",
+                answer.refresh_after.as_secs()
+            ),
+        ),
+    };
+    stack.log.decision(crate::log::Decision {
+        transport: "iot",
+        action: "refresh-schedule",
+        target: who,
+        principal: Some(&answer.principal_id),
+        outcome: crate::log::Outcome::Admitted,
+        reason: Some(&reason),
+    });
+    after
+}
+
 /// Runs the registered authorizer on `c`.
 pub async fn authorize(stack: &Stack, c: &Credentials) -> Result<Answer, String> {
     let st = state::of(&stack.state_dir);
@@ -160,9 +197,15 @@ pub async fn authorize(stack: &Stack, c: &Credentials) -> Result<Answer, String>
 
 /// The real iot-authorizer binary under the emulated Runtime API, started on first use when
 /// `iot.auth` names its binary and nothing else was registered. Its configuration
-/// (functions/iot-authorizer: `GROUPCAST_JWT_*`, `GROUPCAST_IOT_GROUPS`, `GROUPCAST_IOT_POLICY`) points at the local issuer, whose JWKS a loopback server hands it. No
-/// `GROUPCAST_COGNITO_USER_POOL_ID`: the binary accepts a user pool only for a Cognito issuer
-/// URL, so locally the groups are the token's `cognito:groups` (the authorizer's documented
+/// (functions/iot-authorizer: `GROUPCAST_JWT_*`, `GROUPCAST_IOT_GROUPS`, `GROUPCAST_IOT_POLICY`)
+/// points at the local issuer, whose JWKS a loopback server hands it.
+///
+/// The groups: when the local tokens carry the user pool's Cognito issuer
+/// (`https://cognito-idp.{region}.amazonaws.com/{pool}`, what `provisioner dev` mints with a
+/// configured pool) and the stack's functions endpoint runs ([`crate::functions::start`]), the
+/// user's CURRENT groups from the stack's user directory (`GROUPCAST_COGNITO_USER_POOL_ID`, as
+/// `provisioner apply` deploys it), re-read at every refresh. Otherwise the binary accepts no
+/// pool (it checks the issuer), so the groups are the token's `cognito:groups` (its documented
 /// fallback for other issuers: a removed member keeps access until the token expires, which
 /// `disconnectAfterInSeconds` never outlives).
 pub(crate) async fn start_binary(stack: &Stack) -> Result<Invoke, String> {
@@ -212,6 +255,18 @@ pub(crate) async fn start_binary(stack: &Stack) -> Result<Invoke, String> {
         ),
         ("GROUPCAST_IOT_POLICY".to_owned(), policy),
     ];
+    let mut env = env;
+    if let Some(pool) = stack.system.identity.user_pool_id.as_deref()
+        && issuer.issuer_url() == cognito_issuer(&stack.system, pool)
+        && let Some(endpoint) = crate::functions::endpoint(&stack.state_dir)
+    {
+        env.push(("GROUPCAST_COGNITO_USER_POOL_ID".to_owned(), pool.to_owned()));
+        env.extend(crate::functions::aws_env(
+            &stack.state_dir,
+            &stack.system.region,
+            &endpoint,
+        )?);
+    }
     let f = LambdaFunction::start(binary, &env)
         .await
         .map_err(|e| e.to_string())?;
@@ -220,4 +275,16 @@ pub(crate) async fn start_binary(stack: &Stack) -> Result<Invoke, String> {
         let f = f.clone();
         Box::pin(async move { f.0.invoke(event).await.map_err(|e| e.to_string()) })
     }))
+}
+
+/// The issuer of `pool`'s ID tokens
+/// (https://docs.aws.amazon.com/cognito/latest/developerguide/amazon-cognito-user-pools-using-tokens-verifying-a-jwt.html).
+fn cognito_issuer(system: &crate::system::System, pool: &str) -> String {
+    let region = system
+        .identity
+        .user_pool_region
+        .clone()
+        .or_else(|| pool.split_once('_').map(|(r, _)| r.to_owned()))
+        .unwrap_or_else(|| system.region.clone());
+    format!("https://cognito-idp.{region}.amazonaws.com/{pool}")
 }

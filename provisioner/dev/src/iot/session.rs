@@ -333,13 +333,14 @@ async fn authorize_connect(
             let answer = authorizer::authorize(stack, &creds)
                 .await
                 .map_err(|why| refuse(&why))?;
+            let refresh_after = authorizer::refresh_after(stack, &connect.client_id, &answer);
             Admitted {
                 principal: Principal {
                     authority: Authority::Documents(std::sync::Mutex::new(answer.policies)),
                     vars,
                     name: answer.principal_id,
                 },
-                refresh: Some((answer.refresh_after, creds)),
+                refresh: Some((refresh_after, creds)),
                 disconnect_after: Some(answer.disconnect_after),
             }
         }
@@ -437,12 +438,13 @@ async fn serve(
                 let (_, creds) = timers.refresh.as_ref()?;
                 match authorizer::authorize(&s.stack, creds).await {
                     Ok(answer) => {
+                        let after = authorizer::refresh_after(&s.stack, who, &answer);
                         if let Authority::Documents(docs) = &principal.authority
                             && let Ok(mut d) = docs.lock()
                         {
                             *d = answer.policies;
                         }
-                        next_refresh = Some(tokio::time::Instant::now() + answer.refresh_after);
+                        next_refresh = Some(tokio::time::Instant::now() + after);
                         s.log("refresh", who, Some(who), Ok(()));
                         continue;
                     }
