@@ -346,6 +346,8 @@ impl Renderer {
                     "subscribe_auth_modes": subscribe_modes,
                     "cognito_issuers": cognito_issuers,
                     "oidc_issuer": oidc_issuer,
+                    // 0: channels without epochs (the handler has no epoch code at all).
+                    "epoch_seconds": ns.epoch_seconds.unwrap_or(0),
                 }}));
                 let path = format!("events/{}.js", ns.name);
                 let code = self.render_one(HANDLER, &ctx)?;
@@ -502,6 +504,8 @@ fn base_context(config: &Config) -> Value {
             "contains_any_max_values": limits::FILTER_CONTAINS_ANY_MAX_VALUES,
             "filter_value_max_chars": limits::FILTER_VALUE_MAX_CHARS,
             "subscription_max_groups": limits::SUBSCRIPTION_MAX_GROUPS,
+            "epoch_max_digits": groupcast::epoch::MAX_DIGITS,
+            "epoch_admitted": groupcast::epoch::ADMITTED,
         },
         "encoded_prefix": groupcast::group::ENCODED_PREFIX,
     })
