@@ -609,11 +609,10 @@ fn check_valid(c: &Config) -> Result<(), TestCaseError> {
             prop_assert!(groupcast::is_valid_segment(&ns.name), "{:?}", ns.name);
             prop_assert!(seen.insert(ns.name.to_ascii_lowercase()), "{:?}", ns.name);
             prop_assert!(!ns.publish_iam_only || ev.auth.iam.is_some());
-            prop_assert!(
-                ns.epoch_seconds.is_none_or(|p| {
-                    ns.group_check && groupcast::epoch::check_period(p).is_ok()
-                })
-            );
+            let epoch_ok = ns
+                .epoch_seconds
+                .is_none_or(|p| ns.group_check && groupcast::epoch::check_period(p).is_ok());
+            prop_assert!(epoch_ok, "{:?}", ns);
         }
     }
     if let Some(gq) = &c.graphql {

@@ -885,6 +885,31 @@ mod tests {
     }
 
     #[test]
+    fn an_epoch_namespace_gets_the_epoch_checks_within_the_code_limit_and_the_others_none() {
+        let example = include_str!("../../examples/groupcast.toml");
+        let text = example.replacen("name = \"jobs\"", "name = \"jobs\"\nepoch_seconds = 2", 1);
+        let config = Config::parse(Path::new("x.toml"), &text).unwrap();
+        let r = Renderer::embedded()
+            .unwrap()
+            .render(&config, &Ids::default())
+            .unwrap();
+        let jobs = r.get("events/jobs.js").unwrap();
+        assert!(jobs.contains("const EPOCH_SECONDS = 2;"), "{jobs}");
+        assert!(jobs.contains("util.time.nowEpochSeconds()"));
+        assert!(jobs.chars().count() <= NAMESPACE_CODE_MAX_CHARS);
+        // The namespace without epochs is rendered exactly as without the key anywhere.
+        let before = Renderer::embedded()
+            .unwrap()
+            .render(
+                &Config::parse(Path::new("x.toml"), example).unwrap(),
+                &Ids::default(),
+            )
+            .unwrap();
+        assert_eq!(r.get("events/live.js"), before.get("events/live.js"));
+        assert!(!r.get("events/live.js").unwrap().contains("EPOCH"));
+    }
+
+    #[test]
     fn custom_authorizer_mode_renders_the_authorizer_and_its_role_instead_of_group_policies() {
         let text = include_str!("../../examples/groupcast.toml").replace(
             "identity_pool_id = \"us-east-1:0f6d3c2a-1b2c-4d5e-8f90-123456789abc\"",
