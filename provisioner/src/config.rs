@@ -252,6 +252,10 @@ pub(crate) struct Namespace {
     /// Only `AWS_IAM` (the trusted publisher) may publish.
     #[serde(default = "yes")]
     pub(crate) publish_iam_only: bool,
+    /// Time-sliced channels (`/{name}/{group segment}/t{N}/{topic}`, [`groupcast::epoch`]): the
+    /// epoch's length in seconds. `None`: channels without an epoch, as before.
+    #[serde(default)]
+    pub(crate) epoch_seconds: Option<u64>,
 }
 
 fn yes() -> bool {
@@ -814,6 +818,20 @@ impl Config {
                     &format!("events.namespaces[{i}].publish_iam_only"),
                     ev.auth.iam.is_some(),
                     "publish_iam_only needs the AWS_IAM provider: add [events.auth.iam]",
+                )?;
+            }
+            if let Some(seconds) = ns.epoch_seconds {
+                let field = format!("events.namespaces[{i}].epoch_seconds");
+                groupcast::epoch::check_period(seconds)
+                    .map_err(|e| (field.clone(), e.to_string()))?;
+                // Epochs bound how long an open subscription outlives a removal only because
+                // onSubscribe re-checks the caller's groups at each re-subscription; without
+                // group_check there is no onSubscribe to re-check anything.
+                check(
+                    &field,
+                    ns.group_check,
+                    "epoch_seconds needs group_check = true: epochs make subscribers re-subscribe so \
+                     that onSubscribe re-checks their groups, and without group_check there is no check",
                 )?;
             }
         }
@@ -1777,6 +1795,68 @@ mod tests {
         let e = example_with("name = \"jobs\"", "name = \"Live\"").unwrap_err();
         assert!(
             e.starts_with("events.namespaces[1].name: namespace \"Live\" differs from namespace \"live\" only by case"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_namespace_without_epoch_seconds_has_no_epochs() {
+        let c = example_with("name = \"jobs\"", "name = \"jobs\"").unwrap();
+        let ns = &c.events.as_ref().unwrap().namespaces;
+        assert!(ns.iter().all(|n| n.epoch_seconds.is_none()));
+    }
+
+    #[test]
+    fn epoch_seconds_within_the_limits_is_kept() {
+        for p in [
+            groupcast::limits::EPOCH_SECONDS_MIN,
+            300,
+            groupcast::limits::EPOCH_SECONDS_MAX,
+        ] {
+            let c = example_with(
+                "name = \"jobs\"",
+                &format!("name = \"jobs\"\nepoch_seconds = {p}"),
+            )
+            .unwrap();
+            assert_eq!(
+                c.events.as_ref().unwrap().namespaces[1].epoch_seconds,
+                Some(p)
+            );
+        }
+    }
+
+    #[test]
+    fn epoch_seconds_outside_the_limits_is_refused_naming_the_field_and_the_rule() {
+        for p in [0, 1, groupcast::limits::EPOCH_SECONDS_MAX + 1] {
+            let e = example_with(
+                "name = \"jobs\"",
+                &format!("name = \"jobs\"\nepoch_seconds = {p}"),
+            )
+            .unwrap_err();
+            assert!(
+                e.starts_with(&format!("events.namespaces[1].epoch_seconds: epoch_seconds is {p}: an epoch lasts 2-86400 seconds")),
+                "{e}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_negative_epoch_seconds_is_refused_naming_the_field() {
+        let e = err(&EXAMPLE.replacen("name = \"jobs\"", "name = \"jobs\"\nepoch_seconds = -5", 1));
+        assert_eq!(e.field, "events.namespaces[1].epoch_seconds");
+    }
+
+    #[test]
+    fn epoch_seconds_on_a_namespace_without_group_check_is_refused() {
+        let e = example_with(
+            "name = \"jobs\"",
+            "name = \"jobs\"\ngroup_check = false\nepoch_seconds = 300",
+        )
+        .unwrap_err();
+        assert!(
+            e.starts_with(
+                "events.namespaces[1].epoch_seconds: epoch_seconds needs group_check = true"
+            ),
             "{e}"
         );
     }

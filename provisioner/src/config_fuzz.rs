@@ -62,6 +62,7 @@ const SCHEMA_PATHS: &[&str] = &[
     "events.namespaces[].name",
     "events.namespaces[].group_check",
     "events.namespaces[].publish_iam_only",
+    "events.namespaces[].epoch_seconds",
     "graphql",
     "graphql.name",
     "graphql.subscriber_auth_modes",
@@ -128,6 +129,7 @@ const KEYS: &[&str] = &[
     "namespaces",
     "group_check",
     "publish_iam_only",
+    "epoch_seconds",
     "graphql",
     "subscriber_auth_modes",
     "max_groups_per_subscription",
@@ -607,6 +609,10 @@ fn check_valid(c: &Config) -> Result<(), TestCaseError> {
             prop_assert!(groupcast::is_valid_segment(&ns.name), "{:?}", ns.name);
             prop_assert!(seen.insert(ns.name.to_ascii_lowercase()), "{:?}", ns.name);
             prop_assert!(!ns.publish_iam_only || ev.auth.iam.is_some());
+            let epoch_ok = ns
+                .epoch_seconds
+                .is_none_or(|p| ns.group_check && groupcast::epoch::check_period(p).is_ok());
+            prop_assert!(epoch_ok, "{:?}", ns);
         }
     }
     if let Some(gq) = &c.graphql {

@@ -346,6 +346,8 @@ impl Renderer {
                     "subscribe_auth_modes": subscribe_modes,
                     "cognito_issuers": cognito_issuers,
                     "oidc_issuer": oidc_issuer,
+                    // 0: channels without epochs (the handler has no epoch code at all).
+                    "epoch_seconds": ns.epoch_seconds.unwrap_or(0),
                 }}));
                 let path = format!("events/{}.js", ns.name);
                 let code = self.render_one(HANDLER, &ctx)?;
@@ -502,6 +504,8 @@ fn base_context(config: &Config) -> Value {
             "contains_any_max_values": limits::FILTER_CONTAINS_ANY_MAX_VALUES,
             "filter_value_max_chars": limits::FILTER_VALUE_MAX_CHARS,
             "subscription_max_groups": limits::SUBSCRIPTION_MAX_GROUPS,
+            "epoch_max_digits": groupcast::epoch::MAX_DIGITS,
+            "epoch_admitted": groupcast::epoch::ADMITTED,
         },
         "encoded_prefix": groupcast::group::ENCODED_PREFIX,
     })
@@ -878,6 +882,31 @@ mod tests {
             "{e}"
         );
         assert!(e.ends_with("IoT allows at most 2048"), "{e}");
+    }
+
+    #[test]
+    fn an_epoch_namespace_gets_the_epoch_checks_within_the_code_limit_and_the_others_none() {
+        let example = include_str!("../../examples/groupcast.toml");
+        let text = example.replacen("name = \"jobs\"", "name = \"jobs\"\nepoch_seconds = 2", 1);
+        let config = Config::parse(Path::new("x.toml"), &text).unwrap();
+        let r = Renderer::embedded()
+            .unwrap()
+            .render(&config, &Ids::default())
+            .unwrap();
+        let jobs = r.get("events/jobs.js").unwrap();
+        assert!(jobs.contains("const EPOCH_SECONDS = 2;"), "{jobs}");
+        assert!(jobs.contains("util.time.nowEpochSeconds()"));
+        assert!(jobs.chars().count() <= NAMESPACE_CODE_MAX_CHARS);
+        // The namespace without epochs is rendered exactly as without the key anywhere.
+        let before = Renderer::embedded()
+            .unwrap()
+            .render(
+                &Config::parse(Path::new("x.toml"), example).unwrap(),
+                &Ids::default(),
+            )
+            .unwrap();
+        assert_eq!(r.get("events/live.js"), before.get("events/live.js"));
+        assert!(!r.get("events/live.js").unwrap().contains("EPOCH"));
     }
 
     #[test]

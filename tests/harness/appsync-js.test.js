@@ -39,6 +39,9 @@ const refused = [
   ['globalThis', wrap('  return globalThis.x;'), /globalThis\.x is not supported/],
   ['an unlisted Math function', wrap('  return Math.abs(-1);'), /Math\.abs is not supported/],
   ['an unlisted util function', wrap('  return util.autoId();'), /util\.autoId is not supported/],
+  ['an unlisted util.time helper', wrap('  return util.time.nowISO8601();'), /util\.time\.nowISO8601 is not supported/],
+  ['calling the util.time namespace', wrap('  return util.time();'), /util\.time is a namespace, not a function/],
+  ['a computed util.time helper', wrap("  return util.time['nowEpochSeconds']();"), /only calls of declared functions and of listed methods/],
   ['Object.getPrototypeOf', wrap('  return Object.getPrototypeOf(a);'), /Object\.getPrototypeOf is not supported/],
   ['.constructor', wrap('  return s.constructor;'), /\.constructor is not supported/],
   ['Function.prototype.call', wrap('  return s.slice.call(s, 1);'), /\.call is not supported/],
@@ -66,6 +69,7 @@ test('appsync-js: AWS\'s documented handler examples pass', () => {
     'export function onPublish(ctx) {\n  return ctx.events\n}',
     "import { util } from '@aws-appsync/utils';\nexport function onSubscribe(ctx) {\n  if (ctx.info.channel.path.startsWith('/admin/')) {\n    util.unauthorized();\n  }\n}",
     'export function onPublish(ctx) {\n  return ctx.events.map((e) => ({ id: e.id, payload: { ...e.payload, msg: `Hello ${e.payload.name}` } }));\n}',
+    "import { util } from '@aws-appsync/utils';\nexport function onSubscribe(ctx) {\n  if (Math.floor(util.time.nowEpochSeconds() / 300) > 0) {\n    return;\n  }\n  util.unauthorized();\n}",
     "export function onPublish(ctx) {\n  const out = [];\n  for (const e of ctx.events) {\n    if (Object.hasOwn(e.payload, 'x') && !Number.isNaN(e.payload.x)) {\n      out.push(e);\n    }\n  }\n  switch (out.length) {\n    case 0:\n      return null;\n    default:\n      break;\n  }\n  return out;\n}",
   ];
   for (const code of examples) assert.deepEqual(checkAppsyncJs(code), [], code);

@@ -21,7 +21,7 @@ const { REPO, provisionerBinary } = require('./lib/render.js');
 
 // Which harness files judge which template.
 const JUDGES = {
-  'templates/events/handler.js.tera': ['events.test.js'],
+  'templates/events/handler.js.tera': ['events.test.js', 'events-epoch.test.js'],
   'vtl/Subscription.subscribe.response.vtl.tera': ['graphql.test.js'],
   'vtl/Mutation.publish.request.vtl.tera': ['graphql.test.js'],
   'vtl/_publisher-principals.vtl.tera': ['graphql.test.js'],

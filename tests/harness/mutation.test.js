@@ -19,6 +19,11 @@ test('mutation: removing any single check from the templates makes the harness f
     'Mutation.revoke:revoke-invalidate',
     'Mutation.revoke:revoke-user',
     'handler:wildcard',
+    'handler:subscribe-epoch',
+    'handler:publish-epoch',
+    'handler:epoch-segment',
+    'handler:epoch-window',
+    'handler:epoch-clock',
     'iot:connect-as-self',
   ]) {
     assert.ok(results.some((r) => r.name === must), `mutation ${must} is missing`);

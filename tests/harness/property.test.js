@@ -86,6 +86,49 @@ test('property (Events): a subscription admitted by onSubscribe receives only it
   );
 });
 
+// Events with epochs (epochs.toml, `live`, 300 s): at a random server time, a subscription is admitted iff its group
+// segment is the caller's, its third segment is the canonical t{N} of an epoch within one of the server's, and a `*`
+// comes only last and after the epoch; and it receives only its groups' messages, published to the epoch of a
+// publisher clock the handler admits.
+const epochs = load(render('epochs.toml')['events/live.js']);
+const EP = 300;
+test('property (Events, epochs): admitted iff own group and an admitted epoch; receives only its groups\' messages', () => {
+  const epochSeg = fc.oneof(
+    { weight: 4, arbitrary: fc.integer({ min: -3, max: 3 }).map((d) => ({ d })) },
+    { weight: 1, arbitrary: fc.constantFrom('*', 't*', 'T', 't', 'x', 't00', 'chat', '').map((raw) => ({ raw })) },
+    { weight: 1, arbitrary: fc.integer({ min: -1, max: 1 }).map((d) => ({ d, pad: true })) },
+  );
+  const tail = fc.constantFrom([], ['*'], ['chat'], ['chat', '*'], ['a', 'b'], ['a', 'b', 'c']);
+  fc.assert(
+    fc.property(groups(6), group, epochSeg, tail, fc.integer({ min: 0, max: 4e9 }), fc.array(message, { minLength: 1, maxLength: 4 }), fc.integer({ min: -EP + 1, max: EP - 1 }), (userGroups, target, e, rest, now, messages, skew) => {
+      const n = Math.floor(now / EP);
+      const epochPart = e.raw !== undefined ? e.raw : `t${e.pad ? '0' : ''}${n + e.d}`;
+      const subPath = ['', 'live', seg(target) ?? 'none', epochPart, ...rest].join('/');
+      epochs.setNow(now);
+      const identity = { sub: 's', issuer: COGNITO_ISS, groups: userGroups, claims: {} };
+      const r = epochs.subscribe(eventsCtx({ path: subPath, identity }));
+      const own = userGroups.map(seg).filter((x) => x !== null);
+      const canonical = e.raw === undefined && !e.pad && n + e.d >= 0 && Math.abs(e.d) <= 1;
+      // At most 5 segments: the topic (a final `*` included) has at most 2.
+      const shapeOk = rest.length <= 2;
+      const expected = own.includes(seg(target)) && canonical && shapeOk;
+      assert.equal(r.allowed, expected, `${subPath} at ${now} for ${JSON.stringify(userGroups)}: ${r.reason}`);
+      if (!r.allowed) return;
+      // A publisher whose clock is off by less than an epoch publishes to the epoch of its clock, if the handler admits it.
+      const pubEpoch = Math.floor(Math.max(0, now + skew) / EP);
+      for (const m of messages) {
+        for (const g of m.groups.filter((x) => seg(x) !== null)) {
+          const channel = `/live/${seg(g)}/t${pubEpoch}/${m.topic.replace(/[^A-Za-z0-9]/g, 'x')}`;
+          const pub = epochs.publish(eventsCtx({ path: channel, identity: { accountId: '123456789012', userArn: 'arn:aws:sts::123456789012:assumed-role/harness-publisher/p', cognitoIdentityPoolId: null }, operation: 'PUBLISH', events: [{ id: '1', payload: {} }] }));
+          assert.equal(pub.allowed, true, `${channel} at ${now}: ${pub.reason}`);
+          if (receives(subPath, channel)) assert.ok(authorized(userGroups, m), `LEAK: ${JSON.stringify(m.groups)} reached ${JSON.stringify(userGroups)} on ${subPath}`);
+        }
+      }
+    }),
+    { seed: SEED, numRuns: RUNS * 3 },
+  );
+});
+
 // IoT: a subscriber holds the policies of their configured groups; a message to group g goes to {prefix}/{segment}/{topic}.
 const CONFIGURED = ['admins', 'team-a', 'Team_B', '*', '#', '+', 'a/b', 'a+b', 'quo"te', 'back\\slash', '$aws', '\u0430dmins', 'ＡＤＭＩＮ', 'x--a', 'a--b', '${iot:ClientId}', '?'];
 const policyOf = new Map(Object.entries(files).filter(([f]) => f.startsWith('iot/')).map(([, t]) => {

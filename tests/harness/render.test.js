@@ -5,7 +5,7 @@ const test = require('node:test');
 const assert = require('node:assert/strict');
 const { render } = require('./lib/render');
 
-for (const config of ['harness.toml', 'small.toml']) {
+for (const config of ['harness.toml', 'small.toml', 'epochs.toml']) {
   test(`render: the provisioner's embedded templates give the same documents as this tree (${config})`, () => {
     const tree = render(config);
     const embedded = render(config, false);

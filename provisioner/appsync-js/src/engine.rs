@@ -16,7 +16,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use rquickjs::{Context, Ctx as JsCtx, Exception, Function, Module, Object, Runtime, Value};
 
@@ -84,6 +84,44 @@ pub enum LoadError {
     Engine(String),
 }
 
+/// Where `util.time.nowEpochSeconds()` reads the time: the seconds since 1970-01-01T00:00:00Z
+/// (https://docs.aws.amazon.com/appsync/latest/devguide/time-helpers-in-util-time-js.html). A handler
+/// of a namespace with time-sliced channels (`groupcast::epoch`) admits epochs by it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Clock {
+    /// The system clock, as AppSync reads its own. The default.
+    #[default]
+    System,
+    /// A fixed moment in seconds since the Unix epoch: tests choose the server's time with it.
+    Fixed(u64),
+}
+
+/// [`Clock`] in one atomic word, so the native `util.time` function and [`Handler::set_clock`]
+/// share it without a lock: `u64::MAX` is [`Clock::System`].
+#[derive(Debug)]
+struct SharedClock(AtomicU64);
+
+impl SharedClock {
+    const SYSTEM: u64 = u64::MAX;
+
+    fn set(&self, clock: Clock) {
+        let word = match clock {
+            Clock::System => Self::SYSTEM,
+            Clock::Fixed(s) => s.min(Self::SYSTEM - 1),
+        };
+        self.0.store(word, Ordering::Relaxed);
+    }
+
+    fn now_epoch_seconds(&self) -> u64 {
+        match self.0.load(Ordering::Relaxed) {
+            Self::SYSTEM => SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs()),
+            fixed => fixed,
+        }
+    }
+}
+
 /// One invocation's verdict and the lines the handler logged (its reasons: the rendered handler
 /// logs `groupcast: subscribe rejected: WHY` before `util.unauthorized()`).
 #[derive(Debug, Clone, PartialEq)]
@@ -102,6 +140,7 @@ pub struct Handler {
     context: Context,
     deadline: Arc<Deadline>,
     limits: Limits,
+    clock: Arc<SharedClock>,
 }
 
 impl std::fmt::Debug for Handler {
@@ -146,10 +185,12 @@ impl Handler {
         let watch = Arc::clone(&deadline);
         runtime.set_interrupt_handler(Some(Box::new(move || watch.expired())));
         let context = Context::full(&runtime).map_err(engine)?;
+        let clock = Arc::new(SharedClock(AtomicU64::new(SharedClock::SYSTEM)));
 
         deadline.arm(limits.time);
         let loaded = context.with(|ctx| -> Result<_, LoadError> {
-            let seal = install_prelude(&ctx).map_err(|e| LoadError::Engine(describe(&ctx, e)))?;
+            let seal = install_prelude(&ctx, Arc::clone(&clock))
+                .map_err(|e| LoadError::Engine(describe(&ctx, e)))?;
             // QuickJS resolves imports as it compiles; without a module loader, any import fails.
             let module = Module::declare(ctx.clone(), "handler.js", body).map_err(|e| {
                 let message = describe(&ctx, e);
@@ -204,7 +245,14 @@ impl Handler {
             context,
             deadline,
             limits,
+            clock,
         })
+    }
+
+    /// Sets where `util.time.nowEpochSeconds()` reads the time from the next invocation on
+    /// ([`Clock::System`] until then).
+    pub fn set_clock(&self, clock: Clock) {
+        self.clock.set(clock);
     }
 
     /// Whether the handler exports `onSubscribe` (without it, every subscribe is allowed).
@@ -358,8 +406,16 @@ fn classify<'js>(private: &Object<'js>, thrown: Value<'js>) -> Outcome {
 }
 
 /// Evaluates the prelude and hands it the Rust half of `util`; returns its `seal` function.
-fn install_prelude<'js>(ctx: &JsCtx<'js>) -> rquickjs::Result<Function<'js>> {
+fn install_prelude<'js>(
+    ctx: &JsCtx<'js>,
+    clock: Arc<SharedClock>,
+) -> rquickjs::Result<Function<'js>> {
     let native = Object::new(ctx.clone())?;
+    // A JavaScript number: seconds since 1970 stay far below 2^53.
+    native.set(
+        "nowEpochSeconds",
+        Function::new(ctx.clone(), move || clock.now_epoch_seconds() as f64)?,
+    )?;
     native.set(
         "urlEncode",
         Function::new(ctx.clone(), |s: String| util::url_encode(&s))?,

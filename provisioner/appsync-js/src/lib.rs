@@ -8,7 +8,10 @@
 //!   the events to broadcast; [`Handler::subscribe`] / [`Handler::publish`] add the handler's log lines.
 //! - [`Ctx`] builds AppSync's `ctx` from Rust types, per auth mode ([`Identity`]).
 //! - `util` has the documented encoding functions and `unauthorized` / `error`
-//!   (https://docs.aws.amazon.com/appsync/latest/eventapi/built-in-util.html), with the semantics of
+//!   (https://docs.aws.amazon.com/appsync/latest/eventapi/built-in-util.html), and
+//!   `util.time.nowEpochSeconds()` (APPSYNC_JS's time helpers,
+//!   https://docs.aws.amazon.com/appsync/latest/devguide/time-helpers-in-util-time-js.html) from a
+//!   [`Clock`] ([`Handler::set_clock`]; the system clock by default), with the semantics of
 //!   the harness's Node `util` (tests/harness/lib/handler.js); `tests/parity.rs` proves the engine
 //!   and Node agree on every case of the harness's adversarial corpus.
 //!
@@ -40,5 +43,5 @@ pub use ctx::{
     CognitoIdentity, Ctx, IamIdentity, Identity, IncomingEvent, LambdaIdentity, OidcIdentity,
     Operation,
 };
-pub use engine::{Handler, Invocation, Limits, LoadError, UTIL_IMPORT};
+pub use engine::{Clock, Handler, Invocation, Limits, LoadError, UTIL_IMPORT};
 pub use verdict::{FailedEvent, PublishVerdict, Verdict, WireError};

@@ -3,7 +3,8 @@
 // the engine and Node agree on every case of the adversarial corpus (tests/parity.rs):
 // - `util` (built-in-util.html): `unauthorized()` and `error(msg)` end the handler with a rejection
 //   (channel-namespace-handlers.html, Error handling); the encoding functions call Rust (src/util.rs)
-//   on the text as Java's UTF-8 encoder sees it (an unpaired surrogate is `?`).
+//   on the text as Java's UTF-8 encoder sees it (an unpaired surrogate is `?`). `util.time.nowEpochSeconds()`
+//   (time-helpers-in-util-time-js.html) reads the handler's clock in Rust (src/engine.rs, Clock).
 // - `JSON.parse` returns "" for text that is not JSON (runtime-supported-features.html).
 // - The String and Array methods AWS does not list throw when called, as in the harness.
 // - No code generation from strings (eval, Function constructors), as the harness's V8 context.
@@ -40,6 +41,7 @@
     urlDecode: (s) => native.urlDecode(javaText(s)),
     base64Encode: (s) => native.base64Encode(javaText(s)),
     base64Decode: (s) => native.base64Decode(javaText(s)),
+    time: { nowEpochSeconds: () => native.nowEpochSeconds() },
   };
 
   const logs = [];

@@ -4,8 +4,8 @@
 use std::time::{Duration, Instant};
 
 use groupcast_appsync_js::{
-    CognitoIdentity, Ctx, Handler, Identity, IncomingEvent, Limits, LoadError, PublishVerdict,
-    Verdict,
+    Clock, CognitoIdentity, Ctx, Handler, Identity, IncomingEvent, Limits, LoadError,
+    PublishVerdict, Verdict,
 };
 use serde_json::json;
 
@@ -306,6 +306,34 @@ fn a_cognito_identity_reaches_the_handler_in_appsyncs_shape() {
     let mut ctx = Ctx::subscribe(identity, "/live/team-a");
     ctx.headers.insert("x-h".into(), "v".into());
     assert_eq!(h.on_subscribe(&ctx), Verdict::Allowed);
+}
+
+#[test]
+fn util_time_now_epoch_seconds_reads_the_system_clock_unless_a_fixed_clock_is_set() {
+    let h = handler(
+        "export function onPublish(ctx) {\n  const t = util.time.nowEpochSeconds();\n  \
+         return [{ id: 'e1', payload: { t: t, whole: Math.floor(t) === t } }];\n}",
+    );
+    let seconds =
+        |h: &Handler| match h.on_publish(&Ctx::publish(Identity::ApiKey, "/live/a", events())) {
+            PublishVerdict::Events { broadcast, .. } => {
+                assert_eq!(broadcast[0].payload["whole"], true, "whole seconds");
+                broadcast[0].payload["t"].as_f64().unwrap()
+            }
+            other => panic!("{other:?}"),
+        };
+    let system = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    assert!((seconds(&h) - system).abs() < 5.0, "the system clock");
+    h.set_clock(Clock::Fixed(1_795_000_000));
+    assert_eq!(seconds(&h), 1_795_000_000.0);
+    h.set_clock(Clock::System);
+    assert!(
+        (seconds(&h) - system).abs() < 5.0,
+        "back to the system clock"
+    );
 }
 
 #[test]

@@ -14,7 +14,7 @@ use std::path::Path;
 use std::process::Command;
 
 use groupcast_appsync_js::{
-    Ctx, Handler, Identity, IncomingEvent, Operation, PublishVerdict, Verdict,
+    Clock, Ctx, Handler, Identity, IncomingEvent, Operation, PublishVerdict, Verdict,
 };
 use serde::Deserialize;
 use serde_json::Value;
@@ -40,6 +40,8 @@ struct Input {
     path: Option<String>,
     identity: Value,
     events: Option<Vec<IncomingEvent>>,
+    /// The server's clock for `util.time.nowEpochSeconds()` (epoch namespaces); `None`: the real one.
+    now: Option<u64>,
 }
 
 #[derive(Deserialize)]
@@ -136,6 +138,7 @@ fn the_engine_gives_nodes_verdict_on_every_case_of_the_harness_corpus() {
             continue;
         }
         let handler = &handlers[case.handler.as_str()];
+        handler.set_clock(case.input.now.map_or(Clock::System, Clock::Fixed));
         let (matches, got, logs) = if case.op == "publish" {
             let run = handler.publish(&ctx);
             let events = case.input.events.as_deref().unwrap_or_default();
@@ -187,5 +190,12 @@ fn the_engine_gives_nodes_verdict_on_every_case_of_the_harness_corpus() {
     assert!(
         corpus.cases.len() >= 300 && admitted >= 50 && admitted + 50 <= corpus.cases.len(),
         "suspiciously small corpus"
+    );
+    // Epoch namespaces (issue 14): the epoch attacks and the shared epoch table, each at its clock.
+    let epoch_cases = count(&|c| c.handler.starts_with("epochs/") && c.input.now.is_some());
+    let epoch_admitted = count(&|c| c.handler.starts_with("epochs/") && c.node.allowed);
+    assert!(
+        epoch_cases >= 80 && epoch_admitted >= 20 && epoch_admitted + 40 <= epoch_cases,
+        "suspiciously few epoch cases: {epoch_cases} ({epoch_admitted} admitted)"
     );
 }

@@ -164,8 +164,7 @@ pub fn outputs(system: &System, endpoints: &Endpoints) -> Outputs {
                 .map(|n| NamespaceOutputs {
                     name: n.name.clone(),
                     arn: format!("{api_arn}/channelNamespace/{}", n.name),
-                    // Filled from the config by the epoch work (issue 14).
-                    epoch_seconds: None,
+                    epoch_seconds: n.epoch_seconds,
                 })
                 .collect(),
             api_key: api_key.clone().filter(|_| events_uses_key),
@@ -390,6 +389,17 @@ pub fn amplify_outputs(system: &System, endpoints: &Endpoints, dev: &DevInfo) ->
             "topic_prefix": i.topic_prefix,
         })),
         "events_realtime_url": system.events.as_ref().map(|_| endpoints.events_realtime_url()),
+        // The namespaces, with their epoch when channels are time-sliced (`/{ns}/{group}/t{N}/…`,
+        // groupcast::epoch): a browser subscriber (clients/js keepSubscribed) needs the period.
+        "events": system.events.as_ref().map(|e| json!({
+            "namespaces": e.namespaces.iter().map(|n| {
+                let mut ns = json!({ "name": n.name });
+                if let Some(p) = n.epoch_seconds {
+                    ns["epochSeconds"] = json!(p);
+                }
+                ns
+            }).collect::<Vec<_>>(),
+        })),
         "graphql_realtime_url": system.graphql.as_ref().map(|_| endpoints.graphql_realtime_url()),
     });
     doc.insert("custom".to_owned(), custom);
@@ -626,5 +636,31 @@ mod tests {
             .map(|e| e.unwrap().file_name())
             .collect();
         assert_eq!(names.len(), 1);
+    }
+
+    #[test]
+    fn both_outputs_carry_a_namespaces_epoch_seconds_and_omit_it_when_off() {
+        let mut sys = system();
+        let events = sys.events.as_mut().unwrap();
+        events.namespaces.push(Namespace {
+            name: "ticks".into(),
+            epoch_seconds: Some(300),
+            ..events.namespaces[0].clone()
+        });
+        let o = outputs(&sys, &endpoints());
+        let e = o.events.as_ref().unwrap();
+        assert_eq!(e.namespaces[0].epoch_seconds, None);
+        assert_eq!(e.namespaces[1].epoch_seconds, Some(300));
+        let doc = document(&o, &sys, &endpoints(), &DevInfo::default());
+        assert_eq!(doc["events"]["namespaces"][1]["epochSeconds"], 300);
+        assert!(doc["events"]["namespaces"][0].get("epochSeconds").is_none());
+        let back = Outputs::from_json(&doc.to_string()).unwrap();
+        assert_eq!(back.events.unwrap().namespaces[1].epoch_seconds, Some(300));
+
+        let amplify = amplify_outputs(&sys, &endpoints(), &DevInfo::default());
+        assert_eq!(
+            amplify["custom"]["groupcast"]["events"]["namespaces"],
+            serde_json::json!([{"name": "live"}, {"name": "ticks", "epochSeconds": 300}])
+        );
     }
 }

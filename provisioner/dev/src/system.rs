@@ -131,6 +131,9 @@ pub struct Namespace {
     pub publish_auth_modes: Vec<AuthMode>,
     /// Modes a subscribe may use.
     pub subscribe_auth_modes: Vec<AuthMode>,
+    /// `epoch_seconds`: the namespace's channels are time-sliced (`groupcast::epoch`; the rendered
+    /// handler enforces it). Only reported in the outputs.
+    pub epoch_seconds: Option<u64>,
 }
 
 /// `[graphql]`: the pubsub API's schema and resolver templates.

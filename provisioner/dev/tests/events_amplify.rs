@@ -96,6 +96,7 @@ async fn the_official_amplify_events_client_subscribes_is_refused_a_foreign_grou
                 handler_js: rendered::events_handler("live"),
                 publish_auth_modes: vec![AuthMode::Iam],
                 subscribe_auth_modes: vec![AuthMode::Cognito],
+                epoch_seconds: None,
             }],
         }),
         ..Default::default()

@@ -117,6 +117,7 @@ async fn start() -> Endpoint {
                 handler_js: handler,
                 publish_auth_modes: vec![AuthMode::Iam],
                 subscribe_auth_modes: vec![AuthMode::Cognito],
+                epoch_seconds: None,
             }],
         }),
         ..Default::default()

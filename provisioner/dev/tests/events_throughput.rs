@@ -72,6 +72,7 @@ async fn one_thousand_subscribers_receive_twenty_thousand_deliveries_a_second_wi
                 handler_js: rendered::events_handler("live"),
                 publish_auth_modes: vec![AuthMode::Iam],
                 subscribe_auth_modes: vec![AuthMode::Cognito],
+                epoch_seconds: None,
             }],
         }),
         ..Default::default()

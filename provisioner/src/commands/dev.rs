@@ -702,6 +702,7 @@ pub(crate) fn system(
                         // groupcast sets the API's default modes on every namespace (reconcile.rs).
                         publish_auth_modes: dev_modes(&e.default_publish_auth_modes),
                         subscribe_auth_modes: dev_modes(&e.default_subscribe_auth_modes),
+                        epoch_seconds: ns.epoch_seconds,
                     })
                 })
                 .collect::<anyhow::Result<_>>()?,

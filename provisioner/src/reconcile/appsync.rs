@@ -414,8 +414,8 @@ impl<C: Cloud> Reconciler<'_, C> {
                 ns_outputs.push(NamespaceOutputs {
                     name: ns.name.clone(),
                     arn,
-                    // Filled from the config by the epoch work (issue 14).
-                    epoch_seconds: None,
+                    // Publishers and subscribers put the epoch in every channel of this namespace.
+                    epoch_seconds: ns.epoch_seconds,
                 });
             }
         }

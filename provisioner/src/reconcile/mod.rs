@@ -715,6 +715,35 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn the_outputs_carry_each_namespaces_epoch_seconds_and_omit_it_when_off() {
+        let text = include_str!("../../../examples/groupcast.toml")
+            .replace(
+                "function:groupcast-authorizer",
+                "function:acme-live-authorizer",
+            )
+            .replacen("name = \"jobs\"", "name = \"jobs\"\nepoch_seconds = 300", 1);
+        let config = Config::parse(Path::new("groupcast.toml"), &text).unwrap();
+        let fake = account();
+        let renderer = Renderer::embedded().unwrap();
+        let mut r =
+            Reconciler::new(&fake, &config, &renderer, Mode::Apply { progress: false }).unwrap();
+        let outputs = r.run().await.unwrap();
+        let namespaces = &outputs.events.as_ref().unwrap().namespaces;
+        let epochs: Vec<(&str, Option<u64>)> = namespaces
+            .iter()
+            .map(|n| (n.name.as_str(), n.epoch_seconds))
+            .collect();
+        assert_eq!(epochs, [("live", None), ("jobs", Some(300))]);
+        let json = serde_json::to_value(&outputs).unwrap();
+        assert_eq!(json["events"]["namespaces"][1]["epochSeconds"], 300);
+        assert!(
+            json["events"]["namespaces"][0]
+                .get("epochSeconds")
+                .is_none()
+        );
+    }
+
+    #[tokio::test]
     async fn namespace_tags_follow_the_config() {
         let mut config = example();
         let fake = account();

@@ -249,7 +249,7 @@ fn bad_configs_are_rejected_with_file_line_field_and_rule() {
         (
             base.replace("# group_check = true", "group_chek = true"),
             "group_chek",
-            "1: events.namespaces[0].group_chek: unknown field `group_chek`, expected one of `name`, `group_check`, `publish_iam_only`".into(),
+            "1: events.namespaces[0].group_chek: unknown field `group_chek`, expected one of `name`, `group_check`, `publish_iam_only`, `epoch_seconds`".into(),
         ),
         (
             base.replace("result_ttl_seconds = 300", "result_ttl_seconds = \"300\""),

@@ -100,8 +100,18 @@ function checkAppsyncJs(code) {
     }
     void parent;
   });
-  const namespaceOf = (node) =>
-    node.type === 'Identifier' && Object.hasOwn(NAMESPACES, node.name) && (!declared.has(node.name) || imported.has(node.name)) ? node.name : null;
+  const namespaceOf = (node) => {
+    if (node.type === 'Identifier') {
+      return Object.hasOwn(NAMESPACES, node.name) && (!declared.has(node.name) || imported.has(node.name)) ? node.name : null;
+    }
+    // A listed namespace inside another (`util.time`): its name with the dot.
+    if (node.type === 'MemberExpression' && !node.computed) {
+      const outer = namespaceOf(node.object);
+      const inner = outer === null ? null : `${outer}.${node.property.name}`;
+      return inner !== null && Object.hasOwn(NAMESPACES, inner) ? inner : null;
+    }
+    return null;
+  };
 
   walk(ast, (node, parent, key) => {
     if (!ALLOWED_NODES.has(node.type)) {
@@ -177,6 +187,8 @@ function checkAppsyncJs(code) {
           const unlistedGlobal = c.object.type === 'Identifier' && !declared.has(c.object.name) && namespaceOf(c.object) === null;
           if (namespaceOf(c.object) === null && !unlistedGlobal && !METHODS.has(method)) at(c.property, `the method .${method}() is not on the supported String or Array lists`);
           if (NO_ARGUMENTS.has(method) && node.arguments.length) at(node, `.${method}() takes no arguments in APPSYNC_JS`);
+          const outer = namespaceOf(c.object);
+          if (outer !== null && Object.hasOwn(NAMESPACES, `${outer}.${method}`)) at(c.property, `${outer}.${method} is a namespace, not a function`);
         } else {
           at(c, 'only calls of declared functions and of listed methods are supported');
         }

@@ -137,4 +137,89 @@ const modesCorpus = [
 // Text of handlerContext.groups that is no list of groups, whether JSON.parse returns "" (AWS) or throws.
 const badLambdaGroupTexts = ['team-a', '', '[', '["team-a"', 'null', '{}'];
 
-module.exports = { ISS, OIDC_ISS, PUBLISHER, cognito, cognitoWithout, lambda, lambdaGroups, oidc, iamCaller, iam, corpus, events, publishCorpus, modesCorpus, badLambdaGroupTexts };
+
+// Time-sliced channels (epochs.toml, namespace `live`, epoch_seconds = 300; groupcast::epoch). The server's clock is
+// part of each case: [attack, identity, channel, server unix seconds, expected]. EPOCH_NOW is in epoch EPOCH_N;
+// EPOCH_START is that epoch's first second.
+const EPOCH_P = 300;
+const EPOCH_NOW = 1795000000;
+const EPOCH_N = Math.floor(EPOCH_NOW / EPOCH_P);
+const EPOCH_START = EPOCH_N * EPOCH_P;
+const N = EPOCH_N;
+const at = (n) => `/live/team-a/t${n}`;
+const NO_EPOCH = /channel segment 2 is not an epoch segment/;
+const NOT_ADMITTED = /is not admitted: the server is in epoch/;
+const epochCorpus = [
+  // Shapes.
+  ['every topic of the group, no epoch (/ns/seg/*)', cognito(['team-a']), '/live/team-a/*', EPOCH_NOW, NO_EPOCH],
+  ['every epoch of the group (/ns/seg/t*)', cognito(['team-a']), '/live/team-a/t*', EPOCH_NOW, /segment 2 is not 1-50/],
+  ['every epoch as a prefix wildcard (/ns/seg/t*/x)', cognito(['team-a']), '/live/team-a/t*/x', EPOCH_NOW, /segment 2 is not 1-50/],
+  ['the epoch with a trailing wildcard (t{N}*)', cognito(['team-a']), `${at(N)}*`, EPOCH_NOW, /segment 2 is not 1-50/],
+  ['no epoch at all (/ns/seg/topic)', cognito(['team-a']), '/live/team-a/topic', EPOCH_NOW, NO_EPOCH],
+  ['no epoch and no topic (/ns/seg)', cognito(['team-a']), '/live/team-a', EPOCH_NOW, NO_EPOCH],
+  ['the epoch in another position (/ns/seg/x/t{N})', cognito(['team-a']), `/live/team-a/x/t${N}`, EPOCH_NOW, NO_EPOCH],
+  ['the epoch before the group (/ns/t{N}/seg)', cognito(['team-a']), `/live/t${N}/team-a`, EPOCH_NOW, NO_EPOCH],
+  ['a leading zero (t0{N})', cognito(['team-a']), `/live/team-a/t0${N}`, EPOCH_NOW, NO_EPOCH],
+  ['an upper-case prefix (T{N})', cognito(['team-a']), `/live/team-a/T${N}`, EPOCH_NOW, NO_EPOCH],
+  ['a negative epoch (t-1)', cognito(['team-a']), '/live/team-a/t-1', EPOCH_NOW, NO_EPOCH],
+  ['an epoch with a suffix (t{N}a)', cognito(['team-a']), `${at(N)}a`, EPOCH_NOW, NO_EPOCH],
+  ['a bare t', cognito(['team-a']), '/live/team-a/t', EPOCH_NOW, NO_EPOCH],
+  ['the epoch number without its t', cognito(['team-a']), `/live/team-a/${N}`, EPOCH_NOW, NO_EPOCH],
+  ['16 digits (t1000000000000000)', cognito(['team-a']), '/live/team-a/t1000000000000000', EPOCH_NOW, NO_EPOCH],
+  ['16 digits of the current epoch, zero-padded', cognito(['team-a']), `/live/team-a/t${String(N).padStart(16, '0')}`, EPOCH_NOW, NO_EPOCH],
+  ['15 digits, far in the future', cognito(['team-a']), '/live/team-a/t999999999999999', EPOCH_NOW, NOT_ADMITTED],
+  // Which epochs.
+  ['a past epoch (N-2)', cognito(['team-a']), at(N - 2), EPOCH_NOW, NOT_ADMITTED],
+  ['a long-past epoch (N-1000)', cognito(['team-a']), at(N - 1000), EPOCH_NOW, NOT_ADMITTED],
+  ['epoch 0', cognito(['team-a']), at(0), EPOCH_NOW, NOT_ADMITTED],
+  ['a far-future epoch (N+2)', cognito(['team-a']), at(N + 2), EPOCH_NOW, NOT_ADMITTED],
+  ['a far-future epoch (N+10^6)', cognito(['team-a']), at(N + 1000000), EPOCH_NOW, NOT_ADMITTED],
+  ['the previous epoch (N-1)', cognito(['team-a']), at(N - 1), EPOCH_NOW, true],
+  ['the current epoch (N)', cognito(['team-a']), at(N), EPOCH_NOW, true],
+  ['the next epoch (N+1)', cognito(['team-a']), at(N + 1), EPOCH_NOW, true],
+  ['every topic of the current epoch (/ns/seg/t{N}/*)', cognito(['team-a']), `${at(N)}/*`, EPOCH_NOW, true],
+  ['two topic levels (/ns/seg/t{N}/a/b)', cognito(['team-a']), `${at(N)}/a/b`, EPOCH_NOW, true],
+  ['two topic levels and a wildcard (/ns/seg/t{N}/a/*)', cognito(['team-a']), `${at(N)}/a/*`, EPOCH_NOW, true],
+  ['three topic levels (6 segments)', cognito(['team-a']), `${at(N)}/a/b/c`, EPOCH_NOW, /more than 5 segments/],
+  ['a Lambda-authorized member on the current epoch', lambdaGroups(['team-a']), `${at(N)}/chat`, EPOCH_NOW, true],
+  // Boundaries: exactly at the first second of epoch N, and at the last second of N-1 and of N.
+  ['at the first second of N: N-1', cognito(['team-a']), at(N - 1), EPOCH_START, true],
+  ['at the first second of N: N+1', cognito(['team-a']), at(N + 1), EPOCH_START, true],
+  ['at the first second of N: N-2', cognito(['team-a']), at(N - 2), EPOCH_START, NOT_ADMITTED],
+  ['at the first second of N: N+2', cognito(['team-a']), at(N + 2), EPOCH_START, NOT_ADMITTED],
+  ['at the last second of N-1: N-2', cognito(['team-a']), at(N - 2), EPOCH_START - 1, true],
+  ['at the last second of N-1: N', cognito(['team-a']), at(N), EPOCH_START - 1, true],
+  ['at the last second of N-1: N+1', cognito(['team-a']), at(N + 1), EPOCH_START - 1, NOT_ADMITTED],
+  ['at the last second of N: N+1', cognito(['team-a']), at(N + 1), EPOCH_START + EPOCH_P - 1, true],
+  ['at the last second of N: N-1', cognito(['team-a']), at(N - 1), EPOCH_START + EPOCH_P - 1, true],
+  ['at the last second of N: N-2', cognito(['team-a']), at(N - 2), EPOCH_START + EPOCH_P - 1, NOT_ADMITTED],
+  ['at the last second of N: N+2', cognito(['team-a']), at(N + 2), EPOCH_START + EPOCH_P - 1, NOT_ADMITTED],
+  // Groups still count.
+  ['a wildcard group segment with a valid epoch', cognito(['team-a']), `/live/*/t${N}/x`, EPOCH_NOW, /wildcard/],
+  ['a wildcard group segment with a valid epoch and nothing after', cognito(['team-a']), `/live/*/t${N}`, EPOCH_NOW, /wildcard/],
+  ['a prefix-wildcard group segment with a valid epoch', cognito(['team-a']), `/live/team*/t${N}`, EPOCH_NOW, /wildcard/],
+  ['a foreign group\'s segment with a valid epoch', cognito(['team-a']), `/live/team-b/t${N}/chat`, EPOCH_NOW, /in no group whose segment is team-b/],
+  ['a foreign group\'s segment with a valid epoch, Lambda', lambdaGroups(['team-a']), `/live/team-b/t${N}`, EPOCH_NOW, /in no group whose segment is team-b/],
+  ['an API key caller on a valid epoch', null, `${at(N)}/chat`, EPOCH_NOW, /no caller identity/],
+  ['the publisher subscribing to a valid epoch', iam, `${at(N)}/chat`, EPOCH_NOW, /AWS_IAM does not subscribe/],
+];
+const epochPublishCorpus = [
+  ['the publisher on the current epoch', iam, `${at(N)}/chat`, EPOCH_NOW, true],
+  ['the publisher on the current epoch without a topic', iam, at(N), EPOCH_NOW, true],
+  ['the publisher on the previous epoch (a clock slightly behind)', iam, `${at(N - 1)}/chat`, EPOCH_NOW, true],
+  ['the publisher on the next epoch (a clock slightly ahead)', iam, `${at(N + 1)}/chat`, EPOCH_NOW, true],
+  ['a publish to a far epoch (N+2)', iam, `${at(N + 2)}/chat`, EPOCH_NOW, NOT_ADMITTED],
+  ['a publish to a far epoch (N+10^6)', iam, `${at(N + 1000000)}/chat`, EPOCH_NOW, NOT_ADMITTED],
+  ['a publish to a past epoch (N-2)', iam, `${at(N - 2)}/chat`, EPOCH_NOW, NOT_ADMITTED],
+  ['a publish with no epoch', iam, '/live/team-a/chat', EPOCH_NOW, NO_EPOCH],
+  ['a publish with no epoch and no topic', iam, '/live/team-a', EPOCH_NOW, NO_EPOCH],
+  ['a publish with a zero-padded epoch', iam, `/live/team-a/t0${N}/chat`, EPOCH_NOW, NO_EPOCH],
+  ['a publish with the epoch in another position', iam, `/live/team-a/chat/t${N}`, EPOCH_NOW, NO_EPOCH],
+  ['a publish to every topic of an epoch', iam, `${at(N)}/*`, EPOCH_NOW, /publish channels hold no wildcard/],
+  ['a Cognito user publishing to the current epoch', cognito(['team-a']), `${at(N)}/chat`, EPOCH_NOW, /not an IAM principal/],
+];
+
+module.exports = {
+  ISS, OIDC_ISS, PUBLISHER, cognito, cognitoWithout, lambda, lambdaGroups, oidc, iamCaller, iam, corpus, events, publishCorpus, modesCorpus, badLambdaGroupTexts,
+  EPOCH_P, EPOCH_NOW, EPOCH_N, EPOCH_START, epochCorpus, epochPublishCorpus,
+};

@@ -13,6 +13,9 @@
 //   urlEncode: 'java' (default; java.net.URLEncoder: keeps A-Za-z0-9 . - * _, space as +, %XX upper case,
 //              an unpaired surrogate as ?) or 'lenient' (keeps more punctuation, %xx lower case).
 //   jsonParse: 'aws' (default; "" on bad input) or 'throws' (ECMAScript's SyntaxError).
+//   now:       what `util.time.nowEpochSeconds()` returns (seconds since 1970-01-01T00:00:00Z, time-helpers-in-util-time-js.html):
+//              a number, or a function giving one; default the real clock. The loaded handler's setNow(v) changes it
+//              between calls, so epoch tests (time-sliced channels, groupcast::epoch) choose the server's time.
 const vm = require('node:vm');
 
 const IMPORT = "import { util } from '@aws-appsync/utils';";
@@ -62,13 +65,16 @@ const UNLISTED = `
   Array.isArray = function () { throw new Error('Array.isArray is not available in APPSYNC_JS'); };
 `;
 
-function load(source, { urlEncode = 'java', jsonParse = 'aws' } = {}) {
+const realClock = () => Math.floor(Date.now() / 1000);
+
+function load(source, { urlEncode = 'java', jsonParse = 'aws', now = realClock } = {}) {
   const count = source.split(IMPORT).length - 1;
   if (count !== 1) throw new Error(`handler must import util exactly once as \`${IMPORT}\` (found ${count})`);
   if (/\bimport\b[^;]*from/.test(source.replace(IMPORT, ''))) throw new Error('handler imports something besides util');
   const body = source.replace(IMPORT, '').replace(/^export function /gm, 'function ');
   if (/\bexport\b/.test(body.replace(/\/\/.*$/gm, ''))) throw new Error('handler exports something besides functions');
   const logs = [];
+  let clock = now;
   const util = {
     unauthorized: () => {
       throw new Rejection('unauthorized', 'Unauthorized', 'UnauthorizedException');
@@ -77,6 +83,7 @@ function load(source, { urlEncode = 'java', jsonParse = 'aws' } = {}) {
       throw new Rejection('error', String(message), type);
     },
     urlEncode: urlEncode === 'lenient' ? urlEncodeLenient : urlEncodeJava,
+    time: { nowEpochSeconds: () => (typeof clock === 'function' ? clock() : clock) },
   };
   const sandbox = { util, console: { log: (...a) => logs.push(a.join(' ')) } };
   const context = vm.createContext(sandbox, { codeGeneration: { strings: false, wasm: false } });
@@ -90,7 +97,9 @@ function load(source, { urlEncode = 'java', jsonParse = 'aws' } = {}) {
   const exported = vm.runInContext(
     `${body}\n;({ onSubscribe: typeof onSubscribe === 'function' ? onSubscribe : undefined,
                   onPublish: typeof onPublish === 'function' ? onPublish : undefined,
-                  groupSegment: typeof groupSegment === 'function' ? groupSegment : undefined })`,
+                  groupSegment: typeof groupSegment === 'function' ? groupSegment : undefined,
+                  parseEpochSegment: typeof parseEpochSegment === 'function' ? parseEpochSegment : undefined,
+                  serverEpoch: typeof serverEpoch === 'function' ? serverEpoch : undefined })`,
     context,
     { timeout: 2000 },
   );
@@ -108,6 +117,11 @@ function load(source, { urlEncode = 'java', jsonParse = 'aws' } = {}) {
   return {
     hasOnSubscribe: !!exported.onSubscribe,
     groupSegment: exported.groupSegment,
+    parseEpochSegment: exported.parseEpochSegment,
+    serverEpoch: exported.serverEpoch,
+    setNow: (v) => {
+      clock = v;
+    },
     subscribe: (ctx) => (exported.onSubscribe ? call(exported.onSubscribe, ctx) : { allowed: true, logs: [], reason: 'no onSubscribe' }),
     publish: (ctx) => (exported.onPublish ? call(exported.onPublish, ctx) : { allowed: true, value: ctx.events, logs: [] }),
   };

@@ -13,6 +13,7 @@ const { render } = require(path.join(HARNESS, 'lib', 'render'));
 const { load, eventsCtx } = require(path.join(HARNESS, 'lib', 'handler'));
 const C = require(path.join(HARNESS, 'lib', 'events-corpus'));
 const SEGMENTS = require(path.join(HARNESS, '..', 'fixtures', 'group-segments.json')).cases;
+const EPOCH_TABLE = require(path.join(HARNESS, '..', 'fixtures', 'epoch-segments.json'));
 const SUPPORTED = require(path.join(HARNESS, 'appsync-js-supported.json'));
 
 const IMPORT = "import { util } from '@aws-appsync/utils';";
@@ -51,17 +52,21 @@ const handlers = {
   'harness/events/live.js': files['events/live.js'],
   'harness/events/open.js': files['events/open.js'],
   'modes/events/live.js': render('modes.toml')['events/live.js'],
+  ...Object.fromEntries(Object.entries(render('epochs.toml')).filter(([f]) => f.startsWith('events/')).map(([f, t]) => [`epochs/${f}`, t])),
   ...PROBES,
 };
 const loaded = Object.fromEntries(Object.entries(handlers).map(([name, source]) => [name, load(source)]));
 
 const cases = [];
+// input.now: the server's clock for util.time.nowEpochSeconds() (unix seconds), or absent for the real clock.
 function add(name, handler, op, input) {
-  const ctx = eventsCtx({ ...input, operation: op === 'publish' ? 'PUBLISH' : 'SUBSCRIBE' });
+  const { now, ...rest } = input;
+  const ctx = eventsCtx({ ...rest, operation: op === 'publish' ? 'PUBLISH' : 'SUBSCRIBE' });
+  loaded[handler].setNow(now === undefined ? () => Math.floor(Date.now() / 1000) : now);
   const r = op === 'publish' ? loaded[handler].publish(ctx) : loaded[handler].subscribe(ctx);
   const node = { allowed: r.allowed, kind: r.kind || null, message: r.message === undefined ? null : r.message, logs: r.logs };
   if (op === 'publish' && r.allowed) node.value = r.value === undefined ? null : r.value;
-  cases.push({ name, handler, op, input: { path: input.path === undefined ? null : input.path, identity: input.identity === undefined ? null : input.identity, events: input.events || null }, ctx, node });
+  cases.push({ name, handler, op, input: { path: input.path === undefined ? null : input.path, identity: input.identity === undefined ? null : input.identity, events: input.events || null, now: now === undefined ? null : now }, ctx, node });
 }
 
 const LIVE = 'harness/events/live.js';
@@ -82,6 +87,25 @@ for (const { group, segment } of SEGMENTS) {
   add(`segment table, Lambda member of ${JSON.stringify(group)} on ${channel}`, LIVE, 'subscribe', { path: channel, identity: C.lambdaGroups([group]) });
   add(`segment table, team-a member on ${channel}`, LIVE, 'subscribe', { path: channel, identity: C.cognito(['team-a']) });
 }
+
+// Time-sliced channels (epochs.toml): the epoch attacks with the server's clock of each case, and the shared epoch
+// table through the handler of each period.
+const EPOCH_LIVE = 'epochs/events/live.js';
+for (const [attack, identity, path, now] of C.epochCorpus) add(`epochs onSubscribe: ${attack}`, EPOCH_LIVE, 'subscribe', { path, identity, now });
+for (const [attack, identity, path, now] of C.epochPublishCorpus) add(`epochs onPublish: ${attack}`, EPOCH_LIVE, 'publish', { path, identity, events: C.events, now });
+const BY_PERIOD = { 300: 'live', 2: 'fast', 60: 'minute', 86400: 'daily' };
+for (const c of EPOCH_TABLE.epochs) {
+  const ns = BY_PERIOD[c.period];
+  for (const n of [c.epoch - 2, c.epoch - 1, c.epoch, c.epoch + 1, c.epoch + 2].filter((x) => x >= 0)) {
+    add(`epoch table, ${ns} at ${c.unix}: t${n}`, `epochs/events/${ns}.js`, 'subscribe', { path: `/${ns}/team-a/t${n}/x`, identity: C.cognito(['team-a']), now: c.unix });
+  }
+}
+for (const c of EPOCH_TABLE.segments) {
+  const now = c.epoch === null || !Number.isSafeInteger(c.epoch * C.EPOCH_P) ? C.EPOCH_NOW : c.epoch * C.EPOCH_P;
+  add(`epoch table, segment ${JSON.stringify(c.segment)}`, EPOCH_LIVE, 'subscribe', { path: `/live/team-a/${c.segment}/x`, identity: C.cognito(['team-a']), now });
+}
+add('epochs: the namespace without epochs, a topic named like an epoch', 'epochs/events/plain.js', 'subscribe', { path: `/plain/team-a/t${C.EPOCH_N}`, identity: C.cognito(['team-a']), now: C.EPOCH_NOW });
+add('epochs: the namespace without epochs, no epoch', 'epochs/events/plain.js', 'subscribe', { path: '/plain/team-a/chat', identity: C.cognito(['team-a']), now: C.EPOCH_NOW });
 
 // Probes.
 const probe = (name, handler, payload) => add(`probe: ${name}`, handler, 'publish', { path: '/live/team-a', identity: null, events: [{ id: 'p', payload }] });
