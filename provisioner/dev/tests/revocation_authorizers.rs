@@ -10,24 +10,34 @@
 //! - **Events, `groups_source = "user-pool"`**: the real authorizer binary reads current groups
 //!   at every request AppSync has not cached (`result_ttl_seconds`, 1 s here), so a token minted
 //!   before the removal opens no new subscription to the group's channel.
+//! - **Events, open subscriptions in a time-sliced namespace** (`epoch_seconds = 2`, the rendered
+//!   handler of tests/harness/configs/epochs.toml's `fast`): groupcast's own subscriber re-takes
+//!   each epoch, the real authorizer reads current groups, the handler refuses the removed
+//!   member's next epoch, so an OPEN subscription stops receiving within 2 epochs + the TTL.
 //!
 //! Each scenario also runs WITHOUT the removal and asserts the member still receives / still
 //! subscribes: the test fails if the re-check stops reading the directory (it cannot pass
 //! vacuously). Needs `cargo build -p iot-authorizer -p authorizer`.
 
+mod rendered;
+
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use aws_credential_types::Credentials;
 use aws_credential_types::provider::SharedCredentialsProvider;
-use groupcast::{Message, Publisher};
+use groupcast::subscribe::events::EventsSubscriber;
+use groupcast::subscribe::{ReconnectPolicy, Subscription, SubscriptionEvent};
+use groupcast::{Authorizer, Message, Publisher, StaticToken};
 use groupcast_dev::auth::{AuthRequest, Authenticator};
 use groupcast_dev::identity::{Directory, Issuer, publisher_credentials, user_sub};
 use groupcast_dev::log::DecisionLog;
-use groupcast_dev::system::{AuthMode, IotAuth, IotSystem, LambdaAuthorizerSettings, System};
+use groupcast_dev::system::{
+    AuthMode, EventsSystem, IotAuth, IotSystem, LambdaAuthorizerSettings, Namespace, System,
+};
 use groupcast_dev::{Ports, Stack};
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS, SubscribeReasonCode};
 use serde_json::{Value, json};
@@ -73,6 +83,8 @@ struct Fixture {
     aws_url: String,
     iot_url: String,
     mqtt_port: u16,
+    /// `http://127.0.0.1:{port}` of the Events endpoint (HTTP publish and WebSocket).
+    events_url: String,
     decisions: Arc<Mutex<Vec<Value>>>,
     tasks: Vec<tokio::task::JoinHandle<std::io::Result<()>>>,
     _functions: groupcast_dev::functions::Functions,
@@ -124,11 +136,19 @@ async fn start(system: System) -> Fixture {
     let aws_url = format!("http://{}", aws.local_addr().unwrap());
     let iot_url = format!("http://{}", wss.local_addr().unwrap());
     let mqtt_port = mqtt.local_addr().unwrap().port();
-    let tasks = vec![
+    let events = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let events_url = format!("http://{}", events.local_addr().unwrap());
+    let mut tasks = vec![
         tokio::spawn(groupcast_dev::aws::serve(aws, stack.clone())),
         tokio::spawn(groupcast_dev::iot::serve_wss(wss, stack.clone())),
         tokio::spawn(groupcast_dev::iot::serve_mqtt(mqtt, stack.clone())),
     ];
+    if stack.system.events.is_some() {
+        tasks.push(tokio::spawn(groupcast_dev::events::serve(
+            events,
+            stack.clone(),
+        )));
+    }
     let functions = groupcast_dev::functions::start(&stack).await.unwrap();
     Fixture {
         stack,
@@ -137,6 +157,7 @@ async fn start(system: System) -> Fixture {
         aws_url,
         iot_url,
         mqtt_port,
+        events_url,
         decisions,
         tasks,
         _functions: functions,
@@ -472,4 +493,241 @@ async fn events_user_pool_groups_a_token_minted_before_the_removal_opens_no_new_
 #[tokio::test]
 async fn events_user_pool_groups_without_the_removal_the_same_old_token_still_subscribes() {
     assert!(events_user_pool_scenario(false).await);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Events, open subscriptions in a time-sliced namespace
+
+/// The epoch of the `fast` namespace (tests/harness/configs/epochs.toml).
+const EPOCH: Duration = Duration::from_secs(2);
+
+/// `fast`'s handler as rendered, with this stack's publisher principal in place of the harness
+/// project's (the only line changed; the epoch checks are the template's own).
+fn fast_handler() -> String {
+    let rendered = rendered::epochs_events_handler("fast");
+    let publishers = json!([format!(
+        "arn:aws:sts::{ACCOUNT}:assumed-role/{PROJECT}-publisher/"
+    )]);
+    let mut replaced = 0;
+    let handler = rendered
+        .lines()
+        .map(|l| {
+            if l.starts_with("const PUBLISHERS = ") {
+                replaced += 1;
+                format!("const PUBLISHERS = {publishers};")
+            } else {
+                l.to_owned()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert_eq!(
+        replaced, 1,
+        "the rendered handler names its publishers once"
+    );
+    assert!(
+        handler.contains(&format!("const EPOCH_SECONDS = {};", EPOCH.as_secs())),
+        "fast is rendered with {EPOCH:?} epochs"
+    );
+    handler
+}
+
+fn events_epoch_system() -> System {
+    let mut system = events_system();
+    system.events = Some(EventsSystem {
+        name: format!("{PROJECT}-events"),
+        connection_auth_modes: vec![AuthMode::Lambda, AuthMode::Iam],
+        namespaces: vec![Namespace {
+            name: "fast".into(),
+            handler_js: fast_handler(),
+            publish_auth_modes: vec![AuthMode::Iam],
+            subscribe_auth_modes: vec![AuthMode::Lambda],
+            epoch_seconds: Some(EPOCH.as_secs()),
+        }],
+    });
+    system
+}
+
+impl Fixture {
+    fn events_subscriber(&self, token: String) -> EventsSubscriber {
+        EventsSubscriber::builder()
+            .realtime_url(self.events_url.replace("http://", "ws://"))
+            .http_host(&self.events_url)
+            .namespace("fast")
+            .epoch_seconds(EPOCH.as_secs())
+            .authorizer(Authorizer::token(StaticToken(token)))
+            .reconnect(ReconnectPolicy {
+                base: Duration::from_millis(20),
+                max: Duration::from_millis(200),
+            })
+            .build()
+            .unwrap()
+    }
+
+    fn events_publisher(&self) -> Publisher {
+        Publisher::builder()
+            .events(&self.events_url, "fast")
+            .events_epoch_seconds(EPOCH.as_secs())
+            .region(REGION)
+            .events_authorizer(Authorizer::iam(self.publisher_keys()))
+            .max_attempts(1)
+            .build()
+            .unwrap()
+    }
+}
+
+/// What one subscriber saw: each message's logical channel and when it arrived, and the parts
+/// that ended.
+#[derive(Default)]
+struct Seen {
+    messages: Vec<(String, Instant)>,
+    ended: Vec<(String, String)>,
+}
+
+fn record(mut sub: Subscription) -> Arc<Mutex<Seen>> {
+    let seen = Arc::new(Mutex::new(Seen::default()));
+    let out = seen.clone();
+    tokio::spawn(async move {
+        while let Some(event) = sub.next_event().await {
+            let mut s = out.lock().unwrap();
+            match event {
+                SubscriptionEvent::Message(m) => s.messages.push((m.part, Instant::now())),
+                SubscriptionEvent::PartEnded { part, error } => {
+                    s.ended.push((part, error.to_string()))
+                }
+                _ => {}
+            }
+        }
+    });
+    seen
+}
+
+/// Alice (team-a, team-y) and Dave (team-a) subscribe to both groups' `news` with groupcast's
+/// subscriber, which re-takes every epoch; the publisher sends to each group every 100 ms. If
+/// `remove`, Alice leaves team-a in the directory mid-stream (no revoke call: the epochs are the
+/// mechanism). Returns when Alice last received a team-a message, relative to the removal moment.
+async fn events_epoch_scenario(remove: bool) -> Option<Duration> {
+    let f = start(events_epoch_system()).await;
+    let directory = Directory::open(&f.dir);
+    directory
+        .set_groups("alice", &groups(&["team-a", "team-y"]))
+        .unwrap();
+    directory.set_groups("dave", &groups(&["team-a"])).unwrap();
+    let alice_sub = f.events_subscriber(f.token("alice", &["team-a", "team-y"]));
+    let dave_sub = f.events_subscriber(f.token("dave", &["team-a"]));
+    let alice = record(
+        alice_sub
+            .subscribe_groups(&["team-a", "team-y"], "news")
+            .await
+            .unwrap(),
+    );
+    let dave = record(
+        dave_sub
+            .subscribe_groups(&["team-a"], "news")
+            .await
+            .unwrap(),
+    );
+
+    let publisher = f.events_publisher();
+    let publishing = tokio::spawn(async move {
+        loop {
+            for g in ["team-a", "team-y"] {
+                let m = Message::builder("news")
+                    .data(json!({"group": g}))
+                    .groups([g])
+                    .build()
+                    .unwrap();
+                let report = publisher.publish(&m).await.unwrap();
+                assert!(report.failures().next().is_none(), "{report:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    });
+
+    // Both receive team-a before anything changes.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !(has(&alice, "/fast/team-a/news") && has(&dave, "/fast/team-a/news")) {
+        assert!(Instant::now() < deadline, "no team-a message reached both");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let removed_at = Instant::now();
+    if remove {
+        f.remove_from_group("alice", "team-a").await;
+    }
+    // The bound: the epoch after the current one is held at most to its end (2 epochs), the
+    // authorizer's allow is cached for RESULT_TTL; then watch one more epoch.
+    let bound = 2 * EPOCH + RESULT_TTL;
+    tokio::time::sleep(bound + EPOCH + Duration::from_millis(500)).await;
+    publishing.abort();
+    let now = Instant::now();
+
+    let recent = |seen: &Arc<Mutex<Seen>>, part: &str| {
+        seen.lock()
+            .unwrap()
+            .messages
+            .iter()
+            .any(|(p, at)| p == part && now.duration_since(*at) < EPOCH)
+    };
+    assert!(
+        recent(&dave, "/fast/team-a/news"),
+        "a fellow member keeps receiving team-a"
+    );
+    assert!(
+        recent(&alice, "/fast/team-y/news"),
+        "alice keeps receiving her other group"
+    );
+    let ended = alice.lock().unwrap().ended.clone();
+    if remove {
+        assert!(
+            ended
+                .iter()
+                .any(|(part, why)| part == "/fast/team-a/news" && why.contains("/fast/team-a/t")),
+            "alice's team-a stream ends with the refusal of an epoch: {ended:?}"
+        );
+    } else {
+        assert!(ended.is_empty(), "{ended:?}");
+    }
+    assert!(dave.lock().unwrap().ended.is_empty());
+    let last = alice
+        .lock()
+        .unwrap()
+        .messages
+        .iter()
+        .filter(|(p, _)| p == "/fast/team-a/news")
+        .map(|(_, at)| *at)
+        .max();
+    let last = last.map(|at| at.saturating_duration_since(removed_at));
+    eprintln!(
+        "remove = {remove}: alice's last team-a message {last:?} after the moment; ended: {ended:?}"
+    );
+    if remove {
+        assert!(
+            last.is_some_and(|l| l <= bound),
+            "alice received team-a {last:?} after her removal; the bound is {bound:?}"
+        );
+    }
+    alice_sub.close().await;
+    dave_sub.close().await;
+    last
+}
+
+fn has(seen: &Arc<Mutex<Seen>>, part: &str) -> bool {
+    seen.lock().unwrap().messages.iter().any(|(p, _)| p == part)
+}
+
+#[tokio::test]
+async fn events_epochs_a_removed_member_s_open_subscription_stops_receiving_the_group_within_two_epochs_and_the_ttl()
+ {
+    let last = events_epoch_scenario(true).await;
+    assert!(last.is_some());
+}
+
+#[tokio::test]
+async fn events_epochs_without_the_removal_the_same_open_subscription_keeps_receiving_past_the_bound()
+ {
+    let last = events_epoch_scenario(false).await.unwrap();
+    assert!(
+        last > 2 * EPOCH + RESULT_TTL,
+        "alice still received team-a {last:?} after the moment, past the bound"
+    );
 }

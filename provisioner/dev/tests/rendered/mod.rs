@@ -14,7 +14,22 @@ use std::sync::OnceLock;
 /// The directory `provisioner render --out` filled for examples/groupcast.toml.
 pub(crate) fn dir() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(render)
+    DIR.get_or_init(|| render("examples/groupcast.toml", "rendered"))
+}
+
+/// The same for tests/harness/configs/epochs.toml: time-sliced namespaces (`fast` has 2 s epochs).
+#[allow(dead_code)]
+pub(crate) fn epochs_dir() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| render("tests/harness/configs/epochs.toml", "rendered-epochs"))
+}
+
+/// The rendered Events handler of one namespace of tests/harness/configs/epochs.toml.
+#[allow(dead_code)]
+pub(crate) fn epochs_events_handler(namespace: &str) -> String {
+    let path = epochs_dir().join("events").join(format!("{namespace}.js"));
+    std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("the render has no Events handler {}: {e}", path.display()))
 }
 
 /// The rendered Events handler of one namespace (`events/{namespace}.js`).
@@ -79,10 +94,10 @@ fn remove_stale(tmp: &Path, prefix: &str) {
     }
 }
 
-fn render() -> PathBuf {
+fn render(config: &str, label: &str) -> PathBuf {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));
-    let prefix = format!("rendered-{}-", env!("CARGO_CRATE_NAME"));
+    let prefix = format!("{label}-{}-", env!("CARGO_CRATE_NAME"));
     remove_stale(tmp, &prefix);
     let out = tmp.join(format!("{prefix}{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&out);
@@ -90,14 +105,14 @@ fn render() -> PathBuf {
     let run = Command::new(&bin)
         .arg("render")
         .arg("--config")
-        .arg(root.join("examples/groupcast.toml"))
+        .arg(root.join(config))
         .arg("--out")
         .arg(&out)
         .output()
         .unwrap_or_else(|e| panic!("{} did not start: {e}", bin.display()));
     assert!(
         run.status.success(),
-        "`{} render --config examples/groupcast.toml --out {}` failed ({}): {}",
+        "`{} render --config {config} --out {}` failed ({}): {}",
         bin.display(),
         out.display(),
         run.status,
