@@ -1801,9 +1801,11 @@ mod tests {
 
     #[test]
     fn a_namespace_without_epoch_seconds_has_no_epochs() {
-        let c = example_with("name = \"jobs\"", "name = \"jobs\"").unwrap();
+        // The example: `live` has none, `jobs` has 300 s epochs.
+        let c = example_with("name = \"live\"", "name = \"live\"").unwrap();
         let ns = &c.events.as_ref().unwrap().namespaces;
-        assert!(ns.iter().all(|n| n.epoch_seconds.is_none()));
+        assert_eq!(ns[0].epoch_seconds, None);
+        assert_eq!(ns[1].epoch_seconds, Some(300));
     }
 
     #[test]
@@ -1814,12 +1816,12 @@ mod tests {
             groupcast::limits::EPOCH_SECONDS_MAX,
         ] {
             let c = example_with(
-                "name = \"jobs\"",
-                &format!("name = \"jobs\"\nepoch_seconds = {p}"),
+                "name = \"live\"",
+                &format!("name = \"live\"\nepoch_seconds = {p}"),
             )
             .unwrap();
             assert_eq!(
-                c.events.as_ref().unwrap().namespaces[1].epoch_seconds,
+                c.events.as_ref().unwrap().namespaces[0].epoch_seconds,
                 Some(p)
             );
         }
@@ -1829,12 +1831,12 @@ mod tests {
     fn epoch_seconds_outside_the_limits_is_refused_naming_the_field_and_the_rule() {
         for p in [0, 1, groupcast::limits::EPOCH_SECONDS_MAX + 1] {
             let e = example_with(
-                "name = \"jobs\"",
-                &format!("name = \"jobs\"\nepoch_seconds = {p}"),
+                "name = \"live\"",
+                &format!("name = \"live\"\nepoch_seconds = {p}"),
             )
             .unwrap_err();
             assert!(
-                e.starts_with(&format!("events.namespaces[1].epoch_seconds: epoch_seconds is {p}: an epoch lasts 2-86400 seconds")),
+                e.starts_with(&format!("events.namespaces[0].epoch_seconds: epoch_seconds is {p}: an epoch lasts 2-86400 seconds")),
                 "{e}"
             );
         }
@@ -1842,20 +1844,20 @@ mod tests {
 
     #[test]
     fn a_negative_epoch_seconds_is_refused_naming_the_field() {
-        let e = err(&EXAMPLE.replacen("name = \"jobs\"", "name = \"jobs\"\nepoch_seconds = -5", 1));
-        assert_eq!(e.field, "events.namespaces[1].epoch_seconds");
+        let e = err(&EXAMPLE.replacen("name = \"live\"", "name = \"live\"\nepoch_seconds = -5", 1));
+        assert_eq!(e.field, "events.namespaces[0].epoch_seconds");
     }
 
     #[test]
     fn epoch_seconds_on_a_namespace_without_group_check_is_refused() {
         let e = example_with(
-            "name = \"jobs\"",
-            "name = \"jobs\"\ngroup_check = false\nepoch_seconds = 300",
+            "name = \"live\"",
+            "name = \"live\"\ngroup_check = false\nepoch_seconds = 300",
         )
         .unwrap_err();
         assert!(
             e.starts_with(
-                "events.namespaces[1].epoch_seconds: epoch_seconds needs group_check = true"
+                "events.namespaces[0].epoch_seconds: epoch_seconds needs group_check = true"
             ),
             "{e}"
         );
