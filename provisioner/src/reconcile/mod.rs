@@ -716,12 +716,14 @@ mod tests {
 
     #[tokio::test]
     async fn the_outputs_carry_each_namespaces_epoch_seconds_and_omit_it_when_off() {
-        let text = include_str!("../../../examples/groupcast.toml")
-            .replace(
-                "function:groupcast-authorizer",
-                "function:acme-live-authorizer",
-            );
-        assert!(text.contains("epoch_seconds = 300"), "the example's jobs has epochs");
+        let text = include_str!("../../../examples/groupcast.toml").replace(
+            "function:groupcast-authorizer",
+            "function:acme-live-authorizer",
+        );
+        assert!(
+            text.contains("epoch_seconds = 300"),
+            "the example's jobs has epochs"
+        );
         let config = Config::parse(Path::new("groupcast.toml"), &text).unwrap();
         let fake = account();
         let renderer = Renderer::embedded().unwrap();
