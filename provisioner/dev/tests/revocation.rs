@@ -11,6 +11,7 @@
 //! receives: so the test fails if revocation stops doing anything (it cannot pass vacuously).
 
 mod rendered;
+mod support;
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -23,26 +24,16 @@ use groupcast::subscribe::iot::IotSubscriber;
 use groupcast::subscribe::{SubscribeError, Subscription, SubscriptionEvent};
 use groupcast::{Authorizer, Message, Publisher, RevokeOutcome, StaticToken, Transport};
 use groupcast_dev::auth::{Authenticator, provider_name};
-use groupcast_dev::identity::{
-    Directory, Issuer, identity_id, identity_pool_id, publisher_credentials, user_sub,
-};
+use groupcast_dev::identity::{Directory, Issuer, identity_id, identity_pool_id, user_sub};
 use groupcast_dev::log::DecisionLog;
 use groupcast_dev::system::{AuthMode, GraphqlSystem, IotAuth, IotSystem, LocalFunction, System};
 use groupcast_dev::{Ports, Stack};
 use serde_json::{Value, json};
+use support::{ACCOUNT, POOL, PREFIX, PROJECT, REGION, binary, groups};
 
-const REGION: &str = "us-east-1";
-const ACCOUNT: &str = "123456789012";
-const POOL: &str = "us-east-1_Local";
-const PROJECT: &str = "acme-live";
-const PREFIX: &str = "groupcast";
 const GRANT_FUNCTION: &str = "acme-live-iot-grant";
 const WAIT: Duration = Duration::from_secs(5);
 const QUIET: Duration = Duration::from_millis(500);
-
-fn groups(g: &[&str]) -> Vec<String> {
-    g.iter().map(|s| s.to_string()).collect()
-}
 
 /// `iot/{name}.json` as templates/iot/group-policy.json.tera renders it for `group`.
 fn rendered_group_policy(group: &str) -> String {
@@ -207,23 +198,12 @@ async fn iot_stack() -> IotStack {
 }
 
 fn iot_grant_binary() -> PathBuf {
-    let target = std::env::var("CARGO_TARGET_DIR").map_or_else(
-        |_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target"),
-        PathBuf::from,
-    );
-    let p = target.join("debug/iot-grant");
-    assert!(
-        p.exists(),
-        "{}: missing; run `cargo build -p iot-grant` first",
-        p.display()
-    );
-    p
+    binary("iot-grant")
 }
 
 impl IotStack {
     fn publisher_keys(&self) -> Credentials {
-        let k = publisher_credentials(&self.dir).unwrap();
-        Credentials::new(k.access_key_id, k.secret_access_key, None, None, "local")
+        support::publisher_keys(&self.dir)
     }
 
     /// The stack's functions as `provisioner dev` starts them ([`groupcast_dev::functions::start`]):
@@ -346,24 +326,7 @@ impl IotStack {
 
     /// Cognito's `AdminRemoveUserFromGroup` on the AWS port: the removal an administrator makes.
     async fn remove_from_group(&self, user: &str, group: &str) {
-        use aws_sdk_cognitoidentityprovider::config;
-        let client = aws_sdk_cognitoidentityprovider::Client::from_conf(
-            config::Builder::new()
-                .behavior_version(config::BehaviorVersion::latest())
-                .region(config::Region::new(REGION))
-                .credentials_provider(self.publisher_keys())
-                .endpoint_url(&self.aws_url)
-                .retry_config(config::retry::RetryConfig::disabled())
-                .build(),
-        );
-        client
-            .admin_remove_user_from_group()
-            .user_pool_id(POOL)
-            .username(user)
-            .group_name(group)
-            .send()
-            .await
-            .unwrap();
+        support::remove_from_group(&self.aws_url, &self.dir, user, group).await;
     }
 }
 

@@ -20,6 +20,7 @@
 //! vacuously). Needs `cargo build -p iot-authorizer -p authorizer`.
 
 mod rendered;
+mod support;
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};
@@ -33,7 +34,7 @@ use groupcast::subscribe::events::EventsSubscriber;
 use groupcast::subscribe::{ReconnectPolicy, Subscription, SubscriptionEvent};
 use groupcast::{Authorizer, Message, Publisher, StaticToken};
 use groupcast_dev::auth::{AuthRequest, Authenticator};
-use groupcast_dev::identity::{Directory, Issuer, publisher_credentials, user_sub};
+use groupcast_dev::identity::{Directory, Issuer, user_sub};
 use groupcast_dev::log::DecisionLog;
 use groupcast_dev::system::{
     AuthMode, EventsSystem, IotAuth, IotSystem, LambdaAuthorizerSettings, Namespace, System,
@@ -41,36 +42,14 @@ use groupcast_dev::system::{
 use groupcast_dev::{Ports, Stack};
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS, SubscribeReasonCode};
 use serde_json::{Value, json};
+use support::{ACCOUNT, POOL, PREFIX, PROJECT, REGION, binary, groups};
 
-const REGION: &str = "us-east-1";
-const ACCOUNT: &str = "123456789012";
-const POOL: &str = "us-east-1_Local";
-const PROJECT: &str = "acme-live";
-const PREFIX: &str = "groupcast";
 const CLIENT: &str = "client";
 /// The dev-only refresh cap of these tests.
 const REFRESH_CAP: Duration = Duration::from_secs(1);
 /// The Events authorizer's cache lifetime in these tests.
 const RESULT_TTL: Duration = Duration::from_secs(1);
 const QUIET: Duration = Duration::from_millis(500);
-
-fn groups(g: &[&str]) -> Vec<String> {
-    g.iter().map(|s| s.to_string()).collect()
-}
-
-fn binary(name: &str) -> PathBuf {
-    let target = std::env::var("CARGO_TARGET_DIR").map_or_else(
-        |_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target"),
-        PathBuf::from,
-    );
-    let p = target.join("debug").join(name);
-    assert!(
-        p.exists(),
-        "{}: missing; run `cargo build -p {name}` first",
-        p.display()
-    );
-    p
-}
 
 /// The stack with its real authenticator and its functions ([`groupcast_dev::functions::start`],
 /// as `provisioner dev` starts them), tokens from the user pool's Cognito issuer (what
@@ -166,36 +145,12 @@ async fn start(system: System) -> Fixture {
 
 impl Fixture {
     fn publisher_keys(&self) -> Credentials {
-        let k = publisher_credentials(&self.dir).unwrap();
-        Credentials::new(k.access_key_id, k.secret_access_key, None, None, "local")
+        support::publisher_keys(&self.dir)
     }
 
     /// Cognito's `AdminRemoveUserFromGroup` on the AWS port: the removal an administrator makes.
     async fn remove_from_group(&self, user: &str, group: &str) {
-        use aws_sdk_cognitoidentityprovider::config;
-        let client = aws_sdk_cognitoidentityprovider::Client::from_conf(
-            config::Builder::new()
-                .behavior_version(config::BehaviorVersion::latest())
-                .region(config::Region::new(REGION))
-                .credentials_provider(self.publisher_keys())
-                .endpoint_url(&self.aws_url)
-                .retry_config(config::retry::RetryConfig::disabled())
-                .build(),
-        );
-        client
-            .admin_remove_user_from_group()
-            .user_pool_id(POOL)
-            .username(user)
-            .group_name(group)
-            .send()
-            .await
-            .unwrap();
-        assert!(
-            !Directory::open(&self.dir)
-                .groups(user)
-                .unwrap_or_default()
-                .contains(&group.to_owned())
-        );
+        support::remove_from_group(&self.aws_url, &self.dir, user, group).await;
     }
 
     fn token(&self, user: &str, group_list: &[&str]) -> String {
