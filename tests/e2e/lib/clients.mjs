@@ -18,7 +18,7 @@ export async function until(pred, what, { ms = STEP_MS, detail = () => '' } = {}
 }
 
 /// Starts `user`'s subscriber process with `subscriptions` (see subscriber.mjs) and waits until
-/// each is answered. Returns {status(id), messages, stderr(), close()}.
+/// each is answered. Returns {status(id), messages, lines, stderr(), close()}.
 export async function startUser(stack, { user, token, iot, subscriptions }) {
   const spec = { amplifyOutputs: stack.amplifyOutputsFile, token, iot, subscriptions };
   const child = spawn(process.execPath, [SUBSCRIBER, JSON.stringify(spec)], {
@@ -28,6 +28,7 @@ export async function startUser(stack, { user, token, iot, subscriptions }) {
   });
   const statuses = new Map();
   const messages = [];
+  const lines = []; // every line, in order (rotations of 'events-epochs' subscriptions included)
   let stderr = '';
   let buf = '';
   let exited = null;
@@ -41,6 +42,7 @@ export async function startUser(stack, { user, token, iot, subscriptions }) {
       buf = buf.slice(i + 1);
       if (!line.trim()) continue;
       const o = JSON.parse(line);
+      lines.push({ at: Date.now(), ...o });
       if (o.status && !statuses.has(o.id)) statuses.set(o.id, o);
       if (o.message !== undefined) messages.push(o);
     }
@@ -54,6 +56,7 @@ export async function startUser(stack, { user, token, iot, subscriptions }) {
     user,
     status: (id) => statuses.get(id),
     messages,
+    lines,
     stderr: () => stderr,
     close: async () => {
       if (exited !== null) return;

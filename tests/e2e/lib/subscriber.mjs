@@ -4,13 +4,20 @@
 // identity-pool credentials. Run by clients.mjs with one JSON argument:
 //   {amplifyOutputs, token, iot: {url, region, identityId, accessKeyId, secretAccessKey, sessionToken},
 //    subscriptions: [{id, transport: 'events', channel} | {id, transport: 'graphql', variables}
-//                    | {id, transport: 'iot', topic, clientId}]}
+//                    | {id, transport: 'iot', topic, clientId}
+//                    | {id, transport: 'events-epochs', namespace, group, topic}]}
 // and prints JSON lines: {id, status: 'ready'} | {id, status: 'refused', error} | {id, message}.
+// 'events-epochs' is a time-sliced namespace's logical channel kept subscribed by @groupcast/channels'
+// keepSubscribed (clients/js) with the period from amplify_outputs.json
+// (`custom.groupcast.events.namespaces[].epochSeconds`), as docs/subscribing.md shows; it also prints
+// {id, subscribed: channel} and {id, unsubscribed: channel} at each rotation, its messages carry
+// `channel` (the epoch channel they came on), and `ready` comes once the first window is in place.
 // NODE_EXTRA_CA_CERTS (set by the parent) makes Node trust the stack's CA. It exits when stdin ends.
 import { readFileSync } from 'node:fs';
 import { WebSocket } from 'ws';
 import mqtt from 'mqtt';
 import { presignIot } from './presign.mjs';
+import { keepSubscribed, epochWindow } from '../../../clients/js/index.js';
 
 // Node 20 has no global WebSocket; Amplify's realtime providers use the global one.
 globalThis.WebSocket = WebSocket;
@@ -66,6 +73,8 @@ for (const sub of spec.subscriptions) {
     } catch (e) {
       say({ id: sub.id, status: 'refused', error: `connect: ${errorText(e)}` });
     }
+  } else if (sub.transport === 'events-epochs') {
+    clients.push({ close: keepEpochs(sub) });
   } else if (sub.transport === 'graphql') {
     // One GraphQL subscription at a time, each answered before the next: on an `Unauthorized`
     // subscription error Amplify closes the shared WebSocket to reconnect with fresh tokens
@@ -136,8 +145,57 @@ for (const sub of spec.subscriptions) {
   }
 }
 
+/// One logical channel of a time-sliced namespace, rotated by keepSubscribed over Amplify's Events
+/// client. Returns keepSubscribed's stop().
+function keepEpochs(sub) {
+  const ns = ((outputs.custom && outputs.custom.groupcast && outputs.custom.groupcast.events && outputs.custom.groupcast.events.namespaces) || []).find((n) => n.name === sub.namespace);
+  const epochSeconds = ns && ns.epochSeconds;
+  if (!epochSeconds) {
+    say({ id: sub.id, status: 'refused', error: `amplify_outputs.json names no epochSeconds for namespace ${sub.namespace}` });
+    return () => {};
+  }
+  // 'ready' once every channel of the first window is subscribed.
+  let pending = epochWindow(Date.now(), epochSeconds).length;
+  let stop = null;
+  let ended = false;
+  const refuse = (error, channel) => {
+    if (ended) return;
+    ended = true;
+    say({ id: sub.id, status: 'refused', error: errorText(error), channel });
+  };
+  stop = keepSubscribed({
+    namespace: sub.namespace,
+    group: sub.group,
+    topic: sub.topic,
+    epochSeconds,
+    subscribe: async (channel) => {
+      const ch = await events.connect(channel);
+      let live = false;
+      await new Promise((resolve, reject) => {
+        const s = ch.subscribe({
+          next: (data) => say({ id: sub.id, message: data.event, channel }),
+          error: (e) => {
+            // Before ready this is the refusal keepSubscribed reports; after, the rotation ends here.
+            if (!live) return reject(e);
+            refuse(e, channel);
+            if (stop) stop();
+          },
+        });
+        s.ready.then(() => ((live = true), resolve()), reject);
+      });
+      say({ id: sub.id, subscribed: channel });
+      if (--pending === 0) say({ id: sub.id, status: 'ready' });
+      return () => {
+        say({ id: sub.id, unsubscribed: channel });
+        ch.close();
+      };
+    },
+    onError: refuse,
+  });
+  return stop;
+}
+
 process.stdin.resume();
 process.stdin.on('end', () => {
-  for (const c of clients) (c.close || c.end).call(c);
-  process.exit(0);
+  Promise.all(clients.map((c) => (c.close || c.end).call(c))).finally(() => process.exit(0));
 });
