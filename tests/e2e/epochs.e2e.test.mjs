@@ -8,6 +8,10 @@
 // - Subscribers: one process per user (lib/subscriber.mjs, transport 'events-epochs'): aws-amplify's
 //   Events client (`events.connect`) driven by @groupcast/channels' `keepSubscribed` (clients/js),
 //   the period read from amplify_outputs.json, as docs/subscribing.md shows.
+// - Revocation: dave and erin subscribe through the real Lambda authorizer (`groups_source =
+//   "user-pool"`, Amplify's authMode 'lambda'); an administrator removes dave from the group
+//   (AdminRemoveUserFromGroup on the stack's AWS port); his next epoch is refused, and nothing of
+//   the group reaches him after 2 P + result_ttl_seconds, while erin keeps receiving.
 // - Publisher: the real `groupcast publish` CLI, configured by the stack's outputs file only (which
 //   carries `events.namespaces[].epochSeconds`), one numbered message every ~200 ms for ~7 s.
 import test from 'node:test';
@@ -16,49 +20,72 @@ import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
-import { startStack, publish } from './lib/stack.mjs';
+import { startStack, publish, removeFromGroup, siblingBin } from './lib/stack.mjs';
 import { startUser, until } from './lib/clients.mjs';
 
 const P = 2; // epoch_seconds of the `fast` namespace
+const TTL = 1; // the Lambda authorizer's result_ttl_seconds
+const POOL = 'us-east-1_E2eTest01';
 const RUN_MS = 7500; // publishing time: at least 3 epoch boundaries (and 7 window changes)
 const EVERY_MS = 200;
 
-// Events only: the epochs are an Events matter; the rest of the stack is stack.e2e's.
-const CONFIG = `[project]
+// Events only: the epochs are an Events matter; the rest of the stack is stack.e2e's. Subscribers
+// come by Cognito (alice, bob) or by the real Lambda authorizer reading CURRENT groups from the
+// stack's user pool (dave, erin: the revocation test).
+/// The stack's config: `modes` are the Events API's subscribe auth modes. A Cognito ID token is taken
+/// as a user-pool token wherever AMAZON_COGNITO_USER_POOLS is allowed (the stack tries it before the
+/// Lambda authorizer), so the revocation test, whose subscribers must go through the authorizer, runs
+/// its own stack with AWS_LAMBDA alone.
+const config = (modes) => `[project]
 name = "e2e-epochs"
 region = "us-east-1"
 account_id = "123456789012"
 
 [events]
 name = "e2e-epochs-events"
-connection_auth_modes = ["AMAZON_COGNITO_USER_POOLS", "AWS_IAM"]
+connection_auth_modes = ${JSON.stringify([...modes, 'AWS_IAM'])}
 default_publish_auth_modes = ["AWS_IAM"]
-default_subscribe_auth_modes = ["AMAZON_COGNITO_USER_POOLS"]
+default_subscribe_auth_modes = ${JSON.stringify(modes)}
 
 [events.auth.cognito]
-user_pool_id = "us-east-1_E2eTest01"
+user_pool_id = "${POOL}"
 region = "us-east-1"
 
 [events.auth.iam]
+
+[events.auth.lambda]
+authorizer_arn = "arn:aws:lambda:us-east-1:123456789012:function:e2e-epochs-authorizer"
+result_ttl_seconds = ${TTL}
+groups_source = "user-pool"
 
 [[events.namespaces]]
 name = "fast"
 epoch_seconds = ${P}
 `;
 
+/// Starts `provisioner dev` on config(modes) in a fresh directory; `stop()` also removes the directory.
+async function startEpochStack(modes) {
+  const dir = mkdtempSync(path.join(tmpdir(), 'groupcast-e2e-epochs-'));
+  const file = path.join(dir, 'groupcast.toml');
+  writeFileSync(file, config(modes));
+  const s = await startStack({ config: file, args: ['--authorizer-bin', siblingBin('authorizer')] });
+  const stop = s.stop;
+  s.stop = async () => {
+    await stop();
+    rmSync(dir, { recursive: true, force: true });
+  };
+  return s;
+}
+
 const USERS = { alice: 'team-a', bob: 'team-b' };
 const epochNow = () => Math.floor(Date.now() / 1000 / P);
 
 let stack;
-let configDir;
 const users = {};
 const published = []; // {id, n, groups}
 
 test.before(async () => {
-  configDir = mkdtempSync(path.join(tmpdir(), 'groupcast-e2e-epochs-'));
-  const config = path.join(configDir, 'groupcast.toml');
-  writeFileSync(config, CONFIG);
-  stack = await startStack({ config });
+  stack = await startEpochStack(['AMAZON_COGNITO_USER_POOLS']);
   const ns = stack.outputs.events.namespaces.find((n) => n.name === 'fast');
   assert.equal(ns && ns.epochSeconds, P, `the outputs file carries the namespace's period: ${JSON.stringify(stack.outputs.events.namespaces)}`);
   for (const [user, group] of Object.entries(USERS)) {
@@ -74,7 +101,6 @@ test.before(async () => {
 test.after(async () => {
   for (const u of Object.values(users)) await u.close();
   if (stack) await stack.stop();
-  if (configDir) rmSync(configDir, { recursive: true, force: true });
 });
 
 test('keepSubscribed over the official Events client is admitted to its own group in a time-sliced namespace', () => {
@@ -161,5 +187,61 @@ test("the handler refuses a foreign group's epoch channel, a channel without an 
     assert.deepEqual(u.lines.filter((l) => l.id === 'foreign/kept' && l.subscribed), [], 'no foreign epoch channel was ever admitted');
   } finally {
     await u.close();
+  }
+});
+
+test('a member removed from the group stops receiving within 2 epochs + the authorizer TTL, while a fellow member keeps receiving', async () => {
+  const group = 'team-c';
+  const members = {};
+  const stack = await startEpochStack(['AWS_LAMBDA']);
+  for (const user of ['dave', 'erin']) {
+    const token = await stack.token(user, [group]);
+    members[user] = await startUser(stack, {
+      user,
+      token,
+      subscriptions: [{ id: `${user}/own`, transport: 'events-epochs', namespace: 'fast', group, topic: '*', authMode: 'lambda' }],
+    });
+  }
+  const sent = []; // {id, n, at}
+  const send = async (until) => {
+    while (Date.now() < until) {
+      const started = Date.now();
+      const m = { id: randomUUID(), n: sent.length, at: started };
+      const { code, deliveries, stderr } = await publish(stack, { id: m.id, topic: 'news', groups: [group], data: { n: m.n }, transports: ['events'] });
+      assert.ok(code === 0 && deliveries.every((d) => d.outcome.status === 'delivered'), `#${m.n}: exit ${code} ${JSON.stringify(deliveries)} ${stderr}`);
+      sent.push(m);
+      await new Promise((r) => setTimeout(r, Math.max(0, EVERY_MS - (Date.now() - started))));
+    }
+  };
+  const ids = (user) => members[user].messages.filter((o) => o.id === `${user}/own`).map((o) => o.message.id);
+  try {
+    for (const user of ['dave', 'erin']) {
+      const s = members[user].status(`${user}/own`);
+      assert.equal(s && s.status, 'ready', `${user} subscribed through the Lambda authorizer: ${JSON.stringify(s)}\n${members[user].stderr().slice(-1500)}`);
+    }
+    // Both members receive before the removal (so the test cannot pass by dave receiving nothing at all).
+    await send(Date.now() + 1500);
+    await until(() => ids('dave').length >= sent.length && ids('erin').length >= sent.length, 'both members to receive the messages before the removal', {
+      detail: () => `dave ${ids('dave').length}, erin ${ids('erin').length} of ${sent.length}`,
+    });
+    await removeFromGroup(stack, { userPoolId: POOL, user: 'dave', group });
+    const removedAt = Date.now();
+    const bound = removedAt + 2 * P * 1000 + TTL * 1000;
+    await send(bound + 2500);
+    await until(() => ids('erin').length >= sent.length, 'erin to receive every message', { detail: () => `erin ${ids('erin').length} of ${sent.length}` });
+    await new Promise((r) => setTimeout(r, 1000)); // a quiet period, so a late delivery still fails
+    // erin: every message once.
+    assert.deepEqual([...ids('erin')].sort(), sent.map((m) => m.id).sort(), 'erin received every message of the group exactly once');
+    // dave: his rotation ended with a refusal after the removal, and nothing sent after the bound reached him.
+    const refusal = members.dave.lines.find((l) => l.status === 'refused');
+    assert.ok(refusal && refusal.at >= removedAt, `dave's keepSubscribed ended with a refusal after the removal: ${JSON.stringify(members.dave.lines.filter((l) => !l.message))}`);
+    assert.ok(refusal.at <= bound + 1000, `dave's refusal came ${refusal.at - removedAt} ms after the removal (bound ${bound - removedAt} ms)`);
+    const late = sent.filter((m) => m.at > bound && ids('dave').includes(m.id)).map((m) => m.n);
+    assert.deepEqual(late, [], `dave received these messages sent more than 2 P + TTL after his removal`);
+    assert.ok(sent.some((m) => m.at > bound), 'messages were sent after the bound');
+    assert.equal(new Set(ids('dave')).size, ids('dave').length, 'dave received nothing twice');
+  } finally {
+    for (const u of Object.values(members)) await u.close();
+    await stack.stop();
   }
 });

@@ -32,6 +32,15 @@ export function groupcastBin() {
   return bin;
 }
 
+/// A function binary built beside the provisioner (one target dir: `authorizer`, `iot-authorizer`,
+/// `iot-grant`), for `provisioner dev --authorizer-bin` and the like, so a run with
+/// GROUPCAST_PROVISIONER pointing elsewhere than target/ finds them too.
+export function siblingBin(name) {
+  const bin = path.join(path.dirname(provisionerBin()), name);
+  if (!existsSync(bin)) throw new Error(`no ${name} binary at ${bin}: build it (cargo build -p ${name})`);
+  return bin;
+}
+
 /// An environment without the caller's AWS_* and GROUPCAST_* settings, so nothing here can reach a
 /// real account by accident; `extra` is added.
 export function cleanEnv(extra = {}) {
@@ -126,10 +135,11 @@ export function iotWssUrl(outputs) {
 
 /// Starts `provisioner dev` and waits until its outputs exist and its Events port accepts TCP.
 /// Returns the stack handle; `stop()` ends the process (its PID only) and removes the state dir.
-export async function startStack({ config = CONFIG } = {}) {
+/// `args` are more `provisioner dev` flags (e.g. `--authorizer-bin`, see {@link siblingBin}).
+export async function startStack({ config = CONFIG, args = [] } = {}) {
   const bin = provisionerBin();
   const stateDir = mkdtempSync(path.join(tmpdir(), 'groupcast-e2e-'));
-  const child = spawn(bin, devArgs(config, stateDir), { env: cleanEnv({ RUST_LOG: process.env.RUST_LOG || 'info' }), stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(bin, [...devArgs(config, stateDir), ...args], { env: cleanEnv({ RUST_LOG: process.env.RUST_LOG || 'info' }), stdio: ['ignore', 'pipe', 'pipe'] });
   let log = '';
   child.stdout.on('data', (d) => (log += d));
   child.stderr.on('data', (d) => (log += d));
@@ -298,4 +308,38 @@ export async function publish(stack, { topic, groups, data, transports, id }) {
     }
   });
   return { code, deliveries, stderr };
+}
+
+/// Cognito's AdminRemoveUserFromGroup on the stack's AWS port, signed (SigV4, service `cognito-idp`)
+/// with the publisher's keys: the removal an administrator makes
+/// (https://docs.aws.amazon.com/cognito-user-identity-pools/latest/APIReference/API_AdminRemoveUserFromGroup.html,
+/// JSON 1.1 with `X-Amz-Target: AWSCognitoIdentityProviderService.AdminRemoveUserFromGroup`).
+export async function removeFromGroup(stack, { userPoolId, user, group }) {
+  const { SignatureV4 } = await import('@smithy/signature-v4');
+  const { createHash, createHmac } = await import('node:crypto');
+  class Sha256 {
+    constructor(secret) {
+      this.h = secret ? createHmac('sha256', secret) : createHash('sha256');
+    }
+    update(d) {
+      this.h.update(d);
+    }
+    async digest() {
+      return new Uint8Array(this.h.digest());
+    }
+  }
+  const u = new URL(stack.awsOrigin);
+  const body = JSON.stringify({ UserPoolId: userPoolId, Username: user, GroupName: group });
+  const signer = new SignatureV4({ service: 'cognito-idp', region: stack.outputs.region || 'us-east-1', credentials: stack.publisherCredentials(), sha256: Sha256 });
+  const signed = await signer.sign({
+    method: 'POST',
+    protocol: 'https:',
+    hostname: u.hostname,
+    port: Number(u.port) || undefined,
+    path: '/',
+    headers: { host: u.host, 'content-type': 'application/x-amz-json-1.1', 'x-amz-target': 'AWSCognitoIdentityProviderService.AdminRemoveUserFromGroup' },
+    body,
+  });
+  const { status, text } = await request(stack, `${stack.awsOrigin}/`, { method: 'POST', headers: signed.headers, body });
+  if (status !== 200) throw new Error(`AdminRemoveUserFromGroup ${user} ${group}: HTTP ${status} ${text}`);
 }

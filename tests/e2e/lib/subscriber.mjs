@@ -5,13 +5,15 @@
 //   {amplifyOutputs, token, iot: {url, region, identityId, accessKeyId, secretAccessKey, sessionToken},
 //    subscriptions: [{id, transport: 'events', channel} | {id, transport: 'graphql', variables}
 //                    | {id, transport: 'iot', topic, clientId}
-//                    | {id, transport: 'events-epochs', namespace, group, topic}]}
+//                    | {id, transport: 'events-epochs', namespace, group, topic, authMode?}]}
 // and prints JSON lines: {id, status: 'ready'} | {id, status: 'refused', error} | {id, message}.
 // 'events-epochs' is a time-sliced namespace's logical channel kept subscribed by @groupcast/channels'
 // keepSubscribed (clients/js) with the period from amplify_outputs.json
 // (`custom.groupcast.events.namespaces[].epochSeconds`), as docs/subscribing.md shows; it also prints
 // {id, subscribed: channel} and {id, unsubscribed: channel} at each rotation, its messages carry
 // `channel` (the epoch channel they came on), and `ready` comes once the first window is in place.
+// With authMode 'lambda' the token goes to the Lambda authorizer (Amplify's `authToken`); one process
+// holds one Events connection, so a process uses one auth mode for its Events subscriptions.
 // NODE_EXTRA_CA_CERTS (set by the parent) makes Node trust the stack's CA. It exits when stdin ends.
 import { readFileSync } from 'node:fs';
 import { WebSocket } from 'ws';
@@ -169,7 +171,8 @@ function keepEpochs(sub) {
     topic: sub.topic,
     epochSeconds,
     subscribe: async (channel) => {
-      const ch = await events.connect(channel);
+      const auth = sub.authMode === 'lambda' ? { authMode: 'lambda', authToken: spec.token } : undefined;
+      const ch = await events.connect(channel, auth);
       let live = false;
       await new Promise((resolve, reject) => {
         const s = ch.subscribe({
@@ -180,7 +183,7 @@ function keepEpochs(sub) {
             refuse(e, channel);
             if (stop) stop();
           },
-        });
+        }, auth);
         s.ready.then(() => ((live = true), resolve()), reject);
       });
       say({ id: sub.id, subscribed: channel });
