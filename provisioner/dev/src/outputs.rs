@@ -444,8 +444,10 @@ pub fn write_atomic(path: &Path, bytes: &[u8], private: bool) -> std::io::Result
     result
 }
 
-/// Everything the stack writes for its clients, in one call: the outputs JSON at
-/// `dev.outputs_path`, `amplify_outputs.json` at `amplify_path`, the env file at `dev.env_file`.
+/// Everything the stack writes for its clients, in one call: `amplify_outputs.json` at
+/// `amplify_path`, the env file at `dev.env_file`, and LAST the outputs JSON at `dev.outputs_path`:
+/// clients wait for the outputs file, so once it exists the other two do too (a client that read the
+/// outputs and then found no frontend file was a race seen under load).
 pub fn write_all(
     outputs: &Outputs,
     system: &System,
@@ -453,14 +455,14 @@ pub fn write_all(
     dev: &DevInfo,
     amplify_path: &Path,
 ) -> std::io::Result<()> {
-    let doc = document(outputs, system, endpoints, dev);
-    let text = serde_json::to_string_pretty(&doc).map_err(std::io::Error::other)? + "\n";
-    write_atomic(&dev.outputs_path, text.as_bytes(), true)?;
     let amplify = amplify_outputs(system, endpoints, dev);
     let text = serde_json::to_string_pretty(&amplify).map_err(std::io::Error::other)? + "\n";
     write_atomic(amplify_path, text.as_bytes(), true)?;
     let env = env_file_text(&client_env(system, endpoints, dev));
-    write_atomic(&dev.env_file, env.as_bytes(), true)
+    write_atomic(&dev.env_file, env.as_bytes(), true)?;
+    let doc = document(outputs, system, endpoints, dev);
+    let text = serde_json::to_string_pretty(&doc).map_err(std::io::Error::other)? + "\n";
+    write_atomic(&dev.outputs_path, text.as_bytes(), true)
 }
 
 #[cfg(test)]
