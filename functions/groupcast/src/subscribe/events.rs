@@ -624,8 +624,9 @@ fn group_channels<S: AsRef<str>>(
 struct Spec {
     /// What the caller sees: the channel without epoch, `/{ns}/{group}/{topic}`.
     logical: String,
-    /// `/{ns}/{group}` and `{topic}`, around the epoch segment, when time-sliced.
-    sliced: Option<(String, String)>,
+    /// The namespace, the group segment and the topic, when time-sliced: what
+    /// [`crate::events::epoch_channel`] puts the epoch segment between.
+    sliced: Option<(String, String, String)>,
 }
 
 impl Spec {
@@ -638,8 +639,8 @@ impl Spec {
     /// The channel of epoch `n` (the logical channel itself when not time-sliced).
     fn channel(&self, n: Option<u64>) -> String {
         match (&self.sliced, n) {
-            (Some((head, tail)), Some(n)) => {
-                format!("{head}/{}/{tail}", crate::epoch::segment(n))
+            (Some((ns, segment, topic)), Some(n)) => {
+                crate::events::epoch_channel(ns, segment, Some(n), topic)
             }
             _ => self.logical.clone(),
         }
@@ -673,7 +674,8 @@ fn group_specs<S: AsRef<str>>(
             let mut it = logical.splitn(4, '/');
             let (_, ns, seg, tail) = (it.next(), it.next(), it.next(), it.next());
             let sliced = Some((
-                format!("/{}/{}", ns.unwrap_or_default(), seg.unwrap_or_default()),
+                ns.unwrap_or_default().to_owned(),
+                seg.unwrap_or_default().to_owned(),
                 tail.unwrap_or_default().to_owned(),
             ));
             Spec { logical, sliced }
